@@ -1,0 +1,162 @@
+// ceres_wiberg: learning energy parameters by differentiating Ceres minimisers.
+//
+// MinimiserDerivative: the derivative of the inner minimiser y*(w) of a
+// BilevelProblem with respect to the learnable parameters w.
+//
+// With g = dE/dy, H = d2E/dy2 and G = dg/dw (n_y x n_w) at y*:
+//
+//   dy*/dw = -(H + lambda D)^-1 G                      (paper eq. 7)
+//
+// lambda = 0 is the implicit-function-theorem derivative (paper eq. 6), which
+// needs H positive definite; lambda > 0 is the trust-region ("Wibergian")
+// derivative, bounded by ||G|| / lambda when D = I. It is exactly the
+// derivative, with respect to w, of one damped Newton step taken from the
+// fixed y*: N(w) = y* - (H + lambda D)^-1 g(y*, w). G is always the exact
+// dg/dw; the HessianModel only chooses H.
+//
+// Usage:
+//   MinimiserDerivative derivative(options);
+//   Status status = derivative.Linearize(&bilevel_problem, &summary);
+//   Eigen::MatrixXd J_y_w;                         // forward mode
+//   status = derivative.Jacobian(&J_y_w);
+//   Eigen::VectorXd J_y_w_T_u;                     // reverse mode
+//   status = derivative.VectorJacobianProduct(u, &J_y_w_T_u);
+//
+// Linearize evaluates H at the current values of the problem (which should be
+// a minimiser: call BilevelProblem::SolveInner first) and factorises
+// H + lambda D once; Jacobian and VectorJacobianProduct reuse it. They refuse
+// (kInvalidArgument) if the problem's values changed since Linearize.
+
+#ifndef CERES_WIBERG_MINIMISER_DERIVATIVE_H_
+#define CERES_WIBERG_MINIMISER_DERIVATIVE_H_
+
+#include <memory>
+#include <string>
+
+#include "Eigen/Core"
+#include "ceres_wiberg/bilevel_problem.h"
+#include "ceres_wiberg/status.h"
+#include "ceres_wiberg/types.h"
+
+namespace ceres_wiberg {
+
+namespace internal {
+class DerivativeEngine;
+}  // namespace internal
+
+class MinimiserDerivative {
+ public:
+  struct Options {
+    // Trust-region damping. 0 gives the implicit derivative; the paper uses
+    // 0.1 untuned.
+    double lambda = 0.1;
+
+    // D in H + lambda D.
+    DampingType damping = DampingType::IDENTITY;
+
+    // The model of H. EXACT is the derivative of the true minimiser; use
+    // GAUSS_NEWTON for the derivative of a damped Gauss-Newton (Ceres LM)
+    // step, which is cheaper and always positive semi-definite.
+    HessianModel hessian_model = HessianModel::EXACT;
+
+    // Take one damped Newton step y <- y - (H + lambda D)^-1 g before
+    // differentiating, writing it back into the problem. Needed when the inner
+    // solve stops short of the fixed point (loose tolerances, L-BFGS).
+    bool final_newton_step = false;
+
+    // AUTOMATIC: DENSE for up to max_dense_size inner variables, else SPARSE.
+    LinearSolverType linear_solver_type = LinearSolverType::AUTOMATIC;
+    int max_dense_size = 1000;
+
+    // Relative step of the central differences of the analytic Jacobians that
+    // give the residuals' second derivatives: h = step * max(1, |x|_inf).
+    // About cbrt(machine epsilon); error O(h^2).
+    double second_derivative_relative_step = 6e-6;
+
+    // H + lambda D is reported singular when its smallest eigenvalue is at
+    // most singular_tolerance times its largest.
+    double singular_tolerance = 1e-12;
+
+    // Eigenvalue diagnostics. Up to max_exact_eigenvalue_size inner variables
+    // (dense only) the extreme eigenvalues of H + lambda D are computed
+    // exactly; beyond, they are estimated with this many power and inverse
+    // iterations (0: only the factorisation's pivots are reported).
+    int max_exact_eigenvalue_size = 200;
+    int eigenvalue_iterations = 10;
+
+    bool IsValid(std::string* error) const;
+  };
+
+  // Diagnostics of one Linearize call.
+  struct Summary {
+    int num_inner_parameters = 0;
+    int num_learnable_parameters = 0;
+    int num_residual_blocks = 0;
+    double lambda = 0.0;
+    DampingType damping = DampingType::IDENTITY;
+    HessianModel hessian_model = HessianModel::EXACT;
+    LinearSolverType linear_solver_type = LinearSolverType::AUTOMATIC;
+
+    // max |g_i| and ||g||_2 at the point that was differentiated. With
+    // final_newton_step, the *_before_newton_step values are those at the
+    // inner solve's solution, and newton_step_norm is ||step||_2.
+    double gradient_max_norm = 0.0;
+    double gradient_norm = 0.0;
+    double gradient_max_norm_before_newton_step = 0.0;
+    double newton_step_norm = 0.0;
+
+    // Extreme eigenvalues of H + lambda D (exact or estimated, see Options),
+    // and their ratio. For SPARSE without iterations: the range of the LDL^T
+    // pivots, which lies inside [min_eigenvalue, max_eigenvalue].
+    double min_eigenvalue = 0.0;
+    double max_eigenvalue = 0.0;
+    double condition_number = 0.0;
+    bool eigenvalues_are_estimates = false;
+
+    double evaluation_time_in_seconds = 0.0;
+    double factorization_time_in_seconds = 0.0;
+
+    // One line: sizes, model, gradient norm, eigenvalue range.
+    std::string BriefReport() const;
+    std::string FullReport() const;
+  };
+
+  explicit MinimiserDerivative(const Options& options);
+  ~MinimiserDerivative();
+  MinimiserDerivative(const MinimiserDerivative&) = delete;
+  MinimiserDerivative& operator=(const MinimiserDerivative&) = delete;
+
+  const Options& options() const { return options_; }
+
+  // Evaluates H at the problem's current values and factorises H + lambda D.
+  // Errors: invalid options; NaN/Inf residuals or Jacobians (naming the
+  // residual and parameter block); a singular or indefinite H + lambda D
+  // (kSingularHessian / kIndefiniteHessian, suggesting lambda > 0).
+  // `summary` may be null.
+  Status Linearize(BilevelProblem* problem, Summary* summary);
+
+  // Forward mode: J_y_w = dy*/dw, n_y x n_w, one solve with n_w right-hand
+  // sides.
+  Status Jacobian(Eigen::MatrixXd* J_y_w) const;
+
+  // Reverse mode: J_y_w_T_u = (dy*/dw)^T u for u of size n_y: one solve and one
+  // mixed second derivative along the solution, whatever n_w is.
+  Status VectorJacobianProduct(const Eigen::VectorXd& u,
+                               Eigen::VectorXd* J_y_w_T_u) const;
+
+  // Solves (H + lambda D) x = b with the factorisation (n_y rows, any number
+  // of columns).
+  Status SolveDampedSystem(const Eigen::MatrixXd& b, Eigen::MatrixXd* x) const;
+
+  // The inner gradient g = dE/dy (tangent) at the linearised y* and the
+  // *current* learnable values. Used by MinimiserDerivativeChecker.
+  Status InnerGradient(Eigen::VectorXd* gradient) const;
+
+ private:
+  Options options_;
+  std::unique_ptr<internal::DerivativeEngine> engine_;
+};
+
+}  // namespace ceres_wiberg
+
+#endif  // CERES_WIBERG_MINIMISER_DERIVATIVE_H_

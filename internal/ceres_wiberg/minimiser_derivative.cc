@@ -1,0 +1,440 @@
+#include "ceres_wiberg/minimiser_derivative.h"
+
+#include <chrono>
+#include <limits>
+#include <cmath>
+#include <sstream>
+
+#include "ceres/manifold.h"
+#include "ceres_wiberg/damped_solver.h"
+#include "ceres_wiberg/linearization.h"
+#include "ceres_wiberg/problem_layout.h"
+#include "ceres_wiberg/symmetric_block_matrix.h"
+#include "glog/logging.h"
+
+namespace ceres_wiberg {
+namespace internal {
+namespace {
+
+using RowMajorMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using ConstRowMajorMap = Eigen::Map<const RowMajorMatrix>;
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+// One linearisation of one BilevelProblem: first-order data, H, its
+// factorisation, and the snapshot of the point they belong to.
+class DerivativeEngine {
+ public:
+  DerivativeEngine(const MinimiserDerivative::Options& options, BilevelProblem* problem)
+      : options_(options),
+        problem_(problem),
+        layout_(problem->layout()),
+        linearization_(layout_),
+        hessian_(layout_),
+        solver_(options) {}
+
+  BilevelProblem* problem() const { return problem_; }
+
+  Status Linearize(MinimiserDerivative::Summary* summary);
+  Status Jacobian(Eigen::MatrixXd* J_y_w) const;
+  Status VectorJacobianProduct(const Eigen::VectorXd& u, Eigen::VectorXd* J_y_w_T_u) const;
+  Status Solve(const Eigen::MatrixXd& b, Eigen::MatrixXd* x) const;
+  Status InnerGradient(Eigen::VectorXd* gradient) const;
+
+ private:
+  // Assembles H at the last evaluated point and factorises H + lambda D.
+  Status BuildAndFactorize();
+  // Writes y <- y boxplus step into the problem.
+  Status ApplyStep(const Eigen::VectorXd& step);
+  // kInvalidArgument if the problem's values moved since Linearize.
+  Status CheckUnchanged(bool learnable_too) const;
+  // rho' J^T J (+ 2 rho'' J^T r r^T J if with_rho2) of residual block i.
+  RowMajorMatrix FirstOrderLocal(int i, bool with_rho2) const;
+
+  const MinimiserDerivative::Options options_;
+  BilevelProblem* problem_;
+  const ProblemLayout& layout_;
+  Linearization linearization_;
+  SymmetricBlockMatrix hessian_;
+  DampedSolver solver_;
+  Eigen::VectorXd inner_snapshot_;
+  Eigen::VectorXd learnable_snapshot_;
+};
+
+RowMajorMatrix DerivativeEngine::FirstOrderLocal(int i, bool with_rho2) const {
+  const ResidualBlockInfo& residual = layout_.residuals[i];
+  const ConstRowMajorMap J(linearization_.jacobian(i), residual.num_residuals,
+                           residual.num_local);
+  const double* rho = linearization_.rho(i);
+  RowMajorMatrix local = rho[1] * J.transpose() * J;
+  if (with_rho2 && rho[2] != 0.0) {
+    const Eigen::VectorXd J_T_r =
+        J.transpose() *
+        Eigen::Map<const Eigen::VectorXd>(linearization_.residuals(i), residual.num_residuals);
+    local += 2.0 * rho[2] * J_T_r * J_T_r.transpose();
+  }
+  return local;
+}
+
+Status DerivativeEngine::BuildAndFactorize() {
+  const bool exact = options_.hessian_model == HessianModel::EXACT;
+  hessian_.SetZero();
+  for (size_t i = 0; i < layout_.residuals.size(); ++i) {
+    const ResidualBlockInfo& residual = layout_.residuals[i];
+    RowMajorMatrix local = FirstOrderLocal(i, exact);
+    if (exact) {
+      // Residual curvature, one central difference per inner local column.
+      RowMajorMatrix curvature = RowMajorMatrix::Zero(residual.num_local, residual.num_local);
+      Eigen::VectorXd direction = Eigen::VectorXd::Zero(residual.num_local);
+      Eigen::VectorXd column(residual.num_local);
+      for (size_t j = 0; j < residual.blocks.size(); ++j) {
+        const ParameterBlockInfo& block = layout_.blocks[residual.blocks[j]];
+        if (block.role != BlockRole::kInner) continue;
+        for (int q = 0; q < block.tangent_size; ++q) {
+          const int col = residual.local_offset[j] + q;
+          direction[col] = 1.0;
+          column.setZero();
+          Status status = linearization_.CurvatureAlong(
+              i, direction.data(), CurvatureRows::kInner,
+              options_.second_derivative_relative_step, column.data());
+          direction[col] = 0.0;
+          if (!status.ok()) return status;
+          curvature.col(col) = column;
+        }
+      }
+      local += 0.5 * (curvature + curvature.transpose());
+    }
+    hessian_.AddLocal(residual, local.data());
+  }
+  if (exact) {
+    std::vector<double> curvature;
+    for (int b : layout_.inner_blocks) {
+      if (layout_.blocks[b].manifold == nullptr) continue;
+      Status status = linearization_.ManifoldCurvature(b, &curvature);
+      if (!status.ok()) return status;
+      hessian_.AddToDiagonalBlock(b, curvature.data());
+    }
+  }
+  const bool dense =
+      options_.linear_solver_type == LinearSolverType::DENSE ||
+      (options_.linear_solver_type == LinearSolverType::AUTOMATIC &&
+       layout_.num_inner <= options_.max_dense_size);
+  return dense ? solver_.FactorizeDense(hessian_.ToDense())
+               : solver_.FactorizeSparse(hessian_.ToSparseUpper());
+}
+
+Status DerivativeEngine::ApplyStep(const Eigen::VectorXd& step) {
+  for (int b : layout_.inner_blocks) {
+    const ParameterBlockInfo& block = layout_.blocks[b];
+    const Eigen::VectorXd delta = step.segment(block.offset, block.tangent_size);
+    Eigen::Map<Eigen::VectorXd> x(block.values, block.ambient_size);
+    if (block.manifold == nullptr) {
+      x += delta;
+      continue;
+    }
+    Eigen::VectorXd moved(block.ambient_size);
+    if (!block.manifold->Plus(block.values, delta.data(), moved.data()) ||
+        !moved.allFinite()) {
+      return NumericalFailureError("the manifold Plus of " + block.name +
+                                   " failed during the final Newton step");
+    }
+    x = moved;
+  }
+  return Status::Ok();
+}
+
+Status DerivativeEngine::Linearize(MinimiserDerivative::Summary* summary) {
+  const auto start = std::chrono::steady_clock::now();
+  Status status = linearization_.Evaluate();
+  if (!status.ok()) return status;
+  summary->gradient_max_norm_before_newton_step =
+      linearization_.gradient().lpNorm<Eigen::Infinity>();
+  double evaluation_time = SecondsSince(start);
+
+  if (options_.final_newton_step) {
+    status = BuildAndFactorize();
+    if (!status.ok()) {
+      return Status(status.code(), "before the final Newton step: " + status.message());
+    }
+    const Eigen::VectorXd step = -solver_.Solve(linearization_.gradient());
+    summary->newton_step_norm = step.norm();
+    status = ApplyStep(step);
+    if (!status.ok()) return status;
+    const auto restart = std::chrono::steady_clock::now();
+    status = linearization_.Evaluate();
+    if (!status.ok()) return status;
+    evaluation_time += SecondsSince(restart);
+  }
+
+  const auto factor_start = std::chrono::steady_clock::now();
+  status = BuildAndFactorize();
+  summary->factorization_time_in_seconds = SecondsSince(factor_start);
+  summary->evaluation_time_in_seconds = evaluation_time;
+  summary->gradient_max_norm = linearization_.gradient().lpNorm<Eigen::Infinity>();
+  summary->gradient_norm = linearization_.gradient().norm();
+  summary->min_eigenvalue = solver_.min_eigenvalue();
+  summary->max_eigenvalue = solver_.max_eigenvalue();
+  summary->condition_number = solver_.min_eigenvalue() > 0.0
+                                  ? solver_.max_eigenvalue() / solver_.min_eigenvalue()
+                                  : std::numeric_limits<double>::infinity();
+  summary->eigenvalues_are_estimates = solver_.eigenvalues_are_estimates();
+  summary->linear_solver_type =
+      solver_.is_dense() ? LinearSolverType::DENSE : LinearSolverType::SPARSE;
+  if (!status.ok()) return status;
+  inner_snapshot_ = problem_->GetInnerValues();
+  learnable_snapshot_ = problem_->GetLearnableParameters();
+  return Status::Ok();
+}
+
+Status DerivativeEngine::CheckUnchanged(bool learnable_too) const {
+  if (inner_snapshot_.size() == 0) {
+    return InvalidArgumentError("Linearize has not succeeded on this problem");
+  }
+  if (problem_->GetInnerValues() != inner_snapshot_) {
+    return InvalidArgumentError(
+        "the inner values changed since Linearize; call Linearize again");
+  }
+  if (learnable_too && problem_->GetLearnableParameters() != learnable_snapshot_) {
+    return InvalidArgumentError(
+        "the learnable values changed since Linearize; call Linearize again");
+  }
+  return Status::Ok();
+}
+
+Status DerivativeEngine::Jacobian(Eigen::MatrixXd* J_y_w) const {
+  Status status = CheckUnchanged(true);
+  if (!status.ok()) return status;
+  // G = dg/dw: first-order part plus the mixed residual curvature, differenced
+  // along whichever local set (inner or learnable columns) is smaller.
+  Eigen::MatrixXd G = Eigen::MatrixXd::Zero(layout_.num_inner, layout_.num_learnable);
+  for (size_t i = 0; i < layout_.residuals.size(); ++i) {
+    const ResidualBlockInfo& residual = layout_.residuals[i];
+    if (!residual.has_learnable) continue;
+    RowMajorMatrix local = FirstOrderLocal(i, true);
+    int num_inner_local = 0;
+    for (size_t j = 0; j < residual.blocks.size(); ++j) {
+      const ParameterBlockInfo& block = layout_.blocks[residual.blocks[j]];
+      if (block.role == BlockRole::kInner) num_inner_local += block.tangent_size;
+    }
+    const bool along_learnable = residual.num_local - num_inner_local <= num_inner_local;
+    const BlockRole differenced = along_learnable ? BlockRole::kLearnable : BlockRole::kInner;
+    Eigen::VectorXd direction = Eigen::VectorXd::Zero(residual.num_local);
+    Eigen::VectorXd column = Eigen::VectorXd::Zero(residual.num_local);
+    for (size_t j = 0; j < residual.blocks.size(); ++j) {
+      const ParameterBlockInfo& block = layout_.blocks[residual.blocks[j]];
+      if (block.role != differenced) continue;
+      for (int q = 0; q < block.local_size(); ++q) {
+        const int col = residual.local_offset[j] + q;
+        direction[col] = 1.0;
+        column.setZero();
+        status = linearization_.CurvatureAlong(
+            i, direction.data(),
+            along_learnable ? CurvatureRows::kInner : CurvatureRows::kLearnable,
+            options_.second_derivative_relative_step, column.data());
+        direction[col] = 0.0;
+        if (!status.ok()) return status;
+        // Column `col` of the symmetric curvature, written to both halves so
+        // the inner-rows x learnable-columns part below is complete.
+        for (size_t l = 0; l < residual.blocks.size(); ++l) {
+          const ParameterBlockInfo& other = layout_.blocks[residual.blocks[l]];
+          if (other.role == BlockRole::kFixed || other.role == differenced) continue;
+          for (int p = 0; p < other.local_size(); ++p) {
+            const int row = residual.local_offset[l] + p;
+            local(row, col) += column[row];
+            local(col, row) += column[row];
+          }
+        }
+      }
+    }
+    for (size_t a = 0; a < residual.blocks.size(); ++a) {
+      const ParameterBlockInfo& inner = layout_.blocks[residual.blocks[a]];
+      if (inner.role != BlockRole::kInner) continue;
+      for (size_t b = 0; b < residual.blocks.size(); ++b) {
+        const ParameterBlockInfo& learnable = layout_.blocks[residual.blocks[b]];
+        if (learnable.role != BlockRole::kLearnable) continue;
+        G.block(inner.offset, learnable.offset, inner.tangent_size, learnable.ambient_size) +=
+            local.block(residual.local_offset[a], residual.local_offset[b],
+                        inner.tangent_size, learnable.ambient_size);
+      }
+    }
+  }
+  *J_y_w = -solver_.Solve(G);
+  return Status::Ok();
+}
+
+Status DerivativeEngine::VectorJacobianProduct(const Eigen::VectorXd& u,
+                                               Eigen::VectorXd* J_y_w_T_u) const {
+  if (u.size() != layout_.num_inner) {
+    return InvalidArgumentError("u has size " + std::to_string(u.size()) +
+                                " but the problem has " + std::to_string(layout_.num_inner) +
+                                " inner (tangent) coordinates");
+  }
+  if (!u.allFinite()) return NumericalFailureError("u has a NaN or infinite entry");
+  Status status = CheckUnchanged(true);
+  if (!status.ok()) return status;
+  // (dy*/dw)^T u = -G^T v with (H + lambda D) v = u (H is symmetric).
+  const Eigen::VectorXd v = solver_.Solve(u);
+  Eigen::VectorXd G_T_v = Eigen::VectorXd::Zero(layout_.num_learnable);
+  for (size_t i = 0; i < layout_.residuals.size(); ++i) {
+    const ResidualBlockInfo& residual = layout_.residuals[i];
+    if (!residual.has_learnable) continue;
+    Eigen::VectorXd v_local = Eigen::VectorXd::Zero(residual.num_local);
+    for (size_t j = 0; j < residual.blocks.size(); ++j) {
+      const ParameterBlockInfo& block = layout_.blocks[residual.blocks[j]];
+      if (block.role != BlockRole::kInner) continue;
+      v_local.segment(residual.local_offset[j], block.tangent_size) =
+          v.segment(block.offset, block.tangent_size);
+    }
+    const ConstRowMajorMap J(linearization_.jacobian(i), residual.num_residuals,
+                             residual.num_local);
+    const Eigen::Map<const Eigen::VectorXd> r(linearization_.residuals(i),
+                                              residual.num_residuals);
+    const double* rho = linearization_.rho(i);
+    const Eigen::VectorXd J_v = J * v_local;
+    Eigen::VectorXd local = J.transpose() * (rho[1] * J_v + 2.0 * rho[2] * r.dot(J_v) * r);
+    Eigen::VectorXd curvature = Eigen::VectorXd::Zero(residual.num_local);
+    status = linearization_.CurvatureAlong(i, v_local.data(), CurvatureRows::kLearnable,
+                                           options_.second_derivative_relative_step,
+                                           curvature.data());
+    if (!status.ok()) return status;
+    local += curvature;
+    for (size_t j = 0; j < residual.blocks.size(); ++j) {
+      const ParameterBlockInfo& block = layout_.blocks[residual.blocks[j]];
+      if (block.role != BlockRole::kLearnable) continue;
+      G_T_v.segment(block.offset, block.ambient_size) +=
+          local.segment(residual.local_offset[j], block.ambient_size);
+    }
+  }
+  *J_y_w_T_u = -G_T_v;
+  return Status::Ok();
+}
+
+Status DerivativeEngine::Solve(const Eigen::MatrixXd& b, Eigen::MatrixXd* x) const {
+  if (b.rows() != layout_.num_inner) {
+    return InvalidArgumentError("the right-hand side has " + std::to_string(b.rows()) +
+                                " rows, not n_y = " + std::to_string(layout_.num_inner));
+  }
+  Status status = CheckUnchanged(false);
+  if (!status.ok()) return status;
+  *x = solver_.Solve(b);
+  return Status::Ok();
+}
+
+Status DerivativeEngine::InnerGradient(Eigen::VectorXd* gradient) const {
+  Status status = CheckUnchanged(false);
+  if (!status.ok()) return status;
+  return linearization_.EvaluateGradient(gradient);
+}
+
+}  // namespace internal
+
+bool MinimiserDerivative::Options::IsValid(std::string* error) const {
+  auto fail = [error](const std::string& message) {
+    if (error != nullptr) *error = message;
+    return false;
+  };
+  if (!(lambda >= 0.0) || !std::isfinite(lambda)) {
+    return fail("lambda must be finite and >= 0, got " + std::to_string(lambda));
+  }
+  if (max_dense_size < 0) return fail("max_dense_size must be >= 0");
+  if (!(second_derivative_relative_step > 0.0)) {
+    return fail("second_derivative_relative_step must be > 0");
+  }
+  if (!(singular_tolerance >= 0.0)) return fail("singular_tolerance must be >= 0");
+  if (max_exact_eigenvalue_size < 0) return fail("max_exact_eigenvalue_size must be >= 0");
+  if (eigenvalue_iterations < 0) return fail("eigenvalue_iterations must be >= 0");
+  return true;
+}
+
+std::string MinimiserDerivative::Summary::BriefReport() const {
+  std::ostringstream out;
+  out.precision(3);
+  out << "MinimiserDerivative: n_y " << num_inner_parameters << ", n_w "
+      << num_learnable_parameters << ", lambda " << lambda << ", "
+      << HessianModelToString(hessian_model) << "/" << LinearSolverTypeToString(linear_solver_type)
+      << ", |g|_max " << gradient_max_norm << ", eig(H + lambda D) in [" << min_eigenvalue
+      << ", " << max_eigenvalue << "]" << (eigenvalues_are_estimates ? " (est.)" : "");
+  return out.str();
+}
+
+std::string MinimiserDerivative::Summary::FullReport() const {
+  std::ostringstream out;
+  out.precision(6);
+  out << "MinimiserDerivative report\n"
+      << "  inner parameters (tangent)   " << num_inner_parameters << "\n"
+      << "  learnable parameters         " << num_learnable_parameters << "\n"
+      << "  residual blocks              " << num_residual_blocks << "\n"
+      << "  lambda                       " << lambda << "\n"
+      << "  damping                      " << DampingTypeToString(damping) << "\n"
+      << "  Hessian model                " << HessianModelToString(hessian_model) << "\n"
+      << "  linear solver                " << LinearSolverTypeToString(linear_solver_type) << "\n"
+      << "  |g|_max at inner solution    " << gradient_max_norm_before_newton_step << "\n"
+      << "  final Newton step norm       " << newton_step_norm << "\n"
+      << "  |g|_max, |g|_2 differentiated " << gradient_max_norm << ", " << gradient_norm << "\n"
+      << "  eigenvalues of H + lambda D  [" << min_eigenvalue << ", " << max_eigenvalue << "]"
+      << (eigenvalues_are_estimates ? " (estimates)" : " (exact)") << "\n"
+      << "  condition number             " << condition_number << "\n"
+      << "  evaluation time (s)          " << evaluation_time_in_seconds << "\n"
+      << "  factorisation time (s)       " << factorization_time_in_seconds << "\n";
+  return out.str();
+}
+
+MinimiserDerivative::MinimiserDerivative(const Options& options) : options_(options) {}
+
+MinimiserDerivative::~MinimiserDerivative() = default;
+
+Status MinimiserDerivative::Linearize(BilevelProblem* problem, Summary* summary) {
+  CHECK(problem != nullptr);
+  std::string error;
+  if (!options_.IsValid(&error)) return InvalidArgumentError(error);
+  if (engine_ == nullptr || engine_->problem() != problem) {
+    engine_ = std::make_unique<internal::DerivativeEngine>(options_, problem);
+  }
+  Summary local_summary;
+  Summary* out = summary != nullptr ? summary : &local_summary;
+  *out = Summary();
+  out->num_inner_parameters = problem->num_inner_parameters();
+  out->num_learnable_parameters = problem->num_learnable_parameters();
+  out->num_residual_blocks = static_cast<int>(problem->layout().residuals.size());
+  out->lambda = options_.lambda;
+  out->damping = options_.damping;
+  out->hessian_model = options_.hessian_model;
+  out->linear_solver_type = options_.linear_solver_type;
+  Status status = engine_->Linearize(out);
+  if (!status.ok()) engine_.reset();
+  return status;
+}
+
+namespace {
+Status NotLinearized() {
+  return InvalidArgumentError("call MinimiserDerivative::Linearize first (and check its status)");
+}
+}  // namespace
+
+Status MinimiserDerivative::Jacobian(Eigen::MatrixXd* J_y_w) const {
+  CHECK(J_y_w != nullptr);
+  return engine_ ? engine_->Jacobian(J_y_w) : NotLinearized();
+}
+
+Status MinimiserDerivative::VectorJacobianProduct(const Eigen::VectorXd& u,
+                                                  Eigen::VectorXd* J_y_w_T_u) const {
+  CHECK(J_y_w_T_u != nullptr);
+  return engine_ ? engine_->VectorJacobianProduct(u, J_y_w_T_u) : NotLinearized();
+}
+
+Status MinimiserDerivative::SolveDampedSystem(const Eigen::MatrixXd& b,
+                                              Eigen::MatrixXd* x) const {
+  CHECK(x != nullptr);
+  return engine_ ? engine_->Solve(b, x) : NotLinearized();
+}
+
+Status MinimiserDerivative::InnerGradient(Eigen::VectorXd* gradient) const {
+  CHECK(gradient != nullptr);
+  return engine_ ? engine_->InnerGradient(gradient) : NotLinearized();
+}
+
+}  // namespace ceres_wiberg

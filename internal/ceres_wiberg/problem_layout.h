@@ -1,0 +1,82 @@
+// ceres_wiberg internal: how the blocks and residuals of a ceres::Problem map
+// onto y (inner, tangent coordinates) and w (learnable, ambient coordinates),
+// and the evaluation of one residual block at arbitrary parameter values.
+
+#ifndef CERES_WIBERG_INTERNAL_PROBLEM_LAYOUT_H_
+#define CERES_WIBERG_INTERNAL_PROBLEM_LAYOUT_H_
+
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ceres/problem.h"
+#include "ceres_wiberg/status.h"
+
+namespace ceres_wiberg {
+namespace internal {
+
+enum class BlockRole { kInner, kLearnable, kFixed };
+
+struct ParameterBlockInfo {
+  double* values = nullptr;
+  int ambient_size = 0;
+  // Tangent size for inner blocks with a manifold, else the ambient size.
+  int tangent_size = 0;
+  // The block's manifold if it is an inner block with one, else null.
+  const ceres::Manifold* manifold = nullptr;
+  BlockRole role = BlockRole::kFixed;
+  // Inner: offset in y. Learnable: offset in w. Fixed: -1.
+  int offset = -1;
+  std::string name;
+
+  // Columns this block contributes to a local Jacobian.
+  int local_size() const {
+    return role == BlockRole::kInner       ? tangent_size
+           : role == BlockRole::kLearnable ? ambient_size
+                                           : 0;
+  }
+};
+
+struct ResidualBlockInfo {
+  int index = 0;  // position in Problem::GetResidualBlocks, for messages
+  const ceres::CostFunction* cost_function = nullptr;
+  const ceres::LossFunction* loss_function = nullptr;
+  int num_residuals = 0;
+  // Indices into ProblemLayout::blocks, in the cost function's order.
+  std::vector<int> blocks;
+  // Column of each block in the local Jacobian, -1 for fixed blocks. Local
+  // columns are the inner blocks' tangent and learnable blocks' ambient
+  // coordinates, in the cost function's order.
+  std::vector<int> local_offset;
+  int num_local = 0;
+  bool has_learnable = false;
+};
+
+// Built once per BilevelProblem. Only residual blocks that touch at least one
+// inner block are kept: the others do not depend on y.
+class ProblemLayout {
+ public:
+  std::vector<ParameterBlockInfo> blocks;
+  std::vector<int> inner_blocks;      // indices into blocks, in y order
+  std::vector<int> learnable_blocks;  // indices into blocks, in w order
+  std::vector<ResidualBlockInfo> residuals;
+  std::unordered_map<const double*, int> block_index;
+  int num_inner = 0;       // n_y
+  int num_learnable = 0;   // n_w
+  int num_inner_ambient = 0;
+};
+
+// Evaluates residual block `residual` at the parameter values `parameters`
+// (one pointer per block of the cost function). `jacobians` follows Ceres'
+// convention (row-major, ambient, may be null or hold nulls). Returns
+// kNumericalFailure naming the residual and block when the cost function
+// fails or returns a NaN/Inf residual or Jacobian entry.
+Status EvaluateResidualBlock(const ProblemLayout& layout,
+                             const ResidualBlockInfo& residual,
+                             const double* const* parameters,
+                             double* residuals, double** jacobians);
+
+}  // namespace internal
+}  // namespace ceres_wiberg
+
+#endif  // CERES_WIBERG_INTERNAL_PROBLEM_LAYOUT_H_
