@@ -6,8 +6,10 @@
 //
 // Two numeric references, chosen by the derivative's lambda:
 //  - lambda = 0: full re-solves of the inner problem at w +- h e_j, warm
-//    started from y*; differences taken in y*'s tangent space
-//    (Manifold::Minus). This checks H, G and the linear algebra end to end.
+//    started from y* and polished by Newton steps (see
+//    Options::newton_polish_iterations); differences taken in y*'s tangent
+//    space (Manifold::Minus). This checks H, G and the linear algebra end to
+//    end.
 //  - lambda > 0: one damped Newton step from the fixed y*,
 //    N(w) = y* - (H + lambda D)^-1 g(y*, w), at w +- h e_j. The damped
 //    derivative is exactly dN/dw, so this is the exact reference for it; it
@@ -47,8 +49,19 @@ class MinimiserDerivativeChecker {
     double resolve_relative_step = 1e-4;
     // Inner solver options for the re-solves.
     ceres::Solver::Options solver_options = TightSolverOptions();
-    // See the header comment.
-    double relative_floor = 1e-6;
+    // Ceres stops when the cost stops changing in floating point, which
+    // leaves y about sqrt(eps) from the minimiser: too coarse for differences.
+    // After each re-solve, up to this many undamped exact Newton steps drive
+    // the gradient to round-off (stopping once |g|_max stops decreasing).
+    // They converge to g = 0 whatever small error H has, so the reference
+    // stays independent of the Hessian being checked.
+    int newton_polish_iterations = 8;
+    // Finite differences carry an error relative to the scale of the whole
+    // matrix (O(h^2) truncation, solver round-off), not to each entry, so an
+    // entry is compared relative to at least relative_floor times the largest
+    // |numeric| entry. Without a floor, entries that are zero by structure
+    // (analytic 1e-11, numeric 0) would report relative errors of 1.
+    double relative_floor = 1e-4;
     // Learnable coordinates (columns of dy*/dw) to check; empty: all.
     std::vector<int> learnable_coordinates;
     // If it has columns, directions v in w-space (n_w x k) to check instead:
@@ -74,10 +87,11 @@ class MinimiserDerivativeChecker {
     std::string Report() const;
   };
 
-  // Linearizes `problem` at its current values (which should be a minimiser)
-  // with `derivative_options` and compares. The inner and learnable values are
-  // restored afterwards (after the final Newton step, if requested). Errors
-  // from Linearize or from a re-solve are returned as they are.
+  // Polishes the problem's current values (which should be near a minimiser)
+  // to the fixed point g = 0 with Newton steps, linearizes there with
+  // `derivative_options` and compares. The inner and learnable values are
+  // restored afterwards. Errors from Linearize or from a re-solve are returned
+  // as they are.
   static Status Check(const Options& options,
                       const MinimiserDerivative::Options& derivative_options,
                       BilevelProblem* problem, Result* result);
