@@ -322,5 +322,234 @@ TEST(MinimiserDerivative, EstimatedEigenvaluesBracketInsideTheTrueRange) {
   }
 }
 
+// A chain of kChain scalar inner blocks: data terms w_data (y_i - d_i) and
+// smoothness terms w_smooth (y_{i+1} - y_i) under a Cauchy loss. Sparse: H is
+// tridiagonal and must never be densified.
+struct DataResidual {
+  explicit DataResidual(double d) : d(d) {}
+  template <typename T>
+  bool operator()(const T* y, const T* w, T* r) const {
+    r[0] = w[0] * (y[0] - T(d));
+    return true;
+  }
+  double d;
+};
+struct SmoothnessResidual {
+  template <typename T>
+  bool operator()(const T* a, const T* b, const T* w, T* r) const {
+    r[0] = w[0] * (b[0] - a[0]);
+    return true;
+  }
+};
+
+TEST(MinimiserDerivative, SparseChainWithTenThousandInnerVariables) {
+  constexpr int kChain = 10000;
+  std::mt19937 rng(21);
+  std::normal_distribution<double> noise(0.0, 0.3);
+  std::vector<double> y(kChain, 0.0);
+  double w_data[1] = {1.0};
+  double w_smooth[1] = {2.0};
+  ceres::Problem problem;
+  for (int i = 0; i < kChain; ++i) {
+    const double signal = (i / 500) % 2 == 0 ? 1.0 : -1.0;  // steps, so Cauchy matters
+    problem.AddResidualBlock(
+        new ceres::AutoDiffCostFunction<DataResidual, 1, 1, 1>(new DataResidual(signal + noise(rng))),
+        nullptr, &y[i], w_data);
+    if (i > 0) {
+      problem.AddResidualBlock(
+          new ceres::AutoDiffCostFunction<SmoothnessResidual, 1, 1, 1, 1>(new SmoothnessResidual),
+          new ceres::CauchyLoss(0.5), &y[i - 1], &y[i], w_smooth);
+    }
+  }
+  std::unique_ptr<BilevelProblem> bilevel;
+  ASSERT_TRUE(BilevelProblem::Create(&problem, {w_data, w_smooth}, &bilevel).ok());
+  ceres::Solver::Options solver_options = TightSolverOptions();
+  solver_options.linear_solver_type = ceres::SPARSE_NORMAL_CHOLESKY;
+  ceres::Solver::Summary solver_summary;
+  ASSERT_TRUE(bilevel->SolveInner(solver_options, &solver_summary).ok());
+
+  // Directional checks: two random directions in w.
+  MinimiserDerivativeChecker::Options checker_options;
+  checker_options.solver_options = solver_options;
+  checker_options.directions = Eigen::MatrixXd(2, 2);
+  checker_options.directions << 1.0, 0.3, -0.5, 1.0;
+  for (double lambda : {0.0, 0.1}) {
+    MinimiserDerivative::Options options = DerivativeOptions(lambda, HessianModel::EXACT);
+    MinimiserDerivativeChecker::Result result;
+    ASSERT_TRUE(
+        MinimiserDerivativeChecker::Check(checker_options, options, bilevel.get(), &result).ok());
+    EXPECT_EQ(result.derivative_summary.linear_solver_type, LinearSolverType::SPARSE);
+    EXPECT_LT(result.max_relative_error, kTolerance) << "lambda " << lambda << ": "
+                                                     << result.Report();
+
+    // Reverse mode against the same finite differences: u^T (dy*/dw) v. The
+    // checker differentiated at the fixed point; Ceres stops about sqrt(eps)
+    // away from it, which moves the derivative by ~1e-6, so take the final
+    // Newton step here too.
+    options.final_newton_step = true;
+    MinimiserDerivative derivative(options);
+    ASSERT_TRUE(derivative.Linearize(bilevel.get(), nullptr).ok());
+    Eigen::VectorXd u(kChain);
+    for (int i = 0; i < kChain; ++i) u[i] = noise(rng);
+    Eigen::VectorXd J_T_u;
+    ASSERT_TRUE(derivative.VectorJacobianProduct(u, &J_T_u).ok());
+    for (int c = 0; c < 2; ++c) {
+      const double reverse = J_T_u.dot(checker_options.directions.col(c));
+      const double numeric = u.dot(result.numeric.col(c));
+      EXPECT_NEAR(reverse, numeric, kTolerance * std::abs(numeric)) << "lambda " << lambda;
+    }
+  }
+}
+
+bool Contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// r = y0 + y1 - w: H = [1 1; 1 1] is singular; the minimiser is a line.
+struct SumResidual {
+  template <typename T>
+  bool operator()(const T* y, const T* w, T* r) const {
+    r[0] = y[0] + y[1] - w[0];
+    return true;
+  }
+};
+
+TEST(MinimiserDerivative, SingularHessianAtLambdaZeroIsAnErrorSuggestingLambda) {
+  double y[2] = {0.3, 0.7}, w[1] = {1.0};
+  ceres::Problem problem;
+  problem.AddResidualBlock(new ceres::AutoDiffCostFunction<SumResidual, 1, 2, 1>(new SumResidual),
+                           nullptr, y, w);
+  std::unique_ptr<BilevelProblem> bilevel;
+  ASSERT_TRUE(BilevelProblem::Create(&problem, {w}, &bilevel).ok());
+  for (LinearSolverType type : {LinearSolverType::DENSE, LinearSolverType::SPARSE}) {
+    MinimiserDerivative::Options options = DerivativeOptions(0.0, HessianModel::EXACT);
+    options.linear_solver_type = type;
+    MinimiserDerivative implicit(options);
+    Status status = implicit.Linearize(bilevel.get(), nullptr);
+    EXPECT_EQ(status.code(), StatusCode::kSingularHessian) << LinearSolverTypeToString(type);
+    EXPECT_TRUE(Contains(status.message(), "use lambda > 0")) << status.message();
+    Eigen::MatrixXd J;
+    EXPECT_EQ(implicit.Jacobian(&J).code(), StatusCode::kInvalidArgument);
+
+    // The trust-region derivative exists and is bounded by |G| / lambda = sqrt(2) / 0.1.
+    options.lambda = 0.1;
+    MinimiserDerivative damped(options);
+    ASSERT_TRUE(damped.Linearize(bilevel.get(), nullptr).ok());
+    ASSERT_TRUE(damped.Jacobian(&J).ok());
+    EXPECT_TRUE(J.allFinite());
+    EXPECT_LE(J.norm(), std::sqrt(2.0) / 0.1);
+    // Exactly (H + 0.1 I)^-1 [1 1]^T: 1 / 2.1 each.
+    EXPECT_NEAR(J(0, 0), 1.0 / 2.1, 1e-12);
+    EXPECT_NEAR(J(1, 0), 1.0 / 2.1, 1e-12);
+  }
+}
+
+// r = y - w under a Cauchy loss: at |y - w| = 2 (s = 4 > 1), the exact H =
+// rho' + 2 rho'' s = (1 - s) / (1 + s)^2 = -0.12 < 0.
+struct DifferenceResidual {
+  template <typename T>
+  bool operator()(const T* y, const T* w, T* r) const {
+    r[0] = y[0] - w[0];
+    return true;
+  }
+};
+
+TEST(MinimiserDerivative, IndefiniteHessianIsAnError) {
+  double y[1] = {2.0}, w[1] = {0.0};
+  ceres::Problem problem;
+  problem.AddResidualBlock(
+      new ceres::AutoDiffCostFunction<DifferenceResidual, 1, 1, 1>(new DifferenceResidual),
+      new ceres::CauchyLoss(1.0), y, w);
+  std::unique_ptr<BilevelProblem> bilevel;
+  ASSERT_TRUE(BilevelProblem::Create(&problem, {w}, &bilevel).ok());
+  MinimiserDerivative implicit(DerivativeOptions(0.0, HessianModel::EXACT));
+  Status status = implicit.Linearize(bilevel.get(), nullptr);
+  EXPECT_EQ(status.code(), StatusCode::kIndefiniteHessian);
+  EXPECT_TRUE(Contains(status.message(), "-0.12")) << status.message();
+  EXPECT_TRUE(Contains(status.message(), "use lambda > 0")) << status.message();
+  // lambda = 0.1 is not enough to make -0.12 + lambda positive.
+  MinimiserDerivative damped(DerivativeOptions(0.1, HessianModel::EXACT));
+  status = damped.Linearize(bilevel.get(), nullptr);
+  EXPECT_EQ(status.code(), StatusCode::kIndefiniteHessian);
+  EXPECT_TRUE(Contains(status.message(), "Increase lambda")) << status.message();
+  // Gauss-Newton's H = rho' = 0.2 is positive.
+  MinimiserDerivative gauss_newton(DerivativeOptions(0.0, HessianModel::GAUSS_NEWTON));
+  EXPECT_TRUE(gauss_newton.Linearize(bilevel.get(), nullptr).ok());
+}
+
+// r = y - w * d, with a Jacobian that is NaN or an evaluation that fails on
+// request.
+class FaultyCostFunction : public ceres::SizedCostFunction<1, 1, 1> {
+ public:
+  enum Fault { kNanResidual, kNanJacobian, kReturnsFalse };
+  explicit FaultyCostFunction(Fault fault) : fault_(fault) {}
+  bool Evaluate(double const* const* x, double* r, double** jacobians) const override {
+    if (fault_ == kReturnsFalse) return false;
+    r[0] = fault_ == kNanResidual ? std::nan("") : x[0][0] - x[1][0];
+    if (jacobians != nullptr) {
+      if (jacobians[0] != nullptr) jacobians[0][0] = 1.0;
+      if (jacobians[1] != nullptr) jacobians[1][0] = fault_ == kNanJacobian ? std::nan("") : -1.0;
+    }
+    return true;
+  }
+
+ private:
+  Fault fault_;
+};
+
+TEST(MinimiserDerivative, NanOrFailedEvaluationsAreErrorsNamingTheBlock) {
+  const std::pair<FaultyCostFunction::Fault, std::string> cases[] = {
+      {FaultyCostFunction::kNanResidual, "residual block #1 (1 residuals) has a NaN"},
+      {FaultyCostFunction::kNanJacobian,
+       "Jacobian of residual block #1 (1 residuals) with respect to learnable block 'w'"},
+      {FaultyCostFunction::kReturnsFalse, "cost function of residual block #1"}};
+  for (const auto& [fault, expected] : cases) {
+    double y[1] = {1.0}, w[1] = {0.5};
+    ceres::Problem problem;
+    problem.AddResidualBlock(
+        new ceres::AutoDiffCostFunction<DifferenceResidual, 1, 1, 1>(new DifferenceResidual),
+        nullptr, y, w);
+    problem.AddResidualBlock(new FaultyCostFunction(fault), nullptr, y, w);
+    BilevelProblem::Options bilevel_options;
+    bilevel_options.parameter_block_names[w] = "w";
+    std::unique_ptr<BilevelProblem> bilevel;
+    ASSERT_TRUE(BilevelProblem::Create(&problem, {w}, bilevel_options, &bilevel).ok());
+    MinimiserDerivative derivative(DerivativeOptions(0.1, HessianModel::EXACT));
+    Status status = derivative.Linearize(bilevel.get(), nullptr);
+    EXPECT_EQ(status.code(), StatusCode::kNumericalFailure);
+    EXPECT_TRUE(Contains(status.message(), expected)) << status.message();
+  }
+}
+
+TEST(MinimiserDerivative, MisuseIsReportedNotCrashed) {
+  LinearProblem linear(2);
+  ceres::Solver::Summary solver_summary;
+  ASSERT_TRUE(linear.bilevel->SolveInner(TightSolverOptions(), &solver_summary).ok());
+
+  MinimiserDerivative::Options bad = DerivativeOptions(-1.0, HessianModel::EXACT);
+  std::string error;
+  EXPECT_FALSE(bad.IsValid(&error));
+  MinimiserDerivative invalid(bad);
+  Status status = invalid.Linearize(linear.bilevel.get(), nullptr);
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Contains(status.message(), "lambda")) << status.message();
+
+  MinimiserDerivative derivative(DerivativeOptions(0.1, HessianModel::EXACT));
+  Eigen::MatrixXd J;
+  EXPECT_EQ(derivative.Jacobian(&J).code(), StatusCode::kInvalidArgument);  // no Linearize
+  ASSERT_TRUE(derivative.Linearize(linear.bilevel.get(), nullptr).ok());
+  Eigen::VectorXd J_T_u;
+  status = derivative.VectorJacobianProduct(Eigen::VectorXd::Ones(5), &J_T_u);
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Contains(status.message(), "u has size 5")) << status.message();
+  status = derivative.VectorJacobianProduct(Eigen::Vector3d(1.0, std::nan(""), 0.0), &J_T_u);
+  EXPECT_EQ(status.code(), StatusCode::kNumericalFailure);
+
+  linear.y[0] += 1e-3;  // the problem moved on
+  status = derivative.Jacobian(&J);
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Contains(status.message(), "changed since Linearize")) << status.message();
+}
+
 }  // namespace
 }  // namespace ceres_wiberg

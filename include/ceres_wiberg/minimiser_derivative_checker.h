@@ -43,10 +43,10 @@ class MinimiserDerivativeChecker {
     // Step for the damped-step reference (lambda > 0): h_j = step * max(1,
     // |w_j|). Its error is round-off only when g is linear in w, O(h^2) else.
     double damped_step_relative_step = 1e-6;
-    // Step for the re-solve reference (lambda = 0): larger, because each
-    // re-solve carries the inner solver's own error (~1e-12) which is divided
-    // by 2h.
-    double resolve_relative_step = 1e-4;
+    // Step for the re-solve reference (lambda = 0). The re-solves are polished
+    // to round-off (newton_polish_iterations), so the error is the O(h^2)
+    // truncation of y*(w) plus round-off / h.
+    double resolve_relative_step = 1e-5;
     // Inner solver options for the re-solves.
     ceres::Solver::Options solver_options = TightSolverOptions();
     // Ceres stops when the cost stops changing in floating point, which
