@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The main job: installs dependencies, builds in release mode, runs the demos.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install_dependencies.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCERES_WIBERG_BUILD_TESTS=OFF \
+  -DCERES_WIBERG_BUILD_BENCHMARKS=OFF
+cmake --build build -j2
+echo "== hello_wiberg =="
+./build/examples/hello_wiberg

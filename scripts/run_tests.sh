@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds and runs every test: the release suite, the same suite under
+# AddressSanitizer + UndefinedBehaviorSanitizer, and a downstream project that
+# consumes the installed package with find_package(ceres_wiberg).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install_dependencies.sh
+jobs=2
+
+echo "== release build and tests =="
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCERES_WIBERG_BUILD_TESTS=ON \
+  -DCERES_WIBERG_BUILD_EXAMPLES=ON -DCERES_WIBERG_BUILD_BENCHMARKS=ON
+cmake --build build -j"$jobs"
+ctest --test-dir build --output-on-failure -j"$jobs"
+
+echo "== AddressSanitizer + UndefinedBehaviorSanitizer =="
+cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCERES_WIBERG_SANITIZE=ON \
+  -DCERES_WIBERG_BUILD_TESTS=ON -DCERES_WIBERG_BUILD_EXAMPLES=OFF \
+  -DCERES_WIBERG_BUILD_BENCHMARKS=OFF
+cmake --build build-sanitize -j"$jobs"
+ctest --test-dir build-sanitize --output-on-failure -j"$jobs"
+
+echo "== install and build a downstream project =="
+prefix="$(pwd)/build/install"
+cmake --install build --prefix "$prefix"
+cmake -S .ci/downstream -B build/downstream -DCMAKE_PREFIX_PATH="$prefix"
+cmake --build build/downstream -j"$jobs"
+./build/downstream/downstream

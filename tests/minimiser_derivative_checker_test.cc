@@ -1,0 +1,97 @@
+// The checker must be able to fail: a cost function whose Jacobian with
+// respect to the learnable block is wrong is caught, and located.
+
+#include "ceres_wiberg/minimiser_derivative_checker.h"
+
+#include "ceres/ceres.h"
+#include "gtest/gtest.h"
+#include "test_problems.h"
+
+namespace ceres_wiberg {
+namespace {
+
+// r = exp(y) - w d, with dr/dw scaled by `jacobian_error` (1 = correct).
+class ScaledJacobianCost : public ceres::SizedCostFunction<1, 1, 1> {
+ public:
+  ScaledJacobianCost(double d, double jacobian_error) : d_(d), error_(jacobian_error) {}
+  bool Evaluate(double const* const* x, double* r, double** jacobians) const override {
+    r[0] = std::exp(x[0][0]) - x[1][0] * d_;
+    if (jacobians != nullptr) {
+      if (jacobians[0] != nullptr) jacobians[0][0] = std::exp(x[0][0]);
+      if (jacobians[1] != nullptr) jacobians[1][0] = -d_ * error_;
+    }
+    return true;
+  }
+
+ private:
+  double d_, error_;
+};
+
+MinimiserDerivativeChecker::Result CheckScaled(double jacobian_error, double lambda) {
+  double y[1] = {0.0}, w[1] = {1.5};
+  ceres::Problem problem;
+  for (double d : {1.0, 2.0, 3.5}) {
+    problem.AddResidualBlock(new ScaledJacobianCost(d, jacobian_error), nullptr, y, w);
+  }
+  BilevelProblem::Options options;
+  options.parameter_block_names[y] = "y";
+  options.parameter_block_names[w] = "w";
+  std::unique_ptr<BilevelProblem> bilevel;
+  EXPECT_TRUE(BilevelProblem::Create(&problem, {w}, options, &bilevel).ok());
+  ceres::Solver::Summary summary;
+  EXPECT_TRUE(bilevel->SolveInner(TightSolverOptions(), &summary).ok());
+  MinimiserDerivative::Options derivative_options;
+  derivative_options.lambda = lambda;
+  MinimiserDerivativeChecker::Result result;
+  Status status = MinimiserDerivativeChecker::Check(MinimiserDerivativeChecker::Options(),
+                                                    derivative_options, bilevel.get(), &result);
+  EXPECT_TRUE(status.ok()) << status.ToString();
+  return result;
+}
+
+TEST(MinimiserDerivativeChecker, PassesACorrectDerivative) {
+  for (double lambda : {0.0, 0.1}) {
+    const MinimiserDerivativeChecker::Result result = CheckScaled(1.0, lambda);
+    EXPECT_LT(result.max_relative_error, 1e-6) << result.Report();
+  }
+}
+
+TEST(MinimiserDerivativeChecker, CatchesAWrongJacobianAndSaysWhere) {
+  for (double lambda : {0.0, 0.1}) {
+    // A 10% error in dr/dw becomes a 10% error in G and in dy*/dw.
+    const MinimiserDerivativeChecker::Result result = CheckScaled(1.1, lambda);
+    EXPECT_GT(result.max_relative_error, 0.05) << result.Report();
+    EXPECT_EQ(result.worst_location,
+              "d(inner block 'y' (size 1) tangent coordinate 0)/d(learnable block 'w' (size 1) "
+              "coordinate 0)");
+    EXPECT_EQ(result.method, lambda == 0.0 ? "re-solve" : "damped Newton step");
+  }
+}
+
+TEST(MinimiserDerivativeChecker, RestoresTheProblemAndRejectsBadOptions) {
+  testing::ExponentialProblem fit(testing::Loss::kNone, 3);
+  ASSERT_TRUE(fit.Solve().ok());
+  const Eigen::VectorXd y = fit.bilevel->GetInnerValues();
+  const Eigen::VectorXd w = fit.bilevel->GetLearnableParameters();
+  MinimiserDerivativeChecker::Result result;
+  MinimiserDerivative::Options derivative_options;
+  derivative_options.lambda = 0.0;
+  ASSERT_TRUE(MinimiserDerivativeChecker::Check(MinimiserDerivativeChecker::Options(),
+                                                derivative_options, fit.bilevel.get(), &result)
+                  .ok());
+  EXPECT_EQ(fit.bilevel->GetInnerValues(), y);
+  EXPECT_EQ(fit.bilevel->GetLearnableParameters(), w);
+
+  MinimiserDerivativeChecker::Options bad;
+  bad.learnable_coordinates = {7};
+  Status status =
+      MinimiserDerivativeChecker::Check(bad, derivative_options, fit.bilevel.get(), &result);
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  bad = MinimiserDerivativeChecker::Options();
+  bad.resolve_relative_step = 0.0;
+  status = MinimiserDerivativeChecker::Check(bad, derivative_options, fit.bilevel.get(), &result);
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace ceres_wiberg
