@@ -51,8 +51,9 @@
 // DOES depend on a. Changing a therefore changes both the kernel width and the
 // weight of the inliers. NORMALIZED_WELSCH = a^2 WELSCH is the same kernel in
 // Ceres' convention s -> a^2 rho(s / a^2): rho'(0) = 1 for every a and it
-// saturates at a^2. The two have the same minimisers for a fixed a, but not
-// the same derivatives with respect to a.
+// saturates at a^2. For a fixed a they differ by the constant factor a^2, so
+// terms sharing one a have the same minimisers under either, but the
+// derivatives with respect to a differ.
 //
 // Notes.
 // - Energies without Ceres' factor 1/2 (such as the paper's) only differ by a
@@ -62,6 +63,13 @@
 //   wrapped cost function and use a = 1 (held constant) or a common a.
 // - Do not also pass a ceres::LossFunction for the same residual block
 //   (AddResidualBlock(..., nullptr, ...)): the loss is already in r~.
+// - Ceres sees r~ as an ordinary residual, so its Gauss-Newton model (and
+//   HessianModel::GAUSS_NEWTON) of this term is J_rt_p^T J_rt_p =
+//   m J^T (f I + (2 f' + 4 s F_s^2) r r^T) J: positive semi-definite and equal
+//   to rho'(0) J^T J at r = 0, but not Ceres' own robustified model
+//   (rho' J^T J plus its rho'' correction); for concave rho it weighs outliers
+//   by f = rho / s >= rho'. The energy, its gradient (m rho' J^T r) and the
+//   exact Hessian are those of 1/2 m rho.
 // - While the inner problem is solved, a and m must be held constant (as
 //   BilevelProblem does with learnable blocks): minimising over a itself is
 //   meaningless (the pseudo-Huber energy goes to 0 with a, for instance).
@@ -84,13 +92,19 @@
 // one from its Taylor series, whose terms fall as 1/n!), with truncation error
 // below 1e-17 and a relative error of a few machine epsilons on both sides of
 // the switch. The same functions give d rho / da of CAUCHY and
-// NORMALIZED_WELSCH.
+// NORMALIZED_WELSCH. Two limits that no formula avoids: Welsch's exp(-u) has
+// condition number u, so far in the tail its values carry ~u eps relative
+// error from the rounding of s / a^2; and J_rt_p is accurate to a few eps
+// relative to sqrt(m) F |J| (far in Welsch's tail its component along r is
+// exponentially small and comes out of a cancellation; the gradient's
+// rounding is then ~eps m f |J| |r|, not relative to m rho' J^T r).
 //
 // Usage:
 //   double scale = 0.5, weight = 1.0;
 //   problem.AddResidualBlock(
-//       new LearnableLossCostFunction(new MyCost(...), LearnableLossType::WELSCH,
-//                                     /*has_weight_block=*/true),
+//       new LearnableLossCostFunction(
+//           new MyCost(...), LearnableLossType::WELSCH,
+//           /*has_weight_block=*/true),
 //       nullptr, {x, y, &scale, &weight});
 
 #ifndef CERES_WIBERG_LEARNABLE_LOSS_H_
@@ -160,11 +174,10 @@ class LearnableLossCostFunction final : public ceres::CostFunction {
  public:
   // Takes ownership of cost_function if ownership is TAKE_OWNERSHIP.
   // cost_function must not be null and must have at least one residual.
-  LearnableLossCostFunction(
-      ceres::CostFunction* cost_function,
-      LearnableLossType type,
-      bool has_weight_block = false,
-      ceres::Ownership ownership = ceres::TAKE_OWNERSHIP);
+  LearnableLossCostFunction(ceres::CostFunction* cost_function,
+                            LearnableLossType type,
+                            bool has_weight_block = false,
+                            ceres::Ownership ownership = ceres::TAKE_OWNERSHIP);
   ~LearnableLossCostFunction() override;
 
   LearnableLossCostFunction(const LearnableLossCostFunction&) = delete;
