@@ -34,6 +34,8 @@
 
 #include "ceres/ceres.h"
 #include "ceres/gradient_checker.h"
+#include "ceres_wiberg/bilevel_problem.h"
+#include "ceres_wiberg/minimiser_derivative_checker.h"
 #include "gtest/gtest.h"
 
 namespace ceres_wiberg {
@@ -1119,6 +1121,59 @@ TEST(LearnableLossSolve, ProblemCostIsRobustEnergy) {
     }
     EXPECT_NEAR(gradient[0], dE_dy, 1e-13 * std::abs(dE_dy) + 1e-15);
     EXPECT_NEAR(gradient[1], dE_da, 1e-13 * std::abs(dE_da) + 1e-15);
+  }
+}
+
+// The derivative of a minimiser with respect to a learnable loss's scale and
+// weight: a robust location t* = argmin_t sum_i 1/2 m_i rho(|t - x_i|^2; a)
+// with one scale a shared by all terms and a weight on the outlier's term.
+struct LocationOffset {
+  explicit LocationOffset(const Eigen::Vector2d& x) : x(x) {}
+  template <typename T>
+  bool operator()(const T* t, T* r) const {
+    r[0] = t[0] - T(x[0]);
+    r[1] = t[1] - T(x[1]);
+    return true;
+  }
+  Eigen::Vector2d x;
+};
+
+TEST(LearnableLossMinimiser, DerivativeWithRespectToScaleAndWeightMatchesFiniteDifferences) {
+  const Eigen::Vector2d data[] = {{0.9, 0.1}, {1.0, -0.1}, {1.1, 0.05}, {0.95, 0.0}, {3.0, 2.0}};
+  for (LearnableLossType type : {LearnableLossType::PSEUDO_HUBER, LearnableLossType::CAUCHY,
+                                 LearnableLossType::WELSCH}) {
+    double t[2] = {1.0, 0.0};
+    double scale[1] = {type == LearnableLossType::WELSCH ? 1.2 : 0.5};
+    double weight[1] = {0.7};
+    ceres::Problem problem;
+    for (int i = 0; i < 5; ++i) {
+      auto* offset = new ceres::AutoDiffCostFunction<LocationOffset, 2, 2>(
+          new LocationOffset(Eigen::Vector2d(data[i])));
+      if (i == 4) {
+        problem.AddResidualBlock(new LearnableLossCostFunction(offset, type, true), nullptr, t,
+                                 scale, weight);
+      } else {
+        problem.AddResidualBlock(new LearnableLossCostFunction(offset, type, false), nullptr, t,
+                                 scale);
+      }
+    }
+    std::unique_ptr<BilevelProblem> bilevel;
+    ASSERT_TRUE(BilevelProblem::Create(&problem, {scale, weight}, &bilevel).ok());
+    ceres::Solver::Summary summary;
+    ASSERT_TRUE(bilevel->SolveInner(TightSolverOptions(), &summary).ok());
+    for (double lambda : {0.0, 0.1}) {
+      MinimiserDerivative::Options options;
+      options.lambda = lambda;
+      MinimiserDerivativeChecker::Result result;
+      Status status = MinimiserDerivativeChecker::Check(MinimiserDerivativeChecker::Options(),
+                                                        options, bilevel.get(), &result);
+      ASSERT_TRUE(status.ok()) << status.ToString();
+      // The checker's default 1e-6: re-solves for lambda = 0, one damped
+      // Newton step for lambda = 0.1.
+      EXPECT_LT(result.max_relative_error, 1e-6)
+          << LearnableLossTypeToString(type) << ": " << result.Report();
+      EXPECT_GT(result.analytic.cwiseAbs().maxCoeff(), 1e-3);  // not trivially zero
+    }
   }
 }
 

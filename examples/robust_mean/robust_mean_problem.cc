@@ -1,0 +1,146 @@
+#include "robust_mean_problem.h"
+
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <random>
+
+#include "ceres/ceres.h"
+#include "ceres_wiberg/bilevel_example.h"
+#include "ceres_wiberg/bilevel_problem.h"
+#include "ceres_wiberg/learnable_loss.h"
+
+namespace robust_mean {
+namespace {
+
+using ceres_wiberg::Status;
+
+constexpr int kInliers = 10;
+constexpr int kOutliers = 100;
+constexpr double kInlierStdDev = 4.0;
+
+// r = t - x.
+struct Offset {
+  explicit Offset(double x) : x(x) {}
+  template <typename T>
+  bool operator()(const T* t, T* r) const {
+    r[0] = t[0] - T(x);
+    return true;
+  }
+  double x;
+};
+
+// Everything one evaluation needs: the inner problem over t with the
+// learnable width sigma, and the outer loss t - c.
+struct Pipeline {
+  Pipeline(const Draw& draw, double sigma_value,
+           const ceres_wiberg::MinimiserDerivative::Options& derivative_options) {
+    sigma = sigma_value;
+    // Seed at the sample of lowest energy: the global minimum is near one.
+    double best = std::numeric_limits<double>::infinity();
+    for (double x : draw.samples) {
+      const double energy = Energy(draw.samples, sigma, x);
+      if (energy < best) {
+        best = energy;
+        t = x;
+      }
+    }
+    for (double x : draw.samples) {
+      problem.AddResidualBlock(
+          new ceres_wiberg::LearnableLossCostFunction(
+              new ceres::AutoDiffCostFunction<Offset, 1, 1>(new Offset(x)),
+              ceres_wiberg::LearnableLossType::WELSCH, /*has_weight_block=*/false),
+          nullptr, &t, &sigma);
+    }
+    status = ceres_wiberg::BilevelProblem::Create(&problem, {&sigma}, &bilevel);
+    if (!status.ok()) return;
+    ceres_wiberg::BilevelExample::Options options;
+    options.derivative_options = derivative_options;
+    options.derivative_options.final_newton_step = true;
+    options.warm_start = false;  // every call starts from the seed above
+    options.inner_solver_options.max_num_iterations = 100;
+    status = ceres_wiberg::BilevelExample::Create(
+        bilevel.get(),
+        new ceres::AutoDiffCostFunction<Offset, 1, 1>(new Offset(draw.centre)),
+        ceres::TAKE_OWNERSHIP, {&t}, options, &example);
+  }
+  double t = 0.0;
+  double sigma = 1.0;
+  ceres::Problem problem;
+  std::unique_ptr<ceres_wiberg::BilevelProblem> bilevel;
+  std::unique_ptr<ceres_wiberg::BilevelExample> example;
+  Status status;
+};
+
+}  // namespace
+
+bool ParseProtocol(const std::string& name, Protocol* protocol) {
+  if (name == "paper") {
+    *protocol = Protocol::kPaper;
+  } else if (name == "authors_code") {
+    *protocol = Protocol::kAuthorsCode;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+const char* ProtocolToString(Protocol protocol) {
+  return protocol == Protocol::kPaper ? "paper" : "authors_code";
+}
+
+Draw MakeDraw(Protocol protocol, uint64_t seed, int64_t index) {
+  std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32),
+                    static_cast<uint32_t>(index), static_cast<uint32_t>(index >> 32)};
+  std::mt19937_64 rng(seq);
+  Draw draw;
+  double outlier_low = -40.0, outlier_high = 40.0;
+  if (protocol == Protocol::kPaper) {
+    draw.centre = std::uniform_real_distribution<double>(-40.0, 40.0)(rng);
+  } else {
+    draw.centre = 2.0;
+    outlier_low = -60.0;
+    outlier_high = 20.0;
+  }
+  std::normal_distribution<double> inlier(draw.centre, kInlierStdDev);
+  std::uniform_real_distribution<double> outlier(outlier_low, outlier_high);
+  for (int i = 0; i < kInliers; ++i) draw.samples.push_back(inlier(rng));
+  for (int i = 0; i < kOutliers; ++i) draw.samples.push_back(outlier(rng));
+  return draw;
+}
+
+double Energy(const std::vector<double>& samples, double sigma, double t) {
+  double energy = 0.0;
+  for (double x : samples) energy -= std::exp(-(x - t) * (x - t) / (sigma * sigma));
+  return energy;
+}
+
+RobustMeanObjective::RobustMeanObjective(
+    Protocol protocol, uint64_t seed, int num_draws,
+    const ceres_wiberg::MinimiserDerivative::Options& derivative_options)
+    : protocol_(protocol),
+      seed_(seed),
+      num_draws_(num_draws),
+      derivative_options_(derivative_options) {}
+
+Status RobustMeanObjective::EvaluateExample(int example, const Eigen::VectorXd& w, double* loss,
+                                            Eigen::VectorXd* gradient) {
+  if (!(w[0] != 0.0) || !std::isfinite(w[0])) {
+    return ceres_wiberg::InvalidArgumentError("sigma must be finite and non-zero");
+  }
+  Pipeline pipeline(MakeDraw(protocol_, seed_, example), w[0], derivative_options_);
+  if (!pipeline.status.ok()) return pipeline.status;
+  return pipeline.example->EvaluateLoss(w, loss, gradient);
+}
+
+Status RobustMeanObjective::Estimate(int example, double sigma, double* t) const {
+  Pipeline pipeline(MakeDraw(protocol_, seed_, example), sigma, derivative_options_);
+  if (!pipeline.status.ok()) return pipeline.status;
+  Eigen::VectorXd residual;
+  Status status = pipeline.example->Evaluate(Eigen::VectorXd::Constant(1, sigma), &residual,
+                                             nullptr);
+  *t = pipeline.t;
+  return status;
+}
+
+}  // namespace robust_mean

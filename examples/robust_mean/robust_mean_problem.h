@@ -1,0 +1,71 @@
+// The robust-mean ("RanSaC") experiment of Toso, Campbell and Russell (2019),
+// Figure 1: estimate the mean of 10 inliers among 100 outliers as
+//
+//   t*(sigma) = argmin_t sum_i -exp(-(x_i - t)^2 / sigma^2),
+//
+// and learn sigma so that t* is close to the inliers' true centre.
+
+#ifndef CERES_WIBERG_EXAMPLES_ROBUST_MEAN_PROBLEM_H_
+#define CERES_WIBERG_EXAMPLES_ROBUST_MEAN_PROBLEM_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ceres_wiberg/minimiser_derivative.h"
+#include "ceres_wiberg/training_objective.h"
+
+namespace robust_mean {
+
+// How the samples of one draw are generated.
+enum class Protocol {
+  // As the paper's text: centre c ~ U[-40, 40], 10 inliers ~ N(c, 4^2),
+  // 100 outliers ~ U[-40, 40].
+  kPaper,
+  // As the authors' public code: c = 2, 10 inliers ~ N(2, 4^2), 100 outliers
+  // ~ U[-60, 20].
+  kAuthorsCode,
+};
+bool ParseProtocol(const std::string& name, Protocol* protocol);
+const char* ProtocolToString(Protocol protocol);
+
+struct Draw {
+  std::vector<double> samples;  // inliers first, then outliers
+  double centre = 0.0;          // the inliers' true centre c
+};
+
+// Draw number `index` of the stream `seed`: the same (seed, index) always
+// gives the same draw, so both learners see identical data.
+Draw MakeDraw(Protocol protocol, uint64_t seed, int64_t index);
+
+// E(t) = sum_i -exp(-(x_i - t)^2 / sigma^2).
+double Energy(const std::vector<double>& samples, double sigma, double t);
+
+// One example per draw: the inner problem is built with the learnable Welsch
+// loss (rho = 1 - exp(-s / sigma^2) on r = t - x_i, the energy above plus a
+// constant), seeded at the lowest-energy sample, solved by Ceres, finished by
+// a damped Newton step (the derivative's lambda) and differentiated. The loss
+// is 1/2 (t* - c)^2; w = (sigma).
+class RobustMeanObjective : public ceres_wiberg::TrainingObjective {
+ public:
+  RobustMeanObjective(Protocol protocol, uint64_t seed, int num_draws,
+                      const ceres_wiberg::MinimiserDerivative::Options& derivative_options);
+
+  int num_examples() const override { return num_draws_; }
+  int num_parameters() const override { return 1; }
+  ceres_wiberg::Status EvaluateExample(int example, const Eigen::VectorXd& w, double* loss,
+                                       Eigen::VectorXd* gradient) override;
+
+  // t*(sigma) for draw `example` (the same pipeline, without the derivative).
+  ceres_wiberg::Status Estimate(int example, double sigma, double* t) const;
+
+ private:
+  Protocol protocol_;
+  uint64_t seed_;
+  int num_draws_;
+  ceres_wiberg::MinimiserDerivative::Options derivative_options_;
+};
+
+}  // namespace robust_mean
+
+#endif  // CERES_WIBERG_EXAMPLES_ROBUST_MEAN_PROBLEM_H_
