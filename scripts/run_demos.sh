@@ -8,3 +8,7 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCERES_WIBERG_BUILD_TESTS=OFF \
 cmake --build build -j2
 echo "== hello_wiberg =="
 ./build/examples/hello_wiberg
+echo
+echo "== robust_mean (paper Figure 1): outputs in out/robust_mean/ =="
+mkdir -p out/robust_mean
+(cd out/robust_mean && ../../build/examples/robust_mean --output_json=robust_mean.json)

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -21,9 +22,10 @@ DEFINE_string(protocol, "paper",
               "paper: c ~ U[-40, 40], outliers ~ U[-40, 40]; authors_code: c = 2, outliers ~ "
               "U[-60, 20].");
 DEFINE_string(optimizer, "SGD_MOMENTUM", "SGD, SGD_MOMENTUM, AVERAGED_SGD or ADAM.");
-DEFINE_double(learning_rate, 1e-3, "Step size on sigma.");
+DEFINE_double(learning_rate, 0.03, "Step size on sigma.");
 DEFINE_double(momentum, 0.9, "Momentum (SGD_MOMENTUM).");
 DEFINE_double(initial_sigma, 1.0, "Initial kernel width.");
+DEFINE_double(min_sigma, 0.1, "Lower bound on sigma (keeps it from crossing zero); 0: none.");
 DEFINE_double(trust_region_lambda, 0.1, "lambda of the trust-region derivative.");
 DEFINE_uint64(seed, 1, "Seed of the training draws (evaluation uses seed + 1).");
 DEFINE_int32(num_threads, 1, "Threads for the evaluation.");
@@ -77,6 +79,10 @@ Run Learn(const std::string& name, double lambda, Protocol protocol) {
   // An example whose Hessian is singular or indefinite has no implicit
   // derivative; it is skipped (and counted), not fatal.
   options.skip_failed_examples = true;
+  if (FLAGS_min_sigma > 0.0) {
+    options.lower_bounds = {FLAGS_min_sigma};
+    options.upper_bounds = {std::numeric_limits<double>::infinity()};
+  }
   options.iteration_callback = [&run](const ceres_wiberg::IterationRecord& record) {
     run.sigma2.push_back(record.w[0] * record.w[0]);
     run.gradient.push_back(record.gradient[0]);
@@ -152,17 +158,18 @@ void WriteCurve(const std::vector<Run>& runs) {
 
 void Plot() {
   const std::string temporary = FLAGS_plot + ".tmp.png";
+  char lambda[32];
+  std::snprintf(lambda, sizeof(lambda), "%g", FLAGS_trust_region_lambda);
   const std::string script =
       "set terminal pngcairo size 900,500\n"
       "set output '" + temporary + "'\n"
       "set datafile separator ','\n"
-      "set logscale y\n"
+      "set logscale y\nset format y '10^{%L}'\n"
       "set xlabel 'iteration'\nset ylabel 'sigma^2'\n"
       "set title 'Learning the kernel width (paper Figure 1c)'\n"
       "set key top left\n"
-      "plot '" + FLAGS_curve_csv + "' using 1:2 with lines title 'implicit (lambda = 0)', "
-      "'' using 1:4 with lines title 'trust region (lambda = " +
-      std::to_string(FLAGS_trust_region_lambda) + ")'\n";
+      "plot '" + FLAGS_curve_csv + "' using 1:2 with lines title 'implicit (lambda = 0)', " +
+      "'' using 1:4 with lines title 'trust region (lambda = " + lambda + ")'\n";
   const std::string script_path = FLAGS_plot + ".gnuplot";
   if (!WriteAtomically(script_path, script)) return;
   const std::string command = "gnuplot '" + script_path + "'";
