@@ -5,6 +5,7 @@
 #include "ceres_wiberg/minimiser_derivative.h"
 
 #include <cmath>
+#include <cstdio>
 #include <random>
 
 #include "ceres/ceres.h"
@@ -35,6 +36,13 @@ double CheckedError(BilevelProblem* problem, const MinimiserDerivative::Options&
       MinimiserDerivativeChecker::Check(MinimiserDerivativeChecker::Options(), options,
                                         problem, &result);
   EXPECT_TRUE(status.ok()) << status.ToString();
+  // Recorded for the report: --gtest_output=json lists every checked error.
+  char key[96], value[32];
+  std::snprintf(key, sizeof(key), "max_relative_error_%d_lambda_%g_%s",
+                ::testing::UnitTest::GetInstance()->current_test_info()->result()->test_property_count(),
+                options.lambda, HessianModelToString(options.hessian_model));
+  std::snprintf(value, sizeof(value), "%.3g", result.max_relative_error);
+  ::testing::Test::RecordProperty(key, value);
   return result.max_relative_error;
 }
 
