@@ -30,8 +30,8 @@
 //      dL/dA = r u^T - A u y*^T,       dL/db = A u.                     (R1)
 //
 // 2. MINIMUM_NORM, l2 = 0: any A. y* = A^+ b, the minimum-norm minimiser.
-//    The derivative of the pseudo-inverse (Golub and Pereyra 1973, Thm 4.3),
-//    valid where the rank of A is locally constant, is
+//    The derivative of the pseudo-inverse (Golub and Pereyra 1973), valid
+//    where the rank of A is locally constant, is
 //
 //      d(A^+) = -A^+ dA A^+ + A^+ A^+^T dA^T (I - A A^+)
 //               + (I - A^+ A) dA^T A^+^T A^+,
@@ -63,7 +63,7 @@
 //    with all min(m, n) singular triplets (no truncation: rank_tolerance then
 //    only sets the reported rank()).
 //
-// Where the rank changes, the minimum-norm solution is not differentiable.
+// 4. Rank changes: there the minimum-norm solution is not differentiable.
 // A^+ is discontinuous wherever the rank of A changes: a generic dA raises
 // the rank of a rank-deficient A, and y*(A + t dA) then jumps as t -> 0
 // (its new singular values are O(t), so A^+ has O(1/t) terms). (F2) is the
@@ -107,7 +107,6 @@
 #include <string>
 #include <vector>
 
-#include "Eigen/Cholesky"
 #include "Eigen/Core"
 #include "ceres_wiberg/status.h"
 
@@ -117,7 +116,8 @@ enum class LeastSquaresMethod {
   // Cholesky factorisation (Eigen::LLT) of M = A^T A + l2 I; the "fast" path
   // of tf.linalg.lstsq. Needs A of full column rank or l2 > 0: otherwise Solve
   // returns kSingularHessian with the rank of A. Squares the condition number
-  // of A; about 2 m n^2 + n^3 / 3 flops.
+  // of A (TensorFlow documents the fast path as stable for
+  // cond(A) < 1 / sqrt(epsilon)); about m n^2 + n^3 / 3 flops.
   FULL_RANK_CHOLESKY,
   // Thin SVD of A (Eigen::BDCSVD), any A: the minimum-norm solution A^+ b and
   // the derivative of the pseudo-inverse (Golub and Pereyra 1973); the "slow"
@@ -225,8 +225,8 @@ class DifferentiableLinearLeastSquares {
   Eigen::MatrixXd b_;
   Eigen::MatrixXd y_;
   Eigen::MatrixXd residual_;  // r = b - A y*.
-  // kCholesky.
-  Eigen::LLT<Eigen::MatrixXd> llt_;
+  // kCholesky: the lower-triangular L of M = L L^T.
+  Eigen::MatrixXd cholesky_factor_;
   // kPseudoInverse: the rank-r factors. kRegularizedSvd: all min(m, n).
   Eigen::MatrixXd U_;
   Eigen::VectorXd singular_values_;
