@@ -387,6 +387,9 @@ TEST(MinimiserDerivative, SparseChainWithTenThousandInnerVariables) {
     ASSERT_TRUE(
         MinimiserDerivativeChecker::Check(checker_options, options, bilevel.get(), &result).ok());
     EXPECT_EQ(result.derivative_summary.linear_solver_type, LinearSolverType::SPARSE);
+    ::testing::Test::RecordProperty(lambda == 0.0 ? "max_relative_error_lambda_0"
+                                                  : "max_relative_error_lambda_0.1",
+                                    ::testing::PrintToString(result.max_relative_error));
     EXPECT_LT(result.max_relative_error, kTolerance) << "lambda " << lambda << ": "
                                                      << result.Report();
 
