@@ -12,6 +12,7 @@
 #include "ceres_wiberg/minimiser_derivative.h"
 #include "ceres_wiberg/minimiser_derivative_checker.h"
 #include "ceres_wiberg/status.h"
+#include "ceres_wiberg/stochastic_learner.h"
 #include "ceres_wiberg/training_objective.h"
 #include "ceres_wiberg/types.h"
 #include "ceres_wiberg/wiberg_cost_function.h"
