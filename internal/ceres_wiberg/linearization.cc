@@ -34,28 +34,6 @@ Status EvaluateLoss(const ResidualBlockInfo& residual, double s, double* rho) {
   return Status::Ok();
 }
 
-// Ambient Jacobian buffers for the blocks of one residual.
-struct JacobianBuffers {
-  JacobianBuffers(const ProblemLayout& layout, const ResidualBlockInfo& residual)
-      : storage(residual.blocks.size()), pointers(residual.blocks.size(), nullptr) {
-    for (size_t j = 0; j < residual.blocks.size(); ++j) {
-      storage[j].resize(residual.num_residuals *
-                        layout.blocks[residual.blocks[j]].ambient_size);
-    }
-  }
-  std::vector<std::vector<double>> storage;
-  std::vector<double*> pointers;
-};
-
-std::vector<const double*> CurrentValues(const ProblemLayout& layout,
-                                         const ResidualBlockInfo& residual) {
-  std::vector<const double*> values(residual.blocks.size());
-  for (size_t j = 0; j < residual.blocks.size(); ++j) {
-    values[j] = layout.blocks[residual.blocks[j]].values;
-  }
-  return values;
-}
-
 }  // namespace
 
 Linearization::Linearization(const ProblemLayout& layout)
@@ -75,6 +53,33 @@ Linearization::Linearization(const ProblemLayout& layout)
   rho_.resize(3 * layout.residuals.size());
 }
 
+void Linearization::Scratch::Reset(const ProblemLayout& layout,
+                                   const ResidualBlockInfo& residual) {
+  const size_t num_blocks = residual.blocks.size();
+  jacobian_offset.resize(num_blocks);
+  ambient_offset.resize(num_blocks);
+  jacobians.assign(num_blocks, nullptr);
+  values.resize(num_blocks);
+  size_t jacobian_size = 0;
+  size_t ambient_size = 0;
+  for (size_t j = 0; j < num_blocks; ++j) {
+    const ParameterBlockInfo& block = layout.blocks[residual.blocks[j]];
+    values[j] = block.values;
+    jacobian_offset[j] = jacobian_size;
+    ambient_offset[j] = ambient_size;
+    jacobian_size += static_cast<size_t>(residual.num_residuals) * block.ambient_size;
+    ambient_size += block.ambient_size;
+  }
+  // Buffers only grow, so after the first few blocks nothing is allocated.
+  if (jacobian_storage.size() < jacobian_size) jacobian_storage.resize(jacobian_size);
+  for (std::vector<double>* buffer : {&perturbed, &delta, &J_T_c[0], &J_T_c[1]}) {
+    if (buffer->size() < ambient_size) buffer->resize(ambient_size);
+  }
+  if (residuals.size() < static_cast<size_t>(residual.num_residuals)) {
+    residuals.resize(residual.num_residuals);
+  }
+}
+
 Status Linearization::Evaluate() {
   for (int b : layout_.inner_blocks) {
     const ParameterBlockInfo& block = layout_.blocks[b];
@@ -92,14 +97,13 @@ Status Linearization::Evaluate() {
   for (size_t i = 0; i < layout_.residuals.size(); ++i) {
     const ResidualBlockInfo& residual = layout_.residuals[i];
     const int k = residual.num_residuals;
-    JacobianBuffers buffers(layout_, residual);
+    scratch_.Reset(layout_, residual);
     for (size_t j = 0; j < residual.blocks.size(); ++j) {
-      if (residual.local_offset[j] >= 0) buffers.pointers[j] = buffers.storage[j].data();
+      if (residual.local_offset[j] >= 0) scratch_.Want(j);
     }
     double* r = &residuals_[residual_offset_[i]];
-    Status status = EvaluateResidualBlock(layout_, residual,
-                                          CurrentValues(layout_, residual).data(),
-                                          r, buffers.pointers.data());
+    Status status = EvaluateResidualBlock(layout_, residual, scratch_.values.data(), r,
+                                          scratch_.jacobians.data());
     if (!status.ok()) return status;
     const ConstVectorMap r_vec(r, k);
     double* rho = &rho_[3 * i];
@@ -111,7 +115,7 @@ Status Linearization::Evaluate() {
       if (residual.local_offset[j] < 0) continue;
       const int b = residual.blocks[j];
       const ParameterBlockInfo& block = layout_.blocks[b];
-      const ConstRowMajorMap J_r_x(buffers.storage[j].data(), k, block.ambient_size);
+      const ConstRowMajorMap J_r_x(scratch_.jacobian(j), k, block.ambient_size);
       if (block.manifold != nullptr) {
         const ConstRowMajorMap J_x_delta(plus_jacobian_[b].data(),
                                          block.ambient_size, block.tangent_size);
@@ -148,24 +152,21 @@ Status Linearization::EvaluateGradient(Eigen::VectorXd* gradient) const {
   }
   for (const ResidualBlockInfo& residual : layout_.residuals) {
     const int k = residual.num_residuals;
-    JacobianBuffers buffers(layout_, residual);
+    scratch_.Reset(layout_, residual);
     for (size_t j = 0; j < residual.blocks.size(); ++j) {
-      if (layout_.blocks[residual.blocks[j]].role == BlockRole::kInner) {
-        buffers.pointers[j] = buffers.storage[j].data();
-      }
+      if (layout_.blocks[residual.blocks[j]].role == BlockRole::kInner) scratch_.Want(j);
     }
-    Eigen::VectorXd r(k);
-    Status status = EvaluateResidualBlock(layout_, residual,
-                                          CurrentValues(layout_, residual).data(),
-                                          r.data(), buffers.pointers.data());
+    Status status = EvaluateResidualBlock(layout_, residual, scratch_.values.data(),
+                                          scratch_.residuals.data(), scratch_.jacobians.data());
     if (!status.ok()) return status;
+    const ConstVectorMap r(scratch_.residuals.data(), k);
     double rho[3];
     status = EvaluateLoss(residual, r.squaredNorm(), rho);
     if (!status.ok()) return status;
     for (size_t j = 0; j < residual.blocks.size(); ++j) {
-      if (buffers.pointers[j] == nullptr) continue;
+      if (scratch_.jacobians[j] == nullptr) continue;
       const int b = residual.blocks[j];
-      ambient[b] += rho[1] * ConstRowMajorMap(buffers.storage[j].data(), k,
+      ambient[b] += rho[1] * ConstRowMajorMap(scratch_.jacobian(j), k,
                                               layout_.blocks[b].ambient_size)
                                  .transpose() *
                     r;
@@ -193,9 +194,10 @@ Status Linearization::CurvatureAlong(int i, const double* direction,
   const ResidualBlockInfo& residual = layout_.residuals[i];
   const int k = residual.num_residuals;
   const size_t num_blocks = residual.blocks.size();
+  Scratch& scratch = scratch_;
+  scratch.Reset(layout_, residual);
 
   // Ambient image of the direction, and the scales that set the step.
-  std::vector<Eigen::VectorXd> delta(num_blocks);
   double value_scale = 1.0;
   double delta_scale = 0.0;
   for (size_t j = 0; j < num_blocks; ++j) {
@@ -203,16 +205,17 @@ Status Linearization::CurvatureAlong(int i, const double* direction,
     const int b = residual.blocks[j];
     const ParameterBlockInfo& block = layout_.blocks[b];
     const ConstVectorMap d(direction + residual.local_offset[j], block.local_size());
+    VectorMap delta(scratch.delta.data() + scratch.ambient_offset[j], block.ambient_size);
     if (block.manifold != nullptr) {
-      delta[j] = ConstRowMajorMap(plus_jacobian_[b].data(), block.ambient_size,
-                                  block.tangent_size) *
-                 d;
+      delta = ConstRowMajorMap(plus_jacobian_[b].data(), block.ambient_size,
+                               block.tangent_size) *
+              d;
     } else {
-      delta[j] = d;
+      delta = d;
     }
     value_scale = std::max(
         value_scale, ConstVectorMap(block.values, block.ambient_size).lpNorm<Eigen::Infinity>());
-    delta_scale = std::max(delta_scale, delta[j].lpNorm<Eigen::Infinity>());
+    delta_scale = std::max(delta_scale, delta.lpNorm<Eigen::Infinity>());
   }
 
   auto wanted = [&](const ParameterBlockInfo& block) {
@@ -230,40 +233,44 @@ Status Linearization::CurvatureAlong(int i, const double* direction,
     return Status::Ok();
   }
   const double h = relative_step * value_scale / delta_scale;
-  const Eigen::VectorXd c = rho(i)[1] * ConstVectorMap(residuals(i), k);
+  const double rho_prime = rho(i)[1];
+  const ConstVectorMap r0(residuals(i), k);
+  for (size_t j = 0; j < num_blocks; ++j) {
+    if (wanted(layout_.blocks[residual.blocks[j]])) scratch.Want(j);
+  }
 
-  // J_local(x + sign h Delta)^T c, for sign = +1 and -1.
-  std::vector<Eigen::VectorXd> J_T_c[2];
+  // J^T c at x + side h Delta, c = rho' r at the linearisation point.
   for (int side = 0; side < 2; ++side) {
     const double step = side == 0 ? h : -h;
-    std::vector<Eigen::VectorXd> values(num_blocks);
-    std::vector<const double*> pointers = CurrentValues(layout_, residual);
-    JacobianBuffers buffers(layout_, residual);
     for (size_t j = 0; j < num_blocks; ++j) {
+      if (residual.local_offset[j] < 0) continue;
       const ParameterBlockInfo& block = layout_.blocks[residual.blocks[j]];
-      if (residual.local_offset[j] >= 0) {
-        values[j] = ConstVectorMap(block.values, block.ambient_size) + step * delta[j];
-        pointers[j] = values[j].data();
-      }
-      if (wanted(block)) buffers.pointers[j] = buffers.storage[j].data();
+      const size_t offset = scratch.ambient_offset[j];
+      VectorMap(scratch.perturbed.data() + offset, block.ambient_size) =
+          ConstVectorMap(block.values, block.ambient_size) +
+          step * ConstVectorMap(scratch.delta.data() + offset, block.ambient_size);
+      scratch.values[j] = scratch.perturbed.data() + offset;
     }
-    Eigen::VectorXd r(k);
-    Status status = EvaluateResidualBlock(layout_, residual, pointers.data(), r.data(),
-                                          buffers.pointers.data());
+    Status status = EvaluateResidualBlock(layout_, residual, scratch.values.data(),
+                                          scratch.residuals.data(), scratch.jacobians.data());
     if (!status.ok()) return status;
-    J_T_c[side].resize(num_blocks);
     for (size_t j = 0; j < num_blocks; ++j) {
-      if (buffers.pointers[j] == nullptr) continue;
+      if (scratch.jacobians[j] == nullptr) continue;
       const ParameterBlockInfo& block = layout_.blocks[residual.blocks[j]];
-      J_T_c[side][j] =
-          ConstRowMajorMap(buffers.storage[j].data(), k, block.ambient_size).transpose() * c;
+      VectorMap(scratch.J_T_c[side].data() + scratch.ambient_offset[j], block.ambient_size) =
+          rho_prime *
+          (ConstRowMajorMap(scratch.jacobian(j), k, block.ambient_size).transpose() * r0);
     }
   }
   for (size_t j = 0; j < num_blocks; ++j) {
-    if (J_T_c[0][j].size() == 0) continue;
+    if (scratch.jacobians[j] == nullptr) continue;
     const int b = residual.blocks[j];
     const ParameterBlockInfo& block = layout_.blocks[b];
-    const Eigen::VectorXd ambient = (J_T_c[0][j] - J_T_c[1][j]) / (2.0 * h);
+    const size_t offset = scratch.ambient_offset[j];
+    const Eigen::VectorXd ambient =
+        (ConstVectorMap(scratch.J_T_c[0].data() + offset, block.ambient_size) -
+         ConstVectorMap(scratch.J_T_c[1].data() + offset, block.ambient_size)) /
+        (2.0 * h);
     VectorMap local(out + residual.local_offset[j], block.local_size());
     if (block.manifold != nullptr) {
       local = ConstRowMajorMap(plus_jacobian_[b].data(), block.ambient_size,

@@ -67,7 +67,29 @@ class Linearization {
   Status EvaluateGradient(Eigen::VectorXd* gradient) const;
 
  private:
+  // Buffers for evaluating one residual block at a time, reused across
+  // blocks and calls so that the loops over residual blocks do not allocate.
+  // A Linearization is therefore used by one thread at a time.
+  struct Scratch {
+    // Sizes the buffers for `residual` and points `values` at the blocks'
+    // current values; no Jacobian is requested until Want(j).
+    void Reset(const ProblemLayout& layout, const ResidualBlockInfo& residual);
+    double* jacobian(size_t j) { return jacobian_storage.data() + jacobian_offset[j]; }
+    void Want(size_t j) { jacobians[j] = jacobian(j); }
+
+    std::vector<double> jacobian_storage;  // ambient Jacobians, block after block
+    std::vector<size_t> jacobian_offset;
+    std::vector<double*> jacobians;        // Ceres' jacobians argument
+    std::vector<const double*> values;     // Ceres' parameters argument
+    std::vector<size_t> ambient_offset;    // of each block in the vectors below
+    std::vector<double> perturbed;         // perturbed ambient values
+    std::vector<double> delta;             // ambient direction
+    std::vector<double> J_T_c[2];          // J^T c at x + h delta and x - h delta
+    std::vector<double> residuals;
+  };
+
   const ProblemLayout& layout_;
+  mutable Scratch scratch_;
   std::vector<double> residuals_;
   std::vector<double> jacobians_;
   std::vector<double> rho_;
