@@ -1,0 +1,668 @@
+// Dense family: a pose-like energy with a small, dense inner problem
+// (n_y = 60) and n_w = 10 ... 5,000 learnable parameters, against central
+// finite differences through re-solves.
+//
+// The energy: a linear 3D shape model of V = 40 landmarks (a mean shape and
+// B = 54 basis shapes, as the PPCA pose model of Tome et al. that the paper's
+// human-pose experiment learns), posed by a rotation q (unit quaternion, Ceres'
+// QuaternionManifold, 3 tangent coordinates) and a translation t, observed by
+// C = 3 fixed orthographic cameras with 10% outlying detections:
+//
+//   P_v(a)  = theta_v,0 + sum_b a_b theta_v,b            (3D landmark v)
+//   r_cv    = (Pi_c (R(q) P_v(a) + t) - d_cv) / sigma    (2 residuals)
+//   E(y; w) = 1/2 sum_cv SoftLOne(|r_cv|^2) + 1/2 |a|^2
+//
+// Inner y = (q, t, a): n_y = 3 + 3 + 54 = 60, and every residual touches all
+// of it, so H is dense. Learnable w: the first n_w entries of the shape model
+// theta (mean and basis coordinates of every landmark, dealt round-robin over
+// the landmarks, the rest held fixed inside the cost functions), so one energy
+// gives any n_w up to 3 V (B + 1) = 6,600.
+//
+// Cases "DensePose/<variant>/n_w:N", N = 10, 50, 100, 500, 1000, 5000:
+//   EXACT/DENSE                  exact Hessian, dense Cholesky, final Newton
+//                                step (the configuration whose accuracy is
+//                                checked: Ceres' LM converges only linearly on
+//                                this robust energy and stops ~1e-5 from y*);
+//   EXACT/DENSE/no_newton_step   the same without the final Newton step;
+//   GAUSS_NEWTON/DENSE           Gauss-Newton Hessian (NOT the derivative of
+//                                the minimiser at lambda = 0: its errors are
+//                                shown for information);
+//   EXACT/SPARSE                 exact Hessian, sparse LDL^T.
+// Each measures, per iteration (10), from the same cold start:
+//   solve_s       the inner solve (Ceres LM, DENSE_NORMAL_CHOLESKY, tolerances
+//                 1e-12, see InnerSolverOptions);
+//   grad_s        reverse mode: MinimiserDerivative::Linearize +
+//                 VectorJacobianProduct with a fixed random u (the benchmark's
+//                 manual time), one MinimiserDerivative reused across
+//                 iterations (grad_cold_s: a fresh one, measured once);
+//   jacobian_s    forward mode: Linearize + Jacobian (n_y x n_w);
+// and once per case (outside the timed loop):
+//   mem_*_MB      peak resident memory above the resident memory just before
+//                 the phase (VmHWM after resetting it through
+//                 /proc/self/clear_refs, glibc's free memory trimmed first), for
+//                 the solve, reverse mode and forward mode with a fresh
+//                 MinimiserDerivative; mem_ratio = mem_grad_MB / mem_solve_MB;
+// and once per n_w (shared by the variants):
+//   fd_s          central differences through Ceres re-solves: 2 re-solves
+//                 per learnable coordinate, warm started at y*, with
+//                 TightSolverOptions (tolerances 1e-16), step 1e-5 max(1, |w_j|).
+//                 At most 100 coordinates (evenly spaced) are re-solved; beyond,
+//                 fd_s is EXTRAPOLATED as time * n_w / 100 (fd_extrapolated);
+//                 fd_plain_rel_err is their error: Ceres stops ~sqrt(eps) from
+//                 the fixed point, so these differences are not accurate;
+//   fd_polished_s the accurate finite differences: MinimiserDerivativeChecker
+//                 (re-solve, then exact Newton steps to the fixed point), timed
+//                 on the checked columns and extrapolated to n_w;
+//   max_rel_err   worst relative error of the timed forward Jacobian against
+//                 the checker's polished re-solves at steps h = 1e-5 and 2h
+//                 combined by Richardson extrapolation (4 N(h) - N(2h)) / 3, on
+//                 all 50 columns at n_w = 50 and 10 evenly spaced columns
+//                 otherwise; the measure is the checker's, |a - n| /
+//                 max(|a|, |n|, 1e-4 max|n|). checker_rel_err is the checker's
+//                 own (unextrapolated, step h) error.
+//
+// Derivative options for timing: lambda = 0 (the implicit derivative, which is
+// what re-solves difference), eigenvalue diagnostics off
+// (eigenvalue_iterations = 0 and max_exact_eigenvalue_size = 0: only the
+// diagonal range is reported), default second-derivative step.
+//
+// Run (about two minutes):
+//   dense_pose_benchmark --benchmark_out=dense_pose.json --benchmark_out_format=json
+
+#include <malloc.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "Eigen/Core"
+#include "Eigen/Geometry"
+#include "benchmark/benchmark.h"
+#include "ceres/ceres.h"
+#include "ceres_wiberg/bilevel_problem.h"
+#include "ceres_wiberg/minimiser_derivative.h"
+#include "ceres_wiberg/minimiser_derivative_checker.h"
+
+namespace ceres_wiberg {
+namespace {
+
+constexpr int kLandmarks = 40;
+constexpr int kCameras = 3;
+constexpr int kBasis = 54;
+constexpr int kModelSize = 3 * (kBasis + 1);  // per landmark: mean + basis
+constexpr double kSigma = 0.01;               // detection noise
+constexpr double kOutlierFraction = 0.1;
+constexpr int kMaxFdColumns = 100;
+constexpr int kCheckedColumns = 10;  // 50 at n_w = 50
+constexpr double kFdRelativeStep = 1e-5;
+
+// ---------------------------------------------------------------------------
+// Timing and memory helpers.
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+long ReadStatusKb(const char* key) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  const size_t n = std::char_traits<char>::length(key);
+  while (std::getline(status, line)) {
+    if (line.compare(0, n, key) == 0) return std::stol(line.substr(n));
+  }
+  return -1;
+}
+
+// Resets VmHWM to the current VmRSS (Linux >= 4.0). False if unsupported.
+bool ResetPeakRss() {
+  std::FILE* file = std::fopen("/proc/self/clear_refs", "w");
+  if (file == nullptr) return false;
+  const bool ok = std::fputs("5", file) >= 0;
+  return std::fclose(file) == 0 && ok;
+}
+
+// Peak resident memory (MB) that `phase` adds above the resident memory just
+// before it; -1 if the peak cannot be reset on this system.
+template <typename Phase>
+double PeakIncreaseMb(Phase&& phase) {
+  malloc_trim(0);
+  const long before = ReadStatusKb("VmRSS:");
+  if (!ResetPeakRss()) {
+    phase();
+    return -1.0;
+  }
+  phase();
+  return (ReadStatusKb("VmHWM:") - before) / 1024.0;
+}
+
+// The checker's measure: |a - n| / max(|a|, |n|, floor * max|n|).
+double MaxRelativeError(const Eigen::MatrixXd& analytic, const Eigen::MatrixXd& numeric,
+                        double relative_floor = 1e-4) {
+  const double floor = relative_floor * numeric.cwiseAbs().maxCoeff();
+  double worst = 0.0;
+  for (int c = 0; c < analytic.cols(); ++c) {
+    for (int r = 0; r < analytic.rows(); ++r) {
+      const double a = analytic(r, c), n = numeric(r, c);
+      const double denominator = std::max({std::abs(a), std::abs(n), floor});
+      if (denominator > 0.0) worst = std::max(worst, std::abs(a - n) / denominator);
+    }
+  }
+  return worst;
+}
+
+// `count` indices spread evenly over [0, n).
+std::vector<int> SpreadColumns(int n, int count) {
+  std::vector<int> columns;
+  count = std::min(count, n);
+  for (int i = 0; i < count; ++i) {
+    columns.push_back(static_cast<int>((static_cast<long long>(i) * n) / count));
+  }
+  return columns;
+}
+
+// ---------------------------------------------------------------------------
+// The energy.
+
+// S(q) P = (q0^2 - |v|^2) P + 2 (v . P) v + 2 q0 (v x P) = |q|^2 R(q / |q|) P
+// for q = (q0, v) in Ceres' (w, x, y, z) order: a quadratic, so its
+// derivatives are simple and it is smooth off the unit sphere.
+Eigen::Matrix3d ScaledRotation(const double* q) {
+  const double w = q[0], x = q[1], y = q[2], z = q[3];
+  Eigen::Matrix3d S;
+  S << w * w + x * x - y * y - z * z, 2 * (x * y - w * z), 2 * (x * z + w * y),
+      2 * (x * y + w * z), w * w - x * x + y * y - z * z, 2 * (y * z - w * x),
+      2 * (x * z - w * y), 2 * (y * z + w * x), w * w - x * x - y * y + z * z;
+  return S;
+}
+
+// One landmark in one camera: r = (Pi (S(q) P(a) + t) - d) / sigma.
+// Parameter blocks: q (4), t (3), a (B) and, if num_learnable > 0, the first
+// num_learnable entries of this landmark's model theta (the rest are fixed).
+class LandmarkCost final : public ceres::CostFunction {
+ public:
+  LandmarkCost(const Eigen::Matrix<double, 2, 3>& camera, const Eigen::Vector2d& detection,
+               const std::vector<double>& model, int num_learnable)
+      : camera_(camera / kSigma),
+        detection_(detection / kSigma),
+        model_(model),
+        num_learnable_(num_learnable) {
+    set_num_residuals(2);
+    mutable_parameter_block_sizes()->assign({4, 3, kBasis});
+    if (num_learnable_ > 0) mutable_parameter_block_sizes()->push_back(num_learnable_);
+  }
+
+  bool Evaluate(double const* const* parameters, double* residuals,
+                double** jacobians) const override {
+    const double* q = parameters[0];
+    const Eigen::Map<const Eigen::Vector3d> t(parameters[1]);
+    const double* a = parameters[2];
+    const double* learnable = num_learnable_ > 0 ? parameters[3] : nullptr;
+    auto theta = [&](int k) { return k < num_learnable_ ? learnable[k] : model_[k]; };
+
+    Eigen::Vector3d P(theta(0), theta(1), theta(2));
+    for (int b = 0; b < kBasis; ++b) {
+      const int k = 3 * (b + 1);
+      P += a[b] * Eigen::Vector3d(theta(k), theta(k + 1), theta(k + 2));
+    }
+    const Eigen::Matrix3d S = ScaledRotation(q);
+    Eigen::Map<Eigen::Vector2d> r(residuals);
+    r = camera_ * (S * P + t) - detection_;
+    if (jacobians == nullptr) return true;
+
+    if (jacobians[0] != nullptr) {
+      const double q0 = q[0];
+      const Eigen::Vector3d v(q[1], q[2], q[3]);
+      Eigen::Matrix<double, 3, 4> dX_dq;
+      dX_dq.col(0) = 2.0 * q0 * P + 2.0 * v.cross(P);
+      for (int i = 0; i < 3; ++i) {
+        const Eigen::Vector3d e = Eigen::Vector3d::Unit(i);
+        dX_dq.col(i + 1) =
+            -2.0 * v[i] * P + 2.0 * P[i] * v + 2.0 * v.dot(P) * e + 2.0 * q0 * e.cross(P);
+      }
+      Eigen::Map<Eigen::Matrix<double, 2, 4, Eigen::RowMajor>> J_q(jacobians[0]);
+      J_q = camera_ * dX_dq;
+    }
+    if (jacobians[1] != nullptr) {
+      Eigen::Map<Eigen::Matrix<double, 2, 3, Eigen::RowMajor>> J_t(jacobians[1]);
+      J_t = camera_;
+    }
+    const Eigen::Matrix<double, 2, 3> M = camera_ * S;
+    if (jacobians[2] != nullptr) {
+      Eigen::Map<Eigen::Matrix<double, 2, Eigen::Dynamic, Eigen::RowMajor>> J(jacobians[2], 2,
+                                                                              kBasis);
+      for (int b = 0; b < kBasis; ++b) {
+        const int k = 3 * (b + 1);
+        J.col(b) = M * Eigen::Vector3d(theta(k), theta(k + 1), theta(k + 2));
+      }
+    }
+    if (num_learnable_ > 0 && jacobians[3] != nullptr) {
+      Eigen::Map<Eigen::Matrix<double, 2, Eigen::Dynamic, Eigen::RowMajor>> J(
+          jacobians[3], 2, num_learnable_);
+      for (int k = 0; k < num_learnable_; ++k) {
+        const int m = k / 3;  // 0: the mean, b + 1: basis b
+        J.col(k) = (m == 0 ? 1.0 : a[m - 1]) * M.col(k % 3);
+      }
+    }
+    return true;
+  }
+
+ private:
+  const Eigen::Matrix<double, 2, 3> camera_;  // divided by sigma
+  const Eigen::Vector2d detection_;           // divided by sigma
+  const std::vector<double> model_;
+  const int num_learnable_;
+};
+
+// r = a: the shape prior 1/2 |a|^2.
+class ShapePriorCost final : public ceres::CostFunction {
+ public:
+  ShapePriorCost() {
+    set_num_residuals(kBasis);
+    mutable_parameter_block_sizes()->push_back(kBasis);
+  }
+  bool Evaluate(double const* const* parameters, double* residuals,
+                double** jacobians) const override {
+    for (int b = 0; b < kBasis; ++b) residuals[b] = parameters[0][b];
+    if (jacobians != nullptr && jacobians[0] != nullptr) {
+      Eigen::Map<Eigen::Matrix<double, kBasis, kBasis, Eigen::RowMajor>> J(jacobians[0]);
+      J.setIdentity();
+    }
+    return true;
+  }
+};
+
+// One problem instance with its storage; built deterministically from n_w.
+struct PoseProblem {
+  std::vector<double> q, t, a;              // inner
+  std::vector<std::vector<double>> learnable;  // one block per landmark with n_v > 0
+  ceres::Problem problem;
+  std::unique_ptr<BilevelProblem> bilevel;
+  Eigen::VectorXd initial;  // inner values of the cold start
+};
+
+std::unique_ptr<PoseProblem> MakePoseProblem(int num_learnable) {
+  auto out = std::make_unique<PoseProblem>();
+  std::mt19937 rng(2019);
+  std::normal_distribution<double> normal;
+  std::uniform_real_distribution<double> uniform;
+
+  // The true model: a mean shape of scale ~0.3 and basis shapes of
+  // decreasing scale; the model in the energy (w and the fixed entries) is
+  // the true one perturbed, so that there is something to learn.
+  std::vector<std::vector<double>> truth(kLandmarks, std::vector<double>(kModelSize));
+  std::vector<std::vector<double>> model = truth;
+  for (int v = 0; v < kLandmarks; ++v) {
+    for (int k = 0; k < kModelSize; ++k) {
+      const int m = k / 3;
+      const double scale = m == 0 ? 0.3 : 0.05 / (1.0 + (m - 1) / 6.0);
+      truth[v][k] = scale * normal(rng);
+      model[v][k] = truth[v][k] + 0.1 * scale * normal(rng);
+    }
+  }
+  Eigen::VectorXd a_true(kBasis);
+  for (int b = 0; b < kBasis; ++b) a_true[b] = normal(rng);
+  const Eigen::Quaterniond q_true(
+      Eigen::AngleAxisd(2.0, Eigen::Vector3d(normal(rng), normal(rng), normal(rng)).normalized()));
+  const Eigen::Vector3d t_true(0.5 * normal(rng), 0.5 * normal(rng), 0.5 * normal(rng));
+
+  std::vector<Eigen::Matrix<double, 2, 3>> cameras;
+  for (int c = 0; c < kCameras; ++c) {
+    const Eigen::Matrix3d R =
+        (Eigen::AngleAxisd(0.35, Eigen::Vector3d::UnitX()) *
+         Eigen::AngleAxisd(c * 1.05, Eigen::Vector3d::UnitY()))
+            .toRotationMatrix();
+    cameras.push_back(R.topRows<2>());
+  }
+
+  // Initial values: rotation 0.2 rad off, translation 0.1 off, a = 0.
+  const Eigen::Quaterniond q_init =
+      q_true * Eigen::Quaterniond(Eigen::AngleAxisd(0.2, Eigen::Vector3d(1, 1, 0).normalized()));
+  out->q = {q_init.w(), q_init.x(), q_init.y(), q_init.z()};
+  out->t = {t_true[0] + 0.1, t_true[1] - 0.1, t_true[2] + 0.05};
+  out->a.assign(kBasis, 0.0);
+
+  // Learnable entries dealt round-robin: landmark v gets n_v of them.
+  out->learnable.resize(kLandmarks);
+  std::vector<int> counts(kLandmarks, num_learnable / kLandmarks);
+  for (int v = 0; v < num_learnable % kLandmarks; ++v) ++counts[v];
+  for (int v = 0; v < kLandmarks; ++v) {
+    out->learnable[v].assign(model[v].begin(), model[v].begin() + counts[v]);
+  }
+
+  ceres::LossFunction* loss = new ceres::SoftLOneLoss(1.0);  // shared, deleted once
+  std::vector<double*> learnable_blocks;
+  for (int v = 0; v < kLandmarks; ++v) {
+    if (counts[v] > 0) learnable_blocks.push_back(out->learnable[v].data());
+  }
+  for (int c = 0; c < kCameras; ++c) {
+    for (int v = 0; v < kLandmarks; ++v) {
+      Eigen::Vector3d P(truth[v][0], truth[v][1], truth[v][2]);
+      for (int b = 0; b < kBasis; ++b) {
+        P += a_true[b] *
+             Eigen::Vector3d(truth[v][3 * (b + 1)], truth[v][3 * (b + 1) + 1],
+                             truth[v][3 * (b + 1) + 2]);
+      }
+      Eigen::Vector2d d = cameras[c] * (q_true * P + t_true);
+      d += kSigma * Eigen::Vector2d(normal(rng), normal(rng));
+      if (uniform(rng) < kOutlierFraction) d += 0.3 * Eigen::Vector2d(normal(rng), normal(rng));
+      std::vector<double*> blocks = {out->q.data(), out->t.data(), out->a.data()};
+      if (counts[v] > 0) blocks.push_back(out->learnable[v].data());
+      out->problem.AddResidualBlock(new LandmarkCost(cameras[c], d, model[v], counts[v]), loss,
+                                    blocks);
+    }
+  }
+  out->problem.AddResidualBlock(new ShapePriorCost, nullptr, out->a.data());
+  out->problem.SetManifold(out->q.data(), new ceres::QuaternionManifold);
+
+  BilevelProblem::Options options;
+  options.inner_parameter_blocks = {out->q.data(), out->t.data(), out->a.data()};
+  const Status status =
+      BilevelProblem::Create(&out->problem, learnable_blocks, options, &out->bilevel);
+  if (!status.ok()) {
+    std::fprintf(stderr, "BilevelProblem::Create: %s\n", status.ToString().c_str());
+    return nullptr;
+  }
+  out->initial = out->bilevel->GetInnerValues();
+  return out;
+}
+
+ceres::Solver::Options InnerSolverOptions() {
+  ceres::Solver::Options options;
+  options.linear_solver_type = ceres::DENSE_NORMAL_CHOLESKY;
+  options.function_tolerance = 1e-12;
+  options.gradient_tolerance = 1e-12;
+  options.parameter_tolerance = 1e-12;
+  options.max_num_iterations = 200;
+  options.logging_type = ceres::SILENT;
+  return options;
+}
+
+ceres::Solver::Options FiniteDifferenceSolverOptions() {
+  ceres::Solver::Options options = TightSolverOptions();
+  options.linear_solver_type = ceres::DENSE_NORMAL_CHOLESKY;
+  return options;
+}
+
+// ---------------------------------------------------------------------------
+// The benchmark.
+
+// What does not depend on the derivative being timed, computed once per n_w
+// and shared by the variants: the finite differences and the reference.
+struct Reference {
+  Eigen::VectorXd y_star;          // the inner solution (cold start)
+  std::vector<int> fd_columns;     // coordinates re-solved for fd_s
+  Eigen::MatrixXd fd_plain;        // their plain central differences
+  double fd_measured_s = 0.0;      // time of those re-solves
+  std::vector<int> checked;        // coordinates of the reference (a prefix)
+  Eigen::MatrixXd numeric;         // Richardson-extrapolated reference
+  double checker_rel_err = 0.0;    // the checker's own error at step h
+  double checker_s = 0.0;          // time of both checker runs
+};
+
+// Finite differences through plain Ceres re-solves (warm started at y*) and
+// the checker's polished re-solve reference at steps h and 2h, combined by
+// Richardson extrapolation (4 N(h) - N(2h)) / 3, which removes the O(h^2)
+// truncation error that dominates at h = 1e-5 on this energy.
+Status ComputeReference(PoseProblem* pose, int num_checked, Reference* reference) {
+  BilevelProblem* bilevel = pose->bilevel.get();
+  const int n_y = bilevel->num_inner_parameters();
+  const int n_w = bilevel->num_learnable_parameters();
+  reference->y_star = bilevel->GetInnerValues();
+  const Eigen::VectorXd w0 = bilevel->GetLearnableParameters();
+  const ceres::Solver::Options fd_options = FiniteDifferenceSolverOptions();
+  reference->fd_columns = SpreadColumns(n_w, kMaxFdColumns);
+  reference->fd_plain.resize(n_y, reference->fd_columns.size());
+  Status status;
+  const double start = Now();
+  for (size_t c = 0; c < reference->fd_columns.size() && status.ok(); ++c) {
+    const int j = reference->fd_columns[c];
+    const double h = kFdRelativeStep * std::max(1.0, std::abs(w0[j]));
+    Eigen::VectorXd outcome[2];
+    for (int side = 0; side < 2 && status.ok(); ++side) {
+      Eigen::VectorXd w = w0;
+      w[j] += side == 0 ? h : -h;
+      bilevel->SetLearnableParameters(w);
+      bilevel->SetInnerValues(reference->y_star);
+      ceres::Solver::Summary summary;
+      status = bilevel->SolveInner(fd_options, &summary);
+      outcome[side] = bilevel->GetInnerValues();
+    }
+    // Tangent difference: q is the first block (4 ambient, 3 tangent).
+    Eigen::VectorXd delta(n_y);
+    ceres::QuaternionManifold manifold;
+    manifold.Minus(outcome[0].data(), outcome[1].data(), delta.data());
+    delta.tail(n_y - 3) = outcome[0].tail(n_y - 3) - outcome[1].tail(n_y - 3);
+    reference->fd_plain.col(c) = delta / (2.0 * h);
+  }
+  reference->fd_measured_s = Now() - start;
+  bilevel->SetLearnableParameters(w0);
+  bilevel->SetInnerValues(reference->y_star);
+  if (!status.ok()) return status;
+
+  MinimiserDerivative::Options options;
+  options.lambda = 0.0;
+  options.eigenvalue_iterations = 0;
+  options.max_exact_eigenvalue_size = 0;
+  MinimiserDerivativeChecker::Options checker_options;
+  checker_options.solver_options = fd_options;
+  checker_options.learnable_coordinates.assign(
+      reference->fd_columns.begin(),
+      reference->fd_columns.begin() +
+          std::min<size_t>(num_checked, reference->fd_columns.size()));
+  reference->checked = checker_options.learnable_coordinates;
+  MinimiserDerivativeChecker::Result at_h, at_2h;
+  const double check_start = Now();
+  checker_options.resolve_relative_step = kFdRelativeStep;
+  status = MinimiserDerivativeChecker::Check(checker_options, options, bilevel, &at_h);
+  if (!status.ok()) return status;
+  checker_options.resolve_relative_step = 2.0 * kFdRelativeStep;
+  status = MinimiserDerivativeChecker::Check(checker_options, options, bilevel, &at_2h);
+  if (!status.ok()) return status;
+  reference->checker_s = Now() - check_start;
+  reference->numeric = (4.0 * at_h.numeric - at_2h.numeric) / 3.0;
+  reference->checker_rel_err = at_h.max_relative_error;
+  bilevel->SetInnerValues(reference->y_star);
+  return Status::Ok();
+}
+
+void DensePose(benchmark::State& state, HessianModel hessian_model,
+               LinearSolverType linear_solver, bool final_newton_step) {
+  const int n_w = static_cast<int>(state.range(0));
+  std::unique_ptr<PoseProblem> pose = MakePoseProblem(n_w);
+  if (pose == nullptr) {
+    state.SkipWithError("could not build the problem");
+    return;
+  }
+  BilevelProblem* bilevel = pose->bilevel.get();
+  const int n_y = bilevel->num_inner_parameters();
+
+  MinimiserDerivative::Options derivative_options;
+  derivative_options.lambda = 0.0;
+  derivative_options.hessian_model = hessian_model;
+  derivative_options.linear_solver_type = linear_solver;
+  derivative_options.eigenvalue_iterations = 0;
+  derivative_options.max_exact_eigenvalue_size = 0;
+  derivative_options.final_newton_step = final_newton_step;
+
+  const ceres::Solver::Options solver_options = InnerSolverOptions();
+  Eigen::VectorXd u(n_y);
+  {
+    std::mt19937 rng(7);
+    std::normal_distribution<double> normal;
+    for (int i = 0; i < n_y; ++i) u[i] = normal(rng);
+  }
+
+  // Once: memory of each phase, with fresh objects. The derivative phases
+  // start from the Ceres solution (a final Newton step moves the problem).
+  ceres::Solver::Summary summary;
+  Status status;
+  const double mem_solve = PeakIncreaseMb([&] {
+    bilevel->SetInnerValues(pose->initial);
+    status = bilevel->SolveInner(solver_options, &summary);
+  });
+  if (!status.ok()) {
+    state.SkipWithError(("inner solve: " + status.ToString()).c_str());
+    return;
+  }
+  const Eigen::VectorXd y_ceres = bilevel->GetInnerValues();
+  double grad_cold_s = 0.0;
+  const double mem_grad = PeakIncreaseMb([&] {
+    const double start = Now();
+    MinimiserDerivative derivative(derivative_options);
+    Eigen::VectorXd gradient;
+    status = derivative.Linearize(bilevel, nullptr);
+    if (status.ok()) status = derivative.VectorJacobianProduct(u, &gradient);
+    grad_cold_s = Now() - start;
+  });
+  if (!status.ok()) {
+    state.SkipWithError(("reverse mode: " + status.ToString()).c_str());
+    return;
+  }
+  bilevel->SetInnerValues(y_ceres);
+  Eigen::MatrixXd J_y_w;
+  const double mem_jacobian = PeakIncreaseMb([&] {
+    MinimiserDerivative derivative(derivative_options);
+    status = derivative.Linearize(bilevel, nullptr);
+    if (status.ok()) status = derivative.Jacobian(&J_y_w);
+  });
+  if (!status.ok()) {
+    state.SkipWithError(("forward mode: " + status.ToString()).c_str());
+    return;
+  }
+  bilevel->SetInnerValues(y_ceres);
+
+  // Once per n_w: finite differences and the reference.
+  static std::map<int, Reference> cache;
+  if (cache.count(n_w) == 0) {
+    Reference reference;
+    status = ComputeReference(pose.get(), n_w == 50 ? 50 : kCheckedColumns, &reference);
+    if (!status.ok()) {
+      state.SkipWithError(("finite differences: " + status.ToString()).c_str());
+      return;
+    }
+    cache[n_w] = std::move(reference);
+  }
+  const Reference& reference = cache.at(n_w);
+  bilevel->SetInnerValues(y_ceres);
+  const double fd_s = reference.fd_measured_s * n_w / reference.fd_columns.size();
+  const double fd_polished_s = reference.checker_s / 2.0 * n_w / reference.checked.size();
+  Eigen::MatrixXd timed(n_y, reference.checked.size()), timed_fd(n_y, reference.checked.size());
+  for (size_t c = 0; c < reference.checked.size(); ++c) {
+    timed.col(c) = J_y_w.col(reference.checked[c]);
+    timed_fd.col(c) = reference.fd_plain.col(c);  // checked is a prefix of fd_columns
+  }
+  const double max_rel_err = MaxRelativeError(timed, reference.numeric);
+  const double fd_plain_rel_err = MaxRelativeError(timed, timed_fd);
+
+  // Timed loop: cold-start solve, reverse mode, forward mode.
+  MinimiserDerivative derivative(derivative_options);
+  double solve_s = 0.0, linearize_s = 0.0, vjp_s = 0.0, jacobian_s = 0.0;
+  double iterations = 0.0;
+  Eigen::VectorXd gradient;
+  for (auto _ : state) {
+    bilevel->SetInnerValues(pose->initial);
+    double start = Now();
+    status = bilevel->SolveInner(solver_options, &summary);
+    solve_s += Now() - start;
+    iterations += summary.iterations.size();
+    const Eigen::VectorXd solution = bilevel->GetInnerValues();
+
+    start = Now();
+    if (status.ok()) status = derivative.Linearize(bilevel, nullptr);
+    const double linearized = Now();
+    if (status.ok()) status = derivative.VectorJacobianProduct(u, &gradient);
+    const double reverse_end = Now();
+    linearize_s += linearized - start;
+    vjp_s += reverse_end - linearized;
+    state.SetIterationTime(reverse_end - start);
+
+    bilevel->SetInnerValues(solution);
+    start = Now();
+    if (status.ok()) status = derivative.Linearize(bilevel, nullptr);
+    if (status.ok()) status = derivative.Jacobian(&J_y_w);
+    jacobian_s += Now() - start;
+    if (!status.ok()) {
+      state.SkipWithError(status.ToString().c_str());
+      return;
+    }
+    benchmark::DoNotOptimize(gradient.data());
+    benchmark::DoNotOptimize(J_y_w.data());
+  }
+  const double n = static_cast<double>(state.iterations());
+  solve_s /= n;
+  linearize_s /= n;
+  vjp_s /= n;
+  jacobian_s /= n;
+  const double grad_s = linearize_s + vjp_s;
+
+  state.counters["n_y"] = n_y;
+  state.counters["n_w"] = n_w;
+  state.counters["final_newton_step"] = final_newton_step ? 1 : 0;
+  state.counters["solve_s"] = solve_s;
+  state.counters["solve_iterations"] = iterations / n;
+  state.counters["linearize_s"] = linearize_s;
+  state.counters["vjp_s"] = vjp_s;
+  state.counters["grad_s"] = grad_s;
+  state.counters["grad_cold_s"] = grad_cold_s;
+  state.counters["jacobian_s"] = jacobian_s;
+  state.counters["fd_s"] = fd_s;
+  state.counters["fd_columns"] = reference.fd_columns.size();
+  state.counters["fd_extrapolated"] = static_cast<int>(reference.fd_columns.size()) < n_w ? 1 : 0;
+  state.counters["fd_polished_s"] = fd_polished_s;
+  state.counters["grad_over_solve"] = grad_s / solve_s;
+  state.counters["fd_over_grad"] = fd_s / grad_s;
+  state.counters["fd_polished_over_grad"] = fd_polished_s / grad_s;
+  state.counters["fd_over_jacobian"] = fd_s / jacobian_s;
+  state.counters["max_rel_err"] = max_rel_err;
+  state.counters["checker_rel_err"] = reference.checker_rel_err;
+  state.counters["checked_columns"] = reference.checked.size();
+  state.counters["fd_plain_rel_err"] = fd_plain_rel_err;
+  state.counters["mem_solve_MB"] = mem_solve;
+  state.counters["mem_grad_MB"] = mem_grad;
+  state.counters["mem_jacobian_MB"] = mem_jacobian;
+  state.counters["mem_ratio"] = mem_solve > 0.0 ? mem_grad / mem_solve : 0.0;
+}
+
+void RegisterAll() {
+  struct Variant {
+    const char* name;
+    HessianModel hessian;
+    LinearSolverType solver;
+    bool final_newton_step;
+  };
+  const Variant variants[] = {
+      {"DensePose/EXACT/DENSE", HessianModel::EXACT, LinearSolverType::DENSE, true},
+      {"DensePose/EXACT/DENSE/no_newton_step", HessianModel::EXACT, LinearSolverType::DENSE,
+       false},
+      {"DensePose/GAUSS_NEWTON/DENSE", HessianModel::GAUSS_NEWTON, LinearSolverType::DENSE,
+       true},
+      {"DensePose/EXACT/SPARSE", HessianModel::EXACT, LinearSolverType::SPARSE, true},
+  };
+  for (const Variant& variant : variants) {
+    benchmark::internal::Benchmark* b =
+        benchmark::RegisterBenchmark(variant.name, DensePose, variant.hessian, variant.solver,
+                                     variant.final_newton_step);
+    b->ArgName("n_w")->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(10);
+    for (int n_w : {10, 50, 100, 500, 1000, 5000}) b->Arg(n_w);
+  }
+}
+
+}  // namespace
+}  // namespace ceres_wiberg
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  ceres_wiberg::RegisterAll();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
