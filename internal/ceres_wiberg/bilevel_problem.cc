@@ -123,10 +123,19 @@ Status BilevelProblem::Create(
     layout.block_index[values] = static_cast<int>(layout.blocks.size());
     layout.blocks.push_back(info);
   }
+  // Which blocks appear in some residual block, from one pass over the
+  // residuals (Problem::GetResidualBlocksForParameterBlock scans them all for
+  // every call unless enable_fast_removal is set).
+  std::vector<ceres::ResidualBlockId> residual_ids;
+  problem->GetResidualBlocks(&residual_ids);
+  std::vector<bool> in_residual(layout.blocks.size(), false);
+  std::vector<double*> residual_parameters;
+  for (ceres::ResidualBlockId id : residual_ids) {
+    problem->GetParameterBlocksForResidualBlock(id, &residual_parameters);
+    for (double* values : residual_parameters) in_residual[layout.block_index.at(values)] = true;
+  }
   auto check_in_residual = [&](const std::string& name, double* values) {
-    std::vector<ceres::ResidualBlockId> ids;
-    problem->GetResidualBlocksForParameterBlock(values, &ids);
-    if (ids.empty()) {
+    if (!in_residual[layout.block_index.at(values)]) {
       return InvalidArgumentError(name + " is in no residual block");
     }
     return Status::Ok();
@@ -165,8 +174,7 @@ Status BilevelProblem::Create(
     }
   }
 
-  std::vector<ceres::ResidualBlockId> ids;
-  problem->GetResidualBlocks(&ids);
+  const std::vector<ceres::ResidualBlockId>& ids = residual_ids;
   for (size_t r = 0; r < ids.size(); ++r) {
     ResidualBlockInfo residual;
     residual.index = static_cast<int>(r);
