@@ -13,9 +13,11 @@
 //   grad_s         reverse mode with a fresh MinimiserDerivative (EXACT
 //                  Hessian, lambda = 0, final_newton_step = true because Ceres
 //                  stops short of g = 0 on this energy, eigenvalue
-//                  diagnostics off: eigenvalue_iterations = 0): Linearize +
-//                  VectorJacobianProduct with u = x* - clean, the gradient of
-//                  the outer loss 1/2 |x* - clean|^2. The manual time;
+//                  diagnostics off: eigenvalue_iterations = 0, second
+//                  derivative step 6e-8, see kSecondDerivativeStep):
+//                  Linearize + VectorJacobianProduct with u = x* - clean, the
+//                  gradient of the outer loss 1/2 |x* - clean|^2. The manual
+//                  time;
 //   jacobian_s     forward mode from the same point: Linearize + Jacobian
 //                  (262,144 x 80 at 512);
 //   grad_gn_s      reverse mode with HessianModel::GAUSS_NEWTON, for
@@ -31,26 +33,35 @@
 //                  options, warm started at the differentiated point; the
 //                  time is EXTRAPOLATED to all n_w coordinates (time * n_w /
 //                  columns). fd_plain_rel_err: their error against the analytic
-//                  columns;
+//                  columns (Ceres stops after an iteration or so: the cost
+//                  barely changes, so these differences are not accurate);
+//   fd_cold_estimate_s  2 n_w solve_s: an estimate, not a measurement;
 //   max_rel_err    for sides <= --foe_check_max_side (default 64), on
-//                  --foe_check_columns coordinates (default 4): the
-//                  MinimiserDerivativeChecker's re-solve reference (Newton
-//                  steps with the exact Hessian from the warm start until
-//                  |g|_max stops decreasing; Ceres' LM is given no
-//                  iterations, it converges only linearly here) against the
-//                  timed forward Jacobian; fd_polished_s extrapolates its time.
+//                  --foe_check_columns coordinates (default 2): the forward
+//                  Jacobian at the fixed point (the Ceres solution polished by
+//                  exact Newton steps until |g|_max stops decreasing) against
+//                  the MinimiserDerivativeChecker's re-solve reference (Newton
+//                  steps from the warm start; Ceres' LM is given no
+//                  iterations, it converges only linearly here) at steps
+//                  h = 1e-7 and 2h, Richardson-extrapolated. Also
+//                  max_rel_err_default_step (the library's default second-
+//                  derivative step) and max_rel_err_at_solution (the timed
+//                  Jacobian, one Newton step from the Ceres solution: H is
+//                  nearly singular here, so the implicit derivative there is
+//                  far from the fixed point's); fd_polished_s extrapolates the
+//                  reference's time to n_w.
 //
 // Flags (parsed before Google Benchmark's):
 //   --foe_sides=64,128          image sides to register (default 64,128);
 //   --foe_file=PATH             a Ceres .foe file instead of the default filters;
 //   --foe_fd_columns=N          coordinates re-solved for fd_s (default 2);
-//   --foe_check_columns=N       coordinates checked for max_rel_err (default 4);
+//   --foe_check_columns=N       coordinates checked for max_rel_err (default 2);
 //   --foe_check_max_side=N      largest side checked (default 64).
 //
-// Default run (about 3 minutes):
+// Default run (2 to 3 minutes):
 //   foe_denoising_benchmark --benchmark_out=foe.json --benchmark_out_format=json
-// Full run (about an hour on 2 cores, mostly the 512 x 512 solve and re-solves):
-//   foe_denoising_benchmark --foe_sides=64,128,256,512 --benchmark_out=... 
+// 256 and 512 (25 minutes on 2 cores, mostly the 512 x 512 solve and re-solves):
+//   foe_denoising_benchmark --foe_sides=256,512 --benchmark_out=foe_large.json --benchmark_out_format=json
 
 #include <malloc.h>
 
