@@ -26,6 +26,10 @@
 // a minimiser: call BilevelProblem::SolveInner first) and factorises
 // H + lambda D once; Jacobian and VectorJacobianProduct reuse it. They refuse
 // (kInvalidArgument) if the problem's values changed since Linearize.
+//
+// Thread safety: one MinimiserDerivative is used by one thread at a time (its
+// evaluation buffers are reused between calls, const ones included); use one
+// object per thread or per example (as BilevelExample does).
 
 #ifndef CERES_WIBERG_MINIMISER_DERIVATIVE_H_
 #define CERES_WIBERG_MINIMISER_DERIVATIVE_H_
