@@ -80,6 +80,7 @@
 #include "Eigen/Core"
 #include "benchmark/benchmark.h"
 #include "ceres/ceres.h"
+#include "measure.h"
 #include "ceres_wiberg/bilevel_problem.h"
 #include "ceres_wiberg/minimiser_derivative.h"
 #include "ceres_wiberg/minimiser_derivative_checker.h"
@@ -113,57 +114,10 @@ struct Flags {
 // ---------------------------------------------------------------------------
 // Timing and memory helpers.
 
-double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-long ReadStatusKb(const char* key) {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  const size_t n = std::strlen(key);
-  while (std::getline(status, line)) {
-    if (line.compare(0, n, key) == 0) return std::stol(line.substr(n));
-  }
-  return -1;
-}
-
-// Resets VmHWM to the current VmRSS (Linux >= 4.0). False if unsupported.
-bool ResetPeakRss() {
-  std::FILE* file = std::fopen("/proc/self/clear_refs", "w");
-  if (file == nullptr) return false;
-  const bool ok = std::fputs("5", file) >= 0;
-  return std::fclose(file) == 0 && ok;
-}
-
-// Peak resident memory (MB) that `phase` adds above the resident memory just
-// before it; -1 if the peak cannot be reset on this system.
-template <typename Phase>
-double PeakIncreaseMb(Phase&& phase) {
-  malloc_trim(0);
-  const long before = ReadStatusKb("VmRSS:");
-  if (!ResetPeakRss()) {
-    phase();
-    return -1.0;
-  }
-  phase();
-  return (ReadStatusKb("VmHWM:") - before) / 1024.0;
-}
-
-// The checker's measure: |a - n| / max(|a|, |n|, floor * max|n|).
-double MaxRelativeError(const Eigen::MatrixXd& analytic, const Eigen::MatrixXd& numeric,
-                        double relative_floor = 1e-4) {
-  const double floor = relative_floor * numeric.cwiseAbs().maxCoeff();
-  double worst = 0.0;
-  for (int c = 0; c < analytic.cols(); ++c) {
-    for (int r = 0; r < analytic.rows(); ++r) {
-      const double a = analytic(r, c), n = numeric(r, c);
-      const double denominator = std::max({std::abs(a), std::abs(n), floor});
-      if (denominator > 0.0) worst = std::max(worst, std::abs(a - n) / denominator);
-    }
-  }
-  return worst;
-}
+using benchmark_measure::MaxRelativeError;
+using benchmark_measure::Now;
+using benchmark_measure::PeakIncreaseMb;
+using benchmark_measure::ReadStatusKb;
 
 // `count` indices spread evenly over [0, n): with w = (m_1..m_8, f_1..f_8),
 // 2 columns are m_1 and a tap of f_4; 4 add taps of f_2 and f_6.

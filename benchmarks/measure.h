@@ -1,0 +1,74 @@
+// ceres_wiberg benchmarks: wall time, peak resident memory and the checker's
+// error measure, shared by the benchmark programs.
+
+#ifndef CERES_WIBERG_BENCHMARKS_MEASURE_H_
+#define CERES_WIBERG_BENCHMARKS_MEASURE_H_
+
+#include <malloc.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "Eigen/Core"
+
+namespace benchmark_measure {
+
+inline double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+inline long ReadStatusKb(const char* key) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  const size_t n = std::char_traits<char>::length(key);
+  while (std::getline(status, line)) {
+    if (line.compare(0, n, key) == 0) return std::stol(line.substr(n));
+  }
+  return -1;
+}
+
+// Resets VmHWM to the current VmRSS (Linux >= 4.0). False if unsupported.
+inline bool ResetPeakRss() {
+  std::FILE* file = std::fopen("/proc/self/clear_refs", "w");
+  if (file == nullptr) return false;
+  const bool ok = std::fputs("5", file) >= 0;
+  return std::fclose(file) == 0 && ok;
+}
+
+// Peak resident memory (MB) that `phase` adds above the resident memory just
+// before it; -1 if the peak cannot be reset on this system.
+template <typename Phase>
+inline double PeakIncreaseMb(Phase&& phase) {
+  malloc_trim(0);
+  const long before = ReadStatusKb("VmRSS:");
+  if (!ResetPeakRss()) {
+    phase();
+    return -1.0;
+  }
+  phase();
+  return (ReadStatusKb("VmHWM:") - before) / 1024.0;
+}
+
+// The checker's measure: |a - n| / max(|a|, |n|, floor * max|n|).
+inline double MaxRelativeError(const Eigen::MatrixXd& analytic, const Eigen::MatrixXd& numeric,
+                        double relative_floor = 1e-4) {
+  const double floor = relative_floor * numeric.cwiseAbs().maxCoeff();
+  double worst = 0.0;
+  for (int c = 0; c < analytic.cols(); ++c) {
+    for (int r = 0; r < analytic.rows(); ++r) {
+      const double a = analytic(r, c), n = numeric(r, c);
+      const double denominator = std::max({std::abs(a), std::abs(n), floor});
+      if (denominator > 0.0) worst = std::max(worst, std::abs(a - n) / denominator);
+    }
+  }
+  return worst;
+}
+
+}  // namespace benchmark_measure
+
+#endif  // CERES_WIBERG_BENCHMARKS_MEASURE_H_
