@@ -36,19 +36,26 @@ Status TangentDifference(const ProblemLayout& layout, const Eigen::VectorXd& y,
   return Status::Ok();
 }
 
-// Newton steps y <- y - H^-1 g until |g|_max stops decreasing.
-Status PolishToFixedPoint(int iterations, BilevelProblem* problem) {
+// Undamped exact Newton steps, without eigenvalue estimates.
+MinimiserDerivative::Options NewtonStepOptions() {
   MinimiserDerivative::Options options;
   options.lambda = 0.0;
   options.hessian_model = HessianModel::EXACT;
   options.final_newton_step = true;
   options.eigenvalue_iterations = 0;
-  MinimiserDerivative newton(options);
+  return options;
+}
+
+// Newton steps y <- y - H^-1 g until |g|_max stops decreasing. `newton` is
+// reused across calls on one problem, so the Hessian's sparsity structure is
+// built once.
+Status PolishToFixedPoint(int iterations, MinimiserDerivative* newton,
+                          BilevelProblem* problem) {
   double best = std::numeric_limits<double>::infinity();
   for (int i = 0; i < iterations; ++i) {
     const Eigen::VectorXd before = problem->GetInnerValues();
     MinimiserDerivative::Summary summary;
-    Status status = newton.Linearize(problem, &summary);
+    Status status = newton->Linearize(problem, &summary);
     if (!status.ok()) {
       problem->SetInnerValues(before);
       return Status(status.code(), "polishing a re-solve: " + status.message());
@@ -135,7 +142,8 @@ Status MinimiserDerivativeChecker::Check(
   // Both references are derivatives at the exact fixed point, so the base
   // point is polished too (when H allows) and restored at the end.
   const Eigen::VectorXd y_original = problem->GetInnerValues();
-  Status status = PolishToFixedPoint(options.newton_polish_iterations, problem);
+  MinimiserDerivative newton(NewtonStepOptions());
+  Status status = PolishToFixedPoint(options.newton_polish_iterations, &newton, problem);
   if (!status.ok()) problem->SetInnerValues(y_original);
   MinimiserDerivative derivative(derivative_options);
   status = derivative.Linearize(problem, &result->derivative_summary);
@@ -179,7 +187,9 @@ Status MinimiserDerivativeChecker::Check(
         problem->SetInnerValues(y_star);
         ceres::Solver::Summary summary;
         status = problem->SolveInner(options.solver_options, &summary);
-        if (status.ok()) status = PolishToFixedPoint(options.newton_polish_iterations, problem);
+        if (status.ok()) {
+          status = PolishToFixedPoint(options.newton_polish_iterations, &newton, problem);
+        }
         if (status.ok()) {
           status = TangentDifference(layout, problem->GetInnerValues(), y_star, &outcome[side]);
         }
