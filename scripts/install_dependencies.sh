@@ -6,7 +6,7 @@ packages=(
   cmake g++ make
   libceres-dev libeigen3-dev libgoogle-glog-dev libgflags-dev libsuitesparse-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  nlohmann-json3-dev gnuplot-nox
+  nlohmann-json3-dev libhdf5-dev gnuplot-nox
 )
 missing=()
 for package in "${packages[@]}"; do
