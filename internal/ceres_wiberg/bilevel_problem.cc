@@ -190,9 +190,16 @@ Status BilevelProblem::Create(
       residual.blocks.push_back(index);
       if (info.role == BlockRole::kFixed) {
         residual.local_offset.push_back(-1);
+        residual.inner_offset.push_back(-1);
         continue;
       }
       has_inner |= info.role == BlockRole::kInner;
+      if (info.role == BlockRole::kInner) {
+        residual.inner_offset.push_back(residual.num_inner_local);
+        residual.num_inner_local += info.tangent_size;
+      } else {
+        residual.inner_offset.push_back(-1);
+      }
       residual.has_learnable |= info.role == BlockRole::kLearnable;
       residual.local_offset.push_back(residual.num_local);
       residual.num_local += info.local_size();

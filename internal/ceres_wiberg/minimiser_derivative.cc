@@ -1,5 +1,6 @@
 #include "ceres_wiberg/minimiser_derivative.h"
 
+#include <algorithm>
 #include <chrono>
 #include <limits>
 #include <cmath>
@@ -54,6 +55,11 @@ class DerivativeEngine {
   Status CheckUnchanged(bool learnable_too) const;
   // rho' J^T J (+ 2 rho'' J^T r r^T J if with_rho2) of residual block i.
   RowMajorMatrix FirstOrderLocal(int i, bool with_rho2) const;
+  // H of residual block i over its inner local columns into local_hessian_.
+  Status InnerLocalHessian(int i, bool exact);
+  // The residual curvature of residual block i over its inner local columns
+  // into curvature_ (see the definition for the probes).
+  Status InnerCurvature(int i);
 
   const MinimiserDerivative::Options options_;
   BilevelProblem* problem_;
@@ -63,7 +69,30 @@ class DerivativeEngine {
   DampedSolver solver_;
   Eigen::VectorXd inner_snapshot_;
   Eigen::VectorXd learnable_snapshot_;
+
+  // Scratch of BuildAndFactorize, reused across residual blocks.
+  RowMajorMatrix inner_jacobian_;  // num_residuals x num_inner_local
+  RowMajorMatrix local_hessian_;   // num_inner_local x num_inner_local
+  RowMajorMatrix curvature_;       // num_inner_local x num_inner_local
+  Eigen::VectorXd inner_J_T_r_;
+  Eigen::VectorXd direction_;      // num_local
+  Eigen::VectorXd column_;         // num_local
+  std::vector<int> probe_order_;
+  std::vector<char> column_known_;  // per inner local column
 };
+
+namespace {
+
+// Inner blocks with at least this many tangent coordinates are probed for
+// structurally zero curvature columns before their columns are differenced.
+constexpr int kProbeMinSize = 3;
+
+// The probe direction's coordinates: deterministic, all of one sign and
+// pairwise different, so that a block's curvature columns that are not zero
+// do not cancel along it.
+double ProbeCoefficient(int q) { return 1.0 + std::fmod(0.6180339887498949 * (q + 1), 1.0); }
+
+}  // namespace
 
 RowMajorMatrix DerivativeEngine::FirstOrderLocal(int i, bool with_rho2) const {
   const ResidualBlockInfo& residual = layout_.residuals[i];
@@ -80,35 +109,120 @@ RowMajorMatrix DerivativeEngine::FirstOrderLocal(int i, bool with_rho2) const {
   return local;
 }
 
+Status DerivativeEngine::InnerLocalHessian(int i, bool exact) {
+  const ResidualBlockInfo& residual = layout_.residuals[i];
+  const int k = residual.num_residuals;
+  const int n = residual.num_inner_local;
+  const ConstRowMajorMap J(linearization_.jacobian(i), k, residual.num_local);
+  inner_jacobian_.resize(k, n);
+  for (size_t j = 0; j < residual.blocks.size(); ++j) {
+    if (residual.inner_offset[j] < 0) continue;
+    const int t = layout_.blocks[residual.blocks[j]].tangent_size;
+    inner_jacobian_.middleCols(residual.inner_offset[j], t) =
+        J.middleCols(residual.local_offset[j], t);
+  }
+  const double* rho = linearization_.rho(i);
+  local_hessian_.resize(n, n);
+  local_hessian_.noalias() = rho[1] * inner_jacobian_.transpose() * inner_jacobian_;
+  if (!exact) return Status::Ok();
+  if (rho[2] != 0.0) {
+    inner_J_T_r_.noalias() =
+        inner_jacobian_.transpose() * Eigen::Map<const Eigen::VectorXd>(linearization_.residuals(i), k);
+    local_hessian_.noalias() += (2.0 * rho[2]) * inner_J_T_r_ * inner_J_T_r_.transpose();
+  }
+  Status status = InnerCurvature(i);
+  if (!status.ok()) return status;
+  local_hessian_ += curvature_;
+  return Status::Ok();
+}
+
+// One central difference of the Jacobians per inner local column. A block of
+// kProbeMinSize or more tangent coordinates is first differenced along one
+// probe direction: when that changes no Jacobian row of an inner block whose
+// columns are not yet known (itself included), its columns are zero in those
+// rows (the residuals are linear in it and it does not move those rows' Jacobians,
+// e.g. a translation or linear coefficients), its rows in the known
+// columns follow by symmetry, and its columns are not differenced. Blocks go
+// smallest first, so that known columns cover as many rows as possible.
+Status DerivativeEngine::InnerCurvature(int i) {
+  const ResidualBlockInfo& residual = layout_.residuals[i];
+  const int n = residual.num_inner_local;
+  curvature_.setZero(n, n);
+  direction_.setZero(residual.num_local);
+  column_.resize(residual.num_local);
+  column_known_.assign(n, 0);
+  probe_order_.clear();
+  for (size_t j = 0; j < residual.blocks.size(); ++j) {
+    if (residual.inner_offset[j] >= 0) probe_order_.push_back(static_cast<int>(j));
+  }
+  std::stable_sort(probe_order_.begin(), probe_order_.end(), [&](int a, int b) {
+    return layout_.blocks[residual.blocks[a]].tangent_size <
+           layout_.blocks[residual.blocks[b]].tangent_size;
+  });
+  auto difference = [&]() {
+    column_.setZero();
+    return linearization_.CurvatureAlong(i, direction_.data(), CurvatureRows::kInner,
+                                         options_.second_derivative_relative_step,
+                                         column_.data());
+  };
+
+  for (int j : probe_order_) {
+    const int t = layout_.blocks[residual.blocks[j]].tangent_size;
+    const int local = residual.local_offset[j];
+    if (t >= kProbeMinSize) {
+      for (int q = 0; q < t; ++q) direction_[local + q] = ProbeCoefficient(q);
+      Status status = difference();
+      direction_.segment(local, t).setZero();
+      if (!status.ok()) return status;
+      bool moves_unknown_rows = false;
+      for (size_t l = 0; l < residual.blocks.size() && !moves_unknown_rows; ++l) {
+        if (residual.inner_offset[l] < 0 || column_known_[residual.inner_offset[l]]) continue;
+        const int t_l = layout_.blocks[residual.blocks[l]].tangent_size;
+        moves_unknown_rows = (column_.segment(residual.local_offset[l], t_l).array() != 0.0).any();
+      }
+      if (!moves_unknown_rows) continue;
+    }
+    for (int q = 0; q < t; ++q) {
+      direction_[local + q] = 1.0;
+      Status status = difference();
+      direction_[local + q] = 0.0;
+      if (!status.ok()) return status;
+      const int col = residual.inner_offset[j] + q;
+      for (size_t l = 0; l < residual.blocks.size(); ++l) {
+        if (residual.inner_offset[l] < 0) continue;
+        const int t_l = layout_.blocks[residual.blocks[l]].tangent_size;
+        curvature_.col(col).segment(residual.inner_offset[l], t_l) =
+            column_.segment(residual.local_offset[l], t_l);
+      }
+      column_known_[col] = 1;
+    }
+  }
+
+  // Symmetrise: known columns averaged with their transposes, rows of the
+  // columns not differenced taken from the known columns, zero elsewhere.
+  for (int r = 0; r < n; ++r) {
+    for (int c = r; c < n; ++c) {
+      double value = 0.0;
+      if (column_known_[r] && column_known_[c]) {
+        value = 0.5 * (curvature_(r, c) + curvature_(c, r));
+      } else if (column_known_[c]) {
+        value = curvature_(r, c);
+      } else if (column_known_[r]) {
+        value = curvature_(c, r);
+      }
+      curvature_(r, c) = curvature_(c, r) = value;
+    }
+  }
+  return Status::Ok();
+}
+
 Status DerivativeEngine::BuildAndFactorize() {
   const bool exact = options_.hessian_model == HessianModel::EXACT;
   hessian_.SetZero();
   for (size_t i = 0; i < layout_.residuals.size(); ++i) {
-    const ResidualBlockInfo& residual = layout_.residuals[i];
-    RowMajorMatrix local = FirstOrderLocal(i, exact);
-    if (exact) {
-      // Residual curvature, one central difference per inner local column.
-      RowMajorMatrix curvature = RowMajorMatrix::Zero(residual.num_local, residual.num_local);
-      Eigen::VectorXd direction = Eigen::VectorXd::Zero(residual.num_local);
-      Eigen::VectorXd column(residual.num_local);
-      for (size_t j = 0; j < residual.blocks.size(); ++j) {
-        const ParameterBlockInfo& block = layout_.blocks[residual.blocks[j]];
-        if (block.role != BlockRole::kInner) continue;
-        for (int q = 0; q < block.tangent_size; ++q) {
-          const int col = residual.local_offset[j] + q;
-          direction[col] = 1.0;
-          column.setZero();
-          Status status = linearization_.CurvatureAlong(
-              i, direction.data(), CurvatureRows::kInner,
-              options_.second_derivative_relative_step, column.data());
-          direction[col] = 0.0;
-          if (!status.ok()) return status;
-          curvature.col(col) = column;
-        }
-      }
-      local += 0.5 * (curvature + curvature.transpose());
-    }
-    hessian_.AddLocal(residual, local.data());
+    Status status = InnerLocalHessian(static_cast<int>(i), exact);
+    if (!status.ok()) return status;
+    hessian_.AddInnerLocal(layout_.residuals[i], local_hessian_.data());
   }
   if (exact) {
     std::vector<double> curvature;

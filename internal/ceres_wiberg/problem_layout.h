@@ -49,6 +49,10 @@ struct ResidualBlockInfo {
   // coordinates, in the cost function's order.
   std::vector<int> local_offset;
   int num_local = 0;
+  // Column of each inner block among the inner local columns only (the
+  // local columns with the learnable blocks left out), -1 for other blocks.
+  std::vector<int> inner_offset;
+  int num_inner_local = 0;
   bool has_learnable = false;
 };
 

@@ -48,9 +48,9 @@ int64_t SymmetricBlockMatrix::PairOffset(int row, int col) const {
   return it->second;
 }
 
-void SymmetricBlockMatrix::AddLocal(const ResidualBlockInfo& residual,
-                                    const double* local) {
-  const int num_local = residual.num_local;
+void SymmetricBlockMatrix::AddInnerLocal(const ResidualBlockInfo& residual,
+                                         const double* local) {
+  const int n = residual.num_inner_local;
   for (size_t a = 0; a < residual.blocks.size(); ++a) {
     const int p = position_[residual.blocks[a]];
     if (p < 0) continue;
@@ -60,10 +60,9 @@ void SymmetricBlockMatrix::AddLocal(const ResidualBlockInfo& residual,
       const int t_p = layout_.blocks[residual.blocks[a]].tangent_size;
       const int t_q = layout_.blocks[residual.blocks[b]].tangent_size;
       double* out = &values_[PairOffset(p, q)];
-      const double* in = local + residual.local_offset[a] * num_local +
-                         residual.local_offset[b];
+      const double* in = local + residual.inner_offset[a] * n + residual.inner_offset[b];
       for (int i = 0; i < t_p; ++i) {
-        for (int j = 0; j < t_q; ++j) out[i * t_q + j] += in[i * num_local + j];
+        for (int j = 0; j < t_q; ++j) out[i * t_q + j] += in[i * n + j];
       }
     }
   }

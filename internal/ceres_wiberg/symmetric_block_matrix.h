@@ -22,9 +22,10 @@ class SymmetricBlockMatrix {
   explicit SymmetricBlockMatrix(const ProblemLayout& layout);
 
   void SetZero();
-  // Adds the inner-inner part of a symmetric local matrix of residual block
-  // `residual` (num_local x num_local, row-major).
-  void AddLocal(const ResidualBlockInfo& residual, const double* local);
+  // Adds a symmetric matrix over the inner local columns of residual block
+  // `residual` (num_inner_local x num_inner_local, row-major, blocks at
+  // residual.inner_offset).
+  void AddInnerLocal(const ResidualBlockInfo& residual, const double* local);
   // Adds a tangent x tangent row-major matrix to the diagonal block of inner
   // block `block` (index into layout.blocks).
   void AddToDiagonalBlock(int block, const double* matrix);
