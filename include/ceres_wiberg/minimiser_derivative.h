@@ -73,8 +73,14 @@ class MinimiserDerivative {
     int max_dense_size = 1000;
 
     // Relative step of the central differences of the analytic Jacobians that
-    // give the residuals' second derivatives: h = step * max(1, |x|_inf).
-    // About cbrt(machine epsilon); error O(h^2).
+    // give the residuals' second derivatives: h = step * max(1, |x|_inf), x
+    // the values of the blocks moved. About cbrt(machine epsilon); error
+    // O(h^2). Inner blocks of 3 or more coordinates are first differenced
+    // along one probe direction; when the residual block's Jacobian rows of
+    // the blocks not yet differenced do not move at all (the residual is
+    // linear in the block and the block does not move their Jacobians, e.g. a
+    // translation or linear coefficients), the block's columns are not
+    // differenced: those entries are zero or known by symmetry.
     double second_derivative_relative_step = 6e-6;
 
     // H + lambda D is reported singular when its smallest eigenvalue is at

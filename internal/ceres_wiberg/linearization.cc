@@ -213,9 +213,11 @@ Status Linearization::CurvatureAlong(int i, const double* direction,
     } else {
       delta = d;
     }
+    const double block_delta = delta.lpNorm<Eigen::Infinity>();
+    if (block_delta == 0.0) continue;  // only the blocks moved set the scale
     value_scale = std::max(
         value_scale, ConstVectorMap(block.values, block.ambient_size).lpNorm<Eigen::Infinity>());
-    delta_scale = std::max(delta_scale, delta.lpNorm<Eigen::Infinity>());
+    delta_scale = std::max(delta_scale, block_delta);
   }
 
   auto wanted = [&](const ParameterBlockInfo& block) {

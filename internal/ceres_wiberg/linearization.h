@@ -52,7 +52,8 @@ class Linearization {
   // direction `direction` (size num_local) and the Jacobian is projected with
   // the PlusJacobian at the linearisation point. This is the residual
   // curvature sum_k c_k d2r_k along the direction. Central differences with
-  // step relative_step * max(1, |x|_inf) / |Delta|_inf. `out` has num_local
+  // step relative_step * max(1, |x|_inf) / |Delta|_inf, x the values of the
+  // blocks the direction moves. `out` has num_local
   // entries; rows other than `rows` are left untouched.
   Status CurvatureAlong(int i, const double* direction, CurvatureRows rows,
                         double relative_step, double* out) const;
