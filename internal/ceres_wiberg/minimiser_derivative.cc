@@ -78,7 +78,7 @@ class DerivativeEngine {
   Eigen::VectorXd direction_;      // num_local
   Eigen::VectorXd column_;         // num_local
   std::vector<int> probe_order_;
-  std::vector<char> column_known_;  // per inner local column
+  std::vector<char> block_known_;  // per block of the residual: columns differenced
 };
 
 namespace {
@@ -86,6 +86,9 @@ namespace {
 // Inner blocks with at least this many tangent coordinates are probed for
 // structurally zero curvature columns before their columns are differenced.
 constexpr int kProbeMinSize = 3;
+
+// Residual blocks with at most this many residuals form J^T J by outer products.
+constexpr int kSmallProductRows = 8;
 
 // The probe direction's coordinates: deterministic, all of one sign and
 // pairwise different, so that a block's curvature columns that are not zero
@@ -123,7 +126,16 @@ Status DerivativeEngine::InnerLocalHessian(int i, bool exact) {
   }
   const double* rho = linearization_.rho(i);
   local_hessian_.resize(n, n);
-  local_hessian_.noalias() = rho[1] * inner_jacobian_.transpose() * inner_jacobian_;
+  if (k <= kSmallProductRows) {
+    // A few residuals: a sum of outer products, without GEMM's blocking.
+    local_hessian_.noalias() = (rho[1] * inner_jacobian_.row(0).transpose()) * inner_jacobian_.row(0);
+    for (int p = 1; p < k; ++p) {
+      local_hessian_.noalias() +=
+          (rho[1] * inner_jacobian_.row(p).transpose()) * inner_jacobian_.row(p);
+    }
+  } else {
+    local_hessian_.noalias() = rho[1] * inner_jacobian_.transpose() * inner_jacobian_;
+  }
   if (!exact) return Status::Ok();
   if (rho[2] != 0.0) {
     inner_J_T_r_.noalias() =
@@ -147,10 +159,12 @@ Status DerivativeEngine::InnerLocalHessian(int i, bool exact) {
 Status DerivativeEngine::InnerCurvature(int i) {
   const ResidualBlockInfo& residual = layout_.residuals[i];
   const int n = residual.num_inner_local;
-  curvature_.setZero(n, n);
+  // Entries of columns never differenced are not read before the
+  // symmetrisation below writes them.
+  curvature_.resize(n, n);
   direction_.setZero(residual.num_local);
   column_.resize(residual.num_local);
-  column_known_.assign(n, 0);
+  block_known_.assign(residual.blocks.size(), 0);
   probe_order_.clear();
   for (size_t j = 0; j < residual.blocks.size(); ++j) {
     if (residual.inner_offset[j] >= 0) probe_order_.push_back(static_cast<int>(j));
@@ -159,8 +173,8 @@ Status DerivativeEngine::InnerCurvature(int i) {
     return layout_.blocks[residual.blocks[a]].tangent_size <
            layout_.blocks[residual.blocks[b]].tangent_size;
   });
+  // Writes every inner row of column_.
   auto difference = [&]() {
-    column_.setZero();
     return linearization_.CurvatureAlong(i, direction_.data(), CurvatureRows::kInner,
                                          options_.second_derivative_relative_step,
                                          column_.data());
@@ -176,7 +190,7 @@ Status DerivativeEngine::InnerCurvature(int i) {
       if (!status.ok()) return status;
       bool moves_unknown_rows = false;
       for (size_t l = 0; l < residual.blocks.size() && !moves_unknown_rows; ++l) {
-        if (residual.inner_offset[l] < 0 || column_known_[residual.inner_offset[l]]) continue;
+        if (residual.inner_offset[l] < 0 || block_known_[l]) continue;
         const int t_l = layout_.blocks[residual.blocks[l]].tangent_size;
         moves_unknown_rows = (column_.segment(residual.local_offset[l], t_l).array() != 0.0).any();
       }
@@ -194,23 +208,32 @@ Status DerivativeEngine::InnerCurvature(int i) {
         curvature_.col(col).segment(residual.inner_offset[l], t_l) =
             column_.segment(residual.local_offset[l], t_l);
       }
-      column_known_[col] = 1;
     }
+    block_known_[j] = 1;
   }
 
   // Symmetrise: known columns averaged with their transposes, rows of the
   // columns not differenced taken from the known columns, zero elsewhere.
-  for (int r = 0; r < n; ++r) {
-    for (int c = r; c < n; ++c) {
-      double value = 0.0;
-      if (column_known_[r] && column_known_[c]) {
-        value = 0.5 * (curvature_(r, c) + curvature_(c, r));
-      } else if (column_known_[c]) {
-        value = curvature_(r, c);
-      } else if (column_known_[r]) {
-        value = curvature_(c, r);
+  for (int a : probe_order_) {
+    const int off_a = residual.inner_offset[a];
+    const int t_a = layout_.blocks[residual.blocks[a]].tangent_size;
+    for (int b : probe_order_) {
+      const int off_b = residual.inner_offset[b];
+      if (off_b < off_a) continue;  // each pair once, the diagonal blocks too
+      const int t_b = layout_.blocks[residual.blocks[b]].tangent_size;
+      auto ab = curvature_.block(off_a, off_b, t_a, t_b);
+      auto ba = curvature_.block(off_b, off_a, t_b, t_a);
+      if (block_known_[a] && block_known_[b]) {
+        ab = 0.5 * (ab + ba.transpose()).eval();
+        ba = ab.transpose();
+      } else if (block_known_[b]) {
+        ba = ab.transpose();
+      } else if (block_known_[a]) {
+        ab = ba.transpose();
+      } else {
+        ab.setZero();
+        ba.setZero();
       }
-      curvature_(r, c) = curvature_(c, r) = value;
     }
   }
   return Status::Ok();
