@@ -207,9 +207,9 @@ Status Linearization::CurvatureAlong(int i, const double* direction,
     const ConstVectorMap d(direction + residual.local_offset[j], block.local_size());
     VectorMap delta(scratch.delta.data() + scratch.ambient_offset[j], block.ambient_size);
     if (block.manifold != nullptr) {
-      delta = ConstRowMajorMap(plus_jacobian_[b].data(), block.ambient_size,
-                               block.tangent_size) *
-              d;
+      delta.noalias() = ConstRowMajorMap(plus_jacobian_[b].data(), block.ambient_size,
+                                         block.tangent_size) *
+                        d;
     } else {
       delta = d;
     }
@@ -259,7 +259,8 @@ Status Linearization::CurvatureAlong(int i, const double* direction,
     for (size_t j = 0; j < num_blocks; ++j) {
       if (scratch.jacobians[j] == nullptr) continue;
       const ParameterBlockInfo& block = layout_.blocks[residual.blocks[j]];
-      VectorMap(scratch.J_T_c[side].data() + scratch.ambient_offset[j], block.ambient_size) =
+      VectorMap(scratch.J_T_c[side].data() + scratch.ambient_offset[j], block.ambient_size)
+          .noalias() =
           rho_prime *
           (ConstRowMajorMap(scratch.jacobian(j), k, block.ambient_size).transpose() * r0);
     }
@@ -269,16 +270,16 @@ Status Linearization::CurvatureAlong(int i, const double* direction,
     const int b = residual.blocks[j];
     const ParameterBlockInfo& block = layout_.blocks[b];
     const size_t offset = scratch.ambient_offset[j];
-    const Eigen::VectorXd ambient =
-        (ConstVectorMap(scratch.J_T_c[0].data() + offset, block.ambient_size) -
-         ConstVectorMap(scratch.J_T_c[1].data() + offset, block.ambient_size)) /
-        (2.0 * h);
+    // The difference quotient, in place in J_T_c[0].
+    VectorMap ambient(scratch.J_T_c[0].data() + offset, block.ambient_size);
+    ambient = (ambient - ConstVectorMap(scratch.J_T_c[1].data() + offset, block.ambient_size)) /
+              (2.0 * h);
     VectorMap local(out + residual.local_offset[j], block.local_size());
     if (block.manifold != nullptr) {
-      local = ConstRowMajorMap(plus_jacobian_[b].data(), block.ambient_size,
-                               block.tangent_size)
-                  .transpose() *
-              ambient;
+      local.noalias() = ConstRowMajorMap(plus_jacobian_[b].data(), block.ambient_size,
+                                         block.tangent_size)
+                            .transpose() *
+                        ambient;
     } else {
       local = ambient;
     }

@@ -93,7 +93,10 @@ constexpr int kSmallProductRows = 8;
 // The probe direction's coordinates: deterministic, all of one sign and
 // pairwise different, so that a block's curvature columns that are not zero
 // do not cancel along it.
-double ProbeCoefficient(int q) { return 1.0 + std::fmod(0.6180339887498949 * (q + 1), 1.0); }
+double ProbeCoefficient(int q) {
+  const double x = 0.6180339887498949 * (q + 1);  // golden-ratio sequence in [1, 2)
+  return 1.0 + (x - std::floor(x));
+}
 
 }  // namespace
 
