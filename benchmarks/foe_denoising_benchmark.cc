@@ -1,11 +1,12 @@
 // Sparse family: the Fields-of-Experts denoising energy of Ceres Solver's
-// examples/denoising.cc (foe_energy.h), one inner variable per pixel, for
+// examples/denoising.cc (examples/denoise_foe/lib/foe_energy.h, linked from
+// the ceres_wiberg_denoise_foe library), one inner variable per pixel, for
 // image sides 64, 128, 256 and 512 (4,096 to 262,144 inner variables), with
 // the K = 8 expert weights and the K 3 x 3 filters learnable (n_w = 80).
 //
 // One case per side, "FoE/side:N", one iteration each (an inner solve takes
 // minutes at 512 x 512), measuring in order, on a synthetic 8-bit-range image
-// with Gaussian noise sigma = 20 (foe::SyntheticImage, seed 1):
+// with Gaussian noise sigma = 20 (foe::GeometricTestImage, seed 1):
 //   solve_s        the inner solve from the noisy image: Ceres LM,
 //                  SPARSE_NORMAL_CHOLESKY (SuiteSparse), function tolerance
 //                  1e-8, gradient and parameter tolerances 1e-10, at most
@@ -85,9 +86,13 @@
 #include "ceres_wiberg/minimiser_derivative.h"
 #include "ceres_wiberg/minimiser_derivative_checker.h"
 #include "foe_energy.h"
+#include "image.h"
+#include "synthetic_images.h"
 
 namespace ceres_wiberg {
 namespace {
+
+namespace foe = ::denoise_foe;
 
 constexpr double kNoiseSigma = 20.0;
 constexpr double kFdRelativeStep = 1e-5;
@@ -160,13 +165,13 @@ void FoeDenoising(benchmark::State& state, const Flags& flags) {
   const int side = static_cast<int>(state.range(0));
   foe::FieldsOfExperts model = foe::DefaultFieldsOfExperts();
   if (!flags.foe_file.empty()) {
-    std::string error;
-    if (!foe::ReadFieldsOfExperts(flags.foe_file, &model, &error)) {
-      state.SkipWithError(error.c_str());
+    const Status read = foe::ReadFieldsOfExperts(flags.foe_file, &model);
+    if (!read.ok()) {
+      state.SkipWithError(read.ToString().c_str());
       return;
     }
   }
-  const foe::Image clean = foe::SyntheticImage(side, side);
+  const foe::Image clean = foe::GeometricTestImage(side, side);
   const foe::Image noisy = foe::AddGaussianNoise(clean, kNoiseSigma, 1);
 
   // enable_fast_removal: BilevelProblem::Create asks for the residual blocks
@@ -476,7 +481,7 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::AddCustomContext("foe_filters",
-                              flags.foe_file.empty() ? "default (foe_energy.h)" : flags.foe_file);
+                              flags.foe_file.empty() ? "default (denoise_foe/lib/foe_energy.h)" : flags.foe_file);
   benchmark::AddCustomContext("inner_solver",
                               "LM, SPARSE_NORMAL_CHOLESKY, ftol 1e-8, gtol 1e-10, ptol 1e-10, "
                               "max 500 iterations, 1 thread");
