@@ -228,7 +228,7 @@ Status DerivativeEngine::InnerCurvature(int i) {
       auto ba = curvature_.block(off_b, off_a, t_b, t_a);
       if (block_known_[a] && block_known_[b]) {
         ab = 0.5 * (ab + ba.transpose()).eval();
-        ba = ab.transpose();
+        if (a != b) ba = ab.transpose();  // a diagonal block is ab itself
       } else if (block_known_[b]) {
         ba = ab.transpose();
       } else if (block_known_[a]) {
