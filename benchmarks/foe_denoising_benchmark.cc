@@ -480,8 +480,9 @@ int main(int argc, char** argv) {
   if (!ceres_wiberg::ParseFlags(&argc, argv, &flags)) return 1;
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::AddCustomContext("foe_filters",
-                              flags.foe_file.empty() ? "default (denoise_foe/lib/foe_energy.h)" : flags.foe_file);
+  benchmark::AddCustomContext(
+      "foe_filters",
+      flags.foe_file.empty() ? "default (denoise_foe/lib/foe_energy.h)" : flags.foe_file);
   benchmark::AddCustomContext("inner_solver",
                               "LM, SPARSE_NORMAL_CHOLESKY, ftol 1e-8, gtol 1e-10, ptol 1e-10, "
                               "max 500 iterations, 1 thread");

@@ -1,0 +1,329 @@
+#include "foe_learning.h"
+
+#include <chrono>
+#include <cmath>
+#include <utility>
+
+#include "glog/logging.h"
+
+namespace denoise_foe {
+namespace {
+
+using ceres_wiberg::BilevelProblem;
+using ceres_wiberg::InvalidArgumentError;
+using ceres_wiberg::MinimiserDerivative;
+using ceres_wiberg::Status;
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+Status WithPrefix(const std::string& prefix, const Status& status) {
+  if (status.ok()) return status;
+  return Status(status.code(), prefix + status.message());
+}
+
+Status CheckImage(const Image& image, const FieldsOfExperts& model, const std::string& name) {
+  if (image.width < model.size || image.height < model.size) {
+    return InvalidArgumentError(name + " (" + std::to_string(image.width) + " x " +
+                                std::to_string(image.height) + ") is smaller than the " +
+                                std::to_string(model.size) + " x " + std::to_string(model.size) +
+                                " filters");
+  }
+  for (std::size_t i = 0; i < image.pixels.size(); ++i) {
+    if (!std::isfinite(image.pixels[i])) {
+      return InvalidArgumentError(name + ": pixel " + std::to_string(i) + " is not finite");
+    }
+  }
+  return Status::Ok();
+}
+
+ceres::Problem::Options ProblemOptions() {
+  ceres::Problem::Options options;
+  // BilevelProblem asks for the residual blocks of every parameter block,
+  // which Ceres answers in O(#residual blocks) without it.
+  options.enable_fast_removal = true;
+  return options;
+}
+
+}  // namespace
+
+ceres::Solver::Options DenoisingSolverOptions() {
+  ceres::Solver::Options options;
+  options.linear_solver_type = ceres::SPARSE_NORMAL_CHOLESKY;
+  options.function_tolerance = 1e-7;
+  options.gradient_tolerance = 1e-10;
+  options.parameter_tolerance = 1e-9;
+  options.max_num_iterations = 200;
+  options.num_threads = 1;
+  options.logging_type = ceres::SILENT;
+  return options;
+}
+
+MinimiserDerivative::Options LearningDerivativeOptions() {
+  MinimiserDerivative::Options options;
+  options.lambda = 0.1;
+  options.damping = ceres_wiberg::DampingType::IDENTITY;
+  options.hessian_model = ceres_wiberg::HessianModel::EXACT;
+  options.linear_solver_type = ceres_wiberg::LinearSolverType::SPARSE;
+  options.final_newton_step = true;
+  options.eigenvalue_iterations = 0;
+  return options;
+}
+
+Status Denoise(const Image& noisy, const FieldsOfExperts& model, double sigma,
+               const ceres::Solver::Options& solver_options, Image* restored,
+               ceres::Solver::Summary* summary) {
+  Status status = model.Validate();
+  if (!status.ok()) return WithPrefix("model: ", status);
+  status = CheckImage(noisy, model, "noisy image");
+  if (!status.ok()) return status;
+  if (!(sigma > 0.0) || !std::isfinite(sigma)) {
+    return InvalidArgumentError("sigma must be positive and finite");
+  }
+  ceres::Problem problem(ProblemOptions());
+  FoeParameters parameters;
+  FoeProblemOptions problem_options;
+  problem_options.sigma = sigma;
+  BuildFoeProblem(noisy, model, problem_options, &parameters, &problem);
+  for (double& m : parameters.weights) problem.SetParameterBlockConstant(&m);
+  for (auto& f : parameters.filters) problem.SetParameterBlockConstant(f.data());
+  ceres::Solver::Summary local_summary;
+  if (summary == nullptr) summary = &local_summary;
+  ceres::Solve(solver_options, &problem, summary);
+  if (summary->termination_type == ceres::FAILURE ||
+      summary->termination_type == ceres::USER_FAILURE) {
+    return ceres_wiberg::NumericalFailureError("denoising failed: " + summary->message);
+  }
+  *restored = noisy;
+  restored->pixels = parameters.pixels;
+  return Status::Ok();
+}
+
+// One training pair's inner problem.
+struct FoeTrainingObjective::Example {
+  const NoisyPair* pair = nullptr;
+  FoeParameters parameters;
+  std::unique_ptr<ceres::Problem> problem;
+  std::unique_ptr<BilevelProblem> bilevel;
+  std::unique_ptr<MinimiserDerivative> derivative;
+  Eigen::VectorXd last_solution;
+};
+
+bool FoeTrainingObjective::Options::IsValid(std::string* error) const {
+  if (!(sigma > 0.0) || !std::isfinite(sigma)) {
+    *error = "sigma must be positive and finite";
+    return false;
+  }
+  if (!learn_weights && !learn_filters) {
+    *error = "nothing to learn: set learn_weights and/or learn_filters";
+    return false;
+  }
+  std::string solver_error;
+  if (!solver_options.IsValid(&solver_error)) {
+    *error = "solver_options: " + solver_error;
+    return false;
+  }
+  if (!derivative_options.IsValid(error)) return false;
+  return true;
+}
+
+FoeTrainingObjective::FoeTrainingObjective(const Options& options, const FieldsOfExperts& model)
+    : options_(options), initial_model_(model) {}
+
+FoeTrainingObjective::~FoeTrainingObjective() = default;
+
+Status FoeTrainingObjective::Create(const std::vector<NoisyPair>* pairs,
+                                    const FieldsOfExperts& initial_model, const Options& options,
+                                    std::unique_ptr<FoeTrainingObjective>* objective) {
+  CHECK(pairs != nullptr);
+  CHECK(objective != nullptr);
+  std::string error;
+  if (!options.IsValid(&error)) return InvalidArgumentError("options: " + error);
+  Status status = initial_model.Validate();
+  if (!status.ok()) return WithPrefix("initial model: ", status);
+  if (pairs->empty()) return InvalidArgumentError("no training pairs");
+  std::unique_ptr<FoeTrainingObjective> result(new FoeTrainingObjective(options, initial_model));
+  const int K = initial_model.num_experts();
+  result->num_parameters_ = (options.learn_weights ? K : 0) +
+                            (options.learn_filters ? K * initial_model.num_taps() : 0);
+  for (std::size_t i = 0; i < pairs->size(); ++i) {
+    const NoisyPair& pair = (*pairs)[i];
+    const std::string name = "pair " + std::to_string(i);
+    status = CheckImage(pair.noisy, initial_model, name + " noisy image");
+    if (!status.ok()) return status;
+    status = CheckImage(pair.clean, initial_model, name + " clean image");
+    if (!status.ok()) return status;
+    if (pair.clean.width != pair.noisy.width || pair.clean.height != pair.noisy.height) {
+      return InvalidArgumentError(name + ": clean and noisy images differ in size");
+    }
+    auto example = std::make_unique<Example>();
+    example->pair = &pair;
+    example->problem = std::make_unique<ceres::Problem>(ProblemOptions());
+    FoeProblemOptions problem_options;
+    problem_options.sigma = options.sigma;
+    BuildFoeProblem(pair.noisy, initial_model, problem_options, &example->parameters,
+                    example->problem.get());
+    // The blocks not learnt are held constant (in no role).
+    if (!options.learn_weights) {
+      for (double& m : example->parameters.weights) {
+        example->problem->SetParameterBlockConstant(&m);
+      }
+    }
+    if (!options.learn_filters) {
+      for (auto& f : example->parameters.filters) {
+        example->problem->SetParameterBlockConstant(f.data());
+      }
+    }
+    BilevelProblem::Options bilevel_options;
+    bilevel_options.inner_parameter_blocks = PixelBlocks(&example->parameters);
+    status = BilevelProblem::Create(
+        example->problem.get(),
+        LearnableBlocks(&example->parameters, options.learn_weights, options.learn_filters),
+        bilevel_options, &example->bilevel);
+    if (!status.ok()) return WithPrefix(name + ": ", status);
+    CHECK_EQ(example->bilevel->num_learnable_parameters(), result->num_parameters_);
+    example->derivative = std::make_unique<MinimiserDerivative>(options.derivative_options);
+    result->examples_.push_back(std::move(example));
+  }
+  *objective = std::move(result);
+  return Status::Ok();
+}
+
+Status FoeTrainingObjective::EvaluateExample(int example_index, const Eigen::VectorXd& w,
+                                             double* loss, Eigen::VectorXd* gradient) {
+  Status status = Evaluate(example_index, w, loss, gradient);
+  if (!status.ok()) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++num_failures_;
+    last_failure_ = status.ToString();
+  }
+  return status;
+}
+
+int FoeTrainingObjective::num_failures() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return num_failures_;
+}
+
+std::string FoeTrainingObjective::last_failure() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return last_failure_;
+}
+
+Status FoeTrainingObjective::Evaluate(int example_index, const Eigen::VectorXd& w, double* loss,
+                                      Eigen::VectorXd* gradient) {
+  CHECK_GE(example_index, 0);
+  CHECK_LT(example_index, num_examples());
+  CHECK_EQ(w.size(), num_parameters_);
+  CHECK(loss != nullptr);
+  const std::string name = "example " + std::to_string(example_index) + ": ";
+  if (options_.learn_weights) {
+    for (int k = 0; k < initial_model_.num_experts(); ++k) {
+      if (!(w[k] > 0.0) || !std::isfinite(w[k])) {
+        return InvalidArgumentError(name + "weight of expert " + std::to_string(k) + " is " +
+                                    std::to_string(w[k]) + " (must be positive and finite)");
+      }
+    }
+  }
+  if (!w.allFinite()) return InvalidArgumentError(name + "w has non-finite entries");
+  Example& example = *examples_[example_index];
+  BilevelProblem* bilevel = example.bilevel.get();
+  bilevel->SetLearnableParameters(w);
+  if (options_.warm_start && example.last_solution.size() > 0) {
+    bilevel->SetInnerValues(example.last_solution);
+  } else {
+    bilevel->SetInnerValues(
+        Eigen::Map<const Eigen::VectorXd>(example.pair->noisy.pixels.data(),
+                                          example.pair->noisy.num_pixels()));
+  }
+  const double start = Now();
+  ceres::Solver::Summary summary;
+  Status status = bilevel->SolveInner(options_.solver_options, &summary);
+  if (!status.ok()) return WithPrefix(name, status);
+  const double solved = Now();
+  // Linearize takes the final Newton step, so x* is read afterwards.
+  status = example.derivative->Linearize(bilevel, nullptr);
+  if (!status.ok()) return WithPrefix(name, status);
+  const Eigen::VectorXd x = bilevel->GetInnerValues();
+  const int n = example.pair->clean.num_pixels();
+  const Eigen::VectorXd residual =
+      x - Eigen::Map<const Eigen::VectorXd>(example.pair->clean.pixels.data(), n);
+  *loss = 0.5 * residual.squaredNorm() / n;
+  if (gradient != nullptr) {
+    status = example.derivative->VectorJacobianProduct(residual / n, gradient);
+    if (!status.ok()) return WithPrefix(name, status);
+  }
+  if (!std::isfinite(*loss) || !x.allFinite()) {
+    return ceres_wiberg::NumericalFailureError(name + "non-finite restored image");
+  }
+  example.last_solution = x;
+  const double done = Now();
+  std::lock_guard<std::mutex> lock(mutex_);
+  solve_seconds_ += solved - start;
+  derivative_seconds_ += done - solved;
+  return Status::Ok();
+}
+
+Eigen::VectorXd FoeTrainingObjective::ParametersOf(const FieldsOfExperts& model) const {
+  CHECK_EQ(model.num_parameters(), initial_model_.num_parameters());
+  const Eigen::VectorXd all = model.ToVector();
+  const int K = model.num_experts();
+  if (options_.learn_weights && options_.learn_filters) return all;
+  if (options_.learn_weights) return all.head(K);
+  return all.tail(all.size() - K);
+}
+
+FieldsOfExperts FoeTrainingObjective::ModelOf(const Eigen::VectorXd& w) const {
+  CHECK_EQ(w.size(), num_parameters_);
+  FieldsOfExperts model = initial_model_;
+  Eigen::VectorXd all = model.ToVector();
+  const int K = model.num_experts();
+  if (options_.learn_weights && options_.learn_filters) {
+    all = w;
+  } else if (options_.learn_weights) {
+    all.head(K) = w;
+  } else {
+    all.tail(all.size() - K) = w;
+  }
+  model.FromVector(all);
+  return model;
+}
+
+std::vector<ceres_wiberg::ParameterTransform> FoeTrainingObjective::ParameterTransforms() const {
+  std::vector<ceres_wiberg::ParameterTransform> transforms(
+      num_parameters_, ceres_wiberg::ParameterTransform::IDENTITY);
+  if (options_.learn_weights) {
+    for (int k = 0; k < initial_model_.num_experts(); ++k) {
+      transforms[k] = ceres_wiberg::ParameterTransform::EXP;
+    }
+  }
+  return transforms;
+}
+
+Status EvaluateModel(const std::vector<NoisyPair>& pairs, const FieldsOfExperts& model,
+                     double sigma, const ceres::Solver::Options& solver_options,
+                     PsnrResult* result, std::vector<Image>* restored) {
+  CHECK(result != nullptr);
+  const double start = Now();
+  *result = PsnrResult();
+  if (restored != nullptr) restored->clear();
+  for (std::size_t i = 0; i < pairs.size(); ++i) {
+    Image image;
+    ceres::Solver::Summary summary;
+    Status status = Denoise(pairs[i].noisy, model, sigma, solver_options, &image, &summary);
+    if (!status.ok()) return WithPrefix("image " + std::to_string(i) + ": ", status);
+    result->psnr_noisy.push_back(Psnr(pairs[i].noisy, pairs[i].clean));
+    result->psnr_restored.push_back(Psnr(image, pairs[i].clean));
+    result->mean_loss += 0.5 * MeanSquaredError(image, pairs[i].clean) / pairs.size();
+    result->solver_iterations.push_back(static_cast<int>(summary.iterations.size()));
+    result->mean_psnr_noisy += result->psnr_noisy.back() / pairs.size();
+    result->mean_psnr_restored += result->psnr_restored.back() / pairs.size();
+    if (restored != nullptr) restored->push_back(std::move(image));
+  }
+  result->seconds = Now() - start;
+  return Status::Ok();
+}
+
+}  // namespace denoise_foe

@@ -1,0 +1,298 @@
+#include "image.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <random>
+#include <sstream>
+
+#include "glog/logging.h"
+
+namespace denoise_foe {
+namespace {
+
+using ceres_wiberg::InvalidArgumentError;
+using ceres_wiberg::Status;
+using ceres_wiberg::StatusCode;
+
+Status ReadWholeFile(const std::string& path, std::string* contents) {
+  std::ifstream stream(path, std::ios::binary);
+  if (!stream) return InvalidArgumentError(path + ": cannot open file");
+  std::ostringstream buffer;
+  buffer << stream.rdbuf();
+  if (stream.bad()) return InvalidArgumentError(path + ": read error");
+  *contents = buffer.str();
+  return Status::Ok();
+}
+
+// Whitespace-separated tokens with their line numbers; '#' starts a comment
+// that runs to the end of the line.
+class Tokenizer {
+ public:
+  explicit Tokenizer(const std::string& text) : text_(text) {}
+
+  // The next token, or false at the end of the text.
+  bool Next(std::string* token, int* line) {
+    SkipBlanksAndComments();
+    if (position_ >= text_.size()) return false;
+    const std::size_t begin = position_;
+    while (position_ < text_.size() && !IsSpace(text_[position_]) && text_[position_] != '#') {
+      ++position_;
+    }
+    *token = text_.substr(begin, position_ - begin);
+    *line = line_;
+    return true;
+  }
+
+  std::size_t position() const { return position_; }
+  int line() const { return line_; }
+
+ private:
+  static bool IsSpace(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+  }
+  void SkipBlanksAndComments() {
+    while (position_ < text_.size()) {
+      const char c = text_[position_];
+      if (c == '\n') {
+        ++line_;
+        ++position_;
+      } else if (IsSpace(c)) {
+        ++position_;
+      } else if (c == '#') {
+        while (position_ < text_.size() && text_[position_] != '\n') ++position_;
+      } else {
+        break;
+      }
+    }
+  }
+
+  const std::string& text_;
+  std::size_t position_ = 0;
+  int line_ = 1;
+};
+
+Status LineError(const std::string& path, int line, const std::string& cause) {
+  return InvalidArgumentError(path + ":" + std::to_string(line) + ": " + cause);
+}
+
+// A non-negative decimal integer token (digits only) no larger than `max`.
+bool ParseCount(const std::string& token, long max, long* value) {
+  if (token.empty() || token.size() > 9) return false;
+  long result = 0;
+  for (char c : token) {
+    if (c < '0' || c > '9') return false;
+    result = 10 * result + (c - '0');
+  }
+  if (result > max) return false;
+  *value = result;
+  return true;
+}
+
+}  // namespace
+
+Status ReadPgm(const std::string& path, Image* image) {
+  std::string text;
+  Status status = ReadWholeFile(path, &text);
+  if (!status.ok()) return status;
+  Tokenizer tokens(text);
+  std::string token;
+  int line = 1;
+  if (!tokens.Next(&token, &line)) return InvalidArgumentError(path + ": empty file");
+  if (token != "P2" && token != "P5") {
+    return LineError(path, line, "not a PGM file (magic \"" + token.substr(0, 8) +
+                                     "\", expected P2 or P5)");
+  }
+  const bool ascii = token == "P2";
+  const char* const names[3] = {"width", "height", "maxval"};
+  long header[3] = {0, 0, 0};
+  for (int i = 0; i < 3; ++i) {
+    if (!tokens.Next(&token, &line)) {
+      return InvalidArgumentError(path + ": header ends before the " + names[i]);
+    }
+    const long max = 65535;
+    if (!ParseCount(token, max, &header[i]) || header[i] == 0) {
+      return LineError(path, line,
+                       std::string("bad ") + names[i] + " \"" + token.substr(0, 16) +
+                           "\" (expected an integer in 1.." + std::to_string(max) + ")");
+    }
+  }
+  const long width = header[0], height = header[1], max_value = header[2];
+  if (width * height > (1L << 28)) {
+    return LineError(path, line, "image too large (" + std::to_string(width) + " x " +
+                                     std::to_string(height) + ")");
+  }
+  Image result(static_cast<int>(width), static_cast<int>(height));
+  const double to_255 = 255.0 / max_value;
+  const std::size_t count = result.pixels.size();
+  if (ascii) {
+    for (std::size_t i = 0; i < count; ++i) {
+      if (!tokens.Next(&token, &line)) {
+        return InvalidArgumentError(path + ": truncated: " + std::to_string(i) + " of " +
+                                    std::to_string(count) + " pixels");
+      }
+      long value = 0;
+      if (!ParseCount(token, max_value, &value)) {
+        return LineError(path, line,
+                         "pixel " + std::to_string(i) + ": bad value \"" + token.substr(0, 16) +
+                             "\" (expected an integer in 0.." + std::to_string(max_value) + ")");
+      }
+      result.pixels[i] = value * to_255;
+    }
+    if (tokens.Next(&token, &line)) {
+      return LineError(path, line, "extra data after " + std::to_string(count) + " pixels");
+    }
+  } else {
+    // Exactly one whitespace character separates maxval from the raster.
+    std::size_t position = tokens.position();
+    if (position >= text.size()) {
+      return InvalidArgumentError(path + ": truncated: no pixel data");
+    }
+    ++position;
+    const int bytes_per_pixel = max_value > 255 ? 2 : 1;
+    const std::size_t needed = count * bytes_per_pixel;
+    const std::size_t available = text.size() - position;
+    if (available < needed) {
+      return InvalidArgumentError(path + ": truncated: " + std::to_string(available) + " of " +
+                                  std::to_string(needed) + " bytes of pixel data");
+    }
+    if (available > needed) {
+      return InvalidArgumentError(path + ": " + std::to_string(available - needed) +
+                                  " bytes of extra data after the pixels");
+    }
+    const auto* bytes = reinterpret_cast<const unsigned char*>(text.data() + position);
+    for (std::size_t i = 0; i < count; ++i) {
+      const long value = bytes_per_pixel == 1
+                             ? bytes[i]
+                             : (static_cast<long>(bytes[2 * i]) << 8) | bytes[2 * i + 1];
+      if (value > max_value) {
+        return InvalidArgumentError(path + ": pixel " + std::to_string(i) + ": value " +
+                                    std::to_string(value) + " above maxval " +
+                                    std::to_string(max_value));
+      }
+      result.pixels[i] = value * to_255;
+    }
+  }
+  *image = std::move(result);
+  return Status::Ok();
+}
+
+Status WriteFileAtomically(const std::string& path, const std::string& contents) {
+  const std::string temporary = path + ".tmp";
+  std::FILE* file = std::fopen(temporary.c_str(), "wb");
+  if (file == nullptr) {
+    return Status(StatusCode::kInternalError,
+                  temporary + ": cannot open for writing: " + std::strerror(errno));
+  }
+  const bool written = std::fwrite(contents.data(), 1, contents.size(), file) == contents.size();
+  const bool closed = std::fclose(file) == 0;
+  if (!written || !closed) {
+    std::remove(temporary.c_str());
+    return Status(StatusCode::kInternalError, temporary + ": write failed");
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    const std::string reason = std::strerror(errno);
+    std::remove(temporary.c_str());
+    return Status(StatusCode::kInternalError, path + ": rename failed: " + reason);
+  }
+  return Status::Ok();
+}
+
+Status WritePgm(const std::string& path, const Image& image) {
+  if (image.width <= 0 || image.height <= 0 ||
+      image.pixels.size() != static_cast<std::size_t>(image.width) * image.height) {
+    return InvalidArgumentError(path + ": image has no pixels or inconsistent size");
+  }
+  std::string contents = "P5\n" + std::to_string(image.width) + " " +
+                         std::to_string(image.height) + "\n255\n";
+  const std::size_t header = contents.size();
+  contents.resize(header + image.pixels.size());
+  for (std::size_t i = 0; i < image.pixels.size(); ++i) {
+    const double v = image.pixels[i];
+    // NaN maps to 0.
+    const double clamped = v >= 0.0 ? std::min(255.0, v) : 0.0;
+    contents[header + i] = static_cast<char>(static_cast<unsigned char>(std::lround(clamped)));
+  }
+  return WriteFileAtomically(path, contents);
+}
+
+double MeanSquaredError(const Image& image, const Image& reference) {
+  CHECK_EQ(image.width, reference.width);
+  CHECK_EQ(image.height, reference.height);
+  CHECK_GT(image.pixels.size(), 0u);
+  double sum = 0.0;
+  for (std::size_t i = 0; i < image.pixels.size(); ++i) {
+    const double d = image.pixels[i] - reference.pixels[i];
+    sum += d * d;
+  }
+  return sum / image.pixels.size();
+}
+
+double Psnr(const Image& image, const Image& reference) {
+  const double mse = MeanSquaredError(image, reference);
+  if (mse == 0.0) return std::numeric_limits<double>::infinity();
+  return 10.0 * std::log10(255.0 * 255.0 / mse);
+}
+
+Image AddGaussianNoise(const Image& image, double sigma, uint32_t seed) {
+  Image noisy = image;
+  std::mt19937 rng(seed);
+  // Uniform in (0, 1] from 32 random bits.
+  auto uniform = [&rng]() { return (static_cast<double>(rng()) + 1.0) / 4294967296.0; };
+  const double two_pi = 6.283185307179586;
+  for (std::size_t i = 0; i < noisy.pixels.size(); i += 2) {
+    const double radius = sigma * std::sqrt(-2.0 * std::log(uniform()));
+    const double angle = two_pi * uniform();
+    noisy.pixels[i] += radius * std::cos(angle);
+    if (i + 1 < noisy.pixels.size()) noisy.pixels[i + 1] += radius * std::sin(angle);
+  }
+  return noisy;
+}
+
+Image Clamp(const Image& image, double low, double high) {
+  Image clamped = image;
+  for (double& p : clamped.pixels) p = std::min(high, std::max(low, p));
+  return clamped;
+}
+
+Image FilterMosaic(int size, const std::vector<int>& x_offsets, const std::vector<int>& y_offsets,
+                   const std::vector<std::vector<double>>& filters, int zoom, int columns,
+                   int gap) {
+  CHECK_GT(size, 0);
+  CHECK_GT(zoom, 0);
+  CHECK_GT(columns, 0);
+  CHECK_GE(gap, 0);
+  const int count = static_cast<int>(filters.size());
+  CHECK_GT(count, 0);
+  const int cols = std::min(columns, count);
+  const int rows = (count + cols - 1) / cols;
+  const int cell = size * zoom;
+  Image mosaic(gap + cols * (cell + gap), gap + rows * (cell + gap), 255.0);
+  for (int k = 0; k < count; ++k) {
+    const std::vector<double>& f = filters[k];
+    CHECK_EQ(f.size(), x_offsets.size());
+    double largest = 0.0;
+    for (double tap : f) largest = std::max(largest, std::abs(tap));
+    const double scale = largest > 0.0 ? 127.0 / largest : 0.0;
+    const int left = gap + (k % cols) * (cell + gap);
+    const int top = gap + (k / cols) * (cell + gap);
+    for (int y = 0; y < cell; ++y) {
+      for (int x = 0; x < cell; ++x) mosaic.at(left + x, top + y) = 128.0;
+    }
+    for (std::size_t t = 0; t < f.size(); ++t) {
+      for (int dy = 0; dy < zoom; ++dy) {
+        for (int dx = 0; dx < zoom; ++dx) {
+          mosaic.at(left + x_offsets[t] * zoom + dx, top + y_offsets[t] * zoom + dy) =
+              128.0 + scale * f[t];
+        }
+      }
+    }
+  }
+  return mosaic;
+}
+
+}  // namespace denoise_foe

@@ -1,0 +1,127 @@
+// dy*/dw of the FoE denoiser (examples/denoise_foe) on a tiny 6 x 6 image,
+// with respect to every expert weight and filter tap, against the library's
+// MinimiserDerivativeChecker: full re-solves for the implicit derivative
+// (lambda = 0) and damped Newton steps for the trust-region derivative
+// (lambda = 0.1).
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <utility>
+
+#include "ceres_wiberg/bilevel_problem.h"
+#include "ceres_wiberg/minimiser_derivative.h"
+#include "ceres_wiberg/minimiser_derivative_checker.h"
+#include "foe_energy.h"
+#include "gtest/gtest.h"
+#include "synthetic_images.h"
+
+namespace denoise_foe {
+namespace {
+
+using ceres_wiberg::BilevelProblem;
+using ceres_wiberg::MinimiserDerivative;
+using ceres_wiberg::MinimiserDerivativeChecker;
+
+struct TinyProblem {
+  FoeParameters parameters;
+  std::unique_ptr<ceres::Problem> problem;
+  std::unique_ptr<BilevelProblem> bilevel;
+};
+
+void BuildTiny(const FieldsOfExperts& model, TinyProblem* tiny) {
+  SyntheticImageOptions options;
+  options.width = options.height = 6;
+  const Image noisy = AddGaussianNoise(SyntheticImage(options, 4), 20.0, 9);
+  tiny->problem = std::make_unique<ceres::Problem>();
+  BuildFoeProblem(noisy, model, FoeProblemOptions(), &tiny->parameters, tiny->problem.get());
+  BilevelProblem::Options bilevel_options;
+  bilevel_options.inner_parameter_blocks = PixelBlocks(&tiny->parameters);
+  ASSERT_TRUE(BilevelProblem::Create(tiny->problem.get(), LearnableBlocks(&tiny->parameters),
+                                     bilevel_options, &tiny->bilevel)
+                  .ok());
+  ceres::Solver::Summary summary;
+  ASSERT_TRUE(tiny->bilevel->SolveInner(ceres_wiberg::TightSolverOptions(), &summary).ok());
+}
+
+MinimiserDerivative::Options DerivativeOptions(double lambda) {
+  MinimiserDerivative::Options options;
+  options.lambda = lambda;
+  options.hessian_model = ceres_wiberg::HessianModel::EXACT;
+  options.linear_solver_type = ceres_wiberg::LinearSolverType::SPARSE;
+  // The second differences of the Jacobians use h = step * max(1, |x|_inf),
+  // and |x|_inf ~ 255 grey levels here while the Cauchy experts bend on a
+  // scale of ~1.4: the library's default step (6e-6, h ~ 1.5e-3) leaves an
+  // O(h^2) error of ~1e-3 in dy*/dw; 6e-8 (h ~ 1.5e-5) removes it.
+  options.second_derivative_relative_step = 6e-8;
+  return options;
+}
+
+// Three expert weights and one tap of five filters (w = m_1..m_8, then the
+// eight 9-tap filters): every column costs two polished re-solves.
+std::vector<int> CheckedColumns() { return {0, 4, 7, 8 + 4, 8 + 9 * 2 + 1, 8 + 9 * 4 + 3,
+                                            8 + 9 * 6 + 0, 8 + 9 * 7 + 8}; }
+
+// Largest |a - n| / max(|a|, |n|, floor * max|n|), the checker's measure.
+double MaxRelativeError(const Eigen::MatrixXd& analytic, const Eigen::MatrixXd& numeric,
+                        double floor) {
+  const double scale = floor * numeric.cwiseAbs().maxCoeff();
+  double worst = 0.0;
+  for (int j = 0; j < analytic.cols(); ++j) {
+    for (int i = 0; i < analytic.rows(); ++i) {
+      const double a = analytic(i, j), n = numeric(i, j);
+      worst = std::max(worst, std::abs(a - n) / std::max({std::abs(a), std::abs(n), scale}));
+    }
+  }
+  return worst;
+}
+
+TEST(FoeDerivative, ImplicitDerivativeMatchesReSolves) {
+  TinyProblem tiny;
+  BuildTiny(DefaultFieldsOfExperts(), &tiny);
+  ASSERT_EQ(tiny.bilevel->num_inner_parameters(), 36);
+  ASSERT_EQ(tiny.bilevel->num_learnable_parameters(), 80);
+  // Re-solves by Newton polishing from the warm start alone (it converges
+  // quadratically; Ceres' LM only linearly on this energy).
+  MinimiserDerivativeChecker::Options checker;
+  checker.solver_options.max_num_iterations = 0;
+  checker.learnable_coordinates = CheckedColumns();
+  // y*(w) bends sharply (the Cauchy experts), so the re-solve differences
+  // carry an O(h^2) error of ~1e-4 at the default step; steps h and 2h,
+  // Richardson-extrapolated, remove it: (4 N(h) - N(2h)) / 3.
+  MinimiserDerivativeChecker::Result at_h, at_2h;
+  for (auto [step, result] : {std::pair<double, MinimiserDerivativeChecker::Result*>{1e-5, &at_h},
+                              {2e-5, &at_2h}}) {
+    checker.resolve_relative_step = step;
+    const ceres_wiberg::Status status = MinimiserDerivativeChecker::Check(
+        checker, DerivativeOptions(0.0), tiny.bilevel.get(), result);
+    ASSERT_TRUE(status.ok()) << status.ToString();
+  }
+  ASSERT_EQ(at_h.analytic.cols(), 8);
+  const Eigen::MatrixXd reference = (4.0 * at_h.numeric - at_2h.numeric) / 3.0;
+  // The extrapolated reference is good to O(h^4) plus round-off / h
+  // (~1e-9 relative); the analytic side to the second differences' O(h^2).
+  EXPECT_LT(MaxRelativeError(at_h.analytic, reference, checker.relative_floor), 1e-6)
+      << at_h.Report();
+  EXPECT_GT(at_h.analytic.cwiseAbs().maxCoeff(), 1.0);  // not trivially zero
+}
+
+TEST(FoeDerivative, TrustRegionDerivativeMatchesDampedSteps) {
+  TinyProblem tiny;
+  BuildTiny(DefaultFieldsOfExperts(), &tiny);
+  MinimiserDerivativeChecker::Options checker;
+  checker.solver_options.max_num_iterations = 0;
+  // g is smooth in w, so a step of 1e-4 relative keeps the O(h^2) error near
+  // 1e-8 while the round-off / h stays near 1e-12 (the default 1e-6 gives
+  // ~6e-6 of round-off on the smallest entries above the floor).
+  checker.damped_step_relative_step = 1e-7;
+  MinimiserDerivativeChecker::Result result;
+  const ceres_wiberg::Status status = MinimiserDerivativeChecker::Check(
+      checker, DerivativeOptions(0.1), tiny.bilevel.get(), &result);
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  EXPECT_EQ(result.method, "damped Newton step");
+  EXPECT_LT(result.max_relative_error, 1e-6) << result.Report();
+}
+
+}  // namespace
+}  // namespace denoise_foe
