@@ -8,3 +8,5 @@ find_package(HDF5 REQUIRED COMPONENTS CXX)
 target_include_directories(${example_target} SYSTEM PUBLIC ${HDF5_INCLUDE_DIRS})
 target_compile_definitions(${example_target} PRIVATE ${HDF5_DEFINITIONS})
 target_link_libraries(${example_target} PUBLIC ${HDF5_CXX_LIBRARIES} ${HDF5_LIBRARIES})
+# pose_report.h builds its JSON with nlohmann-json.
+target_link_libraries(${example_target} PUBLIC nlohmann_json::nlohmann_json)
