@@ -16,11 +16,16 @@
 #include "ceres_wiberg/minimiser_derivative.h"
 #include "ceres_wiberg/minimiser_derivative_checker.h"
 #include "gtest/gtest.h"
+#include "human_pose_test_model.h"
 #include "pose_energy.h"
 #include "pose_fitter.h"
 
 namespace human_pose {
 namespace {
+
+using testing::RandomModel;
+using testing::StickFigure;
+using testing::TestCameras;
 
 using ceres_wiberg::BilevelProblem;
 using ceres_wiberg::HessianModel;
@@ -28,87 +33,6 @@ using ceres_wiberg::MinimiserDerivative;
 using ceres_wiberg::MinimiserDerivativeChecker;
 using ceres_wiberg::Status;
 using ceres_wiberg::StatusCode;
-
-// A stick figure in the model frame: root at the origin, z up, facing +y,
-// right hip at +x (ppca_fit.h), mm.
-Pose StickFigure() {
-  Pose p;
-  p.col(kHip) << 0, 0, 0;
-  p.col(kRightHip) << 110, 0, 0;
-  p.col(kRightKnee) << 110, 10, -450;
-  p.col(kRightFoot) << 110, 0, -900;
-  p.col(kLeftHip) << -110, 0, 0;
-  p.col(kLeftKnee) << -110, 10, -450;
-  p.col(kLeftFoot) << -110, 0, -900;
-  p.col(kSpine) << 0, 0, 230;
-  p.col(kThorax) << 0, 0, 480;
-  p.col(kNeck) << 0, 20, 580;
-  p.col(kHead) << 0, 10, 700;
-  p.col(kLeftShoulder) << -160, 0, 450;
-  p.col(kLeftElbow) << -170, 30, 170;
-  p.col(kLeftWrist) << -160, 60, -80;
-  p.col(kRightShoulder) << 160, 0, 450;
-  p.col(kRightElbow) << 170, 30, 170;
-  p.col(kRightWrist) << 160, 60, -80;
-  return p;
-}
-
-// K components: the stick figure plus a random offset, an orthonormal random
-// basis (root columns zero) and variances in [100, 2500] mm^2; random joint
-// weights in [0.5, 1.5].
-PoseModel RandomModel(int num_components, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<double> normal(0.0, 1.0);
-  std::uniform_real_distribution<double> uniform(0.0, 1.0);
-  PoseModel model;
-  for (int k = 0; k < num_components; ++k) {
-    PpcaComponent component;
-    component.mean = StickFigure();
-    for (int j = 1; j < kNumJoints; ++j) {
-      for (int d = 0; d < 3; ++d) component.mean(d, j) += 30.0 * normal(rng);
-    }
-    Eigen::MatrixXd random(3 * (kNumJoints - 1), kNumBasis);
-    for (int r = 0; r < random.rows(); ++r) {
-      for (int c = 0; c < kNumBasis; ++c) random(r, c) = normal(rng);
-    }
-    const Eigen::MatrixXd q = random.householderQr().householderQ() *
-                              Eigen::MatrixXd::Identity(random.rows(), kNumBasis);
-    component.variances.resize(kNumBasis);
-    for (int i = 0; i < kNumBasis; ++i) {
-      Pose basis = Pose::Zero();
-      for (int j = 1; j < kNumJoints; ++j) basis.col(j) = q.block<3, 1>(3 * (j - 1), i);
-      component.basis.push_back(basis);
-      component.variances[i] = 2500.0 * std::pow(0.04, i / (kNumBasis - 1.0));
-    }
-    model.components.push_back(component);
-  }
-  for (int j = 0; j < kNumJoints; ++j) {
-    for (int d = 0; d < 2; ++d) model.weights.joint_weights(d, j) = 0.5 + uniform(rng);
-  }
-  model.weights.loss_scale = 8.0;
-  model.weights.prior_weight = 1.0;
-  return model;
-}
-
-// Four cameras 4.5 m from the origin at 45 + 90 m degrees, 1.5 m up, looking
-// at (0, 0, 900): camera z forward, x right, y down.
-std::vector<Camera> TestCameras() {
-  std::vector<Camera> cameras;
-  for (int m = 0; m < 4; ++m) {
-    const double angle = M_PI / 4 + m * M_PI / 2;
-    Camera camera;
-    camera.name = "camera" + std::to_string(m);
-    camera.position = Eigen::Vector3d(4500 * std::cos(angle), 4500 * std::sin(angle), 1500);
-    const Eigen::Vector3d forward = (Eigen::Vector3d(0, 0, 900) - camera.position).normalized();
-    const Eigen::Vector3d right = forward.cross(Eigen::Vector3d::UnitZ()).normalized();
-    const Eigen::Vector3d down = forward.cross(right);
-    camera.rotation.row(0) = right.transpose();
-    camera.rotation.row(1) = down.transpose();
-    camera.rotation.row(2) = forward.transpose();
-    cameras.push_back(camera);
-  }
-  return cameras;
-}
 
 // A frame of component 0 with coefficients ~ N(0, variances / 4), turned by
 // 0.7 rad and placed at (200, -100, 900); perspective detections with 2 px
@@ -171,7 +95,7 @@ TEST(HumanPoseEnergy, ResidualJacobiansMatchCentralDifferences) {
   const std::vector<Camera> cameras = TestCameras();
   for (const Setting& setting : AllSettings()) {
     SCOPED_TRACE(Describe(setting));
-    PoseModel model = RandomModel(2, 7);
+    PoseModel model = RandomModel(2, 7, /*random_joint_weights=*/true);
     const Frame frame = NoisyFrame(model, cameras, 11);
     std::unique_ptr<PoseEnergy> energy;
     ASSERT_TRUE(PoseEnergy::CreateLearnable(&model, cameras, frame, setting.loss, setting.views, 1,
@@ -248,7 +172,7 @@ TEST(HumanPoseEnergy, ResidualJacobiansMatchCentralDifferences) {
 TEST(HumanPoseEnergy, MinimiserDerivativeMatchesFiniteDifferences) {
   const std::vector<Camera> cameras = TestCameras();
   for (const Setting& setting : AllSettings()) {
-    PoseModel model = RandomModel(2, 5);
+    PoseModel model = RandomModel(2, 5, /*random_joint_weights=*/true);
     const Frame frame = NoisyFrame(model, cameras, 13);
     std::unique_ptr<PoseEnergy> energy;
     ASSERT_TRUE(PoseEnergy::CreateLearnable(&model, cameras, frame, setting.loss, setting.views, 0,
@@ -298,7 +222,7 @@ TEST(HumanPoseEnergy, MinimiserDerivativeMatchesFiniteDifferences) {
 // the seeds.
 TEST(HumanPoseFitter, RecoversAnExactlyRepresentablePoseFromFourViews) {
   const std::vector<Camera> cameras = TestCameras();
-  const PoseModel model = RandomModel(2, 9);
+  const PoseModel model = RandomModel(2, 9, /*random_joint_weights=*/true);
   const Pose truth = RotationAboutZ(2.0) * model.components[1].mean;
   Frame frame;
   frame.pose = truth;
@@ -330,7 +254,7 @@ TEST(HumanPoseFitter, RecoversAnExactlyRepresentablePoseFromFourViews) {
 // lowest-energy candidate: no candidate started from any seed does better.
 TEST(HumanPoseFitter, ReturnsTheLowestEnergyCandidate) {
   const std::vector<Camera> cameras = TestCameras();
-  const PoseModel model = RandomModel(2, 5);
+  const PoseModel model = RandomModel(2, 5, /*random_joint_weights=*/true);
   const Frame frame = NoisyFrame(model, cameras, 17);
   for (const Setting& setting : AllSettings()) {
     SCOPED_TRACE(Describe(setting));
@@ -364,7 +288,7 @@ TEST(HumanPoseFitter, ReturnsTheLowestEnergyCandidate) {
 
 TEST(HumanPoseFitter, RejectsBadInputWithAStatus) {
   const std::vector<Camera> cameras = TestCameras();
-  PoseModel model = RandomModel(1, 3);
+  PoseModel model = RandomModel(1, 3, /*random_joint_weights=*/true);
   const Frame frame = NoisyFrame(model, cameras, 1);
   PoseFit fit;
   PoseFitOptions options;

@@ -12,6 +12,7 @@
 #include "Eigen/Geometry"
 #include "Eigen/QR"
 #include "gtest/gtest.h"
+#include "human_pose_test_model.h"
 #include "pose_energy.h"
 #include "pose_fitter.h"
 #include "pose_learning.h"
@@ -19,65 +20,12 @@
 namespace human_pose {
 namespace {
 
+using testing::RandomModel;
+using testing::StickFigure;
+using testing::TestCameras;
+
 using ceres_wiberg::Status;
 using ceres_wiberg::StatusCode;
-
-// A stick figure in the model frame (root at the origin, z up, facing +y), mm.
-Pose StickFigure() {
-  Pose p;
-  p << 0, 110, 110, 110, -110, -110, -110, 0, 0, 0, 0, -160, -170, -160, 160, 170, 160,  //
-      0, 0, 10, 0, 0, 10, 0, 0, 0, 20, 10, 0, 30, 60, 0, 30, 60,                          //
-      0, 0, -450, -900, 0, -450, -900, 230, 480, 580, 700, 450, 170, -80, 450, 170, -80;
-  return p;
-}
-
-// K components around the stick figure with orthonormal random bases (root
-// columns zero) and variances from 2500 down to 100 mm^2.
-PoseModel RandomModel(int num_components, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<double> normal(0.0, 1.0);
-  PoseModel model;
-  for (int k = 0; k < num_components; ++k) {
-    PpcaComponent component;
-    component.mean = StickFigure();
-    for (int j = 1; j < kNumJoints; ++j) {
-      for (int d = 0; d < 3; ++d) component.mean(d, j) += 30.0 * normal(rng);
-    }
-    Eigen::MatrixXd random(3 * (kNumJoints - 1), kNumBasis);
-    for (int r = 0; r < random.rows(); ++r) {
-      for (int c = 0; c < kNumBasis; ++c) random(r, c) = normal(rng);
-    }
-    const Eigen::MatrixXd q = random.householderQr().householderQ() *
-                              Eigen::MatrixXd::Identity(random.rows(), kNumBasis);
-    component.variances.resize(kNumBasis);
-    for (int i = 0; i < kNumBasis; ++i) {
-      Pose basis = Pose::Zero();
-      for (int j = 1; j < kNumJoints; ++j) basis.col(j) = q.block<3, 1>(3 * (j - 1), i);
-      component.basis.push_back(basis);
-      component.variances[i] = 2500.0 * std::pow(0.04, i / (kNumBasis - 1.0));
-    }
-    model.components.push_back(component);
-  }
-  model.weights.loss_scale = 8.0;
-  return model;
-}
-
-// Four cameras 4.5 m from the origin, 1.5 m up, looking at (0, 0, 900).
-std::vector<Camera> TestCameras() {
-  std::vector<Camera> cameras;
-  for (int m = 0; m < 4; ++m) {
-    const double angle = M_PI / 4 + m * M_PI / 2;
-    Camera camera;
-    camera.position = Eigen::Vector3d(4500 * std::cos(angle), 4500 * std::sin(angle), 1500);
-    const Eigen::Vector3d forward = (Eigen::Vector3d(0, 0, 900) - camera.position).normalized();
-    const Eigen::Vector3d right = forward.cross(Eigen::Vector3d::UnitZ()).normalized();
-    camera.rotation.row(0) = right.transpose();
-    camera.rotation.row(1) = forward.cross(right).transpose();
-    camera.rotation.row(2) = forward.transpose();
-    cameras.push_back(camera);
-  }
-  return cameras;
-}
 
 // Frames of the true model: component f % K, coefficients ~ N(0, variances),
 // random heading and position; perspective detections with 3 px noise, kSpine
@@ -164,12 +112,12 @@ TEST(HumanPoseLearning, OuterLossesAndTheirGradients) {
 }
 
 TEST(HumanPoseLearning, LayoutPacksAndUnpacksEveryGroup) {
-  const PoseModel model = RandomModel(2, 3);
+  const PoseModel model = RandomModel(2, 3, /*random_joint_weights=*/false);
   const PoseParameterLayout layout(model, LearnableGroups(), ReprojectionLoss::kPseudoHuber, 10.0);
   // 2 x (16 x 3 means + 25 x 16 x 3 bases + 25 variances) + 34 weights + scale.
   EXPECT_EQ(layout.size(), 2 * (48 + 1200 + 25) + 34 + 1);
   const Eigen::VectorXd w = layout.Pack(model);
-  PoseModel copy = RandomModel(2, 4);
+  PoseModel copy = RandomModel(2, 4, /*random_joint_weights=*/false);
   layout.Unpack(w, &copy);
   EXPECT_LT((copy.components[1].mean - model.components[1].mean).cwiseAbs().maxCoeff(), 1e-12);
   EXPECT_LT((copy.components[0].basis[7] - model.components[0].basis[7]).cwiseAbs().maxCoeff(),
@@ -195,7 +143,7 @@ TEST(HumanPoseLearning, LayoutPacksAndUnpacksEveryGroup) {
 // checked |gradient| entry.
 TEST(HumanPoseLearning, ObjectiveGradientMatchesReSolvedDifferences) {
   const std::vector<Camera> cameras = TestCameras();
-  const PoseModel truth = RandomModel(2, 21);
+  const PoseModel truth = RandomModel(2, 21, /*random_joint_weights=*/false);
   const PoseModel model = Perturbed(truth, 22);
   const std::vector<Frame> frames = Frames(truth, cameras, 3, 23);
   for (ReprojectionLoss loss : {ReprojectionLoss::kL2, ReprojectionLoss::kPseudoHuber}) {
@@ -256,7 +204,7 @@ TEST(HumanPoseLearning, ObjectiveGradientMatchesReSolvedDifferences) {
 // squared outer loss, pseudo-Huber energy with the P1 outer loss.
 TEST(HumanPoseLearning, ShortTrainingRunLowersTheTrainingError) {
   const std::vector<Camera> cameras = TestCameras();
-  const PoseModel truth = RandomModel(2, 31);
+  const PoseModel truth = RandomModel(2, 31, /*random_joint_weights=*/false);
   const std::vector<Frame> frames = Frames(truth, cameras, 8, 32);
   const std::vector<Frame> validation = Frames(truth, cameras, 4, 33);
   for (ReprojectionLoss loss : {ReprojectionLoss::kL2, ReprojectionLoss::kPseudoHuber}) {
@@ -292,7 +240,7 @@ TEST(HumanPoseLearning, ShortTrainingRunLowersTheTrainingError) {
 
 TEST(HumanPoseLearning, RejectsBadOptions) {
   const std::vector<Camera> cameras = TestCameras();
-  const PoseModel truth = RandomModel(1, 41);
+  const PoseModel truth = RandomModel(1, 41, /*random_joint_weights=*/false);
   const std::vector<Frame> frames = Frames(truth, cameras, 2, 42);
   PoseModel model = truth;
   PoseLearningOptions options;
