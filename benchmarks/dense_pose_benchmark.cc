@@ -108,15 +108,7 @@ using benchmark_measure::MaxRelativeError;
 using benchmark_measure::Now;
 using benchmark_measure::PeakIncreaseMb;
 
-// `count` indices spread evenly over [0, n).
-std::vector<int> SpreadColumns(int n, int count) {
-  std::vector<int> columns;
-  count = std::min(count, n);
-  for (int i = 0; i < count; ++i) {
-    columns.push_back(static_cast<int>((static_cast<long long>(i) * n) / count));
-  }
-  return columns;
-}
+using benchmark_measure::SpreadColumns;
 
 // ---------------------------------------------------------------------------
 // The benchmark.

@@ -124,16 +124,9 @@ using benchmark_measure::Now;
 using benchmark_measure::PeakIncreaseMb;
 using benchmark_measure::ReadStatusKb;
 
-// `count` indices spread evenly over [0, n): with w = (m_1..m_8, f_1..f_8),
-// 2 columns are m_1 and a tap of f_4; 4 add taps of f_2 and f_6.
-std::vector<int> SpreadColumns(int n, int count) {
-  std::vector<int> columns;
-  count = std::min(count, n);
-  for (int i = 0; i < count; ++i) {
-    columns.push_back(static_cast<int>((static_cast<long long>(i) * n) / count));
-  }
-  return columns;
-}
+// SpreadColumns: with w = (m_1..m_8, f_1..f_8), 2 columns are m_1 and a tap
+// of f_4; 4 add taps of f_2 and f_6.
+using benchmark_measure::SpreadColumns;
 
 ceres::Solver::Options InnerSolverOptions() {
   ceres::Solver::Options options;

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "Eigen/Core"
 
@@ -67,6 +68,16 @@ inline double MaxRelativeError(const Eigen::MatrixXd& analytic, const Eigen::Mat
     }
   }
   return worst;
+}
+
+// `count` indices spread evenly over [0, n).
+inline std::vector<int> SpreadColumns(int n, int count) {
+  std::vector<int> columns;
+  count = std::min(count, n);
+  for (int i = 0; i < count; ++i) {
+    columns.push_back(static_cast<int>((static_cast<long long>(i) * n) / count));
+  }
+  return columns;
 }
 
 }  // namespace benchmark_measure
