@@ -50,6 +50,10 @@ DEFINE_string(tome_model, "",
 DEFINE_int32(threads, 2, "Threads for fitting and learning.");
 DEFINE_string(run, "all", "all, multiview or monocular.");
 DEFINE_int32(monocular_camera, 0, "The camera (0-3) of the monocular setting.");
+DEFINE_string(multiview_camera_model, "weak",
+              "Camera model of the multi-view setting: weak (Tome et al.'s weak perspective, per "
+              "view a scale and an offset; the body's size is set by the prior) or perspective "
+              "(the calibrated cameras, one root position; the size is triangulated).");
 DEFINE_string(monocular_loss, "l2", "Loss of the monocular setting: l2 or huber.");
 DEFINE_string(monocular_components, "3,6,10", "The K of the monocular setting, comma-separated.");
 DEFINE_string(evaluate_on, "test",
@@ -163,7 +167,8 @@ struct Run {
 
 class Experiment {
  public:
-  explicit Experiment(const Preset& preset) : preset_(preset) {}
+  Experiment(const Preset& preset, CameraModel multiview_camera_model)
+      : preset_(preset), multiview_camera_model_(multiview_camera_model) {}
 
   bool Setup() {
     const auto start = std::chrono::steady_clock::now();
@@ -298,6 +303,7 @@ class Experiment {
     options.loss = loss;
     if (multiview) {
       options.views = {0, 1, 2, 3};
+      options.camera_model = multiview_camera_model_;
       options.num_rotation_seeds = preset_.multiview_rotation_seeds;
     } else {
       options.views = {FLAGS_monocular_camera};
@@ -312,6 +318,7 @@ class Experiment {
 
  private:
   Preset preset_;
+  CameraModel multiview_camera_model_ = CameraModel::kWeakPerspective;
   std::vector<Camera> cameras_;
   std::vector<Pose> training_poses_;
   std::vector<Frame> training_frames_;
@@ -348,6 +355,12 @@ int main(int argc, char** argv) {
   if (!ok) {
     std::fprintf(stderr, "unknown --size %s (demo or full) or bad --monocular_components %s\n",
                  FLAGS_size.c_str(), FLAGS_monocular_components.c_str());
+    return 1;
+  }
+  CameraModel multiview_camera_model;
+  if (!ParseCameraModel(FLAGS_multiview_camera_model, &multiview_camera_model)) {
+    std::fprintf(stderr, "unknown --multiview_camera_model %s (weak or perspective)\n",
+                 FLAGS_multiview_camera_model.c_str());
     return 1;
   }
   ReprojectionLoss monocular_loss;
@@ -391,7 +404,7 @@ int main(int argc, char** argv) {
     std::printf("initial model: PPCA mixture fitted to the training poses (hand-set weights)\n");
   }
 
-  Experiment experiment(preset);
+  Experiment experiment(preset, multiview_camera_model);
   if (!experiment.Setup()) return 1;
 
   ExperimentResults results;
@@ -400,8 +413,9 @@ int main(int argc, char** argv) {
   nlohmann::json training_json = nlohmann::json::object();
 
   if (do_multiview) {
-    std::printf("\nmulti-view (4 cameras), K = %d, %d rotation seeds\n",
-                preset.multiview_components, preset.multiview_rotation_seeds);
+    std::printf("\nmulti-view (4 cameras, %s camera model), K = %d, %d rotation seeds\n",
+                CameraModelToString(multiview_camera_model), preset.multiview_components,
+                preset.multiview_rotation_seeds);
     mv_baseline.name = "multiview.baseline";
     if (!experiment.Baseline(preset.multiview_components, &mv_baseline.model)) return 1;
     if (!experiment.Evaluate(experiment.FitOptions(true, ReprojectionLoss::kL2), &mv_baseline)) {
@@ -565,7 +579,9 @@ int main(int argc, char** argv) {
                            ? "P1 (root-aligned mean joint error)"
                            : "mean squared root-aligned joint error"},
         {"baseline_loss", "l2"},
-        {"monocular_loss", ReprojectionLossToString(monocular_loss)}};
+        {"monocular_loss", ReprojectionLossToString(monocular_loss)},
+        {"multiview_camera_model", CameraModelToString(multiview_camera_model)},
+        {"monocular_camera_model", CameraModelToString(CameraModel::kWeakPerspective)}};
     nlohmann::json json = ResultsToJson(results, settings);
     json["training"] = training_json;
     json["total_seconds"] = total_seconds;

@@ -4,6 +4,8 @@
 #include <set>
 #include <utility>
 
+#include "Eigen/Cholesky"
+#include "Eigen/Eigenvalues"
 #include "ceres/cost_function.h"
 #include "ceres_wiberg/learnable_loss.h"
 #include "glog/logging.h"
@@ -34,8 +36,8 @@ class JointReprojectionCost final : public ceres::CostFunction {
   static constexpr int kWeightBlock = kFirstBasisBlock + kNumBasis;
 
   JointReprojectionCost(const Eigen::Matrix3d& camera_rotation, const Eigen::Vector2d& detection,
-                        bool learnable, const double* mean, std::array<const double*, kNumBasis> basis,
-                        const double* weight)
+                        bool learnable, const double* mean,
+                        std::array<const double*, kNumBasis> basis, const double* weight)
       : camera_rotation_(camera_rotation),
         detection_(detection),
         learnable_(learnable),
@@ -116,6 +118,107 @@ class JointReprojectionCost final : public ceres::CostFunction {
 
  private:
   const Eigen::Matrix3d camera_rotation_;
+  const Eigen::Vector2d detection_;
+  const bool learnable_;
+  const double* mean_;
+  const std::array<const double*, kNumBasis> basis_;
+  const double* weight_;
+};
+
+// The weighted pinhole residual of joint j in one calibrated view:
+//   r = w .* (pi(R_v (R_z(theta) P + T - C_v)) - d),  P = mean_j + sum_i c_i b_ij,
+// pi(p) = f p.head<2>() / p.z + principal point. Parameter blocks: c
+// (kNumBasis), theta (1), T (3) and, if `learnable`, mean_j (3), b_0j ...
+// b_{24}j (3 each), w (2). Fails (returns false) for a point less than 1 mm
+// in front of the camera.
+class PerspectiveJointCost final : public ceres::CostFunction {
+ public:
+  static constexpr int kMeanBlock = 3;
+  static constexpr int kFirstBasisBlock = 4;
+  static constexpr int kWeightBlock = kFirstBasisBlock + kNumBasis;
+
+  PerspectiveJointCost(const Camera& camera, const Eigen::Vector2d& detection, bool learnable,
+                       const double* mean, std::array<const double*, kNumBasis> basis,
+                       const double* weight)
+      : camera_(camera),
+        detection_(detection),
+        learnable_(learnable),
+        mean_(mean),
+        basis_(basis),
+        weight_(weight) {
+    set_num_residuals(2);
+    mutable_parameter_block_sizes()->push_back(kNumBasis);
+    mutable_parameter_block_sizes()->push_back(1);
+    mutable_parameter_block_sizes()->push_back(3);
+    if (learnable_) {
+      mutable_parameter_block_sizes()->push_back(3);
+      for (int i = 0; i < kNumBasis; ++i) mutable_parameter_block_sizes()->push_back(3);
+      mutable_parameter_block_sizes()->push_back(2);
+    }
+  }
+
+  bool Evaluate(double const* const* parameters, double* residuals,
+                double** jacobians) const override {
+    const double* c = parameters[0];
+    const double theta = parameters[1][0];
+    const Eigen::Map<const Eigen::Vector3d> root(parameters[2]);
+    const double* mean = learnable_ ? parameters[kMeanBlock] : mean_;
+    const double* weight = learnable_ ? parameters[kWeightBlock] : weight_;
+    auto basis = [&](int i) { return learnable_ ? parameters[kFirstBasisBlock + i] : basis_[i]; };
+
+    Eigen::Vector3d p = Eigen::Map<const Eigen::Vector3d>(mean);
+    for (int i = 0; i < kNumBasis; ++i) p += c[i] * Eigen::Map<const Eigen::Vector3d>(basis(i));
+    const Eigen::Matrix3d rz = RotationAboutZ(theta);
+    const Eigen::Vector3d q = camera_.rotation * (rz * p + root - camera_.position);
+    if (!(q.z() >= 1.0)) return false;
+    const double f = camera_.focal_length;
+    const Eigen::Vector2d u = f * q.head<2>() / q.z() + camera_.principal_point;
+    const Eigen::Vector2d w(weight[0], weight[1]);
+    const Eigen::Vector2d e = u - detection_;
+    Eigen::Map<Eigen::Vector2d> r(residuals);
+    r = w.cwiseProduct(e);
+    if (jacobians == nullptr) return true;
+
+    // m = dr/dT = W dpi/dq R_v; dr/dP = m R_z.
+    Eigen::Matrix<double, 2, 3> dpi_dq;
+    dpi_dq << 1.0, 0.0, -q.x() / q.z(), 0.0, 1.0, -q.y() / q.z();
+    dpi_dq *= f / q.z();
+    const Eigen::Matrix<double, 2, 3> m = w.asDiagonal() * dpi_dq * camera_.rotation;
+    const Eigen::Matrix<double, 2, 3> m_rz = m * rz;
+    if (jacobians[0] != nullptr) {
+      Eigen::Map<Eigen::Matrix<double, 2, kNumBasis, Eigen::RowMajor>> j(jacobians[0]);
+      for (int i = 0; i < kNumBasis; ++i) {
+        j.col(i) = m_rz * Eigen::Map<const Eigen::Vector3d>(basis(i));
+      }
+    }
+    if (jacobians[1] != nullptr) {
+      Eigen::Map<Eigen::Vector2d> j(jacobians[1]);
+      j = m * (RotationAboutZDerivative(theta) * p);
+    }
+    if (jacobians[2] != nullptr) {
+      Eigen::Map<Eigen::Matrix<double, 2, 3, Eigen::RowMajor>> j(jacobians[2]);
+      j = m;
+    }
+    if (!learnable_) return true;
+    if (jacobians[kMeanBlock] != nullptr) {
+      Eigen::Map<Eigen::Matrix<double, 2, 3, Eigen::RowMajor>> j(jacobians[kMeanBlock]);
+      j = m_rz;
+    }
+    for (int i = 0; i < kNumBasis; ++i) {
+      if (jacobians[kFirstBasisBlock + i] != nullptr) {
+        Eigen::Map<Eigen::Matrix<double, 2, 3, Eigen::RowMajor>> j(jacobians[kFirstBasisBlock + i]);
+        j = c[i] * m_rz;
+      }
+    }
+    if (jacobians[kWeightBlock] != nullptr) {
+      Eigen::Map<Eigen::Matrix<double, 2, 2, Eigen::RowMajor>> j(jacobians[kWeightBlock]);
+      j = e.asDiagonal();
+    }
+    return true;
+  }
+
+ private:
+  const Camera camera_;
   const Eigen::Vector2d detection_;
   const bool learnable_;
   const double* mean_;
@@ -242,24 +345,27 @@ Status ValidateFrameViews(const std::vector<Camera>& cameras, const Frame& frame
 PoseEnergy::~PoseEnergy() = default;
 
 Status PoseEnergy::CreateForFit(const PoseModel& model, const std::vector<Camera>& cameras,
-                                const Frame& frame, ReprojectionLoss loss,
+                                const Frame& frame, ReprojectionLoss loss, CameraModel camera_model,
                                 const std::vector<int>& views, int component,
                                 std::unique_ptr<PoseEnergy>* energy) {
-  return Build(nullptr, model, cameras, frame, loss, views, component, nullptr, energy);
+  return Build(nullptr, model, cameras, frame, loss, camera_model, views, component, nullptr,
+               energy);
 }
 
 Status PoseEnergy::CreateLearnable(PoseModel* model, const std::vector<Camera>& cameras,
                                    const Frame& frame, ReprojectionLoss loss,
-                                   const std::vector<int>& views, int component,
-                                   const LearnableGroups& groups,
+                                   CameraModel camera_model, const std::vector<int>& views,
+                                   int component, const LearnableGroups& groups,
                                    std::unique_ptr<PoseEnergy>* energy) {
   CHECK(model != nullptr);
-  return Build(model, *model, cameras, frame, loss, views, component, &groups, energy);
+  return Build(model, *model, cameras, frame, loss, camera_model, views, component, &groups,
+               energy);
 }
 
 Status PoseEnergy::Build(PoseModel* mutable_model, const PoseModel& model,
                          const std::vector<Camera>& cameras, const Frame& frame,
-                         ReprojectionLoss loss, const std::vector<int>& views, int component,
+                         ReprojectionLoss loss, CameraModel camera_model,
+                         const std::vector<int>& views, int component,
                          const LearnableGroups* groups, std::unique_ptr<PoseEnergy>* energy) {
   CHECK(energy != nullptr);
   Status status = ValidatePoseModel(model, loss);
@@ -275,12 +381,14 @@ Status PoseEnergy::Build(PoseModel* mutable_model, const PoseModel& model,
   std::unique_ptr<PoseEnergy> e(new PoseEnergy());
   e->model_ = &model;
   e->component_ = component;
+  e->camera_model_ = camera_model;
   e->views_ = views;
   e->cameras_.resize(views.size());
   e->detections_.resize(views.size());
   e->fixed_loss_scale_ = model.weights.loss_scale;
   for (size_t n = 0; n < views.size(); ++n) {
     e->camera_rotations_.push_back(cameras[views[n]].rotation);
+    e->used_cameras_.push_back(cameras[views[n]]);
     const Detection& detection = frame.views[views[n]];
     for (int j = 0; j < kNumJoints; ++j) {
       if (detection.visible[j]) e->detections_[n].emplace_back(j, detection.joints.col(j));
@@ -299,8 +407,7 @@ Status PoseEnergy::Build(PoseModel* mutable_model, const PoseModel& model,
   auto basis_ptr = [&](int i, int j) { return comp.basis[i].data() + 3 * j; };
   auto weight_ptr = [&](int j) { return model.weights.joint_weights.data() + 2 * j; };
   auto mutable_ptr = [](const double* p) { return const_cast<double*>(p); };
-  double* scale_block =
-      learnable ? &mutable_model->weights.loss_scale : &e->fixed_loss_scale_;
+  double* scale_block = learnable ? &mutable_model->weights.loss_scale : &e->fixed_loss_scale_;
 
   std::set<int> used_joints;
   for (size_t n = 0; n < views.size(); ++n) {
@@ -308,10 +415,18 @@ Status PoseEnergy::Build(PoseModel* mutable_model, const PoseModel& model,
       used_joints.insert(j);
       std::array<const double*, kNumBasis> basis;
       for (int i = 0; i < kNumBasis; ++i) basis[i] = basis_ptr(i, j);
-      ceres::CostFunction* cost = new JointReprojectionCost(
-          e->camera_rotations_[n], d, learnable, mean_ptr(j), basis, weight_ptr(j));
-      std::vector<double*> blocks = {e->coefficients_.data(), &e->theta_, e->cameras_[n].data(),
-                                     e->cameras_[n].data() + 1};
+      ceres::CostFunction* cost = nullptr;
+      std::vector<double*> blocks = {e->coefficients_.data(), &e->theta_};
+      if (camera_model == CameraModel::kWeakPerspective) {
+        cost = new JointReprojectionCost(e->camera_rotations_[n], d, learnable, mean_ptr(j), basis,
+                                         weight_ptr(j));
+        blocks.push_back(e->cameras_[n].data());
+        blocks.push_back(e->cameras_[n].data() + 1);
+      } else {
+        cost = new PerspectiveJointCost(e->used_cameras_[n], d, learnable, mean_ptr(j), basis,
+                                        weight_ptr(j));
+        blocks.push_back(e->root_.data());
+      }
       if (learnable) {
         blocks.push_back(mutable_ptr(mean_ptr(j)));
         for (int i = 0; i < kNumBasis; ++i) blocks.push_back(mutable_ptr(basis_ptr(i, j)));
@@ -350,10 +465,9 @@ Status PoseEnergy::Build(PoseModel* mutable_model, const PoseModel& model,
       block.values = values;
       block.size = size;
       block.group = group;
-      block.component = group == LearnableGroup::kJointWeights ||
-                                group == LearnableGroup::kLossScale
-                            ? -1
-                            : component;
+      block.component =
+          group == LearnableGroup::kJointWeights || group == LearnableGroup::kLossScale ? -1
+                                                                                        : component;
       block.basis = basis;
       block.joint = joint;
       e->learnable_blocks_.push_back(block);
@@ -382,6 +496,10 @@ Status PoseEnergy::Build(PoseModel* mutable_model, const PoseModel& model,
 
 std::vector<double*> PoseEnergy::inner_parameter_blocks() {
   std::vector<double*> blocks = {coefficients_.data(), &theta_};
+  if (camera_model_ == CameraModel::kCalibratedPerspective) {
+    blocks.push_back(root_.data());
+    return blocks;
+  }
   for (auto& camera : cameras_) {
     blocks.push_back(camera.data());      // s_v
     blocks.push_back(camera.data() + 1);  // t_v
@@ -400,17 +518,26 @@ void PoseEnergy::Initialise(double rotation) {
   theta_ = rotation;
   const Pose& mean = model_->components[component_].mean;
   const Eigen::Matrix3d rz = RotationAboutZ(rotation);
+  // Per view: the weak-perspective (s, t) and, for the calibrated seed, the
+  // ray through the detections' centroid and the depth that matches spreads.
+  Eigen::Matrix3d normal_matrix = Eigen::Matrix3d::Zero();
+  Eigen::Vector3d normal_rhs = Eigen::Vector3d::Zero();
+  Eigen::Vector3d point_sum = Eigen::Vector3d::Zero();
+  Eigen::Vector3d mean_centroid_sum = Eigen::Vector3d::Zero();
   for (size_t n = 0; n < views_.size(); ++n) {
     const auto& detections = detections_[n];
     const Eigen::Matrix<double, 2, 3> a = (camera_rotations_[n] * rz).topRows<2>();
     Eigen::Vector2d mean_u = Eigen::Vector2d::Zero(), mean_d = Eigen::Vector2d::Zero();
+    Eigen::Vector3d mean_centroid = Eigen::Vector3d::Zero();
     for (const auto& [j, d] : detections) {
       mean_u += a * mean.col(j);
       mean_d += d;
+      mean_centroid += rz * mean.col(j);
     }
     const double count = std::max<size_t>(detections.size(), 1);
     mean_u /= count;
     mean_d /= count;
+    mean_centroid /= count;
     double spread_u = 0.0, spread_d = 0.0;
     for (const auto& [j, d] : detections) {
       spread_u += (a * mean.col(j) - mean_u).squaredNorm();
@@ -421,14 +548,43 @@ void PoseEnergy::Initialise(double rotation) {
     double s = 1145.0 / 5000.0;
     if (spread_u > 1e-12 && spread_d > 1e-12) s = std::sqrt(spread_d / spread_u);
     const Eigen::Vector2d t = mean_d - s * mean_u;
-    cameras_[n] = {s, t.x(), t.y()};
+    if (camera_model_ == CameraModel::kWeakPerspective) {
+      cameras_[n] = {s, t.x(), t.y()};
+      continue;
+    }
+    const Camera& camera = used_cameras_[n];
+    const Eigen::Vector3d ray =
+        camera.rotation.transpose() *
+        Eigen::Vector3d((mean_d - camera.principal_point).x() / camera.focal_length,
+                        (mean_d - camera.principal_point).y() / camera.focal_length, 1.0)
+            .normalized();
+    const Eigen::Matrix3d off_ray = Eigen::Matrix3d::Identity() - ray * ray.transpose();
+    normal_matrix += off_ray;
+    normal_rhs += off_ray * camera.position;
+    point_sum += camera.position + (camera.focal_length / s) * ray;
+    mean_centroid_sum += mean_centroid;
   }
+  if (camera_model_ == CameraModel::kWeakPerspective) return;
+  const double num_views = static_cast<double>(views_.size());
+  // The rays' nearest point when they are not (nearly) parallel, else the
+  // mean of the per-view points at the matched depths.
+  Eigen::Vector3d centroid = point_sum / num_views;
+  const Eigen::SelfAdjointEigenSolver<Eigen::Matrix3d> eigen(normal_matrix);
+  if (views_.size() >= 2 && eigen.eigenvalues()(0) > 1e-3) {
+    centroid = normal_matrix.ldlt().solve(normal_rhs);
+  }
+  const Eigen::Vector3d root = centroid - mean_centroid_sum / num_views;
+  root_ = {root.x(), root.y(), root.z()};
 }
 
 Eigen::VectorXd PoseEnergy::GetInnerValues() const {
   Eigen::VectorXd values(num_inner_parameters());
   for (int i = 0; i < kNumBasis; ++i) values[i] = coefficients_[i];
   values[kNumBasis] = theta_;
+  if (camera_model_ == CameraModel::kCalibratedPerspective) {
+    for (int k = 0; k < kRootBlockSize; ++k) values[kNumBasis + 1 + k] = root_[k];
+    return values;
+  }
   for (int n = 0; n < num_views(); ++n) {
     for (int k = 0; k < kCameraBlockSize; ++k) {
       values[kNumBasis + 1 + kCameraBlockSize * n + k] = cameras_[n][k];
@@ -441,6 +597,10 @@ void PoseEnergy::SetInnerValues(const Eigen::VectorXd& values) {
   CHECK_EQ(values.size(), num_inner_parameters());
   for (int i = 0; i < kNumBasis; ++i) coefficients_[i] = values[i];
   theta_ = values[kNumBasis];
+  if (camera_model_ == CameraModel::kCalibratedPerspective) {
+    for (int k = 0; k < kRootBlockSize; ++k) root_[k] = values[kNumBasis + 1 + k];
+    return;
+  }
   for (int n = 0; n < num_views(); ++n) {
     for (int k = 0; k < kCameraBlockSize; ++k) {
       cameras_[n][k] = values[kNumBasis + 1 + kCameraBlockSize * n + k];

@@ -5,10 +5,12 @@
 // Inner variables y (the ambient order of every "inner values" vector):
 //   c      (25)  the PPCA coefficients of component k
 //   theta  (1)   the rotation about the vertical (z) axis, radians
-//   per used view v, in PoseFitOptions::views order: s_v (1) and t_v (2),
-//                the weak-perspective scale (pixels/mm) and 2D offset (pixels).
-// The scale and the offset are separate blocks: they differ in size by 10^3,
-// and MinimiserDerivative sets its differencing step per block.
+//   CameraModel::kWeakPerspective: per used view v, in PoseFitOptions::views
+//                order, s_v (1) and t_v (2), the weak-perspective scale
+//                (pixels/mm) and 2D offset (pixels). The scale and the offset
+//                are separate blocks: they differ in size by 10^3, and
+//                MinimiserDerivative sets its differencing step per block.
+//   CameraModel::kCalibratedPerspective: T (3), the root's world position, mm.
 //
 // Model pose in world axes, mm:  X = R_z(theta) (mean_k + sum_i c_i basis_k[i]).
 // The model frame (PpcaComponent) is z up with the root (kHip) at the origin;
@@ -16,10 +18,12 @@
 //
 // Terms (Ceres' cost is 1/2 the sum of squared residuals):
 //   per used view v and joint j visible in it (2 residuals):
-//     r = joint_weights(:, j) .* (s_v (R_v X_j).head<2>() + t_v - d_vj)
-//   with R_v the camera's world-to-camera rotation (weak perspective, as Tome
-//   et al.); under kPseudoHuber the term is rho(|r|^2; a), a = loss_scale,
-//   through ceres_wiberg::LearnableLossCostFunction;
+//     weak:        r = joint_weights(:, j) .* (s_v (R_v X_j).head<2>() + t_v - d_vj)
+//     perspective: r = joint_weights(:, j) .* (pi_v(X_j + T) - d_vj)
+//   with R_v the camera's world-to-camera rotation and pi_v its pinhole
+//   projection (Camera::Project; weak perspective is Tome et al.'s); under
+//   kPseudoHuber the term is rho(|r|^2; a), a = loss_scale, through
+//   ceres_wiberg::LearnableLossCostFunction;
 //   the prior (25 residuals): sqrt(prior_weight) c_i / sqrt(variance_i).
 //
 // Learnable parameter blocks (learnable mode) are views into the model:
@@ -85,21 +89,22 @@ struct LearnableBlock {
 class PoseEnergy {
  public:
   static constexpr int kCameraBlockSize = 3;  // s_v, t_v.x, t_v.y per view in inner values
+  static constexpr int kRootBlockSize = 3;    // T under kCalibratedPerspective
 
   // The energy for fitting: the inner blocks are the only variable blocks and
   // the model is read (not copied: it must outlive the energy). Checks the
   // model, the frame and `component`.
   static ceres_wiberg::Status CreateForFit(const PoseModel& model,
-                                           const std::vector<Camera>& cameras,
-                                           const Frame& frame, ReprojectionLoss loss,
+                                           const std::vector<Camera>& cameras, const Frame& frame,
+                                           ReprojectionLoss loss, CameraModel camera_model,
                                            const std::vector<int>& views, int component,
                                            std::unique_ptr<PoseEnergy>* energy);
 
   // The same energy with the model's values as parameter blocks (see the file
   // comment); learnable_blocks() lists those of the enabled groups.
-  static ceres_wiberg::Status CreateLearnable(PoseModel* model,
-                                              const std::vector<Camera>& cameras,
+  static ceres_wiberg::Status CreateLearnable(PoseModel* model, const std::vector<Camera>& cameras,
                                               const Frame& frame, ReprojectionLoss loss,
+                                              CameraModel camera_model,
                                               const std::vector<int>& views, int component,
                                               const LearnableGroups& groups,
                                               std::unique_ptr<PoseEnergy>* energy);
@@ -111,9 +116,14 @@ class PoseEnergy {
   ceres::Problem* problem() { return problem_.get(); }
   int component() const { return component_; }
   int num_views() const { return static_cast<int>(views_.size()); }
-  int num_inner_parameters() const { return kNumBasis + 1 + kCameraBlockSize * num_views(); }
+  CameraModel camera_model() const { return camera_model_; }
+  int num_inner_parameters() const {
+    return kNumBasis + 1 +
+           (camera_model_ == CameraModel::kWeakPerspective ? kCameraBlockSize * num_views()
+                                                           : kRootBlockSize);
+  }
 
-  // c, theta, then s_v and t_v per used view.
+  // c, theta, then s_v and t_v per used view, or T.
   std::vector<double*> inner_parameter_blocks();
   const std::vector<LearnableBlock>& learnable_blocks() const { return learnable_blocks_; }
   std::vector<double*> learnable_parameter_blocks() const;
@@ -121,7 +131,10 @@ class PoseEnergy {
   // Seeds the inner variables: c = 0, theta = rotation, and per view the
   // (s_v, t_v) that best align the rotated mean pose's weak projection with
   // the visible detections (s_v from the ratio of their spreads, t_v from
-  // their centroids).
+  // their centroids). Under kCalibratedPerspective, T puts the mean pose's
+  // centroid (of the detected joints) at the point nearest to the rays
+  // through the detections' centroids; with one view, on that ray at the
+  // depth where the spreads match.
   void Initialise(double rotation);
 
   Eigen::VectorXd GetInnerValues() const;
@@ -141,20 +154,24 @@ class PoseEnergy {
   PoseEnergy() = default;
   static ceres_wiberg::Status Build(PoseModel* mutable_model, const PoseModel& model,
                                     const std::vector<Camera>& cameras, const Frame& frame,
-                                    ReprojectionLoss loss, const std::vector<int>& views,
-                                    int component, const LearnableGroups* groups,
+                                    ReprojectionLoss loss, CameraModel camera_model,
+                                    const std::vector<int>& views, int component,
+                                    const LearnableGroups* groups,
                                     std::unique_ptr<PoseEnergy>* energy);
 
   const PoseModel* model_ = nullptr;
   int component_ = -1;
   std::vector<int> views_;
+  CameraModel camera_model_ = CameraModel::kWeakPerspective;
   std::vector<Eigen::Matrix3d> camera_rotations_;
+  std::vector<Camera> used_cameras_;  // per used view
   // Visible detections per used view: joint index and pixel position.
   std::vector<std::vector<std::pair<int, Eigen::Vector2d>>> detections_;
 
   std::array<double, kNumBasis> coefficients_{};
   double theta_ = 0.0;
-  std::vector<std::array<double, kCameraBlockSize>> cameras_;
+  std::vector<std::array<double, kCameraBlockSize>> cameras_;  // kWeakPerspective
+  std::array<double, kRootBlockSize> root_{};                  // kCalibratedPerspective
   double fixed_loss_scale_ = 0.0;  // the scale block in fit mode (constant)
 
   std::vector<LearnableBlock> learnable_blocks_;

@@ -33,6 +33,28 @@ bool ParseReprojectionLoss(const std::string& name, ReprojectionLoss* loss) {
   return false;
 }
 
+const char* CameraModelToString(CameraModel camera_model) {
+  switch (camera_model) {
+    case CameraModel::kWeakPerspective:
+      return "weak";
+    case CameraModel::kCalibratedPerspective:
+      return "perspective";
+  }
+  return "unknown";
+}
+
+bool ParseCameraModel(const std::string& name, CameraModel* camera_model) {
+  if (name == "weak" || name == "weak_perspective") {
+    *camera_model = CameraModel::kWeakPerspective;
+    return true;
+  }
+  if (name == "perspective" || name == "calibrated_perspective") {
+    *camera_model = CameraModel::kCalibratedPerspective;
+    return true;
+  }
+  return false;
+}
+
 bool PoseFitOptions::IsValid(std::string* error) const {
   auto fail = [&](const std::string& message) {
     if (error != nullptr) *error = message;
@@ -80,7 +102,8 @@ ceres_wiberg::Status FitPose(const PoseModel& model, const std::vector<Camera>& 
   for (int k = 0; k < static_cast<int>(model.components.size()) || k == 0; ++k) {
     std::unique_ptr<PoseEnergy> energy;
     const ceres_wiberg::Status status =
-        PoseEnergy::CreateForFit(model, cameras, frame, options.loss, options.views, k, &energy);
+        PoseEnergy::CreateForFit(model, cameras, frame, options.loss,
+                                 options.camera_model, options.views, k, &energy);
     if (!status.ok()) return status;
     for (int m = 0; m < options.num_rotation_seeds; ++m) {
       energy->Initialise(2.0 * M_PI * m / options.num_rotation_seeds);

@@ -27,6 +27,22 @@ const char* ReprojectionLossToString(ReprojectionLoss loss);
 // "l2" or "huber" (also "pseudo_huber"); false if unknown.
 bool ParseReprojectionLoss(const std::string& name, ReprojectionLoss* loss);
 
+// How the model pose is projected into the used views (PoseEnergy).
+enum class CameraModel {
+  // Per view a scale s_v (pixels/mm) and a 2D offset t_v: Tome et al.'s weak
+  // perspective, which needs no calibration. The body's size is not
+  // observable from the reprojection (scaling the pose by a and every s_v by
+  // 1/a changes nothing), so the prior alone sets it.
+  kWeakPerspective,
+  // The calibrated cameras' pinhole projection of X + T, with T the root's
+  // world position (mm; 3 inner variables shared by every view). With two or
+  // more views the body's size is triangulated.
+  kCalibratedPerspective,
+};
+const char* CameraModelToString(CameraModel camera_model);  // "weak" or "perspective"
+// "weak" or "perspective" (also "weak_perspective", "calibrated_perspective").
+bool ParseCameraModel(const std::string& name, CameraModel* camera_model);
+
 struct PoseFitOptions {
   ReprojectionLoss loss = ReprojectionLoss::kL2;
 
@@ -34,6 +50,8 @@ struct PoseFitOptions {
   // enter the energy: all four = multi-view, {v} = monocular. Distinct,
   // non-empty.
   std::vector<int> views = {0, 1, 2, 3};
+
+  CameraModel camera_model = CameraModel::kWeakPerspective;
 
   // Initial angles about the vertical (z) axis, 2 pi m / num_rotation_seeds
   // for m = 0, ..., num_rotation_seeds - 1; each component is fitted from
@@ -64,7 +82,8 @@ struct PoseFit {
   int num_candidates = 0;    // candidates solved
   int num_failed_candidates = 0;  // dropped (evaluation failure)
   // The winner's inner variables in PoseEnergy's order (c, theta, then
-  // (s_v, t_v) per used view), e.g. to warm-start its learnable problem.
+  // (s_v, t_v) per used view or the root position T), e.g. to warm-start its
+  // learnable problem.
   Eigen::VectorXd inner_values;
 };
 

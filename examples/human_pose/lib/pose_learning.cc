@@ -255,8 +255,8 @@ Status PoseTrainingObjective::EvaluateExample(int example, const Eigen::VectorXd
   // The winner's learnable problem, at the fit's minimiser.
   std::unique_ptr<PoseEnergy> energy;
   status = PoseEnergy::CreateLearnable(&model, *cameras_, frame, fit_options_.loss,
-                                       fit_options_.views, fit.component, layout_->groups(),
-                                       &energy);
+                                       fit_options_.camera_model, fit_options_.views,
+                                       fit.component, layout_->groups(), &energy);
   if (!status.ok()) return finish(status);
   energy->SetInnerValues(fit.inner_values);
   ceres_wiberg::BilevelProblem::Options bilevel_options;
@@ -269,7 +269,8 @@ Status PoseTrainingObjective::EvaluateExample(int example, const Eigen::VectorXd
   status = derivative.Linearize(bilevel.get(), nullptr);  // takes the final Newton step
   if (!status.ok()) return finish(status);
 
-  // L and dL/dy at the (stepped) minimiser; y = (c, theta, cameras).
+  // L and dL/dy at the (stepped) minimiser; y = (c, theta, camera variables),
+  // and the root-aligned pose depends on c and theta only.
   const PpcaComponent& component = model.components[fit.component];
   const double theta = energy->rotation();
   const Eigen::Matrix3d rz = RotationAboutZ(theta);
