@@ -7,6 +7,8 @@
 #include <iostream>
 #include <memory>
 #include <random>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "Eigen/Geometry"
@@ -146,10 +148,17 @@ TEST(HumanPoseLearning, ObjectiveGradientMatchesReSolvedDifferences) {
   const PoseModel truth = RandomModel(2, 21, /*random_joint_weights=*/false);
   const PoseModel model = Perturbed(truth, 22);
   const std::vector<Frame> frames = Frames(truth, cameras, 3, 23);
-  for (ReprojectionLoss loss : {ReprojectionLoss::kL2, ReprojectionLoss::kPseudoHuber}) {
-    SCOPED_TRACE(ReprojectionLossToString(loss));
+  for (const auto& [loss, camera_model] :
+       std::vector<std::pair<ReprojectionLoss, CameraModel>>{
+           {ReprojectionLoss::kL2, CameraModel::kWeakPerspective},
+           {ReprojectionLoss::kPseudoHuber, CameraModel::kWeakPerspective},
+           {ReprojectionLoss::kL2, CameraModel::kCalibratedPerspective},
+           {ReprojectionLoss::kPseudoHuber, CameraModel::kCalibratedPerspective}}) {
+    SCOPED_TRACE(std::string(ReprojectionLossToString(loss)) + ", " +
+                 CameraModelToString(camera_model));
     PoseFitOptions fit_options;
     fit_options.loss = loss;
+    fit_options.camera_model = camera_model;
     fit_options.num_rotation_seeds = 2;
     fit_options.function_tolerance = 0.0;
     fit_options.gradient_tolerance = 0.0;
