@@ -50,7 +50,7 @@ DEFINE_string(tome_model, "",
 DEFINE_int32(threads, 2, "Threads for fitting and learning.");
 DEFINE_string(run, "all", "all, multiview or monocular.");
 DEFINE_int32(monocular_camera, 0, "The camera (0-3) of the monocular setting.");
-DEFINE_string(multiview_camera_model, "weak",
+DEFINE_string(multiview_camera_model, "perspective",
               "Camera model of the multi-view setting: weak (Tome et al.'s weak perspective, per "
               "view a scale and an offset; the body's size is set by the prior) or perspective "
               "(the calibrated cameras, one root position; the size is triangulated).");
