@@ -78,6 +78,33 @@ TEST(SummariseByAction, GroupsAndAveragesPerActionAndOverFrames) {
   EXPECT_EQ(&summary.PerAction(ErrorProtocol::kP3), &summary.p3);
 }
 
+// Frames: clean; one joint labelled in view 2; view 3 swapped; a failed fit;
+// a gross error only in view 1. With views {0, 2} the last one counts as clean.
+TEST(BreakDownByGrossErrors, SplitsFramesByTheGeneratorsLabelsInTheUsedViews) {
+  std::vector<Frame> frames(5);
+  for (Frame& frame : frames) frame.views.resize(4);
+  frames[1].views[2].gross_error[kLeftKnee] = true;
+  frames[2].views[3].swapped = true;
+  frames[3].views[0].swapped = true;
+  frames[4].views[1].gross_error[kHead] = true;
+  const std::vector<FrameResult> results = {
+      MakeResult(0, 10.0, 0, 0), MakeResult(0, 40.0, 0, 0), MakeResult(0, 60.0, 0, 0),
+      MakeResult(0, 999.0, 0, 0, /*ok=*/false), MakeResult(0, 30.0, 0, 0)};
+  GrossErrorBreakdown all = BreakDownByGrossErrors(frames, results, {0, 1, 2, 3});
+  EXPECT_EQ(all.clean_frames, 1);
+  EXPECT_DOUBLE_EQ(all.clean_p1, 10.0);
+  EXPECT_EQ(all.gross_frames, 3);
+  EXPECT_DOUBLE_EQ(all.gross_p1, (40.0 + 60.0 + 30.0) / 3);
+  GrossErrorBreakdown two = BreakDownByGrossErrors(frames, results, {0, 2});
+  EXPECT_EQ(two.clean_frames, 3);
+  EXPECT_DOUBLE_EQ(two.clean_p1, (10.0 + 60.0 + 30.0) / 3);
+  EXPECT_EQ(two.gross_frames, 1);
+  EXPECT_DOUBLE_EQ(two.gross_p1, 40.0);
+  GrossErrorBreakdown none = BreakDownByGrossErrors({}, {}, {0});
+  EXPECT_TRUE(std::isnan(none.clean_p1));
+  EXPECT_TRUE(std::isnan(none.gross_p1));
+}
+
 TEST(SummariseByAction, DefaultsToTheFifteenActions) {
   const ActionSummary summary = SummariseByAction({MakeResult(14, 1.0, 2.0, 3.0)});
   ASSERT_EQ(summary.p1.size(), 15u);

@@ -223,6 +223,46 @@ TEST(SyntheticH36MTest, ExtremeErrorOptions) {
   }
 }
 
+// The labels of the generator's gross errors say what happened: with no
+// pixel noise, a detection is exact unless it is labelled, a labelled one is
+// off by more than 1 px, a swapped view is the mirror labelling, and the
+// label rates are the options' probabilities.
+TEST(SyntheticH36MTest, GrossErrorLabelsMatchTheDetections) {
+  SyntheticH36MOptions options;
+  options.sequences_per_action = 2;
+  options.frames_per_sequence = 20;
+  options.pixel_noise = 0.0;
+  options.miss_probability = 0.0;
+  const Dataset data = Generate(options, {1, 5});
+  int views = 0, swapped = 0, detections = 0, gross = 0;
+  for (const Frame& frame : data.frames) {
+    for (size_t v = 0; v < frame.views.size(); ++v) {
+      const Detection& d = frame.views[v];
+      ++views;
+      swapped += d.swapped;
+      for (int j : DetectedJoints()) {
+        if (!d.visible[j]) continue;  // a gross error pushed it out of the image
+        ++detections;
+        gross += d.gross_error[j];
+        const int source = d.swapped ? MirrorJoint(j) : j;
+        const double error =
+            (d.joints.col(j) - data.cameras[v].Project(frame.pose.col(source))).norm();
+        if (d.gross_error[j]) {
+          EXPECT_GT(error, 1e-3);
+        } else {
+          EXPECT_LT(error, 1e-9);
+        }
+      }
+      EXPECT_FALSE(d.gross_error[kUndetectedJoint]);
+    }
+  }
+  // 4,800 views and 76,800 detections: 3 binomial standard deviations.
+  EXPECT_NEAR(static_cast<double>(swapped) / views, options.swap_probability,
+              3 * std::sqrt(0.05 * 0.95 / views));
+  EXPECT_NEAR(static_cast<double>(gross) / detections, options.outlier_probability,
+              3 * std::sqrt(0.02 * 0.98 / detections));
+}
+
 TEST(SyntheticH36MTest, SequencesDoNotDependOnTheOtherSubjectsOrTheDetectionErrors) {
   SyntheticH36MOptions options;
   options.sequences_per_action = 1;

@@ -61,6 +61,10 @@ struct Camera {
 struct Detection {
   Pose2D joints = Pose2D::Zero();  // pixels; meaningless where !visible
   std::array<bool, kNumJoints> visible{};  // false for missed joints and kSpine
+  // What the generator did (for analysis only; the energy never reads it):
+  // every left/right label exchanged, and the joints given a gross error.
+  bool swapped = false;
+  std::array<bool, kNumJoints> gross_error{};
 };
 
 // One frame of one sequence, seen by every camera.

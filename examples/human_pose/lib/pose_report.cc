@@ -187,6 +187,36 @@ ActionSummary SummariseByAction(const std::vector<FrameResult>& results) {
   return SummariseByAction(results, static_cast<int>(ActionNames().size()));
 }
 
+GrossErrorBreakdown BreakDownByGrossErrors(const std::vector<Frame>& frames,
+                                           const std::vector<FrameResult>& results,
+                                           const std::vector<int>& views) {
+  CHECK_EQ(frames.size(), results.size());
+  GrossErrorBreakdown breakdown;
+  for (size_t i = 0; i < frames.size(); ++i) {
+    if (!results[i].ok) continue;
+    bool gross = false;
+    for (int v : views) {
+      CHECK_LT(v, static_cast<int>(frames[i].views.size()));
+      const Detection& detection = frames[i].views[v];
+      gross = gross || detection.swapped;
+      for (int j = 0; j < kNumJoints; ++j) gross = gross || detection.gross_error[j];
+    }
+    if (gross) {
+      ++breakdown.gross_frames;
+      breakdown.gross_p1 += results[i].p1;
+    } else {
+      ++breakdown.clean_frames;
+      breakdown.clean_p1 += results[i].p1;
+    }
+  }
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  breakdown.clean_p1 =
+      breakdown.clean_frames > 0 ? breakdown.clean_p1 / breakdown.clean_frames : nan;
+  breakdown.gross_p1 =
+      breakdown.gross_frames > 0 ? breakdown.gross_p1 / breakdown.gross_frames : nan;
+  return breakdown;
+}
+
 std::string ShortActionName(const std::string& action) {
   // The column headings of the paper's Table 2 and supplementary Table 1.
   static const std::map<std::string, std::string> kShort = {

@@ -82,6 +82,21 @@ ActionSummary SummariseByAction(const std::vector<FrameResult>& results,
 // The same with num_actions = ActionNames().size().
 ActionSummary SummariseByAction(const std::vector<FrameResult>& results);
 
+// Mean P1 of the frames without a gross detection error in the used views
+// (no swapped view, no joint labelled Detection::gross_error) and of the
+// others; the generator's labels are read for this analysis only. Frames
+// whose fit failed are left out; a mean over no frames is NaN.
+struct GrossErrorBreakdown {
+  int clean_frames = 0;
+  double clean_p1 = 0.0;
+  int gross_frames = 0;
+  double gross_p1 = 0.0;
+};
+// results[i] is the fit of frames[i] (as EvaluateModel returns them).
+GrossErrorBreakdown BreakDownByGrossErrors(const std::vector<Frame>& frames,
+                                           const std::vector<FrameResult>& results,
+                                           const std::vector<int>& views);
+
 // The paper's short column heading of an action ("Directions" -> "Dir.");
 // names it does not know are returned unchanged.
 std::string ShortActionName(const std::string& action);

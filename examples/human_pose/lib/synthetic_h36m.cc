@@ -511,13 +511,16 @@ Detection Detect(const Camera& camera, const Pose& pose, const SyntheticH36MOpti
     d.visible[j] = !missed && x.x() >= 0.0 && x.y() >= 0.0 && x.x() < camera.width &&
                    x.y() < camera.height;
     if (!d.visible[j]) d.joints.col(j).setZero();
+    d.gross_error[j] = outlier && d.visible[j];
   }
   if (random->Bernoulli(options.swap_probability)) {
     const Detection original = d;
     for (int j = 0; j < kNumJoints; ++j) {
       d.joints.col(j) = original.joints.col(MirrorJoint(j));
       d.visible[j] = original.visible[MirrorJoint(j)];
+      d.gross_error[j] = original.gross_error[MirrorJoint(j)];
     }
+    d.swapped = true;
   }
   return d;
 }
