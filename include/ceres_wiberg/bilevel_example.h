@@ -13,6 +13,13 @@
 // inner problem (warm-started from this example's last solution) and
 // linearises it.
 //
+// The outer loss is one cost function, or many terms r = (r_1; r_2; ...),
+// each a cost function over a few blocks (e.g. one per pixel). J_r_y is never
+// formed: each term's Jacobian blocks are evaluated and used on their own, so
+// the memory of EvaluateLoss grows with the terms' Jacobian sizes. One cost
+// function over every block of a large problem has a dense num_residuals x
+// n_y Jacobian (2 GB for a per-pixel loss on a 128 x 128 image); use terms.
+//
 // Thread safety: calls on different examples may run concurrently provided
 // the examples have separate inner problems (and separate learnable storage);
 // calls on one example are serialised.
@@ -56,6 +63,19 @@ class BilevelExample {
                        const std::vector<double*>& outer_loss_blocks, const Options& options,
                        std::unique_ptr<BilevelExample>* example);
 
+  // One term of an outer loss made of many: a cost function and its
+  // parameter blocks, in order, each an inner or a learnable block.
+  struct OuterLossTerm {
+    ceres::CostFunction* cost_function = nullptr;
+    std::vector<double*> parameter_blocks;
+  };
+  // The outer loss as terms, r = (r_1; r_2; ...) in the given order (at
+  // least one). With TAKE_OWNERSHIP each distinct cost function is deleted
+  // once, also when terms share it. Errors name the term and the block.
+  static Status Create(BilevelProblem* problem, std::vector<OuterLossTerm> outer_loss_terms,
+                       ceres::Ownership outer_loss_ownership, const Options& options,
+                       std::unique_ptr<BilevelExample>* example);
+
   ~BilevelExample();
 
   // r(y*(w), w) and, if J_r_w is not null, dr/dw (num_residuals x n_w).
@@ -74,17 +94,33 @@ class BilevelExample {
   }
 
  private:
-  BilevelExample(BilevelProblem* problem, ceres::CostFunction* outer_loss,
-                 ceres::Ownership ownership, const Options& options);
-  // Sets w, solves, linearises; fills r, J_r_y (tangent, num_residuals x n_y)
-  // and J_r_w (direct part).
+  struct Term {
+    ceres::CostFunction* cost_function;
+    std::vector<double*> blocks;
+    int first_residual;
+  };
+  // The Jacobian of rows [row, row + J.rows()) of r with respect to one
+  // block: its tangent coordinates for an inner block, its ambient ones for
+  // a learnable block.
+  struct JacobianPiece {
+    int row;
+    int block;  // index into the problem's layout
+    Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> J;
+  };
+
+  BilevelExample(BilevelProblem* problem, const Options& options);
+  static Status Build(BilevelProblem* problem, std::vector<OuterLossTerm> terms,
+                      ceres::Ownership ownership, const Options& options, bool single_cost,
+                      std::unique_ptr<BilevelExample>* example);
+  // Sets w, solves, linearises; fills r and, if pieces is not null, every
+  // term's Jacobian blocks.
   Status SolveAndEvaluateLoss(const Eigen::VectorXd& w, Eigen::VectorXd* residuals,
-                              Eigen::MatrixXd* J_r_y, Eigen::MatrixXd* J_r_w_direct);
+                              std::vector<JacobianPiece>* pieces);
 
   BilevelProblem* problem_;
-  std::unique_ptr<ceres::CostFunction> owned_loss_;
-  ceres::CostFunction* outer_loss_;
-  std::vector<double*> outer_loss_blocks_;
+  std::vector<std::unique_ptr<ceres::CostFunction>> owned_costs_;
+  std::vector<Term> terms_;
+  int num_residuals_ = 0;
   Options options_;
   MinimiserDerivative derivative_;
   Eigen::VectorXd initial_inner_values_;
