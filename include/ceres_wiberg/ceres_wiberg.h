@@ -11,6 +11,7 @@
 #include "ceres_wiberg/linear_least_squares.h"
 #include "ceres_wiberg/minimiser_derivative.h"
 #include "ceres_wiberg/minimiser_derivative_checker.h"
+#include "ceres_wiberg/newton_polish.h"
 #include "ceres_wiberg/status.h"
 #include "ceres_wiberg/stochastic_learner.h"
 #include "ceres_wiberg/training_objective.h"
