@@ -26,6 +26,14 @@
 // so an iteration costs about one Linearize; a rejected step costs one more.
 // The learnable blocks are not changed; the inner blocks are left at the
 // best point found, also on error.
+//
+// It is a local method: let Ceres do the global part. Measured on the
+// Fields-of-Experts denoising energy (DefaultFieldsOfExperts, 3 x 3 filters,
+// sigma 20, the FoE benchmark's instances):
+// from Ceres' converged point, 2 iterations at 64 x 64 (|g|_inf 1e-3 -> 2e-9)
+// and 17 at 256 x 256 (0.012 -> 4.6e-9, a strict minimum); from only 20 or 50
+// LM iterations, where H is strongly indefinite, 50 iterations lowered the
+// cost but did not converge.
 
 #ifndef CERES_WIBERG_NEWTON_POLISH_H_
 #define CERES_WIBERG_NEWTON_POLISH_H_
