@@ -28,13 +28,18 @@ struct OuterLoss {
   }
 };
 
-std::unique_ptr<BilevelExample> MakeExample(ExponentialProblem* fit, double lambda) {
+// Cold starts: repeated calls at the same w solve the same problem from the
+// same start, so they compare to round-off.
+BilevelExample::Options ColdTightOptions(double lambda) {
   BilevelExample::Options options;
   options.inner_solver_options = TightSolverOptions();
   options.derivative_options.lambda = lambda;
-  // Cold starts: repeated calls at the same w solve the same problem from the
-  // same start, so they compare to round-off.
   options.warm_start = false;
+  return options;
+}
+
+std::unique_ptr<BilevelExample> MakeExample(ExponentialProblem* fit, double lambda) {
+  const BilevelExample::Options options = ColdTightOptions(lambda);
   std::unique_ptr<BilevelExample> example;
   Status status = BilevelExample::Create(
       fit->bilevel.get(), new ceres::AutoDiffCostFunction<OuterLoss, 3, 2, 2>(new OuterLoss),
@@ -130,10 +135,7 @@ ceres::CostFunction* Term(int index, double scale, double offset) {
 }
 
 std::unique_ptr<BilevelExample> MakeTermsExample(ExponentialProblem* fit, double lambda) {
-  BilevelExample::Options options;
-  options.inner_solver_options = TightSolverOptions();
-  options.derivative_options.lambda = lambda;
-  options.warm_start = false;
+  const BilevelExample::Options options = ColdTightOptions(lambda);
   std::unique_ptr<BilevelExample> example;
   Status status = BilevelExample::Create(
       fit->bilevel.get(),
@@ -266,11 +268,8 @@ TEST(BilevelExample, PerVariableOuterLossOnTwentyThousandVariables) {
                          new OneResidual(0, 1.0, truth[i])),
                      {&y[i]}});
   }
-  BilevelExample::Options options;
-  options.inner_solver_options = TightSolverOptions();
+  BilevelExample::Options options = ColdTightOptions(0.1);
   options.inner_solver_options.linear_solver_type = ceres::SPARSE_NORMAL_CHOLESKY;
-  options.derivative_options.lambda = 0.1;
-  options.warm_start = false;
   std::unique_ptr<BilevelExample> example;
   ASSERT_TRUE(BilevelExample::Create(bilevel.get(), std::move(terms), ceres::TAKE_OWNERSHIP,
                                      options, &example)

@@ -327,16 +327,13 @@ class Experiment {
 
 nlohmann::json LearningJson(const Run& run) {
   const PoseLearningSummary& s = run.learning;
-  auto number = [](double x) {
-    return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr);
-  };
   return {{"training_frames", s.num_training_frames},
           {"parameters", s.num_parameters},
           {"epochs", s.num_epochs},
           {"iterations", s.num_iterations},
           {"skipped_examples", s.num_skipped_examples},
-          {"initial_training_p1", number(s.initial_training_error)},
-          {"final_training_p1", number(s.final_training_error)},
+          {"initial_training_p1", JsonNumber(s.initial_training_error)},
+          {"final_training_p1", JsonNumber(s.final_training_error)},
           {"epoch_losses", s.epoch_losses},
           {"train_seconds", run.train_seconds},
           {"eval_seconds", run.eval_seconds}};
@@ -412,9 +409,6 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<Run>> mono_baseline, mono_trained;
   nlohmann::json training_json = nlohmann::json::object();
   nlohmann::json gross_error_json = nlohmann::json::object();
-  auto number = [](double x) {
-    return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr);
-  };
 
   if (do_multiview) {
     std::printf("\nmulti-view (4 cameras, %s camera model), K = %d, %d rotation seeds\n",
@@ -494,8 +488,8 @@ int main(int argc, char** argv) {
       std::printf("  %-20s %10.1f (%4d frames)  %10.1f (%4d frames)\n", run->name.c_str(),
                   b.clean_p1, b.clean_frames, b.gross_p1, b.gross_frames);
       gross_error_json[run->name.substr(run->name.find('.') + 1)] = {
-          {"clean_frames", b.clean_frames}, {"clean_p1", number(b.clean_p1)},
-          {"gross_frames", b.gross_frames}, {"gross_p1", number(b.gross_p1)}};
+          {"clean_frames", b.clean_frames}, {"clean_p1", JsonNumber(b.clean_p1)},
+          {"gross_frames", b.gross_frames}, {"gross_p1", JsonNumber(b.gross_p1)}};
     }
   }
   if (results.has_monocular) {

@@ -5,12 +5,12 @@
 
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <limits>
 #include <string>
 #include <vector>
 
+#include "ceres_wiberg/atomic_file.h"
 #include "ceres_wiberg/stochastic_learner.h"
 #include "gflags/gflags.h"
 #include "nlohmann/json.hpp"
@@ -121,13 +121,7 @@ Run Learn(const std::string& name, double lambda, Protocol protocol) {
 }
 
 bool WriteAtomically(const std::string& path, const std::string& text) {
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    out << text;
-    if (!out.flush()) return false;
-  }
-  return std::rename(temporary.c_str(), path.c_str()) == 0;
+  return ceres_wiberg::WriteFileAtomically(path, text).ok();
 }
 
 void WriteCurve(const std::vector<Run>& runs) {

@@ -16,7 +16,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <numeric>
 #include <random>
@@ -25,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "ceres_wiberg/atomic_file.h"
 #include "ceres_wiberg/stochastic_learner.h"
 #include "fusion_energy.h"
 #include "fusion_model.h"
@@ -82,13 +82,7 @@ double Seconds(std::chrono::steady_clock::time_point start) {
 }
 
 bool WriteAtomically(const std::string& path, const std::string& text) {
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    out << text;
-    if (!out.flush()) return false;
-  }
-  return std::rename(temporary.c_str(), path.c_str()) == 0;
+  return ceres_wiberg::WriteFileAtomically(path, text).ok();
 }
 
 // The synthetic benchmark with its documented defaults, written in the VOT

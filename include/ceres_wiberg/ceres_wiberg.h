@@ -4,6 +4,7 @@
 #ifndef CERES_WIBERG_CERES_WIBERG_H_
 #define CERES_WIBERG_CERES_WIBERG_H_
 
+#include "ceres_wiberg/atomic_file.h"
 #include "ceres_wiberg/bilevel_example.h"
 #include "ceres_wiberg/bilevel_problem.h"
 #include "ceres_wiberg/bilevel_training_objective.h"

@@ -129,6 +129,7 @@ Status BilevelExample::SolveAndEvaluateLoss(const Eigen::VectorXd& w,
   const internal::ProblemLayout& layout = problem_->layout();
   residuals->resize(num_residuals_);
   if (pieces != nullptr) pieces->clear();
+  std::vector<const double*> values;
   std::vector<RowMajorMatrix> jacobians;
   std::vector<double*> jacobian_pointers;
   for (size_t t = 0; t < terms_.size(); ++t) {
@@ -137,7 +138,7 @@ Status BilevelExample::SolveAndEvaluateLoss(const Eigen::VectorXd& w,
         terms_.size() == 1 ? "the outer loss" : "outer loss term " + std::to_string(t);
     const int m = term.cost_function->num_residuals();
     const size_t num_blocks = term.blocks.size();
-    std::vector<const double*> values(term.blocks.begin(), term.blocks.end());
+    values.assign(term.blocks.begin(), term.blocks.end());
     jacobians.resize(num_blocks);
     jacobian_pointers.assign(num_blocks, nullptr);
     for (size_t j = 0; j < num_blocks; ++j) {

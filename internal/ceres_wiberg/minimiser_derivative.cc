@@ -6,7 +6,6 @@
 #include <cmath>
 #include <sstream>
 
-#include "ceres/manifold.h"
 #include "ceres_wiberg/damped_solver.h"
 #include "ceres_wiberg/linearization.h"
 #include "ceres_wiberg/problem_layout.h"
@@ -49,8 +48,6 @@ class DerivativeEngine {
  private:
   // Assembles H at the last evaluated point and factorises H + lambda D.
   Status BuildAndFactorize();
-  // Writes y <- y boxplus step into the problem.
-  Status ApplyStep(const Eigen::VectorXd& step);
   // kInvalidArgument if the problem's values moved since Linearize.
   Status CheckUnchanged(bool learnable_too) const;
   // rho' J^T J (+ 2 rho'' J^T r r^T J if with_rho2) of residual block i.
@@ -267,26 +264,6 @@ Status DerivativeEngine::BuildAndFactorize() {
                : solver_.FactorizeSparse(hessian_.ToSparseUpper());
 }
 
-Status DerivativeEngine::ApplyStep(const Eigen::VectorXd& step) {
-  for (int b : layout_.inner_blocks) {
-    const ParameterBlockInfo& block = layout_.blocks[b];
-    const Eigen::VectorXd delta = step.segment(block.offset, block.tangent_size);
-    Eigen::Map<Eigen::VectorXd> x(block.values, block.ambient_size);
-    if (block.manifold == nullptr) {
-      x += delta;
-      continue;
-    }
-    Eigen::VectorXd moved(block.ambient_size);
-    if (!block.manifold->Plus(block.values, delta.data(), moved.data()) ||
-        !moved.allFinite()) {
-      return NumericalFailureError("the manifold Plus of " + block.name +
-                                   " failed during the final Newton step");
-    }
-    x = moved;
-  }
-  return Status::Ok();
-}
-
 Status DerivativeEngine::Linearize(MinimiserDerivative::Summary* summary) {
   const auto start = std::chrono::steady_clock::now();
   Status status = linearization_.Evaluate();
@@ -302,8 +279,10 @@ Status DerivativeEngine::Linearize(MinimiserDerivative::Summary* summary) {
     }
     const Eigen::VectorXd step = -solver_.Solve(linearization_.gradient());
     summary->newton_step_norm = step.norm();
-    status = ApplyStep(step);
-    if (!status.ok()) return status;
+    status = ApplyInnerStep(layout_, step);
+    if (!status.ok()) {
+      return Status(status.code(), status.message() + " during the final Newton step");
+    }
     const auto restart = std::chrono::steady_clock::now();
     status = linearization_.Evaluate();
     if (!status.ok()) return status;

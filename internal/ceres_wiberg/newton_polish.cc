@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <limits>
 
-#include "ceres/manifold.h"
 #include "ceres/problem.h"
 #include "ceres_wiberg/problem_layout.h"
 #include "glog/logging.h"
@@ -12,33 +11,10 @@
 namespace ceres_wiberg {
 namespace {
 
-using internal::ParameterBlockInfo;
-
 bool Cost(BilevelProblem* problem, double* cost) {
   return problem->problem()->Evaluate(ceres::Problem::EvaluateOptions(), cost, nullptr, nullptr,
                                       nullptr) &&
          std::isfinite(*cost);
-}
-
-// y <- y (+) step (tangent step, y order).
-Status ApplyStep(const Eigen::VectorXd& step, BilevelProblem* problem) {
-  const internal::ProblemLayout& layout = problem->layout();
-  for (int b : layout.inner_blocks) {
-    const ParameterBlockInfo& block = layout.blocks[b];
-    const Eigen::VectorXd delta = step.segment(block.offset, block.tangent_size);
-    Eigen::Map<Eigen::VectorXd> x(block.values, block.ambient_size);
-    if (block.manifold == nullptr) {
-      x += delta;
-      continue;
-    }
-    Eigen::VectorXd moved(block.ambient_size);
-    if (!block.manifold->Plus(block.values, delta.data(), moved.data()) || !moved.allFinite()) {
-      return NumericalFailureError("NewtonPolish: the manifold Plus of " + block.name +
-                                   " failed");
-    }
-    x = moved;
-  }
-  return Status::Ok();
 }
 
 }  // namespace
@@ -141,7 +117,7 @@ Status NewtonPolish(const NewtonPolishOptions& options, BilevelProblem* problem,
     status = derivative.SolveDampedSystem(-gradient, &step);
     if (!status.ok()) return status;
     const Eigen::VectorXd saved = problem->GetInnerValues();
-    status = ApplyStep(step.col(0), problem);
+    status = internal::ApplyInnerStep(problem->layout(), step.col(0));
     double new_cost = std::numeric_limits<double>::infinity();
     if (status.ok() && Cost(problem, &new_cost) && new_cost <= cost) {
       cost = new_cost;
@@ -158,7 +134,11 @@ Status NewtonPolish(const NewtonPolishOptions& options, BilevelProblem* problem,
                         std::to_string(options.max_mu));
     }
   }
-  if (summary->converged) {
+  // H itself is positive definite where the last factorisation had mu = 0;
+  // otherwise factorise it once more.
+  if (summary->converged && mu == 0.0) {
+    summary->strict_local_minimum = true;
+  } else if (summary->converged) {
     derivative_options.lambda = 0.0;
     MinimiserDerivative derivative(derivative_options);
     MinimiserDerivative::Summary derivative_summary;

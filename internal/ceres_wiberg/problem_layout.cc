@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "ceres/cost_function.h"
+#include "ceres/manifold.h"
 
 namespace ceres_wiberg {
 namespace internal {
@@ -47,6 +48,24 @@ Status EvaluateResidualBlock(const ProblemLayout& layout,
                                    " with respect to " + block.name +
                                    " has a NaN or infinite entry");
     }
+  }
+  return Status::Ok();
+}
+
+Status ApplyInnerStep(const ProblemLayout& layout, const Eigen::VectorXd& step) {
+  for (int b : layout.inner_blocks) {
+    const ParameterBlockInfo& block = layout.blocks[b];
+    const Eigen::VectorXd delta = step.segment(block.offset, block.tangent_size);
+    Eigen::Map<Eigen::VectorXd> x(block.values, block.ambient_size);
+    if (block.manifold == nullptr) {
+      x += delta;
+      continue;
+    }
+    Eigen::VectorXd moved(block.ambient_size);
+    if (!block.manifold->Plus(block.values, delta.data(), moved.data()) || !moved.allFinite()) {
+      return NumericalFailureError("the manifold Plus of " + block.name + " failed");
+    }
+    x = moved;
   }
   return Status::Ok();
 }

@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "Eigen/Core"
 #include "ceres/problem.h"
 #include "ceres_wiberg/status.h"
 
@@ -79,6 +80,11 @@ Status EvaluateResidualBlock(const ProblemLayout& layout,
                              const ResidualBlockInfo& residual,
                              const double* const* parameters,
                              double* residuals, double** jacobians);
+
+// y <- y (+) step: moves every inner block by its segment of `step` (tangent
+// coordinates, y order), through the block's manifold Plus where it has one.
+// kNumericalFailure naming the block if a Plus fails or is not finite.
+Status ApplyInnerStep(const ProblemLayout& layout, const Eigen::VectorXd& step);
 
 }  // namespace internal
 }  // namespace ceres_wiberg

@@ -1,10 +1,8 @@
 #include "image.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <limits>
 #include <random>
@@ -178,27 +176,6 @@ Status ReadPgm(const std::string& path, Image* image) {
     }
   }
   *image = std::move(result);
-  return Status::Ok();
-}
-
-Status WriteFileAtomically(const std::string& path, const std::string& contents) {
-  const std::string temporary = path + ".tmp";
-  std::FILE* file = std::fopen(temporary.c_str(), "wb");
-  if (file == nullptr) {
-    return Status(StatusCode::kInternalError,
-                  temporary + ": cannot open for writing: " + std::strerror(errno));
-  }
-  const bool written = std::fwrite(contents.data(), 1, contents.size(), file) == contents.size();
-  const bool closed = std::fclose(file) == 0;
-  if (!written || !closed) {
-    std::remove(temporary.c_str());
-    return Status(StatusCode::kInternalError, temporary + ": write failed");
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    const std::string reason = std::strerror(errno);
-    std::remove(temporary.c_str());
-    return Status(StatusCode::kInternalError, path + ": rename failed: " + reason);
-  }
   return Status::Ok();
 }
 

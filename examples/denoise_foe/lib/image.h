@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "ceres_wiberg/atomic_file.h"
 #include "ceres_wiberg/status.h"
 
 namespace denoise_foe {
@@ -42,9 +43,9 @@ ceres_wiberg::Status ReadPgm(const std::string& path, Image* image);
 // [0, 255], atomically (path + ".tmp", then rename).
 ceres_wiberg::Status WritePgm(const std::string& path, const Image& image);
 
-// Writes `contents` to path + ".tmp" and renames it over `path`, so that a
-// reader never sees a partial file. kInternalError naming the file otherwise.
-ceres_wiberg::Status WriteFileAtomically(const std::string& path, const std::string& contents);
+// Images and data files are written with the library's atomic replacement
+// (path + ".tmp", then a rename; kInternalError naming the file otherwise).
+using ceres_wiberg::WriteFileAtomically;
 
 // Peak signal-to-noise ratio in dB, peak 255: 10 log10(255^2 / MSE). The
 // sizes must agree (CHECKed). +inf for identical images.

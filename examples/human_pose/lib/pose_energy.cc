@@ -24,21 +24,16 @@ Eigen::Matrix3d RotationAboutZDerivative(double theta) {
   return d;
 }
 
-// The weighted weak-perspective residual of joint j in one view:
-//   r = w .* (s (R_v R_z(theta) P).head<2>() + t - d),  P = mean_j + sum_i c_i b_ij.
-// Parameter blocks: c (kNumBasis), theta (1), s (1), t (2) and, if
-// `learnable`, mean_j (3), b_0j ... b_{24}j (3 each), w (2). Otherwise those
-// values are read from the pointers given at construction.
-class JointReprojectionCost final : public ceres::CostFunction {
- public:
-  static constexpr int kMeanBlock = 4;
-  static constexpr int kFirstBasisBlock = 5;
-  static constexpr int kWeightBlock = kFirstBasisBlock + kNumBasis;
-
-  JointReprojectionCost(const Eigen::Matrix3d& camera_rotation, const Eigen::Vector2d& detection,
-                        bool learnable, const double* mean,
-                        std::array<const double*, kNumBasis> basis, const double* weight)
-      : camera_rotation_(camera_rotation),
+// What the two reprojection residuals of joint j share: parameter blocks c
+// (kNumBasis), theta (1), then the camera blocks, then, if `learnable`,
+// mean_j (3), b_0j ... b_{24}j (3 each) and w (2); otherwise those values are
+// read from the pointers given at construction. P = mean_j + sum_i c_i b_ij.
+class JointCostBase : public ceres::CostFunction {
+ protected:
+  JointCostBase(const std::vector<int>& camera_block_sizes, const Eigen::Vector2d& detection,
+                bool learnable, const double* mean, std::array<const double*, kNumBasis> basis,
+                const double* weight)
+      : mean_block_(2 + static_cast<int>(camera_block_sizes.size())),
         detection_(detection),
         learnable_(learnable),
         mean_(mean),
@@ -47,8 +42,7 @@ class JointReprojectionCost final : public ceres::CostFunction {
     set_num_residuals(2);
     mutable_parameter_block_sizes()->push_back(kNumBasis);
     mutable_parameter_block_sizes()->push_back(1);
-    mutable_parameter_block_sizes()->push_back(1);
-    mutable_parameter_block_sizes()->push_back(2);
+    for (int size : camera_block_sizes) mutable_parameter_block_sizes()->push_back(size);
     if (learnable_) {
       mutable_parameter_block_sizes()->push_back(3);
       for (int i = 0; i < kNumBasis; ++i) mutable_parameter_block_sizes()->push_back(3);
@@ -56,34 +50,89 @@ class JointReprojectionCost final : public ceres::CostFunction {
     }
   }
 
+  const double* Basis(double const* const* parameters, int i) const {
+    return learnable_ ? parameters[mean_block_ + 1 + i] : basis_[i];
+  }
+  Eigen::Vector2d Weight(double const* const* parameters) const {
+    const double* w = learnable_ ? parameters[mean_block_ + 1 + kNumBasis] : weight_;
+    return Eigen::Vector2d(w[0], w[1]);
+  }
+  // P = mean_j + sum_i c_i b_ij.
+  Eigen::Vector3d ModelPoint(double const* const* parameters) const {
+    Eigen::Vector3d p =
+        Eigen::Map<const Eigen::Vector3d>(learnable_ ? parameters[mean_block_] : mean_);
+    for (int i = 0; i < kNumBasis; ++i) {
+      p += parameters[0][i] * Eigen::Map<const Eigen::Vector3d>(Basis(parameters, i));
+    }
+    return p;
+  }
+
+  // The blocks of c and of the learnable model values, given dr/dP and the
+  // unweighted error e (r = w .* e).
+  void PoseJacobians(double const* const* parameters, const Eigen::Matrix<double, 2, 3>& dr_dp,
+                     const Eigen::Vector2d& e, double** jacobians) const {
+    if (jacobians[0] != nullptr) {
+      Eigen::Map<Eigen::Matrix<double, 2, kNumBasis, Eigen::RowMajor>> j(jacobians[0]);
+      for (int i = 0; i < kNumBasis; ++i) {
+        j.col(i) = dr_dp * Eigen::Map<const Eigen::Vector3d>(Basis(parameters, i));
+      }
+    }
+    if (!learnable_) return;
+    if (jacobians[mean_block_] != nullptr) {
+      Eigen::Map<Eigen::Matrix<double, 2, 3, Eigen::RowMajor>> j(jacobians[mean_block_]);
+      j = dr_dp;
+    }
+    for (int i = 0; i < kNumBasis; ++i) {
+      if (jacobians[mean_block_ + 1 + i] != nullptr) {
+        Eigen::Map<Eigen::Matrix<double, 2, 3, Eigen::RowMajor>> j(jacobians[mean_block_ + 1 + i]);
+        j = parameters[0][i] * dr_dp;
+      }
+    }
+    if (jacobians[mean_block_ + 1 + kNumBasis] != nullptr) {
+      Eigen::Map<Eigen::Matrix<double, 2, 2, Eigen::RowMajor>> j(
+          jacobians[mean_block_ + 1 + kNumBasis]);
+      j = e.asDiagonal();
+    }
+  }
+
+  const Eigen::Vector2d& detection() const { return detection_; }
+
+ private:
+  const int mean_block_;
+  const Eigen::Vector2d detection_;
+  const bool learnable_;
+  const double* mean_;
+  const std::array<const double*, kNumBasis> basis_;
+  const double* weight_;
+};
+
+// The weighted weak-perspective residual of joint j in one view:
+//   r = w .* (s (R_v R_z(theta) P).head<2>() + t - d).
+// Camera blocks: s (1), t (2).
+class JointReprojectionCost final : public JointCostBase {
+ public:
+  JointReprojectionCost(const Eigen::Matrix3d& camera_rotation, const Eigen::Vector2d& detection,
+                        bool learnable, const double* mean,
+                        std::array<const double*, kNumBasis> basis, const double* weight)
+      : JointCostBase({1, 2}, detection, learnable, mean, basis, weight),
+        camera_rotation_(camera_rotation) {}
+
   bool Evaluate(double const* const* parameters, double* residuals,
                 double** jacobians) const override {
-    const double* c = parameters[0];
     const double theta = parameters[1][0];
     const double s = parameters[2][0];
     const Eigen::Vector2d t(parameters[3][0], parameters[3][1]);
-    const double* mean = learnable_ ? parameters[kMeanBlock] : mean_;
-    const double* weight = learnable_ ? parameters[kWeightBlock] : weight_;
-    auto basis = [&](int i) { return learnable_ ? parameters[kFirstBasisBlock + i] : basis_[i]; };
-
-    Eigen::Vector3d p = Eigen::Map<const Eigen::Vector3d>(mean);
-    for (int i = 0; i < kNumBasis; ++i) p += c[i] * Eigen::Map<const Eigen::Vector3d>(basis(i));
+    const Eigen::Vector3d p = ModelPoint(parameters);
     const Eigen::Matrix<double, 2, 3> a = (camera_rotation_ * RotationAboutZ(theta)).topRows<2>();
     const Eigen::Vector2d u = a * p;
-    const Eigen::Vector2d w(weight[0], weight[1]);
-    const Eigen::Vector2d e = s * u + t - detection_;
+    const Eigen::Vector2d w = Weight(parameters);
+    const Eigen::Vector2d e = s * u + t - detection();
     Eigen::Map<Eigen::Vector2d> r(residuals);
     r = w.cwiseProduct(e);
     if (jacobians == nullptr) return true;
 
     // Row-major 2 x n blocks. W s A is the Jacobian of r w.r.t. P.
-    const Eigen::Matrix<double, 2, 3> wsa = w.asDiagonal() * (s * a);
-    if (jacobians[0] != nullptr) {
-      Eigen::Map<Eigen::Matrix<double, 2, kNumBasis, Eigen::RowMajor>> j(jacobians[0]);
-      for (int i = 0; i < kNumBasis; ++i) {
-        j.col(i) = wsa * Eigen::Map<const Eigen::Vector3d>(basis(i));
-      }
-    }
+    PoseJacobians(parameters, w.asDiagonal() * (s * a), e, jacobians);
     if (jacobians[1] != nullptr) {
       const Eigen::Vector2d d =
           (camera_rotation_ * RotationAboutZDerivative(theta)).topRows<2>() * p;
@@ -98,83 +147,36 @@ class JointReprojectionCost final : public ceres::CostFunction {
       Eigen::Map<Eigen::Matrix<double, 2, 2, Eigen::RowMajor>> j(jacobians[3]);
       j = w.asDiagonal();
     }
-    if (!learnable_) return true;
-    if (jacobians[kMeanBlock] != nullptr) {
-      Eigen::Map<Eigen::Matrix<double, 2, 3, Eigen::RowMajor>> j(jacobians[kMeanBlock]);
-      j = wsa;
-    }
-    for (int i = 0; i < kNumBasis; ++i) {
-      if (jacobians[kFirstBasisBlock + i] != nullptr) {
-        Eigen::Map<Eigen::Matrix<double, 2, 3, Eigen::RowMajor>> j(jacobians[kFirstBasisBlock + i]);
-        j = c[i] * wsa;
-      }
-    }
-    if (jacobians[kWeightBlock] != nullptr) {
-      Eigen::Map<Eigen::Matrix<double, 2, 2, Eigen::RowMajor>> j(jacobians[kWeightBlock]);
-      j = e.asDiagonal();
-    }
     return true;
   }
 
  private:
   const Eigen::Matrix3d camera_rotation_;
-  const Eigen::Vector2d detection_;
-  const bool learnable_;
-  const double* mean_;
-  const std::array<const double*, kNumBasis> basis_;
-  const double* weight_;
 };
 
 // The weighted pinhole residual of joint j in one calibrated view:
-//   r = w .* (pi(R_v (R_z(theta) P + T - C_v)) - d),  P = mean_j + sum_i c_i b_ij,
-// pi(p) = f p.head<2>() / p.z + principal point. Parameter blocks: c
-// (kNumBasis), theta (1), T (3) and, if `learnable`, mean_j (3), b_0j ...
-// b_{24}j (3 each), w (2). Fails (returns false) for a point less than 1 mm
-// in front of the camera.
-class PerspectiveJointCost final : public ceres::CostFunction {
+//   r = w .* (pi(R_v (R_z(theta) P + T - C_v)) - d),
+// pi(p) = f p.head<2>() / p.z + principal point. Camera block: T (3). Fails
+// (returns false) for a point less than 1 mm in front of the camera.
+class PerspectiveJointCost final : public JointCostBase {
  public:
-  static constexpr int kMeanBlock = 3;
-  static constexpr int kFirstBasisBlock = 4;
-  static constexpr int kWeightBlock = kFirstBasisBlock + kNumBasis;
-
   PerspectiveJointCost(const Camera& camera, const Eigen::Vector2d& detection, bool learnable,
                        const double* mean, std::array<const double*, kNumBasis> basis,
                        const double* weight)
-      : camera_(camera),
-        detection_(detection),
-        learnable_(learnable),
-        mean_(mean),
-        basis_(basis),
-        weight_(weight) {
-    set_num_residuals(2);
-    mutable_parameter_block_sizes()->push_back(kNumBasis);
-    mutable_parameter_block_sizes()->push_back(1);
-    mutable_parameter_block_sizes()->push_back(3);
-    if (learnable_) {
-      mutable_parameter_block_sizes()->push_back(3);
-      for (int i = 0; i < kNumBasis; ++i) mutable_parameter_block_sizes()->push_back(3);
-      mutable_parameter_block_sizes()->push_back(2);
-    }
-  }
+      : JointCostBase({3}, detection, learnable, mean, basis, weight), camera_(camera) {}
 
   bool Evaluate(double const* const* parameters, double* residuals,
                 double** jacobians) const override {
-    const double* c = parameters[0];
     const double theta = parameters[1][0];
     const Eigen::Map<const Eigen::Vector3d> root(parameters[2]);
-    const double* mean = learnable_ ? parameters[kMeanBlock] : mean_;
-    const double* weight = learnable_ ? parameters[kWeightBlock] : weight_;
-    auto basis = [&](int i) { return learnable_ ? parameters[kFirstBasisBlock + i] : basis_[i]; };
-
-    Eigen::Vector3d p = Eigen::Map<const Eigen::Vector3d>(mean);
-    for (int i = 0; i < kNumBasis; ++i) p += c[i] * Eigen::Map<const Eigen::Vector3d>(basis(i));
+    const Eigen::Vector3d p = ModelPoint(parameters);
     const Eigen::Matrix3d rz = RotationAboutZ(theta);
     const Eigen::Vector3d q = camera_.rotation * (rz * p + root - camera_.position);
     if (!(q.z() >= 1.0)) return false;
     const double f = camera_.focal_length;
     const Eigen::Vector2d u = f * q.head<2>() / q.z() + camera_.principal_point;
-    const Eigen::Vector2d w(weight[0], weight[1]);
-    const Eigen::Vector2d e = u - detection_;
+    const Eigen::Vector2d w = Weight(parameters);
+    const Eigen::Vector2d e = u - detection();
     Eigen::Map<Eigen::Vector2d> r(residuals);
     r = w.cwiseProduct(e);
     if (jacobians == nullptr) return true;
@@ -184,13 +186,7 @@ class PerspectiveJointCost final : public ceres::CostFunction {
     dpi_dq << 1.0, 0.0, -q.x() / q.z(), 0.0, 1.0, -q.y() / q.z();
     dpi_dq *= f / q.z();
     const Eigen::Matrix<double, 2, 3> m = w.asDiagonal() * dpi_dq * camera_.rotation;
-    const Eigen::Matrix<double, 2, 3> m_rz = m * rz;
-    if (jacobians[0] != nullptr) {
-      Eigen::Map<Eigen::Matrix<double, 2, kNumBasis, Eigen::RowMajor>> j(jacobians[0]);
-      for (int i = 0; i < kNumBasis; ++i) {
-        j.col(i) = m_rz * Eigen::Map<const Eigen::Vector3d>(basis(i));
-      }
-    }
+    PoseJacobians(parameters, m * rz, e, jacobians);
     if (jacobians[1] != nullptr) {
       Eigen::Map<Eigen::Vector2d> j(jacobians[1]);
       j = m * (RotationAboutZDerivative(theta) * p);
@@ -199,31 +195,11 @@ class PerspectiveJointCost final : public ceres::CostFunction {
       Eigen::Map<Eigen::Matrix<double, 2, 3, Eigen::RowMajor>> j(jacobians[2]);
       j = m;
     }
-    if (!learnable_) return true;
-    if (jacobians[kMeanBlock] != nullptr) {
-      Eigen::Map<Eigen::Matrix<double, 2, 3, Eigen::RowMajor>> j(jacobians[kMeanBlock]);
-      j = m_rz;
-    }
-    for (int i = 0; i < kNumBasis; ++i) {
-      if (jacobians[kFirstBasisBlock + i] != nullptr) {
-        Eigen::Map<Eigen::Matrix<double, 2, 3, Eigen::RowMajor>> j(jacobians[kFirstBasisBlock + i]);
-        j = c[i] * m_rz;
-      }
-    }
-    if (jacobians[kWeightBlock] != nullptr) {
-      Eigen::Map<Eigen::Matrix<double, 2, 2, Eigen::RowMajor>> j(jacobians[kWeightBlock]);
-      j = e.asDiagonal();
-    }
     return true;
   }
 
  private:
   const Camera camera_;
-  const Eigen::Vector2d detection_;
-  const bool learnable_;
-  const double* mean_;
-  const std::array<const double*, kNumBasis> basis_;
-  const double* weight_;
 };
 
 // The coefficient prior r_i = sqrt(prior_weight) c_i / sqrt(v_i). Parameter

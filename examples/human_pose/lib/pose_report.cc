@@ -33,12 +33,11 @@ std::string Format(const char* format, double value) {
 // "%.6g" for data files; "nan" stays readable by gnuplot.
 std::string Number(double value) { return Format("%.6g", value); }
 
-// The quantity a figure or table reports, as a number or JSON null.
+}  // namespace
+
 nlohmann::json JsonNumber(double value) {
   return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(nullptr);
 }
-
-}  // namespace
 
 Status EvaluateModel(const PoseModel& model, const std::vector<Camera>& cameras,
                      const std::vector<Frame>& frames,
@@ -381,28 +380,6 @@ nlohmann::json ResultsToJson(const ExperimentResults& results,
 nlohmann::json ResultsToJson(const ExperimentResults& results,
                              const nlohmann::json& settings) {
   return ResultsToJson(results, settings, ActionNames());
-}
-
-Status WriteFileAtomically(const std::string& path, const std::string& text) {
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::trunc | std::ios::binary);
-    if (!out) {
-      return Status(ceres_wiberg::StatusCode::kInternalError,
-                    "cannot open " + temporary + " for writing");
-    }
-    out << text;
-    if (!out.flush()) {
-      return Status(ceres_wiberg::StatusCode::kInternalError,
-                    "cannot write " + temporary);
-    }
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    std::remove(temporary.c_str());
-    return Status(ceres_wiberg::StatusCode::kInternalError,
-                  "cannot rename " + temporary + " to " + path);
-  }
-  return Status::Ok();
 }
 
 // ---- Figures -------------------------------------------------------------

@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "ceres_wiberg/atomic_file.h"
 #include "ceres_wiberg/status.h"
 #include "nlohmann/json.hpp"
 #include "pose_data.h"
@@ -156,10 +157,12 @@ nlohmann::json ResultsToJson(const ExperimentResults& results,
 nlohmann::json ResultsToJson(const ExperimentResults& results,
                              const nlohmann::json& settings);
 
-// Writes text to path via path.tmp and a rename, so readers never see a
-// partial file.
-ceres_wiberg::Status WriteFileAtomically(const std::string& path,
-                                         const std::string& text);
+// The results, figures and data files are written with the library's
+// atomic replacement (path.tmp and a rename).
+using ceres_wiberg::WriteFileAtomically;
+
+// A number, or JSON null when it is not finite (NaN averages, failed runs).
+nlohmann::json JsonNumber(double value);
 
 // ---- Figures -------------------------------------------------------------
 
