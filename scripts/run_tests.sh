@@ -28,3 +28,4 @@ cmake --install build --prefix "$prefix"
 cmake -S .ci/downstream -B build/downstream -DCMAKE_PREFIX_PATH="$prefix"
 cmake --build build/downstream -j"$jobs"
 ./build/downstream/downstream
+./build/downstream/downstream_learning

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "ceres_wiberg/atomic_file.h"
+#include "ceres_wiberg/file.h"
 #include "ceres_wiberg/stochastic_learner.h"
 #include "gflags/gflags.h"
 #include "nlohmann/json.hpp"

@@ -24,7 +24,7 @@
 #include <utility>
 #include <vector>
 
-#include "ceres_wiberg/atomic_file.h"
+#include "ceres_wiberg/file.h"
 #include "ceres_wiberg/stochastic_learner.h"
 #include "fusion_energy.h"
 #include "fusion_model.h"

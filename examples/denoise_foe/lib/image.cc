@@ -17,16 +17,6 @@ using ceres_wiberg::InvalidArgumentError;
 using ceres_wiberg::Status;
 using ceres_wiberg::StatusCode;
 
-Status ReadWholeFile(const std::string& path, std::string* contents) {
-  std::ifstream stream(path, std::ios::binary);
-  if (!stream) return InvalidArgumentError(path + ": cannot open file");
-  std::ostringstream buffer;
-  buffer << stream.rdbuf();
-  if (stream.bad()) return InvalidArgumentError(path + ": read error");
-  *contents = buffer.str();
-  return Status::Ok();
-}
-
 // Whitespace-separated tokens with their line numbers; '#' starts a comment
 // that runs to the end of the line.
 class Tokenizer {
@@ -95,7 +85,7 @@ bool ParseCount(const std::string& token, long max, long* value) {
 
 Status ReadPgm(const std::string& path, Image* image) {
   std::string text;
-  Status status = ReadWholeFile(path, &text);
+  Status status = ceres_wiberg::ReadFileToString(path, &text);
   if (!status.ok()) return status;
   Tokenizer tokens(text);
   std::string token;

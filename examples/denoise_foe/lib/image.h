@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "ceres_wiberg/atomic_file.h"
+#include "ceres_wiberg/file.h"
 #include "ceres_wiberg/status.h"
 
 namespace denoise_foe {

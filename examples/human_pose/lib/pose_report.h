@@ -18,7 +18,7 @@
 #include <utility>
 #include <vector>
 
-#include "ceres_wiberg/atomic_file.h"
+#include "ceres_wiberg/file.h"
 #include "ceres_wiberg/status.h"
 #include "nlohmann/json.hpp"
 #include "pose_data.h"

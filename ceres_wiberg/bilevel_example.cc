@@ -1,0 +1,231 @@
+#include "ceres_wiberg/bilevel_example.h"
+
+#include <set>
+#include <sstream>
+#include <string>
+#include <utility>
+
+#include "ceres/manifold.h"
+#include "ceres_wiberg/internal/problem_layout.h"
+#include "glog/logging.h"
+
+namespace ceres_wiberg {
+namespace {
+
+using internal::BlockRole;
+using internal::ParameterBlockInfo;
+using RowMajorMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+}  // namespace
+
+BilevelExample::Options::Options() {
+  inner_solver_options.logging_type = ceres::SILENT;
+  derivative_options.final_newton_step = true;
+}
+
+BilevelExample::BilevelExample(BilevelProblem* problem, const Options& options)
+    : problem_(problem),
+      options_(options),
+      derivative_(options.derivative_options),
+      initial_inner_values_(problem->GetInnerValues()) {}
+
+BilevelExample::~BilevelExample() = default;
+
+int BilevelExample::num_residuals() const { return num_residuals_; }
+
+Status BilevelExample::Create(BilevelProblem* problem, ceres::CostFunction* outer_loss,
+                              ceres::Ownership outer_loss_ownership,
+                              const std::vector<double*>& outer_loss_blocks,
+                              const Options& options, std::unique_ptr<BilevelExample>* example) {
+  CHECK(outer_loss != nullptr);
+  return Build(problem, {{outer_loss, outer_loss_blocks}}, outer_loss_ownership, options,
+               /*single_cost=*/true, example);
+}
+
+Status BilevelExample::Create(BilevelProblem* problem,
+                              std::vector<OuterLossTerm> outer_loss_terms,
+                              ceres::Ownership outer_loss_ownership, const Options& options,
+                              std::unique_ptr<BilevelExample>* example) {
+  return Build(problem, std::move(outer_loss_terms), outer_loss_ownership, options,
+               /*single_cost=*/false, example);
+}
+
+Status BilevelExample::Build(BilevelProblem* problem, std::vector<OuterLossTerm> terms,
+                             ceres::Ownership ownership, const Options& options,
+                             bool single_cost, std::unique_ptr<BilevelExample>* example) {
+  CHECK(problem != nullptr);
+  CHECK(example != nullptr);
+  std::unique_ptr<BilevelExample> result(new BilevelExample(problem, options));
+  if (ownership == ceres::TAKE_OWNERSHIP) {
+    // Owned from the start, so that nothing leaks on an error below.
+    std::set<ceres::CostFunction*> distinct;
+    for (const OuterLossTerm& term : terms) {
+      if (term.cost_function != nullptr && distinct.insert(term.cost_function).second) {
+        result->owned_costs_.emplace_back(term.cost_function);
+      }
+    }
+  }
+  std::string error;
+  if (!options.derivative_options.IsValid(&error)) return InvalidArgumentError(error);
+  if (!options.inner_solver_options.IsValid(&error)) {
+    return InvalidArgumentError("inner_solver_options: " + error);
+  }
+  if (terms.empty()) return InvalidArgumentError("the outer loss has no terms");
+  const internal::ProblemLayout& layout = problem->layout();
+  int first_residual = 0;
+  for (size_t t = 0; t < terms.size(); ++t) {
+    const OuterLossTerm& term = terms[t];
+    const std::string term_name =
+        single_cost ? "the outer loss" : "outer loss term " + std::to_string(t);
+    CHECK(term.cost_function != nullptr) << term_name << " has no cost function";
+    const std::vector<int32_t>& sizes = term.cost_function->parameter_block_sizes();
+    if (sizes.size() != term.parameter_blocks.size()) {
+      return InvalidArgumentError(term_name + " has " + std::to_string(sizes.size()) +
+                                  " parameter blocks but " +
+                                  std::to_string(term.parameter_blocks.size()) + " were given");
+    }
+    for (size_t j = 0; j < term.parameter_blocks.size(); ++j) {
+      auto it = layout.block_index.find(term.parameter_blocks[j]);
+      const std::string name = single_cost ? "outer loss block " + std::to_string(j)
+                                           : term_name + ", block " + std::to_string(j);
+      if (it == layout.block_index.end() ||
+          layout.blocks[it->second].role == BlockRole::kFixed) {
+        return InvalidArgumentError(name + " is neither an inner nor a learnable block of the "
+                                           "inner problem");
+      }
+      if (layout.blocks[it->second].ambient_size != sizes[j]) {
+        return InvalidArgumentError(name + " (" + layout.blocks[it->second].name +
+                                    ") has size " +
+                                    std::to_string(layout.blocks[it->second].ambient_size) +
+                                    " but the outer loss expects " + std::to_string(sizes[j]));
+      }
+    }
+    result->terms_.push_back({term.cost_function, term.parameter_blocks, first_residual});
+    first_residual += term.cost_function->num_residuals();
+  }
+  result->num_residuals_ = first_residual;
+  *example = std::move(result);
+  return Status::Ok();
+}
+
+Status BilevelExample::SolveAndEvaluateLoss(const Eigen::VectorXd& w,
+                                            Eigen::VectorXd* residuals,
+                                            std::vector<JacobianPiece>* pieces) {
+  if (w.size() != problem_->num_learnable_parameters()) {
+    return InvalidArgumentError("w has size " + std::to_string(w.size()) + ", not n_w = " +
+                                std::to_string(problem_->num_learnable_parameters()));
+  }
+  if (!w.allFinite()) return NumericalFailureError("w has a NaN or infinite entry");
+  problem_->SetLearnableParameters(w);
+  problem_->SetInnerValues(options_.warm_start && last_solution_.size() > 0
+                               ? last_solution_
+                               : initial_inner_values_);
+  Status status = problem_->SolveInner(options_.inner_solver_options, &inner_summary_);
+  if (!status.ok()) return status;
+  status = derivative_.Linearize(problem_, &derivative_summary_);
+  if (!status.ok()) return status;
+  last_solution_ = problem_->GetInnerValues();
+
+  const internal::ProblemLayout& layout = problem_->layout();
+  residuals->resize(num_residuals_);
+  if (pieces != nullptr) pieces->clear();
+  std::vector<const double*> values;
+  std::vector<RowMajorMatrix> jacobians;
+  std::vector<double*> jacobian_pointers;
+  for (size_t t = 0; t < terms_.size(); ++t) {
+    const Term& term = terms_[t];
+    const std::string term_name =
+        terms_.size() == 1 ? "the outer loss" : "outer loss term " + std::to_string(t);
+    const int m = term.cost_function->num_residuals();
+    const size_t num_blocks = term.blocks.size();
+    values.assign(term.blocks.begin(), term.blocks.end());
+    jacobians.resize(num_blocks);
+    jacobian_pointers.assign(num_blocks, nullptr);
+    for (size_t j = 0; j < num_blocks; ++j) {
+      jacobians[j].resize(m, term.cost_function->parameter_block_sizes()[j]);
+      jacobian_pointers[j] = jacobians[j].data();
+    }
+    auto r = residuals->segment(term.first_residual, m);
+    if (!term.cost_function->Evaluate(values.data(), r.data(),
+                                      pieces != nullptr ? jacobian_pointers.data() : nullptr)) {
+      return NumericalFailureError(term_name + " failed to evaluate at y*");
+    }
+    if (!r.allFinite()) {
+      return NumericalFailureError(term_name + " has a NaN or infinite residual at y*");
+    }
+    if (pieces == nullptr) continue;
+    for (size_t j = 0; j < num_blocks; ++j) {
+      const int index = layout.block_index.at(term.blocks[j]);
+      const ParameterBlockInfo& block = layout.blocks[index];
+      if (!jacobians[j].allFinite()) {
+        return NumericalFailureError(term_name + ": the Jacobian with respect to " + block.name +
+                                     " has a NaN or infinite entry");
+      }
+      JacobianPiece piece{term.first_residual, index, RowMajorMatrix()};
+      if (block.role == BlockRole::kLearnable || block.manifold == nullptr) {
+        piece.J = std::move(jacobians[j]);
+      } else {
+        RowMajorMatrix plus_jacobian(block.ambient_size, block.tangent_size);
+        if (!block.manifold->PlusJacobian(block.values, plus_jacobian.data())) {
+          return NumericalFailureError("the PlusJacobian of " + block.name + " failed");
+        }
+        piece.J = jacobians[j] * plus_jacobian;
+      }
+      pieces->push_back(std::move(piece));
+    }
+  }
+  return Status::Ok();
+}
+
+Status BilevelExample::Evaluate(const Eigen::VectorXd& w, Eigen::VectorXd* residuals,
+                                Eigen::MatrixXd* J_r_w) {
+  CHECK(residuals != nullptr);
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<JacobianPiece> pieces;
+  Status status = SolveAndEvaluateLoss(w, residuals, J_r_w != nullptr ? &pieces : nullptr);
+  if (!status.ok() || J_r_w == nullptr) return status;
+  Eigen::MatrixXd J_y_w;
+  status = derivative_.Jacobian(&J_y_w);
+  if (!status.ok()) return status;
+  const internal::ProblemLayout& layout = problem_->layout();
+  *J_r_w = Eigen::MatrixXd::Zero(num_residuals_, layout.num_learnable);
+  for (const JacobianPiece& piece : pieces) {
+    const ParameterBlockInfo& block = layout.blocks[piece.block];
+    if (block.role == BlockRole::kLearnable) {
+      J_r_w->block(piece.row, block.offset, piece.J.rows(), piece.J.cols()) += piece.J;
+    } else {
+      J_r_w->middleRows(piece.row, piece.J.rows()) +=
+          piece.J * J_y_w.middleRows(block.offset, block.tangent_size);
+    }
+  }
+  return Status::Ok();
+}
+
+Status BilevelExample::EvaluateLoss(const Eigen::VectorXd& w, double* loss,
+                                    Eigen::VectorXd* gradient) {
+  CHECK(loss != nullptr);
+  std::lock_guard<std::mutex> lock(mutex_);
+  Eigen::VectorXd r;
+  std::vector<JacobianPiece> pieces;
+  Status status = SolveAndEvaluateLoss(w, &r, gradient != nullptr ? &pieces : nullptr);
+  if (!status.ok()) return status;
+  *loss = 0.5 * r.squaredNorm();
+  if (gradient == nullptr) return Status::Ok();
+  // dL/dy (tangent) and the direct dL/dw, one term block at a time.
+  const internal::ProblemLayout& layout = problem_->layout();
+  Eigen::VectorXd dl_dy = Eigen::VectorXd::Zero(layout.num_inner);
+  Eigen::VectorXd direct = Eigen::VectorXd::Zero(layout.num_learnable);
+  for (const JacobianPiece& piece : pieces) {
+    const ParameterBlockInfo& block = layout.blocks[piece.block];
+    Eigen::VectorXd& target = block.role == BlockRole::kLearnable ? direct : dl_dy;
+    target.segment(block.offset, piece.J.cols()) +=
+        piece.J.transpose() * r.segment(piece.row, piece.J.rows());
+  }
+  Eigen::VectorXd through_y;
+  status = derivative_.VectorJacobianProduct(dl_dy, &through_y);
+  if (!status.ok()) return status;
+  *gradient = through_y + direct;
+  return Status::Ok();
+}
+
+}  // namespace ceres_wiberg

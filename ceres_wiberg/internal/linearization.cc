@@ -1,0 +1,336 @@
+#include "ceres_wiberg/internal/linearization.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "ceres/loss_function.h"
+#include "ceres/manifold.h"
+
+namespace ceres_wiberg {
+namespace internal {
+namespace {
+
+using ConstRowMajorMap = Eigen::Map<
+    const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
+using RowMajorMap =
+    Eigen::Map<Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
+using ConstVectorMap = Eigen::Map<const Eigen::VectorXd>;
+using VectorMap = Eigen::Map<Eigen::VectorXd>;
+
+// rho(s), rho'(s), rho''(s); the identity without a loss function.
+Status EvaluateLoss(const ResidualBlockInfo& residual, double s, double* rho) {
+  if (residual.loss_function == nullptr) {
+    rho[0] = s;
+    rho[1] = 1.0;
+    rho[2] = 0.0;
+  } else {
+    residual.loss_function->Evaluate(s, rho);
+  }
+  if (!std::isfinite(rho[0]) || !std::isfinite(rho[1]) || !std::isfinite(rho[2])) {
+    return NumericalFailureError("the loss function of residual block #" +
+                                 std::to_string(residual.index) +
+                                 " returned a NaN or infinite value");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Linearization::Linearization(const ProblemLayout& layout)
+    : layout_(layout),
+      ambient_gradient_(layout.blocks.size()),
+      plus_jacobian_(layout.blocks.size()) {
+  size_t residual_size = 0;
+  size_t jacobian_size = 0;
+  for (const ResidualBlockInfo& residual : layout.residuals) {
+    residual_offset_.push_back(residual_size);
+    jacobian_offset_.push_back(jacobian_size);
+    residual_size += residual.num_residuals;
+    jacobian_size += static_cast<size_t>(residual.num_residuals) * residual.num_local;
+  }
+  residuals_.resize(residual_size);
+  jacobians_.resize(jacobian_size);
+  rho_.resize(3 * layout.residuals.size());
+}
+
+void Linearization::Scratch::Reset(const ProblemLayout& layout,
+                                   const ResidualBlockInfo& residual) {
+  const size_t num_blocks = residual.blocks.size();
+  jacobian_offset.resize(num_blocks);
+  ambient_offset.resize(num_blocks);
+  jacobians.assign(num_blocks, nullptr);
+  values.resize(num_blocks);
+  size_t jacobian_size = 0;
+  size_t ambient_size = 0;
+  for (size_t j = 0; j < num_blocks; ++j) {
+    const ParameterBlockInfo& block = layout.blocks[residual.blocks[j]];
+    values[j] = block.values;
+    jacobian_offset[j] = jacobian_size;
+    ambient_offset[j] = ambient_size;
+    jacobian_size += static_cast<size_t>(residual.num_residuals) * block.ambient_size;
+    ambient_size += block.ambient_size;
+  }
+  // Buffers only grow, so after the first few blocks nothing is allocated.
+  if (jacobian_storage.size() < jacobian_size) jacobian_storage.resize(jacobian_size);
+  for (std::vector<double>* buffer : {&perturbed, &delta, &J_T_c[0], &J_T_c[1]}) {
+    if (buffer->size() < ambient_size) buffer->resize(ambient_size);
+  }
+  if (residuals.size() < static_cast<size_t>(residual.num_residuals)) {
+    residuals.resize(residual.num_residuals);
+  }
+}
+
+Status Linearization::Evaluate() {
+  for (int b : layout_.inner_blocks) {
+    const ParameterBlockInfo& block = layout_.blocks[b];
+    ambient_gradient_[b] = Eigen::VectorXd::Zero(block.ambient_size);
+    if (block.manifold == nullptr) continue;
+    std::vector<double>& plus_jacobian = plus_jacobian_[b];
+    plus_jacobian.resize(block.ambient_size * block.tangent_size);
+    if (!block.manifold->PlusJacobian(block.values, plus_jacobian.data()) ||
+        !ConstVectorMap(plus_jacobian.data(), plus_jacobian.size()).allFinite()) {
+      return NumericalFailureError("the manifold PlusJacobian of " + block.name +
+                                   " failed or is not finite");
+    }
+  }
+
+  for (size_t i = 0; i < layout_.residuals.size(); ++i) {
+    const ResidualBlockInfo& residual = layout_.residuals[i];
+    const int k = residual.num_residuals;
+    scratch_.Reset(layout_, residual);
+    for (size_t j = 0; j < residual.blocks.size(); ++j) {
+      if (residual.local_offset[j] >= 0) scratch_.Want(j);
+    }
+    double* r = &residuals_[residual_offset_[i]];
+    Status status = EvaluateResidualBlock(layout_, residual, scratch_.values.data(), r,
+                                          scratch_.jacobians.data());
+    if (!status.ok()) return status;
+    const ConstVectorMap r_vec(r, k);
+    double* rho = &rho_[3 * i];
+    status = EvaluateLoss(residual, r_vec.squaredNorm(), rho);
+    if (!status.ok()) return status;
+
+    RowMajorMap J_local(&jacobians_[jacobian_offset_[i]], k, residual.num_local);
+    for (size_t j = 0; j < residual.blocks.size(); ++j) {
+      if (residual.local_offset[j] < 0) continue;
+      const int b = residual.blocks[j];
+      const ParameterBlockInfo& block = layout_.blocks[b];
+      const ConstRowMajorMap J_r_x(scratch_.jacobian(j), k, block.ambient_size);
+      if (block.manifold != nullptr) {
+        const ConstRowMajorMap J_x_delta(plus_jacobian_[b].data(),
+                                         block.ambient_size, block.tangent_size);
+        J_local.middleCols(residual.local_offset[j], block.tangent_size) =
+            J_r_x * J_x_delta;
+      } else {
+        J_local.middleCols(residual.local_offset[j], block.ambient_size) = J_r_x;
+      }
+      if (block.role == BlockRole::kInner) {
+        ambient_gradient_[b] += rho[1] * J_r_x.transpose() * r_vec;
+      }
+    }
+  }
+
+  gradient_.resize(layout_.num_inner);
+  for (int b : layout_.inner_blocks) {
+    const ParameterBlockInfo& block = layout_.blocks[b];
+    if (block.manifold != nullptr) {
+      const ConstRowMajorMap J_x_delta(plus_jacobian_[b].data(), block.ambient_size,
+                                       block.tangent_size);
+      gradient_.segment(block.offset, block.tangent_size) =
+          J_x_delta.transpose() * ambient_gradient_[b];
+    } else {
+      gradient_.segment(block.offset, block.tangent_size) = ambient_gradient_[b];
+    }
+  }
+  return Status::Ok();
+}
+
+Status Linearization::EvaluateGradient(Eigen::VectorXd* gradient) const {
+  std::vector<Eigen::VectorXd> ambient(layout_.blocks.size());
+  for (int b : layout_.inner_blocks) {
+    ambient[b] = Eigen::VectorXd::Zero(layout_.blocks[b].ambient_size);
+  }
+  for (const ResidualBlockInfo& residual : layout_.residuals) {
+    const int k = residual.num_residuals;
+    scratch_.Reset(layout_, residual);
+    for (size_t j = 0; j < residual.blocks.size(); ++j) {
+      if (layout_.blocks[residual.blocks[j]].role == BlockRole::kInner) scratch_.Want(j);
+    }
+    Status status = EvaluateResidualBlock(layout_, residual, scratch_.values.data(),
+                                          scratch_.residuals.data(), scratch_.jacobians.data());
+    if (!status.ok()) return status;
+    const ConstVectorMap r(scratch_.residuals.data(), k);
+    double rho[3];
+    status = EvaluateLoss(residual, r.squaredNorm(), rho);
+    if (!status.ok()) return status;
+    for (size_t j = 0; j < residual.blocks.size(); ++j) {
+      if (scratch_.jacobians[j] == nullptr) continue;
+      const int b = residual.blocks[j];
+      ambient[b] += rho[1] * ConstRowMajorMap(scratch_.jacobian(j), k,
+                                              layout_.blocks[b].ambient_size)
+                                 .transpose() *
+                    r;
+    }
+  }
+  gradient->resize(layout_.num_inner);
+  for (int b : layout_.inner_blocks) {
+    const ParameterBlockInfo& block = layout_.blocks[b];
+    if (block.manifold != nullptr) {
+      gradient->segment(block.offset, block.tangent_size) =
+          ConstRowMajorMap(plus_jacobian_[b].data(), block.ambient_size,
+                           block.tangent_size)
+              .transpose() *
+          ambient[b];
+    } else {
+      gradient->segment(block.offset, block.tangent_size) = ambient[b];
+    }
+  }
+  return Status::Ok();
+}
+
+Status Linearization::CurvatureAlong(int i, const double* direction,
+                                     CurvatureRows rows, double relative_step,
+                                     double* out) const {
+  const ResidualBlockInfo& residual = layout_.residuals[i];
+  const int k = residual.num_residuals;
+  const size_t num_blocks = residual.blocks.size();
+  Scratch& scratch = scratch_;
+  scratch.Reset(layout_, residual);
+
+  // Ambient image of the direction, and the scales that set the step.
+  double value_scale = 1.0;
+  double delta_scale = 0.0;
+  for (size_t j = 0; j < num_blocks; ++j) {
+    if (residual.local_offset[j] < 0) continue;
+    const int b = residual.blocks[j];
+    const ParameterBlockInfo& block = layout_.blocks[b];
+    const ConstVectorMap d(direction + residual.local_offset[j], block.local_size());
+    VectorMap delta(scratch.delta.data() + scratch.ambient_offset[j], block.ambient_size);
+    if (block.manifold != nullptr) {
+      delta.noalias() = ConstRowMajorMap(plus_jacobian_[b].data(), block.ambient_size,
+                                         block.tangent_size) *
+                        d;
+    } else {
+      delta = d;
+    }
+    const double block_delta = delta.lpNorm<Eigen::Infinity>();
+    if (block_delta == 0.0) continue;  // only the blocks moved set the scale
+    value_scale = std::max(
+        value_scale, ConstVectorMap(block.values, block.ambient_size).lpNorm<Eigen::Infinity>());
+    delta_scale = std::max(delta_scale, block_delta);
+  }
+
+  auto wanted = [&](const ParameterBlockInfo& block) {
+    return block.role != BlockRole::kFixed &&
+           (rows == CurvatureRows::kAll ||
+            (rows == CurvatureRows::kInner && block.role == BlockRole::kInner) ||
+            (rows == CurvatureRows::kLearnable && block.role == BlockRole::kLearnable));
+  };
+  if (delta_scale == 0.0) {
+    for (size_t j = 0; j < num_blocks; ++j) {
+      const ParameterBlockInfo& block = layout_.blocks[residual.blocks[j]];
+      if (!wanted(block)) continue;
+      VectorMap(out + residual.local_offset[j], block.local_size()).setZero();
+    }
+    return Status::Ok();
+  }
+  const double h = relative_step * value_scale / delta_scale;
+  const double rho_prime = rho(i)[1];
+  const ConstVectorMap r0(residuals(i), k);
+  for (size_t j = 0; j < num_blocks; ++j) {
+    if (wanted(layout_.blocks[residual.blocks[j]])) scratch.Want(j);
+  }
+
+  // J^T c at x + side h Delta, c = rho' r at the linearisation point.
+  for (int side = 0; side < 2; ++side) {
+    const double step = side == 0 ? h : -h;
+    for (size_t j = 0; j < num_blocks; ++j) {
+      if (residual.local_offset[j] < 0) continue;
+      const ParameterBlockInfo& block = layout_.blocks[residual.blocks[j]];
+      const size_t offset = scratch.ambient_offset[j];
+      VectorMap(scratch.perturbed.data() + offset, block.ambient_size) =
+          ConstVectorMap(block.values, block.ambient_size) +
+          step * ConstVectorMap(scratch.delta.data() + offset, block.ambient_size);
+      scratch.values[j] = scratch.perturbed.data() + offset;
+    }
+    Status status = EvaluateResidualBlock(layout_, residual, scratch.values.data(),
+                                          scratch.residuals.data(), scratch.jacobians.data());
+    if (!status.ok()) return status;
+    for (size_t j = 0; j < num_blocks; ++j) {
+      if (scratch.jacobians[j] == nullptr) continue;
+      const ParameterBlockInfo& block = layout_.blocks[residual.blocks[j]];
+      VectorMap(scratch.J_T_c[side].data() + scratch.ambient_offset[j], block.ambient_size)
+          .noalias() =
+          rho_prime *
+          (ConstRowMajorMap(scratch.jacobian(j), k, block.ambient_size).transpose() * r0);
+    }
+  }
+  for (size_t j = 0; j < num_blocks; ++j) {
+    if (scratch.jacobians[j] == nullptr) continue;
+    const int b = residual.blocks[j];
+    const ParameterBlockInfo& block = layout_.blocks[b];
+    const size_t offset = scratch.ambient_offset[j];
+    // The difference quotient, in place in J_T_c[0].
+    VectorMap ambient(scratch.J_T_c[0].data() + offset, block.ambient_size);
+    ambient = (ambient - ConstVectorMap(scratch.J_T_c[1].data() + offset, block.ambient_size)) /
+              (2.0 * h);
+    VectorMap local(out + residual.local_offset[j], block.local_size());
+    if (block.manifold != nullptr) {
+      local.noalias() = ConstRowMajorMap(plus_jacobian_[b].data(), block.ambient_size,
+                                         block.tangent_size)
+                            .transpose() *
+                        ambient;
+    } else {
+      local = ambient;
+    }
+  }
+  return Status::Ok();
+}
+
+Status Linearization::ManifoldCurvature(int b, std::vector<double>* curvature) const {
+  const ParameterBlockInfo& block = layout_.blocks[b];
+  const int t = block.tangent_size;
+  const ConstVectorMap x(block.values, block.ambient_size);
+  const Eigen::VectorXd& v = ambient_gradient_[b];
+  // Second differences of phi(delta) = v . (Plus(x, delta) - x); the optimal
+  // step for second differences is about eps^(1/4).
+  const double h = 1e-4 * std::max(1.0, x.lpNorm<Eigen::Infinity>());
+  Eigen::VectorXd moved(block.ambient_size);
+  Status status;
+  auto phi = [&](const Eigen::VectorXd& delta) {
+    if (!block.manifold->Plus(block.values, delta.data(), moved.data()) ||
+        !moved.allFinite()) {
+      status = NumericalFailureError("the manifold Plus of " + block.name +
+                                     " failed or is not finite");
+      return 0.0;
+    }
+    return v.dot(moved - x);
+  };
+  RowMajorMap out((curvature->resize(t * t), curvature->data()), t, t);
+  Eigen::VectorXd delta = Eigen::VectorXd::Zero(t);
+  const double phi0 = phi(delta);
+  for (int p = 0; p < t; ++p) {
+    delta.setZero();
+    delta[p] = h;
+    const double plus = phi(delta);
+    delta[p] = -h;
+    const double minus = phi(delta);
+    out(p, p) = (plus - 2.0 * phi0 + minus) / (h * h);
+    for (int q = p + 1; q < t; ++q) {
+      double sum = 0.0;
+      for (int sp = -1; sp <= 1; sp += 2) {
+        for (int sq = -1; sq <= 1; sq += 2) {
+          delta.setZero();
+          delta[p] = sp * h;
+          delta[q] = sq * h;
+          sum += sp * sq * phi(delta);
+        }
+      }
+      out(p, q) = out(q, p) = sum / (4.0 * h * h);
+    }
+  }
+  return status;
+}
+
+}  // namespace internal
+}  // namespace ceres_wiberg

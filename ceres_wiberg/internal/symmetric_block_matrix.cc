@@ -1,0 +1,130 @@
+#include "ceres_wiberg/internal/symmetric_block_matrix.h"
+
+#include <algorithm>
+
+#include "glog/logging.h"
+
+namespace ceres_wiberg {
+namespace internal {
+
+SymmetricBlockMatrix::SymmetricBlockMatrix(const ProblemLayout& layout)
+    : layout_(layout), position_(layout.blocks.size(), -1) {
+  const int n = static_cast<int>(layout.inner_blocks.size());
+  for (int p = 0; p < n; ++p) position_[layout.inner_blocks[p]] = p;
+  std::vector<std::vector<int>> neighbours(n);
+  for (int p = 0; p < n; ++p) neighbours[p].push_back(p);
+  for (const ResidualBlockInfo& residual : layout.residuals) {
+    for (int a : residual.blocks) {
+      for (int b : residual.blocks) {
+        const int p = position_[a];
+        const int q = position_[b];
+        if (p >= 0 && q > p) neighbours[p].push_back(q);
+      }
+    }
+  }
+  pairs_.resize(n);
+  int64_t offset = 0;
+  for (int p = 0; p < n; ++p) {
+    std::vector<int>& row = neighbours[p];
+    std::sort(row.begin(), row.end());
+    row.erase(std::unique(row.begin(), row.end()), row.end());
+    const int t_p = layout.blocks[layout.inner_blocks[p]].tangent_size;
+    for (int q : row) {
+      pairs_[p].emplace_back(q, offset);
+      offset += static_cast<int64_t>(t_p) *
+                layout.blocks[layout.inner_blocks[q]].tangent_size;
+    }
+  }
+  values_.assign(offset, 0.0);
+}
+
+void SymmetricBlockMatrix::SetZero() { std::fill(values_.begin(), values_.end(), 0.0); }
+
+int64_t SymmetricBlockMatrix::PairOffset(int row, int col) const {
+  const auto& row_pairs = pairs_[row];
+  auto it = std::lower_bound(row_pairs.begin(), row_pairs.end(),
+                             std::make_pair(col, int64_t{-1}));
+  CHECK(it != row_pairs.end() && it->first == col);
+  return it->second;
+}
+
+void SymmetricBlockMatrix::AddInnerLocal(const ResidualBlockInfo& residual,
+                                         const double* local) {
+  const int n = residual.num_inner_local;
+  for (size_t a = 0; a < residual.blocks.size(); ++a) {
+    const int p = position_[residual.blocks[a]];
+    if (p < 0) continue;
+    for (size_t b = 0; b < residual.blocks.size(); ++b) {
+      const int q = position_[residual.blocks[b]];
+      if (q < p) continue;
+      const int t_p = layout_.blocks[residual.blocks[a]].tangent_size;
+      const int t_q = layout_.blocks[residual.blocks[b]].tangent_size;
+      double* out = &values_[PairOffset(p, q)];
+      const double* in = local + residual.inner_offset[a] * n + residual.inner_offset[b];
+      for (int i = 0; i < t_p; ++i) {
+        for (int j = 0; j < t_q; ++j) out[i * t_q + j] += in[i * n + j];
+      }
+    }
+  }
+}
+
+void SymmetricBlockMatrix::AddToDiagonalBlock(int block, const double* matrix) {
+  const int p = position_[block];
+  CHECK_GE(p, 0);
+  const int t = layout_.blocks[block].tangent_size;
+  double* out = &values_[PairOffset(p, p)];
+  for (int i = 0; i < t * t; ++i) out[i] += matrix[i];
+}
+
+Eigen::VectorXd SymmetricBlockMatrix::Diagonal() const {
+  Eigen::VectorXd diagonal(layout_.num_inner);
+  for (size_t p = 0; p < pairs_.size(); ++p) {
+    const ParameterBlockInfo& block = layout_.blocks[layout_.inner_blocks[p]];
+    const double* values = &values_[PairOffset(p, p)];
+    for (int i = 0; i < block.tangent_size; ++i) {
+      diagonal[block.offset + i] = values[i * block.tangent_size + i];
+    }
+  }
+  return diagonal;
+}
+
+Eigen::MatrixXd SymmetricBlockMatrix::ToDense() const {
+  Eigen::MatrixXd dense = Eigen::MatrixXd::Zero(layout_.num_inner, layout_.num_inner);
+  for (size_t p = 0; p < pairs_.size(); ++p) {
+    const ParameterBlockInfo& row = layout_.blocks[layout_.inner_blocks[p]];
+    for (const auto& [q, offset] : pairs_[p]) {
+      const ParameterBlockInfo& col = layout_.blocks[layout_.inner_blocks[q]];
+      for (int i = 0; i < row.tangent_size; ++i) {
+        for (int j = 0; j < col.tangent_size; ++j) {
+          const double value = values_[offset + i * col.tangent_size + j];
+          dense(row.offset + i, col.offset + j) = value;
+          dense(col.offset + j, row.offset + i) = value;
+        }
+      }
+    }
+  }
+  return dense;
+}
+
+Eigen::SparseMatrix<double> SymmetricBlockMatrix::ToSparseUpper() const {
+  std::vector<Eigen::Triplet<double>> triplets;
+  triplets.reserve(values_.size());
+  for (size_t p = 0; p < pairs_.size(); ++p) {
+    const ParameterBlockInfo& row = layout_.blocks[layout_.inner_blocks[p]];
+    for (const auto& [q, offset] : pairs_[p]) {
+      const ParameterBlockInfo& col = layout_.blocks[layout_.inner_blocks[q]];
+      for (int i = 0; i < row.tangent_size; ++i) {
+        for (int j = (static_cast<int>(p) == q ? i : 0); j < col.tangent_size; ++j) {
+          triplets.emplace_back(row.offset + i, col.offset + j,
+                                values_[offset + i * col.tangent_size + j]);
+        }
+      }
+    }
+  }
+  Eigen::SparseMatrix<double> sparse(layout_.num_inner, layout_.num_inner);
+  sparse.setFromTriplets(triplets.begin(), triplets.end());
+  return sparse;
+}
+
+}  // namespace internal
+}  // namespace ceres_wiberg

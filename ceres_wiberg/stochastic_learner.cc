@@ -1,0 +1,808 @@
+#include "ceres_wiberg/stochastic_learner.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <memory>
+#include <ostream>
+#include <sstream>
+#include <utility>
+
+#include "ceres_wiberg/file.h"
+#include "ceres_wiberg/internal/stochastic_learner_checkpoint.h"
+#include "ceres_wiberg/internal/stochastic_learner_curve.h"
+#include "ceres_wiberg/internal/stochastic_learner_optimizer.h"
+#include "ceres_wiberg/internal/stochastic_learner_parameter_map.h"
+#include "ceres_wiberg/internal/stochastic_learner_state.h"
+#include "ceres_wiberg/internal/string_util.h"
+#include "ceres_wiberg/thread_pool.h"
+#include "glog/logging.h"
+
+namespace ceres_wiberg {
+
+const char* StochasticOptimizerToString(StochasticOptimizer optimizer) {
+  switch (optimizer) {
+    case StochasticOptimizer::SGD:
+      return "SGD";
+    case StochasticOptimizer::SGD_MOMENTUM:
+      return "SGD_MOMENTUM";
+    case StochasticOptimizer::AVERAGED_SGD:
+      return "AVERAGED_SGD";
+    case StochasticOptimizer::ADAM:
+      return "ADAM";
+  }
+  return "UNKNOWN";
+}
+
+const char* ParameterTransformToString(ParameterTransform transform) {
+  switch (transform) {
+    case ParameterTransform::IDENTITY:
+      return "IDENTITY";
+    case ParameterTransform::SQUARED:
+      return "SQUARED";
+    case ParameterTransform::EXP:
+      return "EXP";
+  }
+  return "UNKNOWN";
+}
+
+const char* StochasticTerminationToString(StochasticTermination termination) {
+  switch (termination) {
+    case StochasticTermination::MAX_EPOCHS:
+      return "MAX_EPOCHS";
+    case StochasticTermination::MAX_ITERATIONS:
+      return "MAX_ITERATIONS";
+    case StochasticTermination::USER_REQUESTED:
+      return "USER_REQUESTED";
+    case StochasticTermination::FAILURE:
+      return "FAILURE";
+  }
+  return "UNKNOWN";
+}
+
+bool StringToStochasticOptimizer(const std::string& name, StochasticOptimizer* optimizer) {
+  return internal::StringToEnum(name,
+                                {StochasticOptimizer::SGD, StochasticOptimizer::SGD_MOMENTUM,
+                                 StochasticOptimizer::AVERAGED_SGD, StochasticOptimizer::ADAM},
+                                StochasticOptimizerToString, optimizer);
+}
+
+bool StringToParameterTransform(const std::string& name, ParameterTransform* transform) {
+  return internal::StringToEnum(
+      name, {ParameterTransform::IDENTITY, ParameterTransform::SQUARED, ParameterTransform::EXP},
+      ParameterTransformToString, transform);
+}
+
+// ------------------------------------------------------------------ Options.
+
+bool StochasticLearner::Options::IsValid(std::string* error) const {
+  auto fail = [error](const std::string& message) {
+    if (error != nullptr) *error = message;
+    return false;
+  };
+  auto in_unit_interval = [](double x) { return x >= 0.0 && x < 1.0; };
+  if (!(learning_rate > 0.0) || !std::isfinite(learning_rate)) {
+    return fail("learning_rate must be finite and > 0, got " + std::to_string(learning_rate));
+  }
+  if (!(learning_rate_decay >= 0.0) || !std::isfinite(learning_rate_decay)) {
+    return fail("learning_rate_decay must be finite and >= 0");
+  }
+  if (!(learning_rate_decay_power > 0.0) || !std::isfinite(learning_rate_decay_power)) {
+    return fail("learning_rate_decay_power must be finite and > 0");
+  }
+  if (!in_unit_interval(momentum)) return fail("momentum must be in [0, 1)");
+  if (!in_unit_interval(adam_beta1)) return fail("adam_beta1 must be in [0, 1)");
+  if (!in_unit_interval(adam_beta2)) return fail("adam_beta2 must be in [0, 1)");
+  if (!(adam_epsilon > 0.0) || !std::isfinite(adam_epsilon)) {
+    return fail("adam_epsilon must be finite and > 0");
+  }
+  if (averaging_start_iteration < 0) return fail("averaging_start_iteration must be >= 0");
+  if (!(trust_radius >= 0.0) || !std::isfinite(trust_radius)) {
+    return fail("trust_radius must be finite and >= 0 (0: off)");
+  }
+  if (batch_size < 1) return fail("batch_size must be >= 1, got " + std::to_string(batch_size));
+  if (num_epochs < 0) return fail("num_epochs must be >= 0 (0: no limit)");
+  if (max_iterations < 0) return fail("max_iterations must be >= 0 (0: no limit)");
+  if (num_epochs == 0 && max_iterations == 0) {
+    return fail("num_epochs and max_iterations are both 0 (no limit): set at least one");
+  }
+  if (num_threads < 1) return fail("num_threads must be >= 1, got " + std::to_string(num_threads));
+  if (curve_max_parameters < 0) return fail("curve_max_parameters must be >= 0");
+  if (checkpoint_every_n_epochs < 0 || checkpoint_every_n_iterations < 0) {
+    return fail("checkpoint_every_n_epochs and checkpoint_every_n_iterations must be >= 0");
+  }
+
+  // Per-coordinate vectors: equal sizes where given, consistent values.
+  size_t n = 0;
+  for (size_t size : {parameter_transforms.size(), lower_bounds.size(), upper_bounds.size()}) {
+    if (size == 0) continue;
+    if (n != 0 && size != n) {
+      return fail("parameter_transforms (" + std::to_string(parameter_transforms.size()) +
+                  "), lower_bounds (" + std::to_string(lower_bounds.size()) +
+                  ") and upper_bounds (" + std::to_string(upper_bounds.size()) +
+                  ") must be empty or all of the same size");
+    }
+    n = size;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const std::string coordinate = " of parameter " + std::to_string(i);
+    const double lower =
+        lower_bounds.empty() ? -std::numeric_limits<double>::infinity() : lower_bounds[i];
+    const double upper =
+        upper_bounds.empty() ? std::numeric_limits<double>::infinity() : upper_bounds[i];
+    if (std::isnan(lower) || std::isnan(upper)) return fail("NaN bound" + coordinate);
+    if (lower > upper) {
+      return fail("lower bound " + std::to_string(lower) + " > upper bound " +
+                  std::to_string(upper) + coordinate);
+    }
+    if (lower == std::numeric_limits<double>::infinity() ||
+        upper == -std::numeric_limits<double>::infinity()) {
+      return fail("empty bounds" + coordinate);
+    }
+    const ParameterTransform transform =
+        parameter_transforms.empty() ? ParameterTransform::IDENTITY : parameter_transforms[i];
+    if (transform == ParameterTransform::EXP && !(upper > 0.0)) {
+      return fail("upper bound" + coordinate + " must be > 0 for EXP (w = exp(theta) > 0)");
+    }
+    if (transform == ParameterTransform::SQUARED && !(upper > 0.0)) {
+      return fail("upper bound" + coordinate + " must be > 0 for SQUARED (w = theta^2 >= 0)");
+    }
+  }
+  return true;
+}
+
+// ------------------------------------------------------------------ Summary.
+
+namespace {
+
+std::string FormatShort(double value, const char* format = "%.3e") {
+  if (std::isnan(value)) return "-";
+  char buffer[64];
+  std::snprintf(buffer, sizeof(buffer), format, value);
+  return buffer;
+}
+
+}  // namespace
+
+std::string StochasticLearner::Summary::BriefReport() const {
+  std::ostringstream out;
+  out << "StochasticLearner: " << StochasticOptimizerToString(optimizer) << ", " << num_iterations
+      << " iterations, " << num_epochs << " epochs, loss " << FormatShort(final_loss) << " (best "
+      << FormatShort(best_loss) << ")";
+  if (best_validation_epoch >= 0) {
+    out << ", val " << FormatShort(final_validation_loss) << " (best "
+        << FormatShort(best_validation_loss) << ")";
+  }
+  if (num_skipped_examples > 0) out << ", " << num_skipped_examples << " skipped";
+  out << ", " << StochasticTerminationToString(termination);
+  return out.str();
+}
+
+std::string StochasticLearner::Summary::FullReport() const {
+  std::ostringstream out;
+  out << "StochasticLearner report\n"
+      << "  optimizer                    " << StochasticOptimizerToString(optimizer) << "\n"
+      << "  examples, parameters         " << num_examples << ", " << num_parameters << "\n"
+      << "  batch size, threads          " << batch_size << ", " << num_threads << "\n"
+      << "  iterations, epochs           " << num_iterations << ", " << num_epochs << "\n";
+  if (resumed) {
+    out << "  resumed from iteration       " << resumed_from_iteration << "\n";
+  }
+  out << "  final, best loss             " << FormatShort(final_loss) << ", "
+      << FormatShort(best_loss) << " (epoch " << best_epoch + 1 << ")\n";
+  if (best_validation_epoch >= 0) {
+    out << "  final, best validation loss  " << FormatShort(final_validation_loss) << ", "
+        << FormatShort(best_validation_loss) << " (epoch " << best_validation_epoch + 1 << ")\n";
+  }
+  out << "  max |dL/dtheta|, max |step|  " << FormatShort(max_gradient_norm) << ", "
+      << FormatShort(max_step_norm) << "\n"
+      << "  steps capped by trust radius " << num_capped_steps << "\n"
+      << "  skipped examples (val)       " << num_skipped_examples << " ("
+      << num_skipped_validation_examples << ")\n"
+      << "  time this call, total (s)    " << FormatShort(time_in_seconds, "%.3f") << ", "
+      << FormatShort(total_time_in_seconds, "%.3f") << "\n"
+      << "  termination                  " << StochasticTerminationToString(termination) << ": "
+      << message << "\n";
+  if (!epochs.empty()) {
+    out << "  epoch  iterations        loss         |g|      |step|         val     time\n";
+    for (const EpochSummary& e : epochs) {
+      char line[160];
+      std::snprintf(line, sizeof(line), "  %5d  %10d  %10s  %10s  %10s  %10s  %7.2f%s\n",
+                    e.epoch + 1, e.num_iterations, FormatShort(e.loss).c_str(),
+                    FormatShort(e.gradient_norm).c_str(), FormatShort(e.mean_step_norm).c_str(),
+                    FormatShort(e.validation_loss).c_str(), e.elapsed_seconds,
+                    e.complete ? "" : "  (interrupted)");
+      out << line;
+    }
+  }
+  return out.str();
+}
+
+// ------------------------------------------------------------------ Learning.
+
+namespace {
+
+using internal::CurveRow;
+using internal::LearnerState;
+using internal::ParameterMap;
+
+// An unbiased integer in [0, bound) from the generator's raw output, so that
+// shuffles are the same with every standard library (the distributions of
+// <random> are implementation-defined).
+uint64_t UniformBelow(std::mt19937_64* rng, uint64_t bound) {
+  // Reject the lowest 2^64 mod bound outputs.
+  const uint64_t threshold = (0 - bound) % bound;
+  for (;;) {
+    const uint64_t r = (*rng)();
+    if (r >= threshold) return r % bound;
+  }
+}
+
+std::string ExampleContext(int example, int iteration, int epoch) {
+  return "example " + std::to_string(example) + " (iteration " + std::to_string(iteration) +
+         ", epoch " + std::to_string(epoch) + ")";
+}
+
+// One call of Learn or Resume: the loop over minibatches and epochs.
+class LearnerRun {
+ public:
+  LearnerRun(const StochasticLearner::Options& options, TrainingObjective* objective,
+             LearnerState* state)
+      : options_(options),
+        objective_(objective),
+        state_(*state),
+        map_(state->transforms, options.lower_bounds, options.upper_bounds, state->num_parameters),
+        pool_(options.num_threads),
+        start_(std::chrono::steady_clock::now()),
+        elapsed_before_(state->elapsed_seconds) {}
+
+  // Runs to termination and fills *summary; returns the error of a FAILURE.
+  Status Run(StochasticLearner::Summary* summary);
+
+ private:
+  double ElapsedSeconds() const {
+    return elapsed_before_ +
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+
+  void StartEpoch();
+  // One minibatch step; *stop is set if the callback asks to stop.
+  Status Iterate(bool* stop);
+  // The summary of the epoch in progress (validated, printed). For a
+  // complete epoch it is committed to the state and the next epoch is due.
+  Status EndEpoch(bool complete, StochasticLearner::EpochSummary* epoch);
+  Status Validate(const Eigen::VectorXd& w, double* loss, int* num_skipped);
+  Status SaveCheckpoint();
+  Status SaveCurve() const;
+  void PrintProgress(const StochasticLearner::EpochSummary& epoch) const;
+
+  const StochasticLearner::Options& options_;
+  TrainingObjective* objective_;
+  LearnerState& state_;
+  const ParameterMap map_;
+  ThreadPool pool_;
+  const std::chrono::steady_clock::time_point start_;
+  const double elapsed_before_;
+  int last_checkpoint_iteration_ = -1;
+  // Validation examples skipped after an interrupted epoch (not in the state).
+  int extra_skipped_validation_examples_ = 0;
+
+  // Per-minibatch scratch, indexed by position in the minibatch.
+  std::vector<double> losses_;
+  std::vector<Eigen::VectorXd> gradients_;
+  std::vector<Status> statuses_;
+  std::vector<char> broken_contract_;
+  IterationRecord record_;
+};
+
+void LearnerRun::StartEpoch() {
+  const int n = state_.num_examples;
+  state_.epoch_order.resize(n);
+  for (int i = 0; i < n; ++i) state_.epoch_order[i] = i;
+  if (state_.shuffle) {
+    // Fisher-Yates.
+    for (int i = n - 1; i > 0; --i) {
+      const int j = static_cast<int>(UniformBelow(&state_.rng, static_cast<uint64_t>(i) + 1));
+      std::swap(state_.epoch_order[i], state_.epoch_order[j]);
+    }
+  }
+  state_.epoch_position = 0;
+  state_.epoch = internal::EpochAccumulator();
+  state_.epoch.theta_gradient_sum = Eigen::VectorXd::Zero(state_.num_parameters);
+}
+
+Status LearnerRun::Iterate(bool* stop) {
+  const int n = state_.num_parameters;
+  const int t = state_.iterations_completed;
+  const int epoch = state_.epochs_completed;
+  const int first = state_.epoch_position;
+  const int size = std::min(state_.batch_size, state_.num_examples - first);
+  const double learning_rate = internal::LearningRate(options_, t);
+
+  // Evaluate the minibatch; results land in per-position slots.
+  if (static_cast<int>(losses_.size()) < size) {
+    losses_.resize(size);
+    gradients_.resize(size);
+    statuses_.resize(size);
+    broken_contract_.resize(size);
+  }
+  const Eigen::VectorXd& w = state_.w;
+  pool_.ParallelFor(size, [&](int k) {
+    const int example = state_.epoch_order[first + k];
+    broken_contract_[k] = 0;
+    statuses_[k] = objective_->EvaluateExample(example, w, &losses_[k], &gradients_[k]);
+    if (!statuses_[k].ok()) return;
+    if (gradients_[k].size() != n) {
+      broken_contract_[k] = 1;
+      statuses_[k] = InvalidArgumentError("EvaluateExample returned a gradient of size " +
+                                          std::to_string(gradients_[k].size()) +
+                                          ", expected num_parameters = " + std::to_string(n));
+    } else if (!std::isfinite(losses_[k])) {
+      statuses_[k] = NumericalFailureError("loss is " + internal::FormatDouble(losses_[k]));
+    } else if (!gradients_[k].allFinite()) {
+      statuses_[k] = NumericalFailureError("gradient is not finite");
+    }
+  });
+
+  // Sum in minibatch order (never in completion order): bit-identical
+  // results for any number of threads.
+  Eigen::VectorXd gradient_w = Eigen::VectorXd::Zero(n);
+  double loss_sum = 0.0;
+  int num_evaluated = 0;
+  int num_skipped = 0;
+  for (int k = 0; k < size; ++k) {
+    if (!statuses_[k].ok()) {
+      if (broken_contract_[k] || !options_.skip_failed_examples) {
+        const int example = state_.epoch_order[first + k];
+        return Status(statuses_[k].code(),
+                      ExampleContext(example, t, epoch) + ": " + statuses_[k].message());
+      }
+      ++num_skipped;
+      continue;
+    }
+    loss_sum += losses_[k];
+    gradient_w += gradients_[k];
+    ++num_evaluated;
+  }
+
+  const Eigen::VectorXd theta_before = state_.theta;
+  const Eigen::VectorXd w_before = state_.w;
+  Eigen::VectorXd theta_gradient = Eigen::VectorXd::Zero(n);
+  double loss = std::numeric_limits<double>::quiet_NaN();
+  double step_norm = 0.0;
+  if (num_evaluated > 0) {
+    loss = loss_sum / num_evaluated;
+    gradient_w /= static_cast<double>(num_evaluated);
+    map_.ChainGradient(state_.theta, gradient_w, &theta_gradient);
+    Eigen::VectorXd step;
+    internal::ComputeStep(options_, theta_gradient, learning_rate, &state_, &step);
+    if (!step.allFinite()) {
+      return NumericalFailureError(
+          "the step of iteration " + std::to_string(t) +
+          " is not finite (|dL/dtheta| = " + internal::FormatDouble(theta_gradient.norm()) +
+          "); lower the learning rate or set a trust radius");
+    }
+    if (internal::CapStep(options_.trust_radius, &step)) ++state_.num_capped_steps;
+    Eigen::VectorXd theta = state_.theta + step;
+    map_.Project(state_.theta, &theta);
+    step_norm = (theta - state_.theta).norm();
+    state_.theta = theta;
+    map_.WFromTheta(state_.theta, &state_.w);
+  }
+  internal::UpdateAverage(options_, t, &state_);
+  if (state_.optimizer == StochasticOptimizer::AVERAGED_SGD) map_.ClampW(&state_.w_average);
+
+  const double gradient_norm = theta_gradient.norm();
+  internal::EpochAccumulator& accumulator = state_.epoch;
+  ++accumulator.num_iterations;
+  accumulator.num_evaluated_examples += num_evaluated;
+  accumulator.loss_sum += loss_sum;
+  accumulator.theta_gradient_sum += static_cast<double>(num_evaluated) * theta_gradient;
+  accumulator.step_norm_sum += step_norm;
+  state_.max_gradient_norm = std::max(state_.max_gradient_norm, gradient_norm);
+  state_.max_step_norm = std::max(state_.max_step_norm, step_norm);
+  state_.num_skipped_examples += num_skipped;
+
+  if (state_.curve_recorded) {
+    CurveRow row;
+    row.iteration = t;
+    row.epoch = epoch;
+    row.loss = loss;
+    row.gradient_norm = gradient_norm;
+    row.step_norm = step_norm;
+    row.learning_rate = learning_rate;
+    row.w = state_.w.head(state_.curve_num_w_columns);
+    state_.curve.push_back(std::move(row));
+  }
+  ++state_.iterations_completed;
+  state_.epoch_position += size;
+
+  *stop = false;
+  if (options_.iteration_callback) {
+    record_.iteration = t;
+    record_.epoch = epoch;
+    record_.batch_size = size;
+    record_.num_skipped_examples = num_skipped;
+    record_.examples.assign(state_.epoch_order.begin() + first,
+                            state_.epoch_order.begin() + first + size);
+    record_.learning_rate = learning_rate;
+    record_.loss = loss;
+    record_.w_evaluated = w_before;
+    record_.gradient = gradient_w;
+    record_.theta_evaluated = theta_before;
+    record_.theta_gradient = theta_gradient;
+    record_.gradient_norm = gradient_norm;
+    record_.step_norm = step_norm;
+    record_.w = state_.w;
+    record_.theta = state_.theta;
+    record_.w_average = state_.model_w();
+    *stop = !options_.iteration_callback(record_);
+  }
+  return Status::Ok();
+}
+
+Status LearnerRun::Validate(const Eigen::VectorXd& w, double* loss, int* num_skipped) {
+  TrainingObjective* validation = options_.validation_objective;
+  const int num_examples = validation->num_examples();
+  std::vector<double> losses(num_examples);
+  std::vector<Status> statuses(num_examples);
+  pool_.ParallelFor(num_examples, [&](int i) {
+    statuses[i] = validation->EvaluateExample(i, w, &losses[i], nullptr);
+    if (statuses[i].ok() && !std::isfinite(losses[i])) {
+      statuses[i] = NumericalFailureError("loss is " + internal::FormatDouble(losses[i]));
+    }
+  });
+  double sum = 0.0;
+  int count = 0;
+  *num_skipped = 0;
+  for (int i = 0; i < num_examples; ++i) {
+    if (!statuses[i].ok()) {
+      if (!options_.skip_failed_examples) {
+        return Status(statuses[i].code(),
+                      "validation example " + std::to_string(i) + " (after epoch " +
+                          std::to_string(state_.epochs_completed) + "): " + statuses[i].message());
+      }
+      ++*num_skipped;
+      continue;
+    }
+    sum += losses[i];
+    ++count;
+  }
+  *loss = count > 0 ? sum / count : std::numeric_limits<double>::quiet_NaN();
+  return Status::Ok();
+}
+
+Status LearnerRun::EndEpoch(bool complete, StochasticLearner::EpochSummary* epoch) {
+  const internal::EpochAccumulator& accumulator = state_.epoch;
+  const int evaluated = accumulator.num_evaluated_examples;
+  *epoch = StochasticLearner::EpochSummary();
+  epoch->epoch = state_.epochs_completed;
+  epoch->num_iterations = accumulator.num_iterations;
+  epoch->complete = complete;
+  epoch->loss =
+      evaluated > 0 ? accumulator.loss_sum / evaluated : std::numeric_limits<double>::quiet_NaN();
+  epoch->gradient_norm =
+      evaluated > 0 ? (accumulator.theta_gradient_sum / static_cast<double>(evaluated)).norm()
+                    : 0.0;
+  epoch->mean_step_norm =
+      accumulator.num_iterations > 0 ? accumulator.step_norm_sum / accumulator.num_iterations : 0.0;
+  if (options_.validation_objective != nullptr) {
+    int num_skipped = 0;
+    Status status = Validate(state_.model_w(), &epoch->validation_loss, &num_skipped);
+    if (!status.ok()) return status;
+    // An interrupted epoch's validation is not part of the trajectory (a
+    // resumed run does not repeat it), so only the summary counts it.
+    if (complete) {
+      state_.num_skipped_validation_examples += num_skipped;
+    } else {
+      extra_skipped_validation_examples_ += num_skipped;
+    }
+  }
+  epoch->elapsed_seconds = ElapsedSeconds();
+  PrintProgress(*epoch);
+  if (complete) {
+    state_.epochs.push_back(*epoch);
+    ++state_.epochs_completed;
+    state_.epoch_order.clear();
+    state_.epoch_position = 0;
+  }
+  return Status::Ok();
+}
+
+void LearnerRun::PrintProgress(const StochasticLearner::EpochSummary& epoch) const {
+  if (options_.progress_stream == nullptr) return;
+  char line[256];
+  int length =
+      options_.num_epochs > 0
+          ? std::snprintf(line, sizeof(line), "epoch %3d/%d", epoch.epoch + 1, options_.num_epochs)
+          : std::snprintf(line, sizeof(line), "epoch %3d", epoch.epoch + 1);
+  length +=
+      std::snprintf(line + length, sizeof(line) - length, "  loss %.3e  |g| %.1e  |step| %.1e",
+                    epoch.loss, epoch.gradient_norm, epoch.mean_step_norm);
+  if (options_.validation_objective != nullptr) {
+    length +=
+        std::snprintf(line + length, sizeof(line) - length, "  val %.3e", epoch.validation_loss);
+  }
+  length += std::snprintf(line + length, sizeof(line) - length, "  %.1f s", epoch.elapsed_seconds);
+  if (!epoch.complete) {
+    std::snprintf(line + length, sizeof(line) - length, "  (interrupted after %d iterations)",
+                  epoch.num_iterations);
+  }
+  *options_.progress_stream << line << std::endl;
+}
+
+Status LearnerRun::SaveCurve() const {
+  if (options_.curve_csv_path.empty()) return Status::Ok();
+  return WriteFileAtomically(
+      options_.curve_csv_path, internal::CurveToCsv(state_.curve, state_.curve_num_w_columns),
+      options_.durable_writes);
+}
+
+Status LearnerRun::SaveCheckpoint() {
+  if (options_.checkpoint_path.empty() ||
+      last_checkpoint_iteration_ == state_.iterations_completed) {
+    return Status::Ok();
+  }
+  state_.elapsed_seconds = ElapsedSeconds();
+  Status status =
+      internal::WriteCheckpoint(options_.checkpoint_path, state_, options_.durable_writes);
+  if (!status.ok()) return status;
+  last_checkpoint_iteration_ = state_.iterations_completed;
+  return SaveCurve();
+}
+
+Status LearnerRun::Run(StochasticLearner::Summary* summary) {
+  const int resumed_from = state_.iterations_completed;
+  StochasticTermination termination = StochasticTermination::FAILURE;
+  std::string message;
+  Status status;
+  for (;;) {
+    if (options_.max_iterations > 0 && state_.iterations_completed >= options_.max_iterations) {
+      termination = StochasticTermination::MAX_ITERATIONS;
+      message = "took max_iterations = " + std::to_string(options_.max_iterations) + " iterations";
+      break;
+    }
+    if (state_.epoch_order.empty()) {
+      if (options_.num_epochs > 0 && state_.epochs_completed >= options_.num_epochs) {
+        termination = StochasticTermination::MAX_EPOCHS;
+        message = "completed num_epochs = " + std::to_string(options_.num_epochs) + " epochs";
+        break;
+      }
+      StartEpoch();
+    }
+    bool stop = false;
+    status = Iterate(&stop);
+    if (!status.ok()) break;
+    if (state_.epoch_position == state_.num_examples) {
+      StochasticLearner::EpochSummary epoch;
+      status = EndEpoch(/*complete=*/true, &epoch);
+      if (!status.ok()) break;
+      if (options_.checkpoint_every_n_epochs > 0 &&
+          state_.epochs_completed % options_.checkpoint_every_n_epochs == 0) {
+        status = SaveCheckpoint();
+        if (!status.ok()) break;
+      }
+    }
+    if (options_.checkpoint_every_n_iterations > 0 &&
+        state_.iterations_completed % options_.checkpoint_every_n_iterations == 0) {
+      status = SaveCheckpoint();
+      if (!status.ok()) break;
+    }
+    if (stop) {
+      termination = StochasticTermination::USER_REQUESTED;
+      message = "the iteration callback returned false after iteration " +
+                std::to_string(state_.iterations_completed - 1);
+      break;
+    }
+  }
+
+  std::vector<StochasticLearner::EpochSummary> epochs = state_.epochs;
+  if (status.ok()) {
+    if (!state_.epoch_order.empty()) {
+      StochasticLearner::EpochSummary interrupted;
+      status = EndEpoch(/*complete=*/false, &interrupted);
+      if (status.ok()) epochs.push_back(interrupted);
+    }
+    if (status.ok()) status = SaveCheckpoint();
+  }
+  if (status.ok()) {
+    status = SaveCurve();
+  } else {
+    // Keep the curve up to the last good iterate; the first error is the
+    // news, so a failure to save the curve as well is dropped.
+    (void)SaveCurve();
+  }
+  if (!status.ok()) {
+    termination = StochasticTermination::FAILURE;
+    message = status.ToString();
+  }
+
+  // The summary.
+  StochasticLearner::Summary& s = *summary;
+  s.termination = termination;
+  s.message = message;
+  s.optimizer = state_.optimizer;
+  s.num_examples = state_.num_examples;
+  s.num_parameters = state_.num_parameters;
+  s.batch_size = std::min(state_.batch_size, state_.num_examples);
+  s.num_threads = options_.num_threads;
+  s.num_iterations = state_.iterations_completed;
+  s.num_epochs = state_.epochs_completed;
+  s.resumed_from_iteration = resumed_from;
+  s.epochs = std::move(epochs);
+  for (const StochasticLearner::EpochSummary& e : s.epochs) {
+    s.final_loss = e.loss;
+    if (!std::isnan(e.loss) && (s.best_epoch < 0 || e.loss < s.best_loss)) {
+      s.best_loss = e.loss;
+      s.best_epoch = e.epoch;
+    }
+    s.final_validation_loss = e.validation_loss;
+    if (!std::isnan(e.validation_loss) &&
+        (s.best_validation_epoch < 0 || e.validation_loss < s.best_validation_loss)) {
+      s.best_validation_loss = e.validation_loss;
+      s.best_validation_epoch = e.epoch;
+    }
+  }
+  s.max_gradient_norm = state_.max_gradient_norm;
+  s.max_step_norm = state_.max_step_norm;
+  s.num_capped_steps = state_.num_capped_steps;
+  s.num_skipped_examples = state_.num_skipped_examples;
+  s.num_skipped_validation_examples =
+      state_.num_skipped_validation_examples + extra_skipped_validation_examples_;
+  s.time_in_seconds = ElapsedSeconds() - elapsed_before_;
+  s.total_time_in_seconds = ElapsedSeconds();
+  return status;
+}
+
+// Checks the objective (and the validation objective) against the options.
+Status CheckObjective(const StochasticLearner::Options& options, TrainingObjective* objective) {
+  if (objective == nullptr) return InvalidArgumentError("objective is null");
+  const int n = objective->num_parameters();
+  if (n < 1) return InvalidArgumentError("the objective has no parameters");
+  if (objective->num_examples() < 1) return InvalidArgumentError("the objective has no examples");
+  auto check_size = [n](size_t size, const char* name) {
+    if (size != 0 && static_cast<int>(size) != n) {
+      return InvalidArgumentError(std::string(name) + " has " + std::to_string(size) +
+                                  " entries, the objective " + std::to_string(n) + " parameters");
+    }
+    return Status::Ok();
+  };
+  Status status = check_size(options.parameter_transforms.size(), "parameter_transforms");
+  if (status.ok()) status = check_size(options.lower_bounds.size(), "lower_bounds");
+  if (status.ok()) status = check_size(options.upper_bounds.size(), "upper_bounds");
+  if (!status.ok()) return status;
+  if (options.validation_objective != nullptr) {
+    if (options.validation_objective->num_parameters() != n) {
+      return InvalidArgumentError("the validation objective has " +
+                                  std::to_string(options.validation_objective->num_parameters()) +
+                                  " parameters, the objective " + std::to_string(n));
+    }
+    if (options.validation_objective->num_examples() < 1) {
+      return InvalidArgumentError("the validation objective has no examples");
+    }
+  }
+  return Status::Ok();
+}
+
+std::vector<ParameterTransform> ExpandTransforms(const StochasticLearner::Options& options, int n) {
+  return options.parameter_transforms.empty()
+             ? std::vector<ParameterTransform>(n, ParameterTransform::IDENTITY)
+             : options.parameter_transforms;
+}
+
+std::string TransformsToString(const std::vector<ParameterTransform>& transforms) {
+  std::string text = "[";
+  for (size_t i = 0; i < transforms.size(); ++i) {
+    text += (i > 0 ? ", " : "") + std::string(ParameterTransformToString(transforms[i]));
+  }
+  return text + "]";
+}
+
+}  // namespace
+
+StochasticLearner::StochasticLearner(const Options& options) : options_(options) {}
+
+Status StochasticLearner::Learn(TrainingObjective* objective, Eigen::VectorXd* w,
+                                Summary* summary) {
+  CHECK(w != nullptr);
+  Summary local_summary;
+  Summary& s = summary != nullptr ? *summary : local_summary;
+  s = Summary();
+  std::string error;
+  if (!options_.IsValid(&error)) return InvalidArgumentError(error);
+  Status status = CheckObjective(options_, objective);
+  if (!status.ok()) return status;
+  const int n = objective->num_parameters();
+  if (w->size() != n) {
+    return InvalidArgumentError("w has size " + std::to_string(w->size()) + ", the objective " +
+                                std::to_string(n) + " parameters");
+  }
+
+  LearnerState state;
+  state.optimizer = options_.optimizer;
+  state.num_parameters = n;
+  state.num_examples = objective->num_examples();
+  state.batch_size = options_.batch_size;
+  state.shuffle = options_.shuffle;
+  state.seed = options_.seed;
+  state.transforms = ExpandTransforms(options_, n);
+  state.rng.seed(options_.seed);
+  const ParameterMap map(state.transforms, options_.lower_bounds, options_.upper_bounds, n);
+  status = map.ThetaFromW(*w, &state.theta);
+  if (!status.ok()) return status;
+  map.WFromTheta(state.theta, &state.w);
+  internal::InitializeOptimizerState(&state);
+  state.epoch.theta_gradient_sum = Eigen::VectorXd::Zero(n);
+  state.curve_recorded = !options_.curve_csv_path.empty();
+  state.curve_num_w_columns = n <= options_.curve_max_parameters ? n : 0;
+
+  LearnerRun run(options_, objective, &state);
+  status = run.Run(&s);
+  *w = state.model_w();
+  return status;
+}
+
+Status StochasticLearner::Resume(const std::string& checkpoint_path, TrainingObjective* objective,
+                                 Eigen::VectorXd* w, Summary* summary) {
+  CHECK(w != nullptr);
+  Summary local_summary;
+  Summary& s = summary != nullptr ? *summary : local_summary;
+  s = Summary();
+  std::string error;
+  if (!options_.IsValid(&error)) return InvalidArgumentError(error);
+  Status status = CheckObjective(options_, objective);
+  if (!status.ok()) return status;
+  LearnerState state;
+  status = internal::ReadCheckpoint(checkpoint_path, &state);
+  if (!status.ok()) return status;
+
+  const std::string where = "checkpoint '" + checkpoint_path + "' ";
+  auto mismatch = [&where](const std::string& what, const std::string& saved,
+                           const std::string& now) {
+    return InvalidArgumentError(where + "has " + what + " " + saved +
+                                ", but the options/objective " + "have " + now +
+                                "; resuming would not continue the same run");
+  };
+  const int n = objective->num_parameters();
+  if (state.optimizer != options_.optimizer) {
+    return mismatch("optimizer", StochasticOptimizerToString(state.optimizer),
+                    StochasticOptimizerToString(options_.optimizer));
+  }
+  if (state.num_parameters != n) {
+    return mismatch("num_parameters", std::to_string(state.num_parameters), std::to_string(n));
+  }
+  if (state.num_examples != objective->num_examples()) {
+    return mismatch("num_examples", std::to_string(state.num_examples),
+                    std::to_string(objective->num_examples()));
+  }
+  if (state.batch_size != options_.batch_size) {
+    return mismatch("batch_size", std::to_string(state.batch_size),
+                    std::to_string(options_.batch_size));
+  }
+  if (state.shuffle != options_.shuffle) {
+    return mismatch("shuffle", state.shuffle ? "true" : "false",
+                    options_.shuffle ? "true" : "false");
+  }
+  const std::vector<ParameterTransform> transforms = ExpandTransforms(options_, n);
+  if (state.transforms != transforms) {
+    return mismatch("parameter_transforms", TransformsToString(state.transforms),
+                    TransformsToString(transforms));
+  }
+  if (!options_.curve_csv_path.empty() && !state.curve_recorded) {
+    return InvalidArgumentError(where +
+                                "holds no training curve (it was written without "
+                                "curve_csv_path), so curve_csv_path cannot be continued; clear it");
+  }
+  const ParameterMap map(state.transforms, options_.lower_bounds, options_.upper_bounds, n);
+  status = map.CheckBounds(state.w, where + "iterate");
+  if (!status.ok()) return status;
+  LearnerRun run(options_, objective, &state);
+  status = run.Run(&s);
+  s.resumed = true;
+  *w = state.model_w();
+  return status;
+}
+
+}  // namespace ceres_wiberg

@@ -1,0 +1,55 @@
+#include "ceres_wiberg/types.h"
+
+#include "ceres_wiberg/internal/string_util.h"
+
+namespace ceres_wiberg {
+
+const char* DampingTypeToString(DampingType type) {
+  switch (type) {
+    case DampingType::IDENTITY:
+      return "IDENTITY";
+    case DampingType::HESSIAN_DIAGONAL:
+      return "HESSIAN_DIAGONAL";
+  }
+  return "UNKNOWN";
+}
+
+const char* HessianModelToString(HessianModel model) {
+  switch (model) {
+    case HessianModel::GAUSS_NEWTON:
+      return "GAUSS_NEWTON";
+    case HessianModel::EXACT:
+      return "EXACT";
+  }
+  return "UNKNOWN";
+}
+
+const char* LinearSolverTypeToString(LinearSolverType type) {
+  switch (type) {
+    case LinearSolverType::AUTOMATIC:
+      return "AUTOMATIC";
+    case LinearSolverType::DENSE:
+      return "DENSE";
+    case LinearSolverType::SPARSE:
+      return "SPARSE";
+  }
+  return "UNKNOWN";
+}
+
+bool StringToDampingType(const std::string& name, DampingType* type) {
+  return internal::StringToEnum(name, {DampingType::IDENTITY, DampingType::HESSIAN_DIAGONAL},
+                                DampingTypeToString, type);
+}
+
+bool StringToHessianModel(const std::string& name, HessianModel* model) {
+  return internal::StringToEnum(name, {HessianModel::GAUSS_NEWTON, HessianModel::EXACT},
+                                HessianModelToString, model);
+}
+
+bool StringToLinearSolverType(const std::string& name, LinearSolverType* type) {
+  return internal::StringToEnum(
+      name, {LinearSolverType::AUTOMATIC, LinearSolverType::DENSE, LinearSolverType::SPARSE},
+      LinearSolverTypeToString, type);
+}
+
+}  // namespace ceres_wiberg
