@@ -512,7 +512,7 @@ int main(int argc, char** argv) {
   }
 
   const std::vector<TargetCheck> targets = CheckTargets(results);
-  std::printf("\nTargets of issue 6 (%s, P1 ratios):\n%s", EvaluationSetName(),
+  std::printf("\nTargets (P1 ratios the paper's results meet: Table 2, supplementary Table 1; %s):\n%s", EvaluationSetName(),
               FormatTargets(targets).c_str());
   int failed_fits = 0;
   for (const ActionSummary* summary :
