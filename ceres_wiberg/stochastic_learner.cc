@@ -16,6 +16,7 @@
 #include "ceres_wiberg/internal/stochastic_learner_optimizer.h"
 #include "ceres_wiberg/internal/stochastic_learner_parameter_map.h"
 #include "ceres_wiberg/internal/stochastic_learner_state.h"
+#include "ceres_wiberg/enum_names.h"
 #include "ceres_wiberg/internal/string_util.h"
 #include "ceres_wiberg/thread_pool.h"
 #include "glog/logging.h"
@@ -63,14 +64,14 @@ const char* StochasticTerminationToString(StochasticTermination termination) {
 }
 
 bool StringToStochasticOptimizer(const std::string& name, StochasticOptimizer* optimizer) {
-  return internal::StringToEnum(name,
+  return StringToEnum(name,
                                 {StochasticOptimizer::SGD, StochasticOptimizer::SGD_MOMENTUM,
                                  StochasticOptimizer::AVERAGED_SGD, StochasticOptimizer::ADAM},
                                 StochasticOptimizerToString, optimizer);
 }
 
 bool StringToParameterTransform(const std::string& name, ParameterTransform* transform) {
-  return internal::StringToEnum(
+  return StringToEnum(
       name, {ParameterTransform::IDENTITY, ParameterTransform::SQUARED, ParameterTransform::EXP},
       ParameterTransformToString, transform);
 }

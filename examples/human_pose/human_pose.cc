@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "common/enum_names.h"
+#include "ceres_wiberg/enum_names.h"
 #include "gflags/gflags.h"
 #include "nlohmann/json.hpp"
 #include "pose_data.h"
@@ -91,16 +91,16 @@ const char* EvaluationSetToString(EvaluationSet set) {
 
 // StringToX: the value whose XToString is `name`; false if there is none.
 bool StringToExperimentSize(const std::string& name, ExperimentSize* size) {
-  return examples::StringToEnum(name, {ExperimentSize::kDemo, ExperimentSize::kFull},
+  return ceres_wiberg::StringToEnum(name, {ExperimentSize::kDemo, ExperimentSize::kFull},
                                 ExperimentSizeToString, size);
 }
 bool StringToExperimentRun(const std::string& name, ExperimentRun* run) {
-  return examples::StringToEnum(
+  return ceres_wiberg::StringToEnum(
       name, {ExperimentRun::kAll, ExperimentRun::kMultiview, ExperimentRun::kMonocular},
       ExperimentRunToString, run);
 }
 bool StringToEvaluationSet(const std::string& name, EvaluationSet* set) {
-  return examples::StringToEnum(name, {EvaluationSet::kTest, EvaluationSet::kValidation},
+  return ceres_wiberg::StringToEnum(name, {EvaluationSet::kTest, EvaluationSet::kValidation},
                                 EvaluationSetToString, set);
 }
 

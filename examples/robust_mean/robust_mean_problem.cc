@@ -9,7 +9,7 @@
 #include "ceres_wiberg/bilevel_example.h"
 #include "ceres_wiberg/bilevel_problem.h"
 #include "ceres_wiberg/learnable_loss.h"
-#include "common/enum_names.h"
+#include "ceres_wiberg/enum_names.h"
 
 namespace robust_mean {
 namespace {
@@ -80,7 +80,7 @@ const char* ProtocolToString(Protocol protocol) {
 }
 
 bool StringToProtocol(const std::string& name, Protocol* protocol) {
-  return examples::StringToEnum(name, {Protocol::kPaper, Protocol::kAuthorsCode},
+  return ceres_wiberg::StringToEnum(name, {Protocol::kPaper, Protocol::kAuthorsCode},
                                 ProtocolToString, protocol);
 }
 

@@ -25,7 +25,7 @@
 
 #include "ceres_wiberg/file.h"
 #include "ceres_wiberg/stochastic_learner.h"
-#include "common/enum_names.h"
+#include "ceres_wiberg/enum_names.h"
 #include "common/gnuplot.h"
 #include "fusion_energy.h"
 #include "fusion_model.h"
@@ -125,7 +125,7 @@ const char* SplitProtocolToString(SplitProtocol protocol) {
 
 // "frames" or "sequences"; false for any other name.
 bool StringToSplitProtocol(const std::string& name, SplitProtocol* protocol) {
-  return examples::StringToEnum(name, {SplitProtocol::kFrames, SplitProtocol::kSequences},
+  return ceres_wiberg::StringToEnum(name, {SplitProtocol::kFrames, SplitProtocol::kSequences},
                                 SplitProtocolToString, protocol);
 }
 

@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "boxes.h"
-#include "common/enum_names.h"
+#include "ceres_wiberg/enum_names.h"
 
 namespace tracker_fusion {
 namespace {
@@ -414,7 +414,7 @@ const char* TrackerWeaknessToString(TrackerWeakness weakness) {
 }
 
 bool StringToTrackerWeakness(const std::string& name, TrackerWeakness* weakness) {
-  return examples::StringToEnum(name,
+  return ceres_wiberg::StringToEnum(name,
                                 {TrackerWeakness::kJitter, TrackerWeakness::kScale,
                                  TrackerWeakness::kDrift, TrackerWeakness::kFragile},
                                 TrackerWeaknessToString, weakness);
