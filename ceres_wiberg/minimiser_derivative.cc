@@ -7,9 +7,10 @@
 #include <sstream>
 
 #include "ceres_wiberg/internal/damped_solver.h"
+#include "ceres_wiberg/internal/exact_hessian.h"
+#include "ceres_wiberg/internal/inner_newton.h"
 #include "ceres_wiberg/internal/linearization.h"
 #include "ceres_wiberg/internal/problem_layout.h"
-#include "ceres_wiberg/internal/symmetric_block_matrix.h"
 #include "glog/logging.h"
 
 namespace ceres_wiberg {
@@ -33,9 +34,9 @@ class DerivativeEngine {
       : options_(options),
         problem_(problem),
         layout_(problem->layout()),
-        linearization_(layout_),
-        hessian_(layout_),
-        solver_(options) {}
+        newton_(options, problem),
+        linearization_(newton_.linearization()),
+        solver_(newton_.solver()) {}
 
   BilevelProblem* problem() const { return problem_; }
 
@@ -46,56 +47,22 @@ class DerivativeEngine {
   Status InnerGradient(Eigen::VectorXd* gradient) const;
 
  private:
-  // Assembles H at the last evaluated point and factorises H + lambda D.
+  // Builds H at the last evaluated point and factorises H + lambda D.
   Status BuildAndFactorize();
   // kInvalidArgument if the problem's values moved since Linearize.
   Status CheckUnchanged(bool learnable_too) const;
   // rho' J^T J (+ 2 rho'' J^T r r^T J if with_rho2) of residual block i.
   RowMajorMatrix FirstOrderLocal(int i, bool with_rho2) const;
-  // H of residual block i over its inner local columns into local_hessian_.
-  Status InnerLocalHessian(int i, bool exact);
-  // The residual curvature of residual block i over its inner local columns
-  // into curvature_ (see the definition for the probes).
-  Status InnerCurvature(int i);
 
   const MinimiserDerivative::Options options_;
   BilevelProblem* problem_;
   const ProblemLayout& layout_;
-  Linearization linearization_;
-  SymmetricBlockMatrix hessian_;
-  DampedSolver solver_;
+  InnerNewton newton_;
+  const Linearization& linearization_;
+  const DampedSolver& solver_;
   Eigen::VectorXd inner_snapshot_;
   Eigen::VectorXd learnable_snapshot_;
-
-  // Scratch of BuildAndFactorize, reused across residual blocks.
-  RowMajorMatrix inner_jacobian_;  // num_residuals x num_inner_local
-  RowMajorMatrix local_hessian_;   // num_inner_local x num_inner_local
-  RowMajorMatrix curvature_;       // num_inner_local x num_inner_local
-  Eigen::VectorXd inner_J_T_r_;
-  Eigen::VectorXd direction_;      // num_local
-  Eigen::VectorXd column_;         // num_local
-  std::vector<int> probe_order_;
-  std::vector<char> block_known_;  // per block of the residual: columns differenced
 };
-
-namespace {
-
-// Inner blocks with at least this many tangent coordinates are probed for
-// structurally zero curvature columns before their columns are differenced.
-constexpr int kProbeMinSize = 3;
-
-// Residual blocks with at most this many residuals form J^T J by outer products.
-constexpr int kSmallProductRows = 8;
-
-// The probe direction's coordinates: deterministic, all of one sign and
-// pairwise different, so that a block's curvature columns that are not zero
-// do not cancel along it.
-double ProbeCoefficient(int q) {
-  const double x = 0.6180339887498949 * (q + 1);  // golden-ratio sequence in [1, 2)
-  return 1.0 + (x - std::floor(x));
-}
-
-}  // namespace
 
 RowMajorMatrix DerivativeEngine::FirstOrderLocal(int i, bool with_rho2) const {
   const ResidualBlockInfo& residual = layout_.residuals[i];
@@ -112,161 +79,15 @@ RowMajorMatrix DerivativeEngine::FirstOrderLocal(int i, bool with_rho2) const {
   return local;
 }
 
-Status DerivativeEngine::InnerLocalHessian(int i, bool exact) {
-  const ResidualBlockInfo& residual = layout_.residuals[i];
-  const int k = residual.num_residuals;
-  const int n = residual.num_inner_local;
-  const ConstRowMajorMap J(linearization_.jacobian(i), k, residual.num_local);
-  inner_jacobian_.resize(k, n);
-  for (size_t j = 0; j < residual.blocks.size(); ++j) {
-    if (residual.inner_offset[j] < 0) continue;
-    const int t = layout_.blocks[residual.blocks[j]].tangent_size;
-    inner_jacobian_.middleCols(residual.inner_offset[j], t) =
-        J.middleCols(residual.local_offset[j], t);
-  }
-  const double* rho = linearization_.rho(i);
-  local_hessian_.resize(n, n);
-  if (k <= kSmallProductRows) {
-    // A few residuals: a sum of outer products, without GEMM's blocking.
-    local_hessian_.noalias() = (rho[1] * inner_jacobian_.row(0).transpose()) * inner_jacobian_.row(0);
-    for (int p = 1; p < k; ++p) {
-      local_hessian_.noalias() +=
-          (rho[1] * inner_jacobian_.row(p).transpose()) * inner_jacobian_.row(p);
-    }
-  } else {
-    local_hessian_.noalias() = rho[1] * inner_jacobian_.transpose() * inner_jacobian_;
-  }
-  if (!exact) return Status::Ok();
-  if (rho[2] != 0.0) {
-    inner_J_T_r_.noalias() =
-        inner_jacobian_.transpose() * Eigen::Map<const Eigen::VectorXd>(linearization_.residuals(i), k);
-    local_hessian_.noalias() += (2.0 * rho[2]) * inner_J_T_r_ * inner_J_T_r_.transpose();
-  }
-  Status status = InnerCurvature(i);
-  if (!status.ok()) return status;
-  local_hessian_ += curvature_;
-  return Status::Ok();
-}
-
-// One central difference of the Jacobians per inner local column. A block of
-// kProbeMinSize or more tangent coordinates is first differenced along one
-// probe direction: when that changes no Jacobian row of an inner block whose
-// columns are not yet known (itself included), its columns are zero in those
-// rows (the residuals are linear in it and it does not move those rows' Jacobians,
-// e.g. a translation or linear coefficients), its rows in the known
-// columns follow by symmetry, and its columns are not differenced. Blocks go
-// smallest first, so that known columns cover as many rows as possible.
-Status DerivativeEngine::InnerCurvature(int i) {
-  const ResidualBlockInfo& residual = layout_.residuals[i];
-  const int n = residual.num_inner_local;
-  // Entries of columns never differenced are not read before the
-  // symmetrisation below writes them.
-  curvature_.resize(n, n);
-  direction_.setZero(residual.num_local);
-  column_.resize(residual.num_local);
-  block_known_.assign(residual.blocks.size(), 0);
-  probe_order_.clear();
-  for (size_t j = 0; j < residual.blocks.size(); ++j) {
-    if (residual.inner_offset[j] >= 0) probe_order_.push_back(static_cast<int>(j));
-  }
-  std::stable_sort(probe_order_.begin(), probe_order_.end(), [&](int a, int b) {
-    return layout_.blocks[residual.blocks[a]].tangent_size <
-           layout_.blocks[residual.blocks[b]].tangent_size;
-  });
-  // Writes every inner row of column_.
-  auto difference = [&]() {
-    return linearization_.CurvatureAlong(i, direction_.data(), CurvatureRows::kInner,
-                                         options_.second_derivative_relative_step,
-                                         column_.data());
-  };
-
-  for (int j : probe_order_) {
-    const int t = layout_.blocks[residual.blocks[j]].tangent_size;
-    const int local = residual.local_offset[j];
-    if (t >= kProbeMinSize) {
-      for (int q = 0; q < t; ++q) direction_[local + q] = ProbeCoefficient(q);
-      Status status = difference();
-      direction_.segment(local, t).setZero();
-      if (!status.ok()) return status;
-      bool moves_unknown_rows = false;
-      for (size_t l = 0; l < residual.blocks.size() && !moves_unknown_rows; ++l) {
-        if (residual.inner_offset[l] < 0 || block_known_[l]) continue;
-        const int t_l = layout_.blocks[residual.blocks[l]].tangent_size;
-        moves_unknown_rows = (column_.segment(residual.local_offset[l], t_l).array() != 0.0).any();
-      }
-      if (!moves_unknown_rows) continue;
-    }
-    for (int q = 0; q < t; ++q) {
-      direction_[local + q] = 1.0;
-      Status status = difference();
-      direction_[local + q] = 0.0;
-      if (!status.ok()) return status;
-      const int col = residual.inner_offset[j] + q;
-      for (size_t l = 0; l < residual.blocks.size(); ++l) {
-        if (residual.inner_offset[l] < 0) continue;
-        const int t_l = layout_.blocks[residual.blocks[l]].tangent_size;
-        curvature_.col(col).segment(residual.inner_offset[l], t_l) =
-            column_.segment(residual.local_offset[l], t_l);
-      }
-    }
-    block_known_[j] = 1;
-  }
-
-  // Symmetrise: known columns averaged with their transposes, rows of the
-  // columns not differenced taken from the known columns, zero elsewhere.
-  for (int a : probe_order_) {
-    const int off_a = residual.inner_offset[a];
-    const int t_a = layout_.blocks[residual.blocks[a]].tangent_size;
-    for (int b : probe_order_) {
-      const int off_b = residual.inner_offset[b];
-      if (off_b < off_a) continue;  // each pair once, the diagonal blocks too
-      const int t_b = layout_.blocks[residual.blocks[b]].tangent_size;
-      auto ab = curvature_.block(off_a, off_b, t_a, t_b);
-      auto ba = curvature_.block(off_b, off_a, t_b, t_a);
-      if (block_known_[a] && block_known_[b]) {
-        ab = 0.5 * (ab + ba.transpose()).eval();
-        if (a != b) ba = ab.transpose();  // a diagonal block is ab itself
-      } else if (block_known_[b]) {
-        ba = ab.transpose();
-      } else if (block_known_[a]) {
-        ab = ba.transpose();
-      } else {
-        ab.setZero();
-        ba.setZero();
-      }
-    }
-  }
-  return Status::Ok();
-}
-
 Status DerivativeEngine::BuildAndFactorize() {
-  const bool exact = options_.hessian_model == HessianModel::EXACT;
-  hessian_.SetZero();
-  for (size_t i = 0; i < layout_.residuals.size(); ++i) {
-    Status status = InnerLocalHessian(static_cast<int>(i), exact);
-    if (!status.ok()) return status;
-    hessian_.AddInnerLocal(layout_.residuals[i], local_hessian_.data());
-  }
-  if (exact) {
-    std::vector<double> curvature;
-    for (int b : layout_.inner_blocks) {
-      if (layout_.blocks[b].manifold == nullptr) continue;
-      Status status = linearization_.ManifoldCurvature(b, &curvature);
-      if (!status.ok()) return status;
-      hessian_.AddToDiagonalBlock(b, curvature.data());
-    }
-  }
-  const bool dense =
-      options_.linear_solver_type == LinearSolverType::DENSE ||
-      (options_.linear_solver_type == LinearSolverType::AUTOMATIC &&
-       layout_.num_inner <= options_.max_dense_size);
-  return dense ? solver_.FactorizeDense(hessian_.ToDense())
-               : solver_.FactorizeSparse(hessian_.ToSparseUpper());
+  Status status = newton_.BuildHessian();
+  if (!status.ok()) return status;
+  return newton_.Factorize(options_.lambda);
 }
 
 Status DerivativeEngine::Linearize(MinimiserDerivative::Summary* summary) {
   const auto start = std::chrono::steady_clock::now();
-  Status status = linearization_.Evaluate();
+  Status status = newton_.Evaluate();
   if (!status.ok()) return status;
   summary->gradient_max_norm_before_newton_step =
       linearization_.gradient().lpNorm<Eigen::Infinity>();
@@ -277,14 +98,14 @@ Status DerivativeEngine::Linearize(MinimiserDerivative::Summary* summary) {
     if (!status.ok()) {
       return Status(status.code(), "before the final Newton step: " + status.message());
     }
-    const Eigen::VectorXd step = -solver_.Solve(linearization_.gradient());
+    const Eigen::VectorXd step = newton_.Step(linearization_.gradient());
     summary->newton_step_norm = step.norm();
-    status = ApplyInnerStep(layout_, step);
+    status = newton_.ApplyStep(step);
     if (!status.ok()) {
       return Status(status.code(), status.message() + " during the final Newton step");
     }
     const auto restart = std::chrono::steady_clock::now();
-    status = linearization_.Evaluate();
+    status = newton_.Evaluate();
     if (!status.ok()) return status;
     evaluation_time += SecondsSince(restart);
   }
@@ -350,10 +171,9 @@ Status DerivativeEngine::Jacobian(Eigen::MatrixXd* J_y_w) const {
         const int col = residual.local_offset[j] + q;
         direction[col] = 1.0;
         column.setZero();
-        status = linearization_.CurvatureAlong(
+        status = newton_.exact_hessian().CurvatureAlong(
             i, direction.data(),
-            along_learnable ? CurvatureRows::kInner : CurvatureRows::kLearnable,
-            options_.second_derivative_relative_step, column.data());
+            along_learnable ? CurvatureRows::kInner : CurvatureRows::kLearnable, column.data());
         direction[col] = 0.0;
         if (!status.ok()) return status;
         // Column `col` of the symmetric curvature, written to both halves so
@@ -416,9 +236,8 @@ Status DerivativeEngine::VectorJacobianProduct(const Eigen::VectorXd& u,
     const Eigen::VectorXd J_v = J * v_local;
     Eigen::VectorXd local = J.transpose() * (rho[1] * J_v + 2.0 * rho[2] * r.dot(J_v) * r);
     Eigen::VectorXd curvature = Eigen::VectorXd::Zero(residual.num_local);
-    status = linearization_.CurvatureAlong(i, v_local.data(), CurvatureRows::kLearnable,
-                                           options_.second_derivative_relative_step,
-                                           curvature.data());
+    status = newton_.exact_hessian().CurvatureAlong(i, v_local.data(), CurvatureRows::kLearnable,
+                                                    curvature.data());
     if (!status.ok()) return status;
     local += curvature;
     for (size_t j = 0; j < residual.blocks.size(); ++j) {

@@ -7,6 +7,7 @@
 
 #include "ceres/manifold.h"
 #include "ceres_wiberg/internal/problem_layout.h"
+#include "ceres_wiberg/newton_polish.h"
 #include "glog/logging.h"
 
 namespace ceres_wiberg {
@@ -36,41 +37,16 @@ Status TangentDifference(const ProblemLayout& layout, const Eigen::VectorXd& y,
   return Status::Ok();
 }
 
-// Undamped exact Newton steps, without eigenvalue estimates.
-MinimiserDerivative::Options NewtonStepOptions() {
-  MinimiserDerivative::Options options;
-  options.lambda = 0.0;
-  options.hessian_model = HessianModel::EXACT;
-  options.final_newton_step = true;
-  options.eigenvalue_iterations = 0;
-  return options;
-}
-
-// Newton steps y <- y - H^-1 g until |g|_max stops decreasing. `newton` is
-// reused across calls on one problem, so the Hessian's sparsity structure is
-// built once.
-Status PolishToFixedPoint(int iterations, MinimiserDerivative* newton,
-                          BilevelProblem* problem) {
-  double best = std::numeric_limits<double>::infinity();
-  for (int i = 0; i < iterations; ++i) {
-    const Eigen::VectorXd before = problem->GetInnerValues();
-    MinimiserDerivative::Summary summary;
-    Status status = newton->Linearize(problem, &summary);
-    if (!status.ok()) {
-      problem->SetInnerValues(before);
-      return Status(status.code(), "polishing a re-solve: " + status.message());
-    }
-    if (summary.gradient_max_norm_before_newton_step >= best) {
-      problem->SetInnerValues(before);  // no progress: keep the better point
-      break;
-    }
-    best = summary.gradient_max_norm_before_newton_step;
-    if (best == 0.0) {
-      problem->SetInnerValues(before);
-      break;
-    }
+// The step along v: relative_step times the scale of w (of v's own entry for a
+// coordinate direction), over |v|_inf.
+double StepAlong(double relative_step, const Eigen::VectorXd& w0, const Eigen::VectorXd& v) {
+  double scale = std::max(1.0, w0.lpNorm<Eigen::Infinity>());
+  if ((v.array() != 0.0).count() == 1) {
+    Eigen::Index j;
+    v.cwiseAbs().maxCoeff(&j);
+    scale = std::max(1.0, std::abs(w0[j]));
   }
-  return Status::Ok();
+  return relative_step * scale / v.lpNorm<Eigen::Infinity>();
 }
 
 }  // namespace
@@ -99,111 +75,92 @@ std::string MinimiserDerivativeChecker::Result::Report() const {
   return out.str();
 }
 
-Status MinimiserDerivativeChecker::Check(
-    const Options& options, const MinimiserDerivative::Options& derivative_options,
-    BilevelProblem* problem, Result* result) {
-  CHECK(problem != nullptr);
-  CHECK(result != nullptr);
-  std::string error;
-  if (!options.IsValid(&error)) return InvalidArgumentError(error);
-  const ProblemLayout& layout = problem->layout();
-  const int n_w = layout.num_learnable;
-
-  // The columns to check, as directions in w.
-  Eigen::MatrixXd directions = options.directions;
-  if (directions.cols() == 0) {
-    std::vector<int> coordinates = options.learnable_coordinates;
-    if (coordinates.empty()) {
-      for (int j = 0; j < n_w; ++j) coordinates.push_back(j);
+Status MinimiserDerivativeChecker::Directions(const Options& options, int n_w,
+                                              Eigen::MatrixXd* directions) {
+  if (options.directions.cols() != 0) {
+    if (options.directions.rows() != n_w) {
+      return InvalidArgumentError("directions have " + std::to_string(options.directions.rows()) +
+                                  " rows, not n_w = " + std::to_string(n_w));
     }
-    directions = Eigen::MatrixXd::Zero(n_w, coordinates.size());
-    for (size_t c = 0; c < coordinates.size(); ++c) {
-      if (coordinates[c] < 0 || coordinates[c] >= n_w) {
-        return InvalidArgumentError("learnable coordinate " + std::to_string(coordinates[c]) +
-                                    " is out of range [0, " + std::to_string(n_w) + ")");
-      }
-      directions(coordinates[c], c) = 1.0;
-    }
-  } else if (directions.rows() != n_w) {
-    return InvalidArgumentError("directions have " + std::to_string(directions.rows()) +
-                                " rows, not n_w = " + std::to_string(n_w));
+    *directions = options.directions;
+    return Status::Ok();
   }
-
-  // Both references are derivatives at the exact fixed point, so the base
-  // point is polished too (when H allows) and restored at the end.
-  const Eigen::VectorXd y_original = problem->GetInnerValues();
-  MinimiserDerivative newton(NewtonStepOptions());
-  Status status = PolishToFixedPoint(options.newton_polish_iterations, &newton, problem);
-  if (!status.ok()) problem->SetInnerValues(y_original);
-  MinimiserDerivative derivative(derivative_options);
-  status = derivative.Linearize(problem, &result->derivative_summary);
-  if (!status.ok()) {
-    problem->SetInnerValues(y_original);
-    return status;
+  std::vector<int> coordinates = options.learnable_coordinates;
+  if (coordinates.empty()) {
+    for (int j = 0; j < n_w; ++j) coordinates.push_back(j);
   }
-  Eigen::MatrixXd J_y_w;
-  status = derivative.Jacobian(&J_y_w);
-  if (!status.ok()) return status;
-  result->analytic = J_y_w * directions;
+  *directions = Eigen::MatrixXd::Zero(n_w, coordinates.size());
+  for (size_t c = 0; c < coordinates.size(); ++c) {
+    if (coordinates[c] < 0 || coordinates[c] >= n_w) {
+      return InvalidArgumentError("learnable coordinate " + std::to_string(coordinates[c]) +
+                                  " is out of range [0, " + std::to_string(n_w) + ")");
+    }
+    (*directions)(coordinates[c], c) = 1.0;
+  }
+  return Status::Ok();
+}
 
-  const Eigen::VectorXd y_star = problem->GetInnerValues();
-  const Eigen::VectorXd w0 = problem->GetLearnableParameters();
-  const double w_scale = std::max(1.0, w0.lpNorm<Eigen::Infinity>());
-  const bool resolve = derivative_options.lambda == 0.0;
-  result->method = resolve ? "re-solve" : "damped Newton step";
-  result->numeric.resize(layout.num_inner, directions.cols());
+Status MinimiserDerivativeChecker::PolishToFixedPoint(const Options& options,
+                                                      BilevelProblem* problem) {
+  NewtonPolish::Options polish;
+  polish.max_num_iterations = options.newton_polish_iterations;
+  // To round-off: until a step no longer moves y at working precision.
+  polish.gradient_tolerance = 0.0;
+  polish.step_tolerance = std::numeric_limits<double>::epsilon();
+  polish.accept_rounding_level_newton_steps = true;
+  polish.derivative_options.eigenvalue_iterations = 0;
+  NewtonPolish::Summary summary;
+  return NewtonPolish::Polish(polish, problem, &summary);
+}
 
-  for (int c = 0; c < directions.cols(); ++c) {
-    const Eigen::VectorXd v = directions.col(c);
-    const double v_norm = v.lpNorm<Eigen::Infinity>();
-    if (v_norm == 0.0) {
-      result->numeric.col(c).setZero();
-      continue;
-    }
-    // Coordinate directions scale with their own entry of w.
-    double scale = w_scale;
-    if ((v.array() != 0.0).count() == 1) {
-      Eigen::Index j;
-      v.cwiseAbs().maxCoeff(&j);
-      scale = std::max(1.0, std::abs(w0[j]));
-    }
-    const double h = (resolve ? options.resolve_relative_step
-                              : options.damped_step_relative_step) *
-                     scale / v_norm;
-    Eigen::VectorXd outcome[2];
-    for (int side = 0; side < 2; ++side) {
-      problem->SetLearnableParameters(w0 + (side == 0 ? h : -h) * v);
-      if (resolve) {
-        problem->SetInnerValues(y_star);
-        ceres::Solver::Summary summary;
-        status = problem->SolveInner(options.solver_options, &summary);
-        if (status.ok()) {
-          status = PolishToFixedPoint(options.newton_polish_iterations, &newton, problem);
-        }
-        if (status.ok()) {
-          status = TangentDifference(layout, problem->GetInnerValues(), y_star, &outcome[side]);
-        }
-      } else {
-        Eigen::VectorXd gradient;
-        status = derivative.InnerGradient(&gradient);
-        Eigen::MatrixXd step;
-        if (status.ok()) status = derivative.SolveDampedSystem(gradient, &step);
-        if (status.ok()) outcome[side] = -step.col(0);
-      }
-      if (!status.ok()) break;
-    }
+Status MinimiserDerivativeChecker::ResolveDifference(
+    const Options& options, const Eigen::VectorXd& y_star, const Eigen::VectorXd& w0,
+    const Eigen::VectorXd& v, double h, BilevelProblem* problem, Eigen::VectorXd* difference) {
+  Eigen::VectorXd outcome[2];
+  Status status;
+  for (int side = 0; side < 2 && status.ok(); ++side) {
+    problem->SetLearnableParameters(w0 + (side == 0 ? h : -h) * v);
     problem->SetInnerValues(y_star);
-    problem->SetLearnableParameters(w0);
-    if (!status.ok()) {
-      problem->SetInnerValues(y_original);
-      return status;
+    ceres::Solver::Summary summary;
+    status = problem->SolveInner(options.solver_options, &summary);
+    if (status.ok()) {
+      status = PolishToFixedPoint(options, problem);
+      if (!status.ok()) status = Status(status.code(), "polishing a re-solve: " + status.message());
     }
-    result->numeric.col(c) = (outcome[0] - outcome[1]) / (2.0 * h);
+    if (status.ok()) {
+      status =
+          TangentDifference(problem->layout(), problem->GetInnerValues(), y_star, &outcome[side]);
+    }
   }
+  problem->SetInnerValues(y_star);
+  problem->SetLearnableParameters(w0);
+  if (status.ok()) *difference = (outcome[0] - outcome[1]) / (2.0 * h);
+  return status;
+}
 
-  problem->SetInnerValues(y_original);
-  const double floor =
-      options.relative_floor * result->numeric.cwiseAbs().maxCoeff();
+Status MinimiserDerivativeChecker::DampedStepDifference(const MinimiserDerivative& derivative,
+                                                        const Eigen::VectorXd& w0,
+                                                        const Eigen::VectorXd& v, double h,
+                                                        BilevelProblem* problem,
+                                                        Eigen::VectorXd* difference) {
+  Eigen::VectorXd outcome[2];
+  Status status;
+  for (int side = 0; side < 2 && status.ok(); ++side) {
+    problem->SetLearnableParameters(w0 + (side == 0 ? h : -h) * v);
+    Eigen::VectorXd gradient;
+    status = derivative.InnerGradient(&gradient);
+    Eigen::MatrixXd step;
+    if (status.ok()) status = derivative.SolveDampedSystem(gradient, &step);
+    if (status.ok()) outcome[side] = -step.col(0);
+  }
+  problem->SetLearnableParameters(w0);
+  if (status.ok()) *difference = (outcome[0] - outcome[1]) / (2.0 * h);
+  return status;
+}
+
+void MinimiserDerivativeChecker::Compare(const Options& options, const Eigen::MatrixXd& directions,
+                                         const BilevelProblem& problem, Result* result) {
+  const double floor = options.relative_floor * result->numeric.cwiseAbs().maxCoeff();
   result->max_relative_error = 0.0;
   result->worst_row = result->worst_column = -1;
   for (int c = 0; c < result->analytic.cols(); ++c) {
@@ -219,16 +176,70 @@ Status MinimiserDerivativeChecker::Check(
       }
     }
   }
-  if (result->worst_row >= 0) {
-    std::string column = "direction " + std::to_string(result->worst_column);
-    if (options.directions.cols() == 0) {
-      Eigen::Index j;
-      directions.col(result->worst_column).cwiseAbs().maxCoeff(&j);
-      column = problem->LearnableCoordinateName(static_cast<int>(j));
-    }
-    result->worst_location =
-        "d(" + problem->InnerCoordinateName(result->worst_row) + ")/d(" + column + ")";
+  if (result->worst_row < 0) return;
+  std::string column = "direction " + std::to_string(result->worst_column);
+  if (options.directions.cols() == 0) {
+    Eigen::Index j;
+    directions.col(result->worst_column).cwiseAbs().maxCoeff(&j);
+    column = problem.LearnableCoordinateName(static_cast<int>(j));
   }
+  result->worst_location =
+      "d(" + problem.InnerCoordinateName(result->worst_row) + ")/d(" + column + ")";
+}
+
+Status MinimiserDerivativeChecker::Check(const Options& options,
+                                         const MinimiserDerivative::Options& derivative_options,
+                                         BilevelProblem* problem, Result* result) {
+  CHECK(problem != nullptr);
+  CHECK(result != nullptr);
+  std::string error;
+  if (!options.IsValid(&error)) return InvalidArgumentError(error);
+  Eigen::MatrixXd directions;
+  Status status = Directions(options, problem->num_learnable_parameters(), &directions);
+  if (!status.ok()) return status;
+
+  // Both references are derivatives at the exact fixed point, so the base
+  // point is polished too (when H allows) and restored at the end.
+  const Eigen::VectorXd y_original = problem->GetInnerValues();
+  if (!PolishToFixedPoint(options, problem).ok()) problem->SetInnerValues(y_original);
+  MinimiserDerivative derivative(derivative_options);
+  status = derivative.Linearize(problem, &result->derivative_summary);
+  Eigen::MatrixXd J_y_w;
+  if (status.ok()) status = derivative.Jacobian(&J_y_w);
+  if (!status.ok()) {
+    problem->SetInnerValues(y_original);
+    return status;
+  }
+  result->analytic = J_y_w * directions;
+
+  const Eigen::VectorXd y_star = problem->GetInnerValues();
+  const Eigen::VectorXd w0 = problem->GetLearnableParameters();
+  const bool resolve = derivative_options.lambda == 0.0;
+  result->method = resolve ? "re-solve" : "damped Newton step";
+  result->numeric.resize(problem->num_inner_parameters(), directions.cols());
+  const double relative_step =
+      resolve ? options.resolve_relative_step : options.damped_step_relative_step;
+  auto difference = [&](const Eigen::VectorXd& v, double h, Eigen::VectorXd* out) {
+    return resolve ? ResolveDifference(options, y_star, w0, v, h, problem, out)
+                   : DampedStepDifference(derivative, w0, v, h, problem, out);
+  };
+  for (int c = 0; c < directions.cols() && status.ok(); ++c) {
+    const Eigen::VectorXd v = directions.col(c);
+    if (v.lpNorm<Eigen::Infinity>() == 0.0) {
+      result->numeric.col(c).setZero();
+      continue;
+    }
+    const double h = StepAlong(relative_step, w0, v);
+    Eigen::VectorXd at_h, at_2h;
+    status = difference(v, h, &at_h);
+    if (status.ok() && options.richardson_extrapolation) status = difference(v, 2.0 * h, &at_2h);
+    if (!status.ok()) break;
+    result->numeric.col(c) =
+        options.richardson_extrapolation ? ((4.0 * at_h - at_2h) / 3.0).eval() : at_h;
+  }
+  problem->SetInnerValues(y_original);
+  if (!status.ok()) return status;
+  Compare(options, directions, *problem, result);
   return Status::Ok();
 }
 

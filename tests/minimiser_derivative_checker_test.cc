@@ -27,7 +27,9 @@ class ScaledJacobianCost : public ceres::SizedCostFunction<1, 1, 1> {
   double d_, error_;
 };
 
-MinimiserDerivativeChecker::Result CheckScaled(double jacobian_error, double lambda) {
+MinimiserDerivativeChecker::Result CheckScaled(
+    double jacobian_error, double lambda,
+    const MinimiserDerivativeChecker::Options& checker = MinimiserDerivativeChecker::Options()) {
   double y[1] = {0.0}, w[1] = {1.5};
   ceres::Problem problem;
   for (double d : {1.0, 2.0, 3.5}) {
@@ -43,8 +45,8 @@ MinimiserDerivativeChecker::Result CheckScaled(double jacobian_error, double lam
   MinimiserDerivative::Options derivative_options;
   derivative_options.lambda = lambda;
   MinimiserDerivativeChecker::Result result;
-  Status status = MinimiserDerivativeChecker::Check(MinimiserDerivativeChecker::Options(),
-                                                    derivative_options, bilevel.get(), &result);
+  Status status =
+      MinimiserDerivativeChecker::Check(checker, derivative_options, bilevel.get(), &result);
   EXPECT_TRUE(status.ok()) << status.ToString();
   return result;
 }
@@ -53,6 +55,31 @@ TEST(MinimiserDerivativeChecker, PassesACorrectDerivative) {
   for (double lambda : {0.0, 0.1}) {
     const MinimiserDerivativeChecker::Result result = CheckScaled(1.0, lambda);
     EXPECT_LT(result.max_relative_error, 1e-6) << result.Report();
+  }
+}
+
+// The option's reference is (4 D(h) - D(2h)) / 3 of the plain references.
+TEST(MinimiserDerivativeChecker, RichardsonExtrapolationCombinesStepsHAnd2H) {
+  for (double lambda : {0.0, 0.1}) {
+    MinimiserDerivativeChecker::Options checker;
+    checker.resolve_relative_step = 1e-3;  // large enough to leave an O(h^2) error
+    checker.damped_step_relative_step = 1e-3;
+    const MinimiserDerivativeChecker::Result at_h = CheckScaled(1.0, lambda, checker);
+    checker.resolve_relative_step *= 2.0;
+    checker.damped_step_relative_step *= 2.0;
+    const MinimiserDerivativeChecker::Result at_2h = CheckScaled(1.0, lambda, checker);
+    checker.resolve_relative_step /= 2.0;
+    checker.damped_step_relative_step /= 2.0;
+    checker.richardson_extrapolation = true;
+    const MinimiserDerivativeChecker::Result extrapolated = CheckScaled(1.0, lambda, checker);
+    const double expected = (4.0 * at_h.numeric(0, 0) - at_2h.numeric(0, 0)) / 3.0;
+    EXPECT_NEAR(extrapolated.numeric(0, 0), expected, 1e-12 * std::abs(expected));
+    // y*(w) = log(w mean(d)) bends: at lambda = 0 the extrapolation removes
+    // the O(h^2) error (g is linear in w, so the damped step's is round-off).
+    if (lambda == 0.0) {
+      EXPECT_GT(at_h.max_relative_error, 1e-8) << at_h.Report();
+      EXPECT_LT(extrapolated.max_relative_error, 1e-10) << extrapolated.Report();
+    }
   }
 }
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <functional>
 #include <sstream>
+#include <utility>
 
 #include "Eigen/Eigenvalues"
 
@@ -18,13 +19,32 @@ constexpr double kMaxDiagonal = 1e32;
 }  // namespace
 
 DampedSolver::DampedSolver(const MinimiserDerivative::Options& options)
-    : options_(options) {}
+    : options_(options), lambda_(options.lambda) {}
+
+void DampedSolver::SetDense(Eigen::MatrixXd H) {
+  dense_ = true;
+  dense_hessian_ = std::move(H);
+}
+
+void DampedSolver::SetSparse(Eigen::SparseMatrix<double> H_upper) {
+  // The sparsity pattern is the problem's: analysed once, kept across points.
+  sparse_pattern_analyzed_ = sparse_pattern_analyzed_ && !dense_ &&
+                             H_upper.rows() == sparse_hessian_upper_.rows() &&
+                             H_upper.nonZeros() == sparse_hessian_upper_.nonZeros();
+  dense_ = false;
+  sparse_hessian_upper_ = std::move(H_upper);
+}
+
+Status DampedSolver::Factorize(double lambda) {
+  lambda_ = lambda;
+  return dense_ ? FactorizeDense() : FactorizeSparse();
+}
 
 Eigen::VectorXd DampedSolver::DampingDiagonal(const Eigen::VectorXd& h) const {
   if (options_.damping == DampingType::IDENTITY) {
-    return Eigen::VectorXd::Constant(h.size(), options_.lambda);
+    return Eigen::VectorXd::Constant(h.size(), lambda_);
   }
-  return options_.lambda * h.cwiseAbs().cwiseMax(kMinDiagonal).cwiseMin(kMaxDiagonal);
+  return lambda_ * h.cwiseAbs().cwiseMax(kMinDiagonal).cwiseMin(kMaxDiagonal);
 }
 
 Status DampedSolver::Classify() const {
@@ -35,7 +55,7 @@ Status DampedSolver::Classify() const {
 
   std::ostringstream message;
   message.precision(6);
-  const char* matrix = options_.lambda == 0.0 ? "H" : "H + lambda D";
+  const char* matrix = lambda_ == 0.0 ? "H" : "H + lambda D";
   if (indefinite) {
     message << matrix << " is indefinite: its smallest eigenvalue is "
             << min_eigenvalue_ << " (largest " << max_eigenvalue_
@@ -46,11 +66,11 @@ Status DampedSolver::Classify() const {
             << min_eigenvalue_ << ", largest " << max_eigenvalue_
             << ", so the minimiser is not isolated (a flat direction). ";
   }
-  if (options_.lambda == 0.0) {
+  if (lambda_ == 0.0) {
     message << "The implicit derivative (lambda = 0) does not exist here; use "
                "lambda > 0, the trust-region derivative (the paper uses 0.1)";
   } else {
-    message << "Increase lambda (now " << options_.lambda
+    message << "Increase lambda (now " << lambda_
             << ") above the magnitude of the negative eigenvalue, or use "
                "HessianModel::GAUSS_NEWTON";
   }
@@ -84,10 +104,9 @@ void DampedSolver::EstimateEigenvalues(
   }
 }
 
-Status DampedSolver::FactorizeDense(const Eigen::MatrixXd& H) {
-  dense_ = true;
-  Eigen::MatrixXd A = H;
-  A.diagonal() += DampingDiagonal(H.diagonal());
+Status DampedSolver::FactorizeDense() {
+  Eigen::MatrixXd A = dense_hessian_;
+  A.diagonal() += DampingDiagonal(dense_hessian_.diagonal());
   const bool exact = A.rows() <= options_.max_exact_eigenvalue_size;
   auto compute_exact = [&]() {
     Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eigen(A, Eigen::EigenvaluesOnly);
@@ -118,13 +137,16 @@ Status DampedSolver::FactorizeDense(const Eigen::MatrixXd& H) {
   return Classify();
 }
 
-Status DampedSolver::FactorizeSparse(const Eigen::SparseMatrix<double>& H_upper) {
-  dense_ = false;
+Status DampedSolver::FactorizeSparse() {
   estimates_ = true;
-  Eigen::SparseMatrix<double> A = H_upper;
+  Eigen::SparseMatrix<double> A = sparse_hessian_upper_;
   const Eigen::VectorXd damping = DampingDiagonal(Eigen::VectorXd(A.diagonal()));
   for (int i = 0; i < A.rows(); ++i) A.coeffRef(i, i) += damping[i];
-  sparse_factor_.compute(A);
+  if (!sparse_pattern_analyzed_) {
+    sparse_factor_.analyzePattern(A);
+    sparse_pattern_analyzed_ = true;
+  }
+  sparse_factor_.factorize(A);
   if (sparse_factor_.info() != Eigen::Success) {
     min_eigenvalue_ = 0.0;
     max_eigenvalue_ = A.diagonal().cwiseAbs().maxCoeff();

@@ -1,5 +1,6 @@
-// ceres_wiberg internal: factorises A = H + lambda D once (dense Cholesky or
-// sparse LDL^T), reports its extreme eigenvalues, and solves A X = B.
+// ceres_wiberg internal: keeps H and factorises A = H + lambda D (dense
+// Cholesky or sparse LDL^T), reports its extreme eigenvalues, and solves
+// A X = B. A new lambda refactorises A from the kept H: H is not rebuilt.
 
 #ifndef CERES_WIBERG_INTERNAL_DAMPED_SOLVER_H_
 #define CERES_WIBERG_INTERNAL_DAMPED_SOLVER_H_
@@ -20,11 +21,14 @@ class DampedSolver {
  public:
   explicit DampedSolver(const MinimiserDerivative::Options& options);
 
-  // H: both triangles (dense) or upper triangle (sparse).
-  Status FactorizeDense(const Eigen::MatrixXd& H);
-  Status FactorizeSparse(const Eigen::SparseMatrix<double>& H_upper);
+  // Keeps H: both triangles (dense) or upper triangle (sparse).
+  void SetDense(Eigen::MatrixXd H);
+  void SetSparse(Eigen::SparseMatrix<double> H_upper);
 
-  // X = (H + lambda D)^-1 B.
+  // Factorises H + lambda D for the kept H (D from options.damping).
+  Status Factorize(double lambda);
+
+  // X = (H + lambda D)^-1 B for the last Factorize.
   Eigen::MatrixXd Solve(const Eigen::MatrixXd& B) const;
 
   double min_eigenvalue() const { return min_eigenvalue_; }
@@ -33,6 +37,8 @@ class DampedSolver {
   bool is_dense() const { return dense_; }
 
  private:
+  Status FactorizeDense();
+  Status FactorizeSparse();
   // D's diagonal for a Hessian with diagonal `h`.
   Eigen::VectorXd DampingDiagonal(const Eigen::VectorXd& h) const;
   // Refines [min, max] by power and inverse iterations.
@@ -43,7 +49,11 @@ class DampedSolver {
   Status Classify() const;
 
   const MinimiserDerivative::Options options_;
+  double lambda_ = 0.0;
   bool dense_ = true;
+  bool sparse_pattern_analyzed_ = false;
+  Eigen::MatrixXd dense_hessian_;
+  Eigen::SparseMatrix<double> sparse_hessian_upper_;
   bool estimates_ = false;
   double min_eigenvalue_ = 0.0;
   double max_eigenvalue_ = 0.0;

@@ -53,8 +53,7 @@ Linearization::Linearization(const ProblemLayout& layout)
   rho_.resize(3 * layout.residuals.size());
 }
 
-void Linearization::Scratch::Reset(const ProblemLayout& layout,
-                                   const ResidualBlockInfo& residual) {
+void ResidualScratch::Reset(const ProblemLayout& layout, const ResidualBlockInfo& residual) {
   const size_t num_blocks = residual.blocks.size();
   jacobian_offset.resize(num_blocks);
   ambient_offset.resize(num_blocks);
@@ -183,105 +182,6 @@ Status Linearization::EvaluateGradient(Eigen::VectorXd* gradient) const {
           ambient[b];
     } else {
       gradient->segment(block.offset, block.tangent_size) = ambient[b];
-    }
-  }
-  return Status::Ok();
-}
-
-Status Linearization::CurvatureAlong(int i, const double* direction,
-                                     CurvatureRows rows, double relative_step,
-                                     double* out) const {
-  const ResidualBlockInfo& residual = layout_.residuals[i];
-  const int k = residual.num_residuals;
-  const size_t num_blocks = residual.blocks.size();
-  Scratch& scratch = scratch_;
-  scratch.Reset(layout_, residual);
-
-  // Ambient image of the direction, and the scales that set the step.
-  double value_scale = 1.0;
-  double delta_scale = 0.0;
-  for (size_t j = 0; j < num_blocks; ++j) {
-    if (residual.local_offset[j] < 0) continue;
-    const int b = residual.blocks[j];
-    const ParameterBlockInfo& block = layout_.blocks[b];
-    const ConstVectorMap d(direction + residual.local_offset[j], block.local_size());
-    VectorMap delta(scratch.delta.data() + scratch.ambient_offset[j], block.ambient_size);
-    if (block.manifold != nullptr) {
-      delta.noalias() = ConstRowMajorMap(plus_jacobian_[b].data(), block.ambient_size,
-                                         block.tangent_size) *
-                        d;
-    } else {
-      delta = d;
-    }
-    const double block_delta = delta.lpNorm<Eigen::Infinity>();
-    if (block_delta == 0.0) continue;  // only the blocks moved set the scale
-    value_scale = std::max(
-        value_scale, ConstVectorMap(block.values, block.ambient_size).lpNorm<Eigen::Infinity>());
-    delta_scale = std::max(delta_scale, block_delta);
-  }
-
-  auto wanted = [&](const ParameterBlockInfo& block) {
-    return block.role != BlockRole::kFixed &&
-           (rows == CurvatureRows::kAll ||
-            (rows == CurvatureRows::kInner && block.role == BlockRole::kInner) ||
-            (rows == CurvatureRows::kLearnable && block.role == BlockRole::kLearnable));
-  };
-  if (delta_scale == 0.0) {
-    for (size_t j = 0; j < num_blocks; ++j) {
-      const ParameterBlockInfo& block = layout_.blocks[residual.blocks[j]];
-      if (!wanted(block)) continue;
-      VectorMap(out + residual.local_offset[j], block.local_size()).setZero();
-    }
-    return Status::Ok();
-  }
-  const double h = relative_step * value_scale / delta_scale;
-  const double rho_prime = rho(i)[1];
-  const ConstVectorMap r0(residuals(i), k);
-  for (size_t j = 0; j < num_blocks; ++j) {
-    if (wanted(layout_.blocks[residual.blocks[j]])) scratch.Want(j);
-  }
-
-  // J^T c at x + side h Delta, c = rho' r at the linearisation point.
-  for (int side = 0; side < 2; ++side) {
-    const double step = side == 0 ? h : -h;
-    for (size_t j = 0; j < num_blocks; ++j) {
-      if (residual.local_offset[j] < 0) continue;
-      const ParameterBlockInfo& block = layout_.blocks[residual.blocks[j]];
-      const size_t offset = scratch.ambient_offset[j];
-      VectorMap(scratch.perturbed.data() + offset, block.ambient_size) =
-          ConstVectorMap(block.values, block.ambient_size) +
-          step * ConstVectorMap(scratch.delta.data() + offset, block.ambient_size);
-      scratch.values[j] = scratch.perturbed.data() + offset;
-    }
-    Status status = EvaluateResidualBlock(layout_, residual, scratch.values.data(),
-                                          scratch.residuals.data(), scratch.jacobians.data());
-    if (!status.ok()) return status;
-    for (size_t j = 0; j < num_blocks; ++j) {
-      if (scratch.jacobians[j] == nullptr) continue;
-      const ParameterBlockInfo& block = layout_.blocks[residual.blocks[j]];
-      VectorMap(scratch.J_T_c[side].data() + scratch.ambient_offset[j], block.ambient_size)
-          .noalias() =
-          rho_prime *
-          (ConstRowMajorMap(scratch.jacobian(j), k, block.ambient_size).transpose() * r0);
-    }
-  }
-  for (size_t j = 0; j < num_blocks; ++j) {
-    if (scratch.jacobians[j] == nullptr) continue;
-    const int b = residual.blocks[j];
-    const ParameterBlockInfo& block = layout_.blocks[b];
-    const size_t offset = scratch.ambient_offset[j];
-    // The difference quotient, in place in J_T_c[0].
-    VectorMap ambient(scratch.J_T_c[0].data() + offset, block.ambient_size);
-    ambient = (ambient - ConstVectorMap(scratch.J_T_c[1].data() + offset, block.ambient_size)) /
-              (2.0 * h);
-    VectorMap local(out + residual.local_offset[j], block.local_size());
-    if (block.manifold != nullptr) {
-      local.noalias() = ConstRowMajorMap(plus_jacobian_[b].data(), block.ambient_size,
-                                         block.tangent_size)
-                            .transpose() *
-                        ambient;
-    } else {
-      local = ambient;
     }
   }
   return Status::Ok();

@@ -10,6 +10,7 @@
 #ifndef CERES_WIBERG_INTERNAL_LINEARIZATION_H_
 #define CERES_WIBERG_INTERNAL_LINEARIZATION_H_
 
+#include <cstddef>
 #include <vector>
 
 #include "Eigen/Core"
@@ -19,8 +20,26 @@
 namespace ceres_wiberg {
 namespace internal {
 
-// Which rows of a local curvature vector to compute.
-enum class CurvatureRows { kAll, kInner, kLearnable };
+// Buffers for evaluating one residual block at a time, reused across blocks
+// and calls so that the loops over residual blocks do not allocate. Their
+// owner is therefore used by one thread at a time.
+struct ResidualScratch {
+  // Sizes the buffers for `residual` and points `values` at the blocks'
+  // current values; no Jacobian is requested until Want(j).
+  void Reset(const ProblemLayout& layout, const ResidualBlockInfo& residual);
+  double* jacobian(size_t j) { return jacobian_storage.data() + jacobian_offset[j]; }
+  void Want(size_t j) { jacobians[j] = jacobian(j); }
+
+  std::vector<double> jacobian_storage;  // ambient Jacobians, block after block
+  std::vector<size_t> jacobian_offset;
+  std::vector<double*> jacobians;      // Ceres' jacobians argument
+  std::vector<const double*> values;   // Ceres' parameters argument
+  std::vector<size_t> ambient_offset;  // of each block in the vectors below
+  std::vector<double> perturbed;       // perturbed ambient values
+  std::vector<double> delta;           // ambient direction
+  std::vector<double> J_T_c[2];        // J^T c at x + h delta and x - h delta
+  std::vector<double> residuals;
+};
 
 class Linearization {
  public:
@@ -29,34 +48,15 @@ class Linearization {
   // Evaluates every residual block at the blocks' current values.
   Status Evaluate();
 
-  const ProblemLayout& layout() const { return layout_; }
   const double* residuals(int i) const { return &residuals_[residual_offset_[i]]; }
   const double* jacobian(int i) const { return &jacobians_[jacobian_offset_[i]]; }
   // rho(s), rho'(s), rho''(s) at s = ||r_i||^2 (1, 1, 0 without a loss).
   const double* rho(int i) const { return &rho_[3 * i]; }
   // g = dE/dy in tangent coordinates.
   const Eigen::VectorXd& gradient() const { return gradient_; }
-  // The ambient gradient dE/dx of inner block `block` (index into
-  // layout.blocks; empty for non-inner blocks).
-  const Eigen::VectorXd& ambient_gradient(int block) const {
-    return ambient_gradient_[block];
-  }
   // PlusJacobian (ambient x tangent, row-major) of an inner block with a
   // manifold; empty otherwise.
-  const std::vector<double>& plus_jacobian(int block) const {
-    return plus_jacobian_[block];
-  }
-
-  // out = d/de [J_local(x + e Delta)^T c] at e = 0, where c = rho' r at the
-  // linearisation point, Delta is the ambient image of the local tangent
-  // direction `direction` (size num_local) and the Jacobian is projected with
-  // the PlusJacobian at the linearisation point. This is the residual
-  // curvature sum_k c_k d2r_k along the direction. Central differences with
-  // step relative_step * max(1, |x|_inf) / |Delta|_inf, x the values of the
-  // blocks the direction moves. `out` has num_local
-  // entries; rows other than `rows` are left untouched.
-  Status CurvatureAlong(int i, const double* direction, CurvatureRows rows,
-                        double relative_step, double* out) const;
+  const std::vector<double>& plus_jacobian(int block) const { return plus_jacobian_[block]; }
 
   // sum_j v_j d2 Plus_j(x, delta) / d delta^2 at delta = 0 for inner block
   // `block` with a manifold, v its ambient gradient: the curvature the
@@ -68,29 +68,8 @@ class Linearization {
   Status EvaluateGradient(Eigen::VectorXd* gradient) const;
 
  private:
-  // Buffers for evaluating one residual block at a time, reused across
-  // blocks and calls so that the loops over residual blocks do not allocate.
-  // A Linearization is therefore used by one thread at a time.
-  struct Scratch {
-    // Sizes the buffers for `residual` and points `values` at the blocks'
-    // current values; no Jacobian is requested until Want(j).
-    void Reset(const ProblemLayout& layout, const ResidualBlockInfo& residual);
-    double* jacobian(size_t j) { return jacobian_storage.data() + jacobian_offset[j]; }
-    void Want(size_t j) { jacobians[j] = jacobian(j); }
-
-    std::vector<double> jacobian_storage;  // ambient Jacobians, block after block
-    std::vector<size_t> jacobian_offset;
-    std::vector<double*> jacobians;        // Ceres' jacobians argument
-    std::vector<const double*> values;     // Ceres' parameters argument
-    std::vector<size_t> ambient_offset;    // of each block in the vectors below
-    std::vector<double> perturbed;         // perturbed ambient values
-    std::vector<double> delta;             // ambient direction
-    std::vector<double> J_T_c[2];          // J^T c at x + h delta and x - h delta
-    std::vector<double> residuals;
-  };
-
   const ProblemLayout& layout_;
-  mutable Scratch scratch_;
+  mutable ResidualScratch scratch_;
   std::vector<double> residuals_;
   std::vector<double> jacobians_;
   std::vector<double> rho_;

@@ -76,18 +76,6 @@ void SymmetricBlockMatrix::AddToDiagonalBlock(int block, const double* matrix) {
   for (int i = 0; i < t * t; ++i) out[i] += matrix[i];
 }
 
-Eigen::VectorXd SymmetricBlockMatrix::Diagonal() const {
-  Eigen::VectorXd diagonal(layout_.num_inner);
-  for (size_t p = 0; p < pairs_.size(); ++p) {
-    const ParameterBlockInfo& block = layout_.blocks[layout_.inner_blocks[p]];
-    const double* values = &values_[PairOffset(p, p)];
-    for (int i = 0; i < block.tangent_size; ++i) {
-      diagonal[block.offset + i] = values[i * block.tangent_size + i];
-    }
-  }
-  return diagonal;
-}
-
 Eigen::MatrixXd SymmetricBlockMatrix::ToDense() const {
   Eigen::MatrixXd dense = Eigen::MatrixXd::Zero(layout_.num_inner, layout_.num_inner);
   for (size_t p = 0; p < pairs_.size(); ++p) {

@@ -30,12 +30,10 @@ class SymmetricBlockMatrix {
   // block `block` (index into layout.blocks).
   void AddToDiagonalBlock(int block, const double* matrix);
 
-  Eigen::VectorXd Diagonal() const;
   // Both triangles filled.
   Eigen::MatrixXd ToDense() const;
   // Upper triangle only, compressed column.
   Eigen::SparseMatrix<double> ToSparseUpper() const;
-  int64_t num_nonzeros() const { return static_cast<int64_t>(values_.size()); }
 
  private:
   // Value offset of the (row block, col block) pair, positions in inner order.

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <sstream>
 
+#include "ceres_wiberg/damped_newton.h"
 #include "glog/logging.h"
 
 namespace tracker_fusion {
@@ -23,67 +25,101 @@ bool IsFiniteBox(const Box& box) {
          std::isfinite(box.height);
 }
 
-// One damped-Newton descent of E~ from y (in place). Returns true if it
-// converged within the iteration limit.
-bool Descend(const std::vector<Kernel>& kernels, const CornerSolverOptions& options, double y[2],
-             double* energy) {
-  double g[2], h[4];
-  double e = KernelEnergy(kernels, y, g, h);
-  for (int iteration = 0; iteration < options.max_iterations; ++iteration) {
-    if (std::max(std::abs(g[0]), std::abs(g[1])) <= options.gradient_tolerance) {
-      *energy = e;
-      return true;
-    }
-    // Smallest eigenvalue of the symmetric 2 x 2 Hessian; damp it to be
-    // positive definite (Levenberg-Marquardt), then grow the damping until
-    // the energy decreases.
-    const double mean = 0.5 * (h[0] + h[3]);
-    const double radius = std::hypot(0.5 * (h[0] - h[3]), h[1]);
+// The DampedNewton model (ceres_wiberg/damped_newton.h) of one corner's
+// energy E~: exact 2 x 2 gradient and Hessian, y (in place) in R^2.
+class CornerModel {
+ public:
+  CornerModel(const std::vector<Kernel>& kernels, double y[2]) : kernels_(kernels), y_(y) {}
+
+  double energy() const { return e_; }
+
+  bool Cost(double* cost) {
+    *cost = e_ = KernelEnergy(kernels_, y_, g_, h_);
+    return true;
+  }
+  bool Linearize(double* gradient_max_norm) {
+    *gradient_max_norm = std::max(std::abs(g_[0]), std::abs(g_[1]));
+    return true;
+  }
+  // mu = 0 where H is positive definite (relative to its largest |eigenvalue|),
+  // else the shift that lifts its smallest eigenvalue just above that floor.
+  double InitialShift(double /*mu*/) {
+    const double mean = 0.5 * (h_[0] + h_[3]);
+    const double radius = std::hypot(0.5 * (h_[0] - h_[3]), h_[1]);
     const double min_eigenvalue = mean - radius;
     const double max_abs_eigenvalue = std::abs(mean) + radius;
     const double eigenvalue_floor = 1e-8 * std::max(max_abs_eigenvalue, 1e-300);
-    double mu = min_eigenvalue > eigenvalue_floor
-                    ? 0.0
-                    : eigenvalue_floor - min_eigenvalue + 1e-3 * max_abs_eigenvalue;
-    bool accepted = false;
-    double step_norm = 0.0;
-    for (int attempt = 0; attempt < 60 && !accepted; ++attempt) {
-      const double a = h[0] + mu, b = h[1], d = h[3] + mu;
-      const double det = a * d - b * b;
-      if (det > 0.0 && std::isfinite(det)) {
-        const double s0 = -(d * g[0] - b * g[1]) / det;
-        const double s1 = -(a * g[1] - b * g[0]) / det;
-        const double candidate[2] = {y[0] + s0, y[1] + s1};
-        double g_new[2], h_new[4];
-        const double e_new = KernelEnergy(kernels, candidate, g_new, h_new);
-        // Near the minimum E~ changes below its rounding (|dy| ~ sqrt(eps)),
-        // so an undamped Newton step that raises E~ by no more than rounding
-        // is also accepted when it halves the gradient: the descent then
-        // converges to |g| ~ eps, not to |dy| ~ sqrt(eps). (A step that
-        // raises E~ more, e.g. into a flat tail where g also vanishes, is not.)
-        const bool rounding_level_newton_step =
-            mu == 0.0 && e_new <= e + 1e-13 * (1.0 + std::abs(e)) &&
-            std::hypot(g_new[0], g_new[1]) < 0.5 * std::hypot(g[0], g[1]);
-        if (std::isfinite(e_new) && (e_new <= e || rounding_level_newton_step)) {
-          step_norm = std::hypot(s0, s1);
-          y[0] = candidate[0];
-          y[1] = candidate[1];
-          e = e_new;
-          std::copy(g_new, g_new + 2, g);
-          std::copy(h_new, h_new + 4, h);
-          accepted = true;
-          break;
-        }
-      }
-      mu = std::max(10.0 * mu, 1e-3 * std::max(max_abs_eigenvalue, 1e-12));
-    }
-    if (!accepted || step_norm <= options.step_tolerance * (1.0 + std::hypot(y[0], y[1]))) {
-      *energy = e;
-      return true;  // no decrease is possible at working precision
-    }
+    scale_ = std::max(max_abs_eigenvalue, 1e-12);
+    return min_eigenvalue > eigenvalue_floor
+               ? 0.0
+               : eigenvalue_floor - min_eigenvalue + 1e-3 * max_abs_eigenvalue;
   }
-  *energy = e;
-  return false;
+  double ShiftScale() const { return scale_; }
+  ceres_wiberg::ShiftedFactorization Factorize(double mu) {
+    a_ = h_[0] + mu;
+    d_ = h_[3] + mu;
+    det_ = a_ * d_ - h_[1] * h_[1];
+    return det_ > 0.0 && std::isfinite(det_)
+               ? ceres_wiberg::ShiftedFactorization::kPositiveDefinite
+               : ceres_wiberg::ShiftedFactorization::kNotPositiveDefinite;
+  }
+  bool Trial(double* cost) {
+    const double b = h_[1];
+    s_[0] = -(d_ * g_[0] - b * g_[1]) / det_;
+    s_[1] = -(a_ * g_[1] - b * g_[0]) / det_;
+    candidate_[0] = y_[0] + s_[0];
+    candidate_[1] = y_[1] + s_[1];
+    *cost = e_new_ = KernelEnergy(kernels_, candidate_, g_new_, h_new_);
+    return std::isfinite(e_new_);
+  }
+  bool TrialHalvesGradient() const {
+    return std::hypot(g_new_[0], g_new_[1]) < 0.5 * std::hypot(g_[0], g_[1]);
+  }
+  void Accept() {
+    y_[0] = candidate_[0];
+    y_[1] = candidate_[1];
+    e_ = e_new_;
+    std::copy(g_new_, g_new_ + 2, g_);
+    std::copy(h_new_, h_new_ + 4, h_);
+  }
+  void Reject() {}
+  bool StepIsNegligible(double tolerance) const {
+    return std::hypot(s_[0], s_[1]) <= tolerance * (1.0 + std::hypot(y_[0], y_[1]));
+  }
+
+ private:
+  const std::vector<Kernel>& kernels_;
+  double* y_;
+  double e_ = 0.0, g_[2] = {0.0, 0.0}, h_[4] = {0.0, 0.0, 0.0, 0.0};
+  double scale_ = 1.0;
+  double a_ = 0.0, d_ = 0.0, det_ = 0.0;  // H + mu I = [a b; b d]
+  double s_[2] = {0.0, 0.0}, candidate_[2] = {0.0, 0.0};
+  double e_new_ = 0.0, g_new_[2] = {0.0, 0.0}, h_new_[4] = {0.0, 0.0, 0.0, 0.0};
+};
+
+// One damped-Newton descent of E~ from y (in place). Returns true if it
+// converged within the iteration limit; a point where no step lowers E~ at
+// working precision counts as converged.
+bool Descend(const std::vector<Kernel>& kernels, const CornerSolverOptions& options, double y[2],
+             double* energy) {
+  ceres_wiberg::DampedNewtonOptions newton;
+  newton.max_num_iterations = options.max_iterations;
+  newton.gradient_tolerance = options.gradient_tolerance;
+  newton.step_tolerance = options.step_tolerance;
+  // Every iteration starts from CornerModel::InitialShift; a failed trial
+  // raises mu to max(10 mu, 1e-3 max|eig(H)|), up to 60 trials.
+  newton.initial_mu = 1e-3;
+  newton.mu_increase = 10.0;
+  newton.mu_decrease = 0.0;
+  newton.max_mu = std::numeric_limits<double>::infinity();
+  newton.max_num_trials_per_iteration = 60;
+  newton.accept_rounding_level_newton_steps = true;
+  CornerModel model(kernels, y);
+  ceres_wiberg::DampedNewtonSummary summary;
+  const ceres_wiberg::DampedNewtonTermination termination =
+      ceres_wiberg::DampedNewton(newton, &model, &summary);
+  *energy = model.energy();
+  return termination != ceres_wiberg::DampedNewtonTermination::kMaxIterations;
 }
 
 }  // namespace

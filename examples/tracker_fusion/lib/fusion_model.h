@@ -98,8 +98,9 @@ ceres_wiberg::Status MakeFrameInput(const Dataset& dataset, const FrameRef& ref,
 
 // The inner solve of one corner.
 struct CornerSolverOptions {
-  // Newton iterations per start (exact 2 x 2 Hessian, Levenberg-Marquardt
-  // damping where it is not positive definite, step halving on any increase).
+  // Newton iterations per start (ceres_wiberg::DampedNewton: exact 2 x 2
+  // Hessian, Levenberg-Marquardt damping where it is not positive definite,
+  // damping raised tenfold on any increase).
   int max_iterations = 100;
   // A start has converged when max |dE/dy| <= gradient_tolerance (normalised
   // units; E~ is of order sum_t m_t) or a step is shorter than

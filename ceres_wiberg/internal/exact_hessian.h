@@ -1,0 +1,78 @@
+// ceres_wiberg internal: the inner Hessian H at a Linearization's point, and
+// the residuals' second derivatives it is built from.
+//
+// The second derivatives are central differences of Ceres' analytic Jacobians
+// along a direction (CurvatureAlong): one pair of Jacobian evaluations per
+// Hessian-vector product, O(h^2) error. Assemble probes each residual block
+// for structurally zero curvature columns, differences the others and sums
+// the blocks into a SymmetricBlockMatrix (the Gauss-Newton part alone for
+// HessianModel::GAUSS_NEWTON).
+
+#ifndef CERES_WIBERG_INTERNAL_EXACT_HESSIAN_H_
+#define CERES_WIBERG_INTERNAL_EXACT_HESSIAN_H_
+
+#include <vector>
+
+#include "Eigen/Core"
+#include "ceres_wiberg/internal/linearization.h"
+#include "ceres_wiberg/internal/problem_layout.h"
+#include "ceres_wiberg/internal/symmetric_block_matrix.h"
+#include "ceres_wiberg/status.h"
+#include "ceres_wiberg/types.h"
+
+namespace ceres_wiberg {
+namespace internal {
+
+// Which rows of a local curvature vector to compute.
+enum class CurvatureRows { kInner, kLearnable };
+
+class ExactHessian {
+ public:
+  using RowMajorMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+  // relative_step:
+  // MinimiserDerivative::Options::second_derivative_relative_step.
+  ExactHessian(const ProblemLayout& layout, const Linearization& linearization,
+               double relative_step);
+
+  // out = d/de [J_local(x + e Delta)^T c] at e = 0 for residual block i, where
+  // c = rho' r at the linearisation point, Delta is the ambient image of the
+  // local tangent direction `direction` (size num_local) and the Jacobian is
+  // projected with the PlusJacobian at the linearisation point. This is the
+  // residual curvature sum_k c_k d2r_k along the direction. Central
+  // differences with step relative_step * max(1, |x|_inf) / |Delta|_inf, x the
+  // values of the blocks the direction moves. `out` has num_local entries;
+  // rows other than `rows` are left untouched.
+  Status CurvatureAlong(int i, const double* direction, CurvatureRows rows, double* out) const;
+
+  // H (the model's) at the linearisation's point into `hessian`.
+  Status Assemble(HessianModel model, SymmetricBlockMatrix* hessian);
+
+ private:
+  // H of residual block i over its inner local columns into local_hessian_.
+  Status InnerLocalHessian(int i, bool exact);
+  // The residual curvature of residual block i over its inner local columns
+  // into curvature_ (see the definition for the probes).
+  Status InnerCurvature(int i);
+
+  const ProblemLayout& layout_;
+  const Linearization& linearization_;
+  const double relative_step_;
+  mutable ResidualScratch scratch_;
+
+  // Scratch of Assemble, reused across residual blocks.
+  RowMajorMatrix inner_jacobian_;  // num_residuals x num_inner_local
+  RowMajorMatrix local_hessian_;   // num_inner_local x num_inner_local
+  RowMajorMatrix curvature_;       // num_inner_local x num_inner_local
+  Eigen::VectorXd inner_J_T_r_;
+  Eigen::VectorXd direction_;  // num_local
+  Eigen::VectorXd column_;     // num_local
+  std::vector<int> probe_order_;
+  std::vector<char> block_known_;  // per block of the residual: columns differenced
+  std::vector<double> manifold_curvature_;
+};
+
+}  // namespace internal
+}  // namespace ceres_wiberg
+
+#endif  // CERES_WIBERG_INTERNAL_EXACT_HESSIAN_H_
