@@ -35,7 +35,7 @@ TEST(EnumNames, EveryNameReadsBackIgnoringCase) {
     EXPECT_EQ(read, type);
   }
   for (LearnableLossType type : {LearnableLossType::PSEUDO_HUBER, LearnableLossType::CAUCHY,
-                                 LearnableLossType::WELSCH, LearnableLossType::NORMALIZED_WELSCH}) {
+                                 LearnableLossType::WELSCH, LearnableLossType::NORMALISED_WELSCH}) {
     LearnableLossType read;
     ASSERT_TRUE(StringToLearnableLossType(LearnableLossTypeToString(type), &read));
     EXPECT_EQ(read, type);

@@ -28,16 +28,16 @@ void DampedSolver::SetDense(Eigen::MatrixXd H) {
 
 void DampedSolver::SetSparse(Eigen::SparseMatrix<double> H_upper) {
   // The sparsity pattern is the problem's: analysed once, kept across points.
-  sparse_pattern_analyzed_ = sparse_pattern_analyzed_ && !dense_ &&
+  sparse_pattern_analysed_ = sparse_pattern_analysed_ && !dense_ &&
                              H_upper.rows() == sparse_hessian_upper_.rows() &&
                              H_upper.nonZeros() == sparse_hessian_upper_.nonZeros();
   dense_ = false;
   sparse_hessian_upper_ = std::move(H_upper);
 }
 
-Status DampedSolver::Factorize(double lambda) {
+Status DampedSolver::Factorise(double lambda) {
   lambda_ = lambda;
-  return dense_ ? FactorizeDense() : FactorizeSparse();
+  return dense_ ? FactoriseDense() : FactoriseSparse();
 }
 
 Eigen::VectorXd DampedSolver::DampingDiagonal(const Eigen::VectorXd& h) const {
@@ -104,7 +104,7 @@ void DampedSolver::EstimateEigenvalues(
   }
 }
 
-Status DampedSolver::FactorizeDense() {
+Status DampedSolver::FactoriseDense() {
   Eigen::MatrixXd A = dense_hessian_;
   A.diagonal() += DampingDiagonal(dense_hessian_.diagonal());
   const bool exact = A.rows() <= options_.max_exact_eigenvalue_size;
@@ -137,14 +137,14 @@ Status DampedSolver::FactorizeDense() {
   return Classify();
 }
 
-Status DampedSolver::FactorizeSparse() {
+Status DampedSolver::FactoriseSparse() {
   estimates_ = true;
   Eigen::SparseMatrix<double> A = sparse_hessian_upper_;
   const Eigen::VectorXd damping = DampingDiagonal(Eigen::VectorXd(A.diagonal()));
   for (int i = 0; i < A.rows(); ++i) A.coeffRef(i, i) += damping[i];
-  if (!sparse_pattern_analyzed_) {
+  if (!sparse_pattern_analysed_) {
     sparse_factor_.analyzePattern(A);
-    sparse_pattern_analyzed_ = true;
+    sparse_pattern_analysed_ = true;
   }
   sparse_factor_.factorize(A);
   if (sparse_factor_.info() != Eigen::Success) {

@@ -26,9 +26,9 @@ class DampedSolver {
   void SetSparse(Eigen::SparseMatrix<double> H_upper);
 
   // Factorises H + lambda D for the kept H (D from options.damping).
-  Status Factorize(double lambda);
+  Status Factorise(double lambda);
 
-  // X = (H + lambda D)^-1 B for the last Factorize.
+  // X = (H + lambda D)^-1 B for the last Factorise.
   Eigen::MatrixXd Solve(const Eigen::MatrixXd& B) const;
 
   double min_eigenvalue() const { return min_eigenvalue_; }
@@ -37,8 +37,8 @@ class DampedSolver {
   bool is_dense() const { return dense_; }
 
  private:
-  Status FactorizeDense();
-  Status FactorizeSparse();
+  Status FactoriseDense();
+  Status FactoriseSparse();
   // D's diagonal for a Hessian with diagonal `h`.
   Eigen::VectorXd DampingDiagonal(const Eigen::VectorXd& h) const;
   // Refines [min, max] by power and inverse iterations.
@@ -51,7 +51,7 @@ class DampedSolver {
   const MinimiserDerivative::Options options_;
   double lambda_ = 0.0;
   bool dense_ = true;
-  bool sparse_pattern_analyzed_ = false;
+  bool sparse_pattern_analysed_ = false;
   Eigen::MatrixXd dense_hessian_;
   Eigen::SparseMatrix<double> sparse_hessian_upper_;
   bool estimates_ = false;
