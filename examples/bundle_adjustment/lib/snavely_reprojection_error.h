@@ -1,0 +1,61 @@
+// The reprojection error of bundle adjustment as Ceres' own examples write it
+// (examples/snavely_reprojection_error.h of Ceres Solver): the camera model of
+// Noah Snavely's Bundler, 9 parameters per camera
+//
+//   [angle-axis rotation (3), translation (3), focal length, k1, k2],
+//
+// a point X maps to P = R X + t, p = -P / P_z (the camera looks down -z),
+// then radial distortion d = 1 + k1 |p|^2 + k2 |p|^4 and pixels f d p.
+
+#ifndef CERES_WIBERG_EXAMPLES_BUNDLE_ADJUSTMENT_SNAVELY_REPROJECTION_ERROR_H_
+#define CERES_WIBERG_EXAMPLES_BUNDLE_ADJUSTMENT_SNAVELY_REPROJECTION_ERROR_H_
+
+#include "ceres/autodiff_cost_function.h"
+#include "ceres/rotation.h"
+
+namespace bundle_adjustment {
+
+constexpr int kCameraSize = 9;
+constexpr int kPointSize = 3;
+
+// Projects `point` with `camera` into pixels; templated for ceres::Jet.
+template <typename T>
+void SnavelyProject(const T* camera, const T* point, T* pixel) {
+  T p[3];
+  ceres::AngleAxisRotatePoint(camera, point, p);
+  p[0] += camera[3];
+  p[1] += camera[4];
+  p[2] += camera[5];
+  const T xp = -p[0] / p[2];
+  const T yp = -p[1] / p[2];
+  const T r2 = xp * xp + yp * yp;
+  const T distortion = 1.0 + r2 * (camera[7] + camera[8] * r2);
+  pixel[0] = camera[6] * distortion * xp;
+  pixel[1] = camera[6] * distortion * yp;
+}
+
+struct SnavelyReprojectionError {
+  SnavelyReprojectionError(double observed_x, double observed_y)
+      : observed_x(observed_x), observed_y(observed_y) {}
+
+  template <typename T>
+  bool operator()(const T* const camera, const T* const point, T* residuals) const {
+    T pixel[2];
+    SnavelyProject(camera, point, pixel);
+    residuals[0] = pixel[0] - observed_x;
+    residuals[1] = pixel[1] - observed_y;
+    return true;
+  }
+
+  static ceres::CostFunction* Create(double observed_x, double observed_y) {
+    return new ceres::AutoDiffCostFunction<SnavelyReprojectionError, 2, kCameraSize, kPointSize>(
+        new SnavelyReprojectionError(observed_x, observed_y));
+  }
+
+  double observed_x;
+  double observed_y;
+};
+
+}  // namespace bundle_adjustment
+
+#endif  // CERES_WIBERG_EXAMPLES_BUNDLE_ADJUSTMENT_SNAVELY_REPROJECTION_ERROR_H_
