@@ -15,7 +15,6 @@ namespace {
 using internal::BlockRole;
 using internal::ParameterBlockInfo;
 using internal::ProblemLayout;
-using internal::ResidualBlockInfo;
 
 std::string DescribeBlock(const BilevelProblem::Options& options,
                           const double* values, const char* role, int index,
@@ -112,100 +111,13 @@ Status BilevelProblem::Create(
   }
 
   std::unique_ptr<BilevelProblem> result(new BilevelProblem(problem, options));
-  ProblemLayout& layout = *result->layout_;
-  std::vector<double*> all;
-  problem->GetParameterBlocks(&all);
-  for (double* values : all) {
-    ParameterBlockInfo info;
-    info.values = values;
-    info.ambient_size = problem->ParameterBlockSize(values);
-    info.tangent_size = info.ambient_size;
-    layout.block_index[values] = static_cast<int>(layout.blocks.size());
-    layout.blocks.push_back(info);
-  }
-  // Which blocks appear in some residual block, from one pass over the
-  // residuals (Problem::GetResidualBlocksForParameterBlock scans them all for
-  // every call unless enable_fast_removal is set).
-  std::vector<ceres::ResidualBlockId> residual_ids;
-  problem->GetResidualBlocks(&residual_ids);
-  std::vector<bool> in_residual(layout.blocks.size(), false);
-  std::vector<double*> residual_parameters;
-  for (ceres::ResidualBlockId id : residual_ids) {
-    problem->GetParameterBlocksForResidualBlock(id, &residual_parameters);
-    for (double* values : residual_parameters) in_residual[layout.block_index.at(values)] = true;
-  }
-  auto check_in_residual = [&](const std::string& name, double* values) {
-    if (!in_residual[layout.block_index.at(values)]) {
-      return InvalidArgumentError(name + " is in no residual block");
-    }
-    return Status::Ok();
-  };
-  for (size_t i = 0; i < inner.size(); ++i) {
-    ParameterBlockInfo& info = layout.blocks[layout.block_index.at(inner[i])];
-    info.role = BlockRole::kInner;
-    info.manifold = problem->GetManifold(inner[i]);
-    info.tangent_size = problem->ParameterBlockTangentSize(inner[i]);
-    info.offset = layout.num_inner;
-    info.name = DescribeBlock(options, inner[i], "inner", static_cast<int>(i),
-                              info.ambient_size);
-    status = check_in_residual(info.name, inner[i]);
-    if (!status.ok()) return status;
-    layout.num_inner += info.tangent_size;
-    layout.num_inner_ambient += info.ambient_size;
-    layout.inner_blocks.push_back(layout.block_index.at(inner[i]));
-  }
-  for (size_t i = 0; i < learnable_parameter_blocks.size(); ++i) {
-    double* values = learnable_parameter_blocks[i];
-    ParameterBlockInfo& info = layout.blocks[layout.block_index.at(values)];
-    info.role = BlockRole::kLearnable;
-    info.offset = layout.num_learnable;
-    info.name = DescribeBlock(options, values, "learnable", static_cast<int>(i),
-                              info.ambient_size);
-    status = check_in_residual(info.name, values);
-    if (!status.ok()) return status;
-    layout.num_learnable += info.ambient_size;
-    layout.learnable_blocks.push_back(layout.block_index.at(values));
-  }
-  int num_fixed = 0;
-  for (ParameterBlockInfo& info : layout.blocks) {
-    if (info.role == BlockRole::kFixed) {
-      info.name = DescribeBlock(options, info.values, "fixed", num_fixed++,
-                                info.ambient_size);
-    }
-  }
-
-  const std::vector<ceres::ResidualBlockId>& ids = residual_ids;
-  for (size_t r = 0; r < ids.size(); ++r) {
-    ResidualBlockInfo residual;
-    residual.index = static_cast<int>(r);
-    residual.cost_function = problem->GetCostFunctionForResidualBlock(ids[r]);
-    residual.loss_function = problem->GetLossFunctionForResidualBlock(ids[r]);
-    residual.num_residuals = residual.cost_function->num_residuals();
-    std::vector<double*> parameters;
-    problem->GetParameterBlocksForResidualBlock(ids[r], &parameters);
-    bool has_inner = false;
-    for (double* values : parameters) {
-      const int index = layout.block_index.at(values);
-      const ParameterBlockInfo& info = layout.blocks[index];
-      residual.blocks.push_back(index);
-      if (info.role == BlockRole::kFixed) {
-        residual.local_offset.push_back(-1);
-        residual.inner_offset.push_back(-1);
-        continue;
-      }
-      has_inner |= info.role == BlockRole::kInner;
-      if (info.role == BlockRole::kInner) {
-        residual.inner_offset.push_back(residual.num_inner_local);
-        residual.num_inner_local += info.tangent_size;
-      } else {
-        residual.inner_offset.push_back(-1);
-      }
-      residual.has_learnable |= info.role == BlockRole::kLearnable;
-      residual.local_offset.push_back(residual.num_local);
-      residual.num_local += info.local_size();
-    }
-    if (has_inner) layout.residuals.push_back(std::move(residual));
-  }
+  status = internal::BuildProblemLayout(
+      *problem, inner, learnable_parameter_blocks,
+      [&options](const double* values, const char* role, int index, int size) {
+        return DescribeBlock(options, values, role, index, size);
+      },
+      result->layout_.get());
+  if (!status.ok()) return status;
   result->options_.inner_parameter_blocks = inner;
   result->learnable_parameter_blocks_ = learnable_parameter_blocks;
   *bilevel_problem = std::move(result);

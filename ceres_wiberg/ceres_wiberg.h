@@ -7,6 +7,7 @@
 
 #include "ceres_wiberg/bilevel_example.h"
 #include "ceres_wiberg/bilevel_problem.h"
+#include "ceres_wiberg/enum_names.h"
 #include "ceres_wiberg/file.h"
 #include "ceres_wiberg/learnable_loss.h"
 #include "ceres_wiberg/linear_least_squares.h"

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "ceres_wiberg/enum_names.h"
 #include "ceres_wiberg/internal/string_util.h"
 #include "glog/logging.h"
 
@@ -165,7 +166,7 @@ const char* LearnableLossTypeToString(LearnableLossType type) {
 }
 
 bool StringToLearnableLossType(const std::string& name, LearnableLossType* type) {
-  return internal::StringToEnum(name,
+  return StringToEnum(name,
                                 {LearnableLossType::PSEUDO_HUBER, LearnableLossType::CAUCHY,
                                  LearnableLossType::WELSCH, LearnableLossType::NORMALIZED_WELSCH},
                                 LearnableLossTypeToString, type);

@@ -9,7 +9,7 @@
 
 #include "Eigen/Cholesky"
 #include "Eigen/SVD"
-#include "ceres_wiberg/internal/string_util.h"
+#include "ceres_wiberg/enum_names.h"
 #include "ceres_wiberg/thread_pool.h"
 #include "glog/logging.h"
 
@@ -92,7 +92,7 @@ const char* LeastSquaresMethodToString(LeastSquaresMethod method) {
 }
 
 bool StringToLeastSquaresMethod(const std::string& name, LeastSquaresMethod* method) {
-  return internal::StringToEnum(
+  return StringToEnum(
       name, {LeastSquaresMethod::FULL_RANK_CHOLESKY, LeastSquaresMethod::MINIMUM_NORM},
       LeastSquaresMethodToString, method);
 }

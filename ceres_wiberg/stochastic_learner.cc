@@ -16,6 +16,7 @@
 #include "ceres_wiberg/internal/stochastic_learner_optimizer.h"
 #include "ceres_wiberg/internal/stochastic_learner_parameter_map.h"
 #include "ceres_wiberg/internal/stochastic_learner_state.h"
+#include "ceres_wiberg/enum_names.h"
 #include "ceres_wiberg/internal/string_util.h"
 #include "ceres_wiberg/thread_pool.h"
 #include "glog/logging.h"
@@ -63,14 +64,14 @@ const char* StochasticTerminationToString(StochasticTermination termination) {
 }
 
 bool StringToStochasticOptimizer(const std::string& name, StochasticOptimizer* optimizer) {
-  return internal::StringToEnum(name,
+  return StringToEnum(name,
                                 {StochasticOptimizer::SGD, StochasticOptimizer::SGD_MOMENTUM,
                                  StochasticOptimizer::AVERAGED_SGD, StochasticOptimizer::ADAM},
                                 StochasticOptimizerToString, optimizer);
 }
 
 bool StringToParameterTransform(const std::string& name, ParameterTransform* transform) {
-  return internal::StringToEnum(
+  return StringToEnum(
       name, {ParameterTransform::IDENTITY, ParameterTransform::SQUARED, ParameterTransform::EXP},
       ParameterTransformToString, transform);
 }
@@ -267,9 +268,38 @@ class LearnerRun {
            std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   }
 
+  // The reduced minibatch: sums in minibatch order, means over the
+  // evaluated examples (loss NaN if none was).
+  struct MinibatchResult {
+    double loss_sum = 0.0;
+    double loss = std::numeric_limits<double>::quiet_NaN();
+    Eigen::VectorXd gradient_w;
+    int num_evaluated = 0;
+    int num_skipped = 0;
+  };
+  struct StepResult {
+    Eigen::VectorXd theta_before;
+    Eigen::VectorXd w_before;
+    Eigen::VectorXd theta_gradient;
+    double gradient_norm = 0.0;
+    double step_norm = 0.0;
+  };
+
   void StartEpoch();
   // One minibatch step; *stop is set if the callback asks to stop.
   Status Iterate(bool* stop);
+  // Evaluates the minibatch's examples into the per-position slots.
+  void EvaluateMinibatch(int first, int size);
+  // Sums the slots; the first failure that may not be skipped is returned.
+  Status ReduceMinibatch(int first, int size, MinibatchResult* result) const;
+  // The optimiser's step on theta (capped, projected), and the average.
+  Status TakeStep(const MinibatchResult& result, double learning_rate, StepResult* step);
+  // Epoch accumulators, maxima and the curve; counts the iteration.
+  void RecordIteration(const MinibatchResult& result, double learning_rate,
+                       const StepResult& step);
+  // The iteration callback; false if it asks to stop.
+  bool NotifyCallback(int first, int size, const MinibatchResult& result, double learning_rate,
+                      const StepResult& step);
   // The summary of the epoch in progress (validated, printed). For a
   // complete epoch it is committed to the state and the next epoch is due.
   Status EndEpoch(bool complete, StochasticLearner::EpochSummary* epoch);
@@ -314,14 +344,31 @@ void LearnerRun::StartEpoch() {
 }
 
 Status LearnerRun::Iterate(bool* stop) {
-  const int n = state_.num_parameters;
   const int t = state_.iterations_completed;
-  const int epoch = state_.epochs_completed;
   const int first = state_.epoch_position;
   const int size = std::min(state_.batch_size, state_.num_examples - first);
   const double learning_rate = internal::LearningRate(options_, t);
 
-  // Evaluate the minibatch; results land in per-position slots.
+  EvaluateMinibatch(first, size);
+  MinibatchResult result;
+  Status status = ReduceMinibatch(first, size, &result);
+  if (!status.ok()) return status;
+
+  StepResult step;
+  step.theta_before = state_.theta;
+  step.w_before = state_.w;
+  status = TakeStep(result, learning_rate, &step);
+  if (!status.ok()) return status;
+  RecordIteration(result, learning_rate, step);
+  state_.epoch_position += size;
+
+  *stop = false;
+  if (options_.iteration_callback) *stop = !NotifyCallback(first, size, result, learning_rate, step);
+  return Status::Ok();
+}
+
+void LearnerRun::EvaluateMinibatch(int first, int size) {
+  const int n = state_.num_parameters;
   if (static_cast<int>(losses_.size()) < size) {
     losses_.resize(size);
     gradients_.resize(size);
@@ -345,102 +392,108 @@ Status LearnerRun::Iterate(bool* stop) {
       statuses_[k] = NumericalFailureError("gradient is not finite");
     }
   });
+}
 
+Status LearnerRun::ReduceMinibatch(int first, int size, MinibatchResult* result) const {
   // Sum in minibatch order (never in completion order): bit-identical
   // results for any number of threads.
-  Eigen::VectorXd gradient_w = Eigen::VectorXd::Zero(n);
-  double loss_sum = 0.0;
-  int num_evaluated = 0;
-  int num_skipped = 0;
+  result->gradient_w = Eigen::VectorXd::Zero(state_.num_parameters);
   for (int k = 0; k < size; ++k) {
     if (!statuses_[k].ok()) {
       if (broken_contract_[k] || !options_.skip_failed_examples) {
         const int example = state_.epoch_order[first + k];
         return Status(statuses_[k].code(),
-                      ExampleContext(example, t, epoch) + ": " + statuses_[k].message());
+                      ExampleContext(example, state_.iterations_completed,
+                                     state_.epochs_completed) +
+                          ": " + statuses_[k].message());
       }
-      ++num_skipped;
+      ++result->num_skipped;
       continue;
     }
-    loss_sum += losses_[k];
-    gradient_w += gradients_[k];
-    ++num_evaluated;
+    result->loss_sum += losses_[k];
+    result->gradient_w += gradients_[k];
+    ++result->num_evaluated;
   }
+  if (result->num_evaluated > 0) {
+    result->loss = result->loss_sum / result->num_evaluated;
+    result->gradient_w /= static_cast<double>(result->num_evaluated);
+  }
+  return Status::Ok();
+}
 
-  const Eigen::VectorXd theta_before = state_.theta;
-  const Eigen::VectorXd w_before = state_.w;
-  Eigen::VectorXd theta_gradient = Eigen::VectorXd::Zero(n);
-  double loss = std::numeric_limits<double>::quiet_NaN();
-  double step_norm = 0.0;
-  if (num_evaluated > 0) {
-    loss = loss_sum / num_evaluated;
-    gradient_w /= static_cast<double>(num_evaluated);
-    map_.ChainGradient(state_.theta, gradient_w, &theta_gradient);
+Status LearnerRun::TakeStep(const MinibatchResult& result, double learning_rate,
+                            StepResult* step_result) {
+  const int t = state_.iterations_completed;
+  step_result->theta_gradient = Eigen::VectorXd::Zero(state_.num_parameters);
+  if (result.num_evaluated > 0) {
+    map_.ChainGradient(state_.theta, result.gradient_w, &step_result->theta_gradient);
     Eigen::VectorXd step;
-    internal::ComputeStep(options_, theta_gradient, learning_rate, &state_, &step);
+    internal::ComputeStep(options_, step_result->theta_gradient, learning_rate, &state_, &step);
     if (!step.allFinite()) {
       return NumericalFailureError(
-          "the step of iteration " + std::to_string(t) +
-          " is not finite (|dL/dtheta| = " + internal::FormatDouble(theta_gradient.norm()) +
+          "the step of iteration " + std::to_string(t) + " is not finite (|dL/dtheta| = " +
+          internal::FormatDouble(step_result->theta_gradient.norm()) +
           "); lower the learning rate or set a trust radius");
     }
     if (internal::CapStep(options_.trust_radius, &step)) ++state_.num_capped_steps;
     Eigen::VectorXd theta = state_.theta + step;
     map_.Project(state_.theta, &theta);
-    step_norm = (theta - state_.theta).norm();
+    step_result->step_norm = (theta - state_.theta).norm();
     state_.theta = theta;
     map_.WFromTheta(state_.theta, &state_.w);
   }
   internal::UpdateAverage(options_, t, &state_);
   if (state_.optimizer == StochasticOptimizer::AVERAGED_SGD) map_.ClampW(&state_.w_average);
+  step_result->gradient_norm = step_result->theta_gradient.norm();
+  return Status::Ok();
+}
 
-  const double gradient_norm = theta_gradient.norm();
+void LearnerRun::RecordIteration(const MinibatchResult& result, double learning_rate,
+                                 const StepResult& step) {
   internal::EpochAccumulator& accumulator = state_.epoch;
   ++accumulator.num_iterations;
-  accumulator.num_evaluated_examples += num_evaluated;
-  accumulator.loss_sum += loss_sum;
-  accumulator.theta_gradient_sum += static_cast<double>(num_evaluated) * theta_gradient;
-  accumulator.step_norm_sum += step_norm;
-  state_.max_gradient_norm = std::max(state_.max_gradient_norm, gradient_norm);
-  state_.max_step_norm = std::max(state_.max_step_norm, step_norm);
-  state_.num_skipped_examples += num_skipped;
+  accumulator.num_evaluated_examples += result.num_evaluated;
+  accumulator.loss_sum += result.loss_sum;
+  accumulator.theta_gradient_sum += static_cast<double>(result.num_evaluated) * step.theta_gradient;
+  accumulator.step_norm_sum += step.step_norm;
+  state_.max_gradient_norm = std::max(state_.max_gradient_norm, step.gradient_norm);
+  state_.max_step_norm = std::max(state_.max_step_norm, step.step_norm);
+  state_.num_skipped_examples += result.num_skipped;
 
   if (state_.curve_recorded) {
     CurveRow row;
-    row.iteration = t;
-    row.epoch = epoch;
-    row.loss = loss;
-    row.gradient_norm = gradient_norm;
-    row.step_norm = step_norm;
+    row.iteration = state_.iterations_completed;
+    row.epoch = state_.epochs_completed;
+    row.loss = result.loss;
+    row.gradient_norm = step.gradient_norm;
+    row.step_norm = step.step_norm;
     row.learning_rate = learning_rate;
     row.w = state_.w.head(state_.curve_num_w_columns);
     state_.curve.push_back(std::move(row));
   }
   ++state_.iterations_completed;
-  state_.epoch_position += size;
+}
 
-  *stop = false;
-  if (options_.iteration_callback) {
-    record_.iteration = t;
-    record_.epoch = epoch;
-    record_.batch_size = size;
-    record_.num_skipped_examples = num_skipped;
-    record_.examples.assign(state_.epoch_order.begin() + first,
-                            state_.epoch_order.begin() + first + size);
-    record_.learning_rate = learning_rate;
-    record_.loss = loss;
-    record_.w_evaluated = w_before;
-    record_.gradient = gradient_w;
-    record_.theta_evaluated = theta_before;
-    record_.theta_gradient = theta_gradient;
-    record_.gradient_norm = gradient_norm;
-    record_.step_norm = step_norm;
-    record_.w = state_.w;
-    record_.theta = state_.theta;
-    record_.w_average = state_.model_w();
-    *stop = !options_.iteration_callback(record_);
-  }
-  return Status::Ok();
+bool LearnerRun::NotifyCallback(int first, int size, const MinibatchResult& result,
+                                double learning_rate, const StepResult& step) {
+  record_.iteration = state_.iterations_completed - 1;
+  record_.epoch = state_.epochs_completed;
+  record_.batch_size = size;
+  record_.num_skipped_examples = result.num_skipped;
+  record_.examples.assign(state_.epoch_order.begin() + first,
+                          state_.epoch_order.begin() + first + size);
+  record_.learning_rate = learning_rate;
+  record_.loss = result.loss;
+  record_.w_evaluated = step.w_before;
+  record_.gradient = result.gradient_w;
+  record_.theta_evaluated = step.theta_before;
+  record_.theta_gradient = step.theta_gradient;
+  record_.gradient_norm = step.gradient_norm;
+  record_.step_norm = step.step_norm;
+  record_.w = state_.w;
+  record_.theta = state_.theta;
+  record_.w_average = state_.model_w();
+  return options_.iteration_callback(record_);
 }
 
 Status LearnerRun::Validate(const Eigen::VectorXd& w, double* loss, int* num_skipped) {

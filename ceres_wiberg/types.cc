@@ -1,6 +1,6 @@
 #include "ceres_wiberg/types.h"
 
-#include "ceres_wiberg/internal/string_util.h"
+#include "ceres_wiberg/enum_names.h"
 
 namespace ceres_wiberg {
 
@@ -37,17 +37,17 @@ const char* LinearSolverTypeToString(LinearSolverType type) {
 }
 
 bool StringToDampingType(const std::string& name, DampingType* type) {
-  return internal::StringToEnum(name, {DampingType::IDENTITY, DampingType::HESSIAN_DIAGONAL},
+  return StringToEnum(name, {DampingType::IDENTITY, DampingType::HESSIAN_DIAGONAL},
                                 DampingTypeToString, type);
 }
 
 bool StringToHessianModel(const std::string& name, HessianModel* model) {
-  return internal::StringToEnum(name, {HessianModel::GAUSS_NEWTON, HessianModel::EXACT},
+  return StringToEnum(name, {HessianModel::GAUSS_NEWTON, HessianModel::EXACT},
                                 HessianModelToString, model);
 }
 
 bool StringToLinearSolverType(const std::string& name, LinearSolverType* type) {
-  return internal::StringToEnum(
+  return StringToEnum(
       name, {LinearSolverType::AUTOMATIC, LinearSolverType::DENSE, LinearSolverType::SPARSE},
       LinearSolverTypeToString, type);
 }

@@ -1,11 +1,28 @@
 #!/usr/bin/env bash
 # The main job: installs dependencies, builds in release mode, runs the demos.
+#
+#   scripts/run_demos.sh [--update-readmes] [--no-build]
+#
+# --update-readmes  afterwards, rewrite the results tables of the example
+#                   READMEs from the demos' JSON (scripts/update_readme_tables.py)
+# --no-build        use the programs already in build/ (no install, no build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install_dependencies.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCERES_WIBERG_BUILD_TESTS=OFF \
-  -DCERES_WIBERG_BUILD_BENCHMARKS=OFF
-cmake --build build -j2
+update_readmes=0
+build=1
+for arg in "$@"; do
+  case "$arg" in
+    --update-readmes) update_readmes=1 ;;
+    --no-build) build=0 ;;
+    *) echo "usage: $0 [--update-readmes] [--no-build]" >&2; exit 2 ;;
+  esac
+done
+if [ "$build" = 1 ]; then
+  scripts/install_dependencies.sh
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCERES_WIBERG_BUILD_TESTS=OFF \
+    -DCERES_WIBERG_BUILD_BENCHMARKS=OFF
+  cmake --build build -j2
+fi
 echo "== hello_wiberg =="
 ./build/examples/hello_wiberg
 echo
@@ -27,3 +44,8 @@ echo "== human_pose (supplementary section 4; demo size): outputs in out/human_p
 mkdir -p out/human_pose
 ./build/examples/human_pose/human_pose --size=demo --output_json=out/human_pose/human_pose.json \
   --output_dir=out/human_pose
+if [ "$update_readmes" = 1 ]; then
+  echo
+  echo "== README tables from out/*/*.json =="
+  scripts/update_readme_tables.py --out out
+fi

@@ -22,6 +22,11 @@ cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-O
 cmake --build build-sanitize -j"$jobs"
 ctest --test-dir build-sanitize --output-on-failure -j"$jobs"
 
+echo "== benchmarks only (the example support code they need is built with them) =="
+cmake -S . -B build-benchmarks-only -DCMAKE_BUILD_TYPE=Release -DCERES_WIBERG_BUILD_TESTS=OFF \
+  -DCERES_WIBERG_BUILD_EXAMPLES=OFF -DCERES_WIBERG_BUILD_BENCHMARKS=ON
+cmake --build build-benchmarks-only -j"$jobs"
+
 echo "== install and build a downstream project =="
 prefix="$(pwd)/build/install"
 cmake --install build --prefix "$prefix"

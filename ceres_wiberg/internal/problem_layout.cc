@@ -26,6 +26,128 @@ std::string ResidualName(const ResidualBlockInfo& residual) {
 
 }  // namespace
 
+namespace {
+
+// One entry per parameter block of the problem, all fixed for now.
+void AddParameterBlocks(const ceres::Problem& problem, ProblemLayout* layout) {
+  std::vector<double*> all;
+  problem.GetParameterBlocks(&all);
+  for (double* values : all) {
+    ParameterBlockInfo info;
+    info.values = values;
+    info.ambient_size = problem.ParameterBlockSize(values);
+    info.tangent_size = info.ambient_size;
+    layout->block_index[values] = static_cast<int>(layout->blocks.size());
+    layout->blocks.push_back(info);
+  }
+}
+
+// Which blocks appear in some residual block, from one pass over the
+// residuals (Problem::GetResidualBlocksForParameterBlock scans them all for
+// every call unless enable_fast_removal is set).
+std::vector<bool> BlocksInResiduals(const ceres::Problem& problem,
+                                    const std::vector<ceres::ResidualBlockId>& residual_ids,
+                                    const ProblemLayout& layout) {
+  std::vector<bool> in_residual(layout.blocks.size(), false);
+  std::vector<double*> parameters;
+  for (ceres::ResidualBlockId id : residual_ids) {
+    problem.GetParameterBlocksForResidualBlock(id, &parameters);
+    for (double* values : parameters) in_residual[layout.block_index.at(values)] = true;
+  }
+  return in_residual;
+}
+
+// Gives `blocks` the role `role` ("inner" or "learnable" in names), their
+// offsets in y or w, and their names.
+Status AssignRole(const ceres::Problem& problem, const std::vector<double*>& blocks,
+                  BlockRole role, const std::vector<bool>& in_residual,
+                  const BlockNamer& describe, ProblemLayout* layout) {
+  const bool inner = role == BlockRole::kInner;
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    const int index = layout->block_index.at(blocks[i]);
+    ParameterBlockInfo& info = layout->blocks[index];
+    info.role = role;
+    info.name = describe(blocks[i], inner ? "inner" : "learnable", static_cast<int>(i),
+                         info.ambient_size);
+    if (!in_residual[index]) return InvalidArgumentError(info.name + " is in no residual block");
+    if (inner) {
+      info.manifold = problem.GetManifold(blocks[i]);
+      info.tangent_size = problem.ParameterBlockTangentSize(blocks[i]);
+      info.offset = layout->num_inner;
+      layout->num_inner += info.tangent_size;
+      layout->num_inner_ambient += info.ambient_size;
+      layout->inner_blocks.push_back(index);
+    } else {
+      info.offset = layout->num_learnable;
+      layout->num_learnable += info.ambient_size;
+      layout->learnable_blocks.push_back(index);
+    }
+  }
+  return Status::Ok();
+}
+
+// The residual block's blocks and local columns (inner tangent, learnable
+// ambient, in the cost function's order).
+ResidualBlockInfo DescribeResidualBlock(const ceres::Problem& problem, ceres::ResidualBlockId id,
+                                        int index, const ProblemLayout& layout) {
+  ResidualBlockInfo residual;
+  residual.index = index;
+  residual.cost_function = problem.GetCostFunctionForResidualBlock(id);
+  residual.loss_function = problem.GetLossFunctionForResidualBlock(id);
+  residual.num_residuals = residual.cost_function->num_residuals();
+  std::vector<double*> parameters;
+  problem.GetParameterBlocksForResidualBlock(id, &parameters);
+  for (double* values : parameters) {
+    const int block = layout.block_index.at(values);
+    const ParameterBlockInfo& info = layout.blocks[block];
+    residual.blocks.push_back(block);
+    if (info.role == BlockRole::kFixed) {
+      residual.local_offset.push_back(-1);
+      residual.inner_offset.push_back(-1);
+      continue;
+    }
+    if (info.role == BlockRole::kInner) {
+      residual.inner_offset.push_back(residual.num_inner_local);
+      residual.num_inner_local += info.tangent_size;
+    } else {
+      residual.inner_offset.push_back(-1);
+    }
+    residual.has_learnable |= info.role == BlockRole::kLearnable;
+    residual.local_offset.push_back(residual.num_local);
+    residual.num_local += info.local_size();
+  }
+  return residual;
+}
+
+}  // namespace
+
+Status BuildProblemLayout(const ceres::Problem& problem, const std::vector<double*>& inner,
+                          const std::vector<double*>& learnable, const BlockNamer& describe,
+                          ProblemLayout* layout) {
+  *layout = ProblemLayout();
+  AddParameterBlocks(problem, layout);
+  std::vector<ceres::ResidualBlockId> residual_ids;
+  problem.GetResidualBlocks(&residual_ids);
+  const std::vector<bool> in_residual = BlocksInResiduals(problem, residual_ids, *layout);
+  Status status = AssignRole(problem, inner, BlockRole::kInner, in_residual, describe, layout);
+  if (!status.ok()) return status;
+  status = AssignRole(problem, learnable, BlockRole::kLearnable, in_residual, describe, layout);
+  if (!status.ok()) return status;
+  int num_fixed = 0;
+  for (ParameterBlockInfo& info : layout->blocks) {
+    if (info.role == BlockRole::kFixed) {
+      info.name = describe(info.values, "fixed", num_fixed++, info.ambient_size);
+    }
+  }
+  // Residual blocks on no inner block do not depend on y: left out.
+  for (size_t r = 0; r < residual_ids.size(); ++r) {
+    ResidualBlockInfo residual =
+        DescribeResidualBlock(problem, residual_ids[r], static_cast<int>(r), *layout);
+    if (residual.num_inner_local > 0) layout->residuals.push_back(std::move(residual));
+  }
+  return Status::Ok();
+}
+
 Status EvaluateResidualBlock(const ProblemLayout& layout,
                              const ResidualBlockInfo& residual,
                              const double* const* parameters,

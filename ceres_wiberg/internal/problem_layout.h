@@ -5,6 +5,7 @@
 #ifndef CERES_WIBERG_INTERNAL_PROBLEM_LAYOUT_H_
 #define CERES_WIBERG_INTERNAL_PROBLEM_LAYOUT_H_
 
+#include <functional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -70,6 +71,20 @@ class ProblemLayout {
   int num_learnable = 0;   // n_w
   int num_inner_ambient = 0;
 };
+
+// The name of a block in messages, from its values, role ("inner",
+// "learnable", "fixed"), index among the blocks of that role, and size (-1:
+// not shown).
+using BlockNamer =
+    std::function<std::string(const double* values, const char* role, int index, int size)>;
+
+// Builds the layout of `problem` with the given inner blocks (y order) and
+// learnable blocks (w order); every other block is fixed. The lists must
+// already be checked (in the problem, distinct, disjoint). kInvalidArgument
+// naming the block if an inner or learnable block is in no residual block.
+Status BuildProblemLayout(const ceres::Problem& problem, const std::vector<double*>& inner,
+                          const std::vector<double*>& learnable, const BlockNamer& describe,
+                          ProblemLayout* layout);
 
 // Evaluates residual block `residual` at the parameter values `parameters`
 // (one pointer per block of the cost function). `jacobians` follows Ceres'

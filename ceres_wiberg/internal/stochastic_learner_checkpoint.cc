@@ -265,8 +265,8 @@ void ReadEpoch(Reader* reader, const Json& j, const std::string& name,
   epoch->elapsed_seconds = reader->Double(j, name, "elapsed_seconds");
 }
 
-// Fills *state from the parsed root; errors go to the reader.
-void ReadState(Reader* reader, const Json& root, LearnerState* state) {
+// Format, version, optimiser, sizes, seed and transforms: the run's identity.
+void ReadIdentity(Reader* reader, const Json& root, LearnerState* state) {
   Reader& r = *reader;
   const std::string format = r.String(root, "", "format");
   if (r.ok() && format != kCheckpointFormat) {
@@ -302,7 +302,11 @@ void ReadState(Reader* reader, const Json& root, LearnerState* state) {
              " must be IDENTITY, SQUARED or EXP");
     }
   }
+}
 
+// Iteration counts, epoch order and position, and the RNG.
+void ReadPosition(Reader* reader, const Json& root, LearnerState* state) {
+  Reader& r = *reader;
   state->iterations_completed = r.NonNegativeInt(root, "", "iterations_completed");
   state->epochs_completed = r.NonNegativeInt(root, "", "epochs_completed");
   state->num_steps = r.NonNegativeInt(root, "", "num_steps");
@@ -344,7 +348,12 @@ void ReadState(Reader* reader, const Json& root, LearnerState* state) {
     in >> state->rng;
     if (in.fail()) r.Fail("key 'rng_state' is not a std::mt19937_64 state");
   }
+}
 
+// Theta, w and the optimiser's own state.
+void ReadIterate(Reader* reader, const Json& root, LearnerState* state) {
+  Reader& r = *reader;
+  const int n = state->num_parameters;
   state->theta = r.Vector(root, "", "theta", n);
   state->w = r.Vector(root, "", "w", n);
   if (r.ok() && !(state->theta.allFinite() && state->w.allFinite())) {
@@ -375,7 +384,12 @@ void ReadState(Reader* reader, const Json& root, LearnerState* state) {
         break;
     }
   }
+}
 
+// The epoch in progress and the per-epoch history.
+void ReadHistory(Reader* reader, const Json& root, LearnerState* state) {
+  Reader& r = *reader;
+  const int n = state->num_parameters;
   const Json& epoch = r.Member(root, "", "epoch_in_progress");
   const std::string ep = "epoch_in_progress";
   state->epoch.num_iterations = r.NonNegativeInt(epoch, ep, "num_iterations");
@@ -404,7 +418,12 @@ void ReadState(Reader* reader, const Json& root, LearnerState* state) {
   state->num_skipped_validation_examples =
       r.NonNegativeInt(history, hs, "num_skipped_validation_examples");
   state->elapsed_seconds = r.Double(history, hs, "elapsed_seconds");
+}
 
+// The curve's columns and rows.
+void ReadCurve(Reader* reader, const Json& root, LearnerState* state) {
+  Reader& r = *reader;
+  const int n = state->num_parameters;
   const Json& curve = r.Member(root, "", "curve");
   state->curve_recorded = r.Bool(curve, "curve", "recorded");
   const Json& columns = r.Array(curve, "curve", "columns");
@@ -448,6 +467,15 @@ void ReadState(Reader* reader, const Json& root, LearnerState* state) {
     out.learning_rate = r.DoubleAt(row, name, 5);
     out.w.resize(num_w_columns);
     for (int c = 0; c < num_w_columns; ++c) out.w[c] = r.DoubleAt(row, name, 6 + c);
+  }
+}
+
+// Fills *state from the parsed root; errors go to the reader, and each part
+// is read only while the reader has no error.
+void ReadState(Reader* reader, const Json& root, LearnerState* state) {
+  for (auto read : {ReadIdentity, ReadPosition, ReadIterate, ReadHistory, ReadCurve}) {
+    if (!reader->ok()) return;
+    read(reader, root, state);
   }
 }
 

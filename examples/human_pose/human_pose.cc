@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "ceres_wiberg/enum_names.h"
 #include "gflags/gflags.h"
 #include "nlohmann/json.hpp"
 #include "pose_data.h"
@@ -70,6 +71,39 @@ namespace {
 using ceres_wiberg::Status;
 using namespace human_pose;  // NOLINT: an example program
 
+// --size: the preset of every setting.
+enum class ExperimentSize { kDemo, kFull };
+// --run: the settings that run.
+enum class ExperimentRun { kAll, kMultiview, kMonocular };
+// --evaluate_on: the frames the models are evaluated on.
+enum class EvaluationSet { kTest, kValidation };
+
+const char* ExperimentSizeToString(ExperimentSize size) {
+  return size == ExperimentSize::kDemo ? "demo" : "full";
+}
+const char* ExperimentRunToString(ExperimentRun run) {
+  return run == ExperimentRun::kAll ? "all"
+         : run == ExperimentRun::kMultiview ? "multiview" : "monocular";
+}
+const char* EvaluationSetToString(EvaluationSet set) {
+  return set == EvaluationSet::kTest ? "test" : "validation";
+}
+
+// StringToX: the value whose XToString is `name`; false if there is none.
+bool StringToExperimentSize(const std::string& name, ExperimentSize* size) {
+  return ceres_wiberg::StringToEnum(name, {ExperimentSize::kDemo, ExperimentSize::kFull},
+                                ExperimentSizeToString, size);
+}
+bool StringToExperimentRun(const std::string& name, ExperimentRun* run) {
+  return ceres_wiberg::StringToEnum(
+      name, {ExperimentRun::kAll, ExperimentRun::kMultiview, ExperimentRun::kMonocular},
+      ExperimentRunToString, run);
+}
+bool StringToEvaluationSet(const std::string& name, EvaluationSet* set) {
+  return ceres_wiberg::StringToEnum(name, {EvaluationSet::kTest, EvaluationSet::kValidation},
+                                EvaluationSetToString, set);
+}
+
 // Everything --size fixes, before any test frame is seen.
 struct Preset {
   std::string name;
@@ -92,13 +126,13 @@ struct Preset {
   bool evaluate_training_error = true;
 };
 
-Preset MakePreset(const std::string& size, bool* ok) {
+Preset MakePreset(ExperimentSize size, bool* ok) {
   Preset preset;
-  preset.name = size;
+  preset.name = ExperimentSizeToString(size);
   // Detection errors: the generator's defaults (DATA.md), for every size.
   preset.data.seed = FLAGS_seed;
   *ok = true;
-  if (size == "demo") {
+  if (size == ExperimentSize::kDemo) {
     preset.data.sequences_per_action = 1;
     preset.data.frames_per_sequence = 20;
     preset.train_stride = 2;   // 5 x 15 x 20 / 2 = 750 training frames
@@ -108,7 +142,7 @@ Preset MakePreset(const std::string& size, bool* ok) {
     preset.num_epochs = 4;
     preset.batch_size = 16;
     preset.evaluate_training_error = false;
-  } else if (size == "full") {
+  } else {
     preset.data.sequences_per_action = 2;
     preset.data.frames_per_sequence = 20;
     preset.train_stride = 1;   // 5 x 15 x 40 = 3000 training frames
@@ -116,8 +150,6 @@ Preset MakePreset(const std::string& size, bool* ok) {
     preset.num_epochs = 6;
     preset.batch_size = 16;
     preset.evaluate_training_error = true;
-  } else {
-    *ok = false;
   }
   preset.monocular_components.clear();
   std::stringstream list(FLAGS_monocular_components);
@@ -143,8 +175,8 @@ double Seconds(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-const char* EvaluationSetName() {
-  return FLAGS_evaluate_on == "validation"
+const char* EvaluationSetName(EvaluationSet set) {
+  return set == EvaluationSet::kValidation
              ? "VALIDATION (training subjects 1 5 6 7 8, new sequences)"
              : "test subjects 9 11";
 }
@@ -167,15 +199,18 @@ struct Run {
 
 class Experiment {
  public:
-  Experiment(const Preset& preset, CameraModel multiview_camera_model)
-      : preset_(preset), multiview_camera_model_(multiview_camera_model) {}
+  Experiment(const Preset& preset, CameraModel multiview_camera_model,
+             EvaluationSet evaluation_set)
+      : preset_(preset),
+        multiview_camera_model_(multiview_camera_model),
+        evaluation_set_(evaluation_set) {}
 
   bool Setup() {
     const auto start = std::chrono::steady_clock::now();
     Dataset train, test;
     Status status = GenerateSyntheticH36M(preset_.data, TrainSubjects(), &train);
     if (!status.ok()) return Fail("generating the training subjects", status);
-    if (FLAGS_evaluate_on == "validation") {
+    if (evaluation_set_ == EvaluationSet::kValidation) {
       // Other sequences of the training subjects, about as many frames as the
       // test set has.
       SyntheticH36MOptions validation = preset_.data;
@@ -202,7 +237,8 @@ class Experiment {
         preset_.data.frames_per_sequence, preset_.data.pixel_noise,
         preset_.data.miss_probability, preset_.data.swap_probability,
         preset_.data.outlier_probability, preset_.data.outlier_pixels, training_poses_.size(),
-        training_frames_.size(), EvaluationSetName(), test_frames_.size(), Seconds(start));
+        training_frames_.size(), EvaluationSetName(evaluation_set_), test_frames_.size(),
+        Seconds(start));
     return true;
   }
 
@@ -241,7 +277,7 @@ class Experiment {
     run->summary = SummariseByAction(run->results);
     run->eval_seconds = Seconds(start);
     std::printf("  %-22s %s P1 %6.1f  P2 %6.1f  P3 %6.1f mm  (%d frames", run->name.c_str(),
-                FLAGS_evaluate_on == "validation" ? "validation" : "test",
+                EvaluationSetToString(evaluation_set_),
                 run->summary.average_p1, run->summary.average_p2, run->summary.average_p3,
                 run->summary.total_frames);
     if (run->summary.total_failed > 0) {
@@ -319,6 +355,7 @@ class Experiment {
  private:
   Preset preset_;
   CameraModel multiview_camera_model_ = CameraModel::kWeakPerspective;
+  EvaluationSet evaluation_set_ = EvaluationSet::kTest;
   std::vector<Camera> cameras_;
   std::vector<Pose> training_poses_;
   std::vector<Frame> training_frames_;
@@ -339,47 +376,53 @@ nlohmann::json LearningJson(const Run& run) {
           {"eval_seconds", run.eval_seconds}};
 }
 
-}  // namespace
+// ---------------------------------------------------------------------------
+// Inputs: the flags.
 
-int main(int argc, char** argv) {
-  gflags::SetUsageMessage(
-      "The paper's 3D human pose experiment (Table 2; supplementary Table 1, Figures 1, 2, "
-      "4) on synthetic Human3.6M-like data.");
-  gflags::ParseCommandLineFlags(&argc, &argv, true);
-  const auto start = std::chrono::steady_clock::now();
-  bool ok = false;
-  const Preset preset = MakePreset(FLAGS_size, &ok);
+struct Settings {
+  Preset preset;
+  CameraModel multiview_camera_model = CameraModel::kCalibratedPerspective;
+  ReprojectionLoss monocular_loss = ReprojectionLoss::kL2;
+  bool do_multiview = true;
+  bool do_monocular = true;
+  EvaluationSet evaluation_set = EvaluationSet::kTest;
+};
+
+// Reads and checks the flags; creates --output_dir.
+bool ReadSettings(Settings* settings) {
+  ExperimentSize size = ExperimentSize::kDemo;
+  bool ok = StringToExperimentSize(FLAGS_size, &size);
+  if (ok) settings->preset = MakePreset(size, &ok);
   if (!ok) {
     std::fprintf(stderr, "unknown --size %s (demo or full) or bad --monocular_components %s\n",
                  FLAGS_size.c_str(), FLAGS_monocular_components.c_str());
-    return 1;
+    return false;
   }
-  CameraModel multiview_camera_model;
-  if (!ParseCameraModel(FLAGS_multiview_camera_model, &multiview_camera_model)) {
+  if (!StringToCameraModel(FLAGS_multiview_camera_model, &settings->multiview_camera_model)) {
     std::fprintf(stderr, "unknown --multiview_camera_model %s (weak or perspective)\n",
                  FLAGS_multiview_camera_model.c_str());
-    return 1;
+    return false;
   }
-  ReprojectionLoss monocular_loss;
-  if (!ParseReprojectionLoss(FLAGS_monocular_loss, &monocular_loss)) {
+  if (!StringToReprojectionLoss(FLAGS_monocular_loss, &settings->monocular_loss)) {
     std::fprintf(stderr, "unknown --monocular_loss %s (l2 or huber)\n",
                  FLAGS_monocular_loss.c_str());
-    return 1;
+    return false;
   }
-  const bool do_multiview = FLAGS_run == "all" || FLAGS_run == "multiview";
-  const bool do_monocular = FLAGS_run == "all" || FLAGS_run == "monocular";
-  if (!do_multiview && !do_monocular) {
+  ExperimentRun run = ExperimentRun::kAll;
+  if (!StringToExperimentRun(FLAGS_run, &run)) {
     std::fprintf(stderr, "unknown --run %s (all, multiview or monocular)\n", FLAGS_run.c_str());
-    return 1;
+    return false;
   }
-  if (FLAGS_evaluate_on != "test" && FLAGS_evaluate_on != "validation") {
+  settings->do_multiview = run != ExperimentRun::kMonocular;
+  settings->do_monocular = run != ExperimentRun::kMultiview;
+  if (!StringToEvaluationSet(FLAGS_evaluate_on, &settings->evaluation_set)) {
     std::fprintf(stderr, "unknown --evaluate_on %s (test or validation)\n",
                  FLAGS_evaluate_on.c_str());
-    return 1;
+    return false;
   }
   if (FLAGS_threads < 1 || FLAGS_monocular_camera < 0 || FLAGS_monocular_camera > 3) {
     std::fprintf(stderr, "--threads must be >= 1 and --monocular_camera in 0-3\n");
-    return 1;
+    return false;
   }
   if (!FLAGS_output_dir.empty()) {
     std::error_code error;
@@ -387,11 +430,15 @@ int main(int argc, char** argv) {
     if (error) {
       std::fprintf(stderr, "cannot create %s: %s\n", FLAGS_output_dir.c_str(),
                    error.message().c_str());
-      return 1;
+      return false;
     }
   }
+  return true;
+}
+
+void PrintSettings(const Settings& settings) {
   std::printf("human pose (supplementary section 4), --size=%s, %d thread(s)\n",
-              preset.name.c_str(), FLAGS_threads);
+              settings.preset.name.c_str(), FLAGS_threads);
   if (!FLAGS_tome_model.empty()) {
     std::printf("initial model: %s\n",
                 std::filesystem::exists(FLAGS_tome_model)
@@ -400,120 +447,141 @@ int main(int argc, char** argv) {
   } else {
     std::printf("initial model: PPCA mixture fitted to the training poses (hand-set weights)\n");
   }
+}
 
-  Experiment experiment(preset, multiview_camera_model);
-  if (!experiment.Setup()) return 1;
+// ---------------------------------------------------------------------------
+// Training and evaluation of every setting.
 
+struct Outcome {
   ExperimentResults results;
   Run mv_baseline, mv_l2, mv_huber;
   std::vector<std::unique_ptr<Run>> mono_baseline, mono_trained;
   nlohmann::json training_json = nlohmann::json::object();
+};
+
+// Multi-view: the baseline, then the l2 and the Huber models trained from it.
+bool RunMultiview(const Settings& settings, Experiment* experiment, Outcome* outcome) {
+  const Preset& preset = settings.preset;
+  std::printf("\nmulti-view (4 cameras, %s camera model), K = %d, %d rotation seeds\n",
+              CameraModelToString(settings.multiview_camera_model), preset.multiview_components,
+              preset.multiview_rotation_seeds);
+  Run& baseline = outcome->mv_baseline;
+  baseline.name = "multiview.baseline";
+  if (!experiment->Baseline(preset.multiview_components, &baseline.model)) return false;
+  if (!experiment->Evaluate(experiment->FitOptions(true, ReprojectionLoss::kL2), &baseline)) {
+    return false;
+  }
+  for (Run* run : {&outcome->mv_l2, &outcome->mv_huber}) {
+    const bool l2 = run == &outcome->mv_l2;
+    const ReprojectionLoss loss = l2 ? ReprojectionLoss::kL2 : ReprojectionLoss::kPseudoHuber;
+    run->name = l2 ? "multiview.l2" : "multiview.huber";
+    run->model = baseline.model;
+    const PoseFitOptions fit_options = experiment->FitOptions(true, loss);
+    if (!experiment->Train(fit_options, run)) return false;
+    if (!experiment->Evaluate(fit_options, run)) return false;
+    outcome->training_json[run->name] = LearningJson(*run);
+  }
+  ExperimentResults& results = outcome->results;
+  results.has_multiview = true;
+  results.multiview_baseline = baseline.summary;
+  results.multiview_l2 = outcome->mv_l2.summary;
+  results.multiview_huber = outcome->mv_huber.summary;
+  return true;
+}
+
+// Monocular: for each K, the baseline and the model trained from it.
+bool RunMonocular(const Settings& settings, Experiment* experiment, Outcome* outcome) {
+  const Preset& preset = settings.preset;
+  std::printf("\nmonocular (camera %d), %s loss, %d rotation seeds\n", FLAGS_monocular_camera,
+              ReprojectionLossToString(settings.monocular_loss), preset.monocular_rotation_seeds);
+  const PoseFitOptions fit_options = experiment->FitOptions(false, settings.monocular_loss);
+  ExperimentResults& results = outcome->results;
+  for (int k : preset.monocular_components) {
+    auto baseline = std::make_unique<Run>();
+    auto trained = std::make_unique<Run>();
+    baseline->name = "monocular.k" + std::to_string(k) + ".baseline";
+    trained->name = "monocular.k" + std::to_string(k) + ".trained";
+    if (!experiment->Baseline(k, &baseline->model)) return false;
+    if (!experiment->Evaluate(fit_options, baseline.get())) return false;
+    trained->model = baseline->model;
+    if (!experiment->Train(fit_options, trained.get())) return false;
+    if (!experiment->Evaluate(fit_options, trained.get())) return false;
+    outcome->training_json[trained->name] = LearningJson(*trained);
+    results.monocular_components.push_back(k);
+    results.monocular_baseline.push_back(baseline->summary);
+    results.monocular_trained.push_back(trained->summary);
+    outcome->mono_baseline.push_back(std::move(baseline));
+    outcome->mono_trained.push_back(std::move(trained));
+  }
+  results.has_monocular = true;
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// Report: the tables in the layout of the paper's, and the targets.
+
+constexpr ErrorProtocol kProtocols[] = {ErrorProtocol::kP1, ErrorProtocol::kP2,
+                                        ErrorProtocol::kP3};
+
+// The multi-view tables and P1 by detection errors; returns the latter as
+// JSON, by run ("baseline", "l2", "huber").
+nlohmann::json PrintMultiviewTables(const Experiment& experiment, const Outcome& outcome,
+                                    EvaluationSet evaluation_set) {
+  const ExperimentResults& results = outcome.results;
+  for (ErrorProtocol protocol : kProtocols) {
+    const std::string suffix =
+        protocol == ErrorProtocol::kP1
+            ? ""
+            : std::string(" (") + ErrorProtocolToString(protocol) + ")";
+    std::printf("\n%s", FormatActionTable(
+                            std::string("Multicamera ") + ErrorProtocolToString(protocol),
+                            {{"Ours - Baseline" + suffix, &results.multiview_baseline, protocol},
+                             {"Ours - L2" + suffix, &results.multiview_l2, protocol},
+                             {"Ours - Huber" + suffix, &results.multiview_huber, protocol}})
+                            .c_str());
+  }
+  std::printf("(paper, real Human3.6M, P1: baseline 91.8, l2 47.7, Huber 46.1)\n");
+  // Where the l2 energy loses: frames with and without the generator's
+  // gross errors (a swapped view or a joint's gross error in any view).
+  std::printf("\nMulti-view P1 by detection errors (the generator's labels; %s, mm):\n",
+              EvaluationSetName(evaluation_set));
+  std::printf("  %-20s %24s %24s\n", "", "no gross error", "swap or gross error");
   nlohmann::json gross_error_json = nlohmann::json::object();
-
-  if (do_multiview) {
-    std::printf("\nmulti-view (4 cameras, %s camera model), K = %d, %d rotation seeds\n",
-                CameraModelToString(multiview_camera_model), preset.multiview_components,
-                preset.multiview_rotation_seeds);
-    mv_baseline.name = "multiview.baseline";
-    if (!experiment.Baseline(preset.multiview_components, &mv_baseline.model)) return 1;
-    if (!experiment.Evaluate(experiment.FitOptions(true, ReprojectionLoss::kL2), &mv_baseline)) {
-      return 1;
-    }
-    for (Run* run : {&mv_l2, &mv_huber}) {
-      const ReprojectionLoss loss =
-          run == &mv_l2 ? ReprojectionLoss::kL2 : ReprojectionLoss::kPseudoHuber;
-      run->name = run == &mv_l2 ? "multiview.l2" : "multiview.huber";
-      run->model = mv_baseline.model;
-      const PoseFitOptions fit_options = experiment.FitOptions(true, loss);
-      if (!experiment.Train(fit_options, run)) return 1;
-      if (!experiment.Evaluate(fit_options, run)) return 1;
-      training_json[run->name] = LearningJson(*run);
-    }
-    results.has_multiview = true;
-    results.multiview_baseline = mv_baseline.summary;
-    results.multiview_l2 = mv_l2.summary;
-    results.multiview_huber = mv_huber.summary;
+  for (const Run* run : {&outcome.mv_baseline, &outcome.mv_l2, &outcome.mv_huber}) {
+    const GrossErrorBreakdown b =
+        BreakDownByGrossErrors(experiment.test_frames(), run->results, {0, 1, 2, 3});
+    std::printf("  %-20s %10.1f (%4d frames)  %10.1f (%4d frames)\n", run->name.c_str(),
+                b.clean_p1, b.clean_frames, b.gross_p1, b.gross_frames);
+    gross_error_json[run->name.substr(run->name.find('.') + 1)] = {
+        {"clean_frames", b.clean_frames}, {"clean_p1", JsonNumber(b.clean_p1)},
+        {"gross_frames", b.gross_frames}, {"gross_p1", JsonNumber(b.gross_p1)}};
   }
+  return gross_error_json;
+}
 
-  if (do_monocular) {
-    std::printf("\nmonocular (camera %d), %s loss, %d rotation seeds\n", FLAGS_monocular_camera,
-                ReprojectionLossToString(monocular_loss), preset.monocular_rotation_seeds);
-    const PoseFitOptions fit_options = experiment.FitOptions(false, monocular_loss);
-    for (int k : preset.monocular_components) {
-      auto baseline = std::make_unique<Run>();
-      auto trained = std::make_unique<Run>();
-      baseline->name = "monocular.k" + std::to_string(k) + ".baseline";
-      trained->name = "monocular.k" + std::to_string(k) + ".trained";
-      if (!experiment.Baseline(k, &baseline->model)) return 1;
-      if (!experiment.Evaluate(fit_options, baseline.get())) return 1;
-      trained->model = baseline->model;
-      if (!experiment.Train(fit_options, trained.get())) return 1;
-      if (!experiment.Evaluate(fit_options, trained.get())) return 1;
-      training_json[trained->name] = LearningJson(*trained);
-      results.monocular_components.push_back(k);
-      results.monocular_baseline.push_back(baseline->summary);
-      results.monocular_trained.push_back(trained->summary);
-      mono_baseline.push_back(std::move(baseline));
-      mono_trained.push_back(std::move(trained));
+void PrintMonocularTables(const ExperimentResults& results) {
+  std::vector<TableRow> rows;
+  for (ErrorProtocol protocol : kProtocols) {
+    const std::string p = ErrorProtocolToString(protocol);
+    for (size_t i = 0; i < results.monocular_components.size(); ++i) {
+      rows.push_back({std::to_string(results.monocular_components[i]) +
+                          " Models - Baseline (" + p + ")",
+                      &results.monocular_baseline[i], protocol});
     }
-    results.has_monocular = true;
-  }
-
-  // ---- Tables in the layout of the paper's.
-  std::printf("\n%s, mm. Avg is the mean over all evaluated frames.\n", EvaluationSetName());
-  const ErrorProtocol protocols[] = {ErrorProtocol::kP1, ErrorProtocol::kP2,
-                                     ErrorProtocol::kP3};
-  if (results.has_multiview) {
-    for (ErrorProtocol protocol : protocols) {
-      const std::string suffix =
-          protocol == ErrorProtocol::kP1
-              ? ""
-              : std::string(" (") + ErrorProtocolToString(protocol) + ")";
-      std::printf("\n%s", FormatActionTable(
-                              std::string("Multicamera ") + ErrorProtocolToString(protocol),
-                              {{"Ours - Baseline" + suffix, &results.multiview_baseline, protocol},
-                               {"Ours - L2" + suffix, &results.multiview_l2, protocol},
-                               {"Ours - Huber" + suffix, &results.multiview_huber, protocol}})
-                              .c_str());
-    }
-    std::printf("(paper, real Human3.6M, P1: baseline 91.8, l2 47.7, Huber 46.1)\n");
-    // Where the l2 energy loses: frames with and without the generator's
-    // gross errors (a swapped view or a joint's gross error in any view).
-    std::printf("\nMulti-view P1 by detection errors (the generator's labels; %s, mm):\n",
-                EvaluationSetName());
-    std::printf("  %-20s %24s %24s\n", "", "no gross error", "swap or gross error");
-    for (const Run* run : {&mv_baseline, &mv_l2, &mv_huber}) {
-      const GrossErrorBreakdown b =
-          BreakDownByGrossErrors(experiment.test_frames(), run->results, {0, 1, 2, 3});
-      std::printf("  %-20s %10.1f (%4d frames)  %10.1f (%4d frames)\n", run->name.c_str(),
-                  b.clean_p1, b.clean_frames, b.gross_p1, b.gross_frames);
-      gross_error_json[run->name.substr(run->name.find('.') + 1)] = {
-          {"clean_frames", b.clean_frames}, {"clean_p1", JsonNumber(b.clean_p1)},
-          {"gross_frames", b.gross_frames}, {"gross_p1", JsonNumber(b.gross_p1)}};
+    for (size_t i = 0; i < results.monocular_components.size(); ++i) {
+      rows.push_back({std::to_string(results.monocular_components[i]) + " Models (" + p + ")",
+                      &results.monocular_trained[i], protocol});
     }
   }
-  if (results.has_monocular) {
-    std::vector<TableRow> rows;
-    for (ErrorProtocol protocol : protocols) {
-      const std::string p = ErrorProtocolToString(protocol);
-      for (size_t i = 0; i < results.monocular_components.size(); ++i) {
-        rows.push_back({std::to_string(results.monocular_components[i]) +
-                            " Models - Baseline (" + p + ")",
-                        &results.monocular_baseline[i], protocol});
-      }
-      for (size_t i = 0; i < results.monocular_components.size(); ++i) {
-        rows.push_back({std::to_string(results.monocular_components[i]) + " Models (" + p + ")",
-                        &results.monocular_trained[i], protocol});
-      }
-    }
-    std::printf("\n%s", FormatActionTable("Monocular", rows).c_str());
-    std::printf("(paper, real Human3.6M, P1: baselines 114.2 / 112.3 / 115.4, trained 76.1 / "
-                "73.4 / 73.2 for K = 3 / 6 / 10)\n");
-  }
+  std::printf("\n%s", FormatActionTable("Monocular", rows).c_str());
+  std::printf("(paper, real Human3.6M, P1: baselines 114.2 / 112.3 / 115.4, trained 76.1 / "
+              "73.4 / 73.2 for K = 3 / 6 / 10)\n");
+}
 
-  const std::vector<TargetCheck> targets = CheckTargets(results);
-  std::printf("\nTargets of issue 6 (%s, P1 ratios):\n%s", EvaluationSetName(),
-              FormatTargets(targets).c_str());
+void PrintTargets(const ExperimentResults& results, EvaluationSet evaluation_set) {
+  std::printf("\nTargets (P1 ratios the paper's results meet: Table 2, supplementary Table 1; "
+              "%s):\n%s",
+              EvaluationSetName(evaluation_set), FormatTargets(CheckTargets(results)).c_str());
   int failed_fits = 0;
   for (const ActionSummary* summary :
        {&results.multiview_baseline, &results.multiview_l2, &results.multiview_huber}) {
@@ -525,87 +593,129 @@ int main(int argc, char** argv) {
   if (failed_fits > 0) {
     std::printf("note: %d test fits failed and are left out of the averages\n", failed_fits);
   }
+}
 
-  // ---- Figures.
-  if (!FLAGS_output_dir.empty()) {
-    FigureInputs inputs;
-    if (results.has_multiview) {
-      inputs.multiview_baseline = &mv_baseline.results;
-      inputs.multiview_l2 = &mv_l2.results;
-      inputs.multiview_huber = &mv_huber.results;
-      inputs.multiview_models = {{"l2", &mv_l2.model}, {"huber", &mv_huber.model}};
-    }
-    for (size_t i = 0; i < mono_trained.size(); ++i) {
-      inputs.monocular_models.emplace_back("k" + std::to_string(results.monocular_components[i]),
-                                           &mono_trained[i]->model);
-    }
-    FigureOutputs outputs;
-    const Status status = WriteFigures(FLAGS_output_dir, inputs, /*render=*/true, &outputs);
-    if (!status.ok()) {
-      std::fprintf(stderr, "figures: %s\n", status.ToString().c_str());
-      return 1;
-    }
-    std::printf("\nfigures in %s:", FLAGS_output_dir.c_str());
-    for (const std::string& image : outputs.images) {
-      std::printf(" %s", std::filesystem::path(image).filename().c_str());
-    }
-    std::printf("\n");
-    if (!outputs.message.empty()) std::printf("  %s\n", outputs.message.c_str());
+// ---------------------------------------------------------------------------
+// Outputs: figures and the results JSON.
+
+bool WriteFigureFiles(const Outcome& outcome) {
+  const ExperimentResults& results = outcome.results;
+  FigureInputs inputs;
+  if (results.has_multiview) {
+    inputs.multiview_baseline = &outcome.mv_baseline.results;
+    inputs.multiview_l2 = &outcome.mv_l2.results;
+    inputs.multiview_huber = &outcome.mv_huber.results;
+    inputs.multiview_models = {{"l2", &outcome.mv_l2.model}, {"huber", &outcome.mv_huber.model}};
   }
+  for (size_t i = 0; i < outcome.mono_trained.size(); ++i) {
+    inputs.monocular_models.emplace_back("k" + std::to_string(results.monocular_components[i]),
+                                         &outcome.mono_trained[i]->model);
+  }
+  FigureOutputs outputs;
+  const Status status = WriteFigures(FLAGS_output_dir, inputs, /*render=*/true, &outputs);
+  if (!status.ok()) {
+    std::fprintf(stderr, "figures: %s\n", status.ToString().c_str());
+    return false;
+  }
+  std::printf("\nfigures in %s:", FLAGS_output_dir.c_str());
+  for (const std::string& image : outputs.images) {
+    std::printf(" %s", std::filesystem::path(image).filename().c_str());
+  }
+  std::printf("\n");
+  if (!outputs.message.empty()) std::printf("  %s\n", outputs.message.c_str());
+  return true;
+}
 
+bool WriteResultsJson(const Settings& settings, const Experiment& experiment,
+                      const Outcome& outcome, const nlohmann::json& gross_error_json,
+                      double total_seconds) {
+  const Preset& preset = settings.preset;
+  nlohmann::json json_settings = {
+      {"size", preset.name},
+      {"seed", FLAGS_seed},
+      {"threads", FLAGS_threads},
+      {"initial_model", !FLAGS_tome_model.empty() && std::filesystem::exists(FLAGS_tome_model)
+                            ? "tome:" + FLAGS_tome_model
+                            : std::string("ppca_fit")},
+      {"train_subjects", TrainSubjects()},
+      {"evaluated_on", settings.evaluation_set == EvaluationSet::kValidation
+                           ? "validation: training subjects, seed + 1000"
+                           : "test subjects"},
+      {"test_subjects", TestSubjects()},
+      {"data",
+       {{"sequences_per_action", preset.data.sequences_per_action},
+        {"frames_per_sequence", preset.data.frames_per_sequence},
+        {"pixel_noise", preset.data.pixel_noise},
+        {"miss_probability", preset.data.miss_probability},
+        {"swap_probability", preset.data.swap_probability},
+        {"outlier_probability", preset.data.outlier_probability},
+        {"outlier_pixels", preset.data.outlier_pixels}}},
+      {"training_poses", experiment.num_training_poses()},
+      {"training_frames", experiment.training_frames().size()},
+      {"evaluated_frames", experiment.test_frames().size()},
+      {"multiview_components", preset.multiview_components},
+      {"multiview_rotation_seeds", preset.multiview_rotation_seeds},
+      {"monocular_camera", FLAGS_monocular_camera},
+      {"monocular_rotation_seeds", preset.monocular_rotation_seeds},
+      {"epochs", preset.num_epochs},
+      {"batch_size", preset.batch_size},
+      {"learning_rate", preset.learning_rate > 0.0 ? preset.learning_rate
+                                                   : PoseLearningOptions().learning_rate},
+      {"learning_rate_decay", "2 / (number of steps)"},
+      {"outer_loss", PoseLearningOptions().outer_loss == PoseOuterLoss::kJointError
+                         ? "P1 (root-aligned mean joint error)"
+                         : "mean squared root-aligned joint error"},
+      {"baseline_loss", "l2"},
+      {"monocular_loss", ReprojectionLossToString(settings.monocular_loss)},
+      {"multiview_camera_model", CameraModelToString(settings.multiview_camera_model)},
+      {"monocular_camera_model", CameraModelToString(CameraModel::kWeakPerspective)}};
+  nlohmann::json json = ResultsToJson(outcome.results, json_settings);
+  json["training"] = outcome.training_json;
+  for (const auto& [run, breakdown] : gross_error_json.items()) {
+    json["multiview"][run]["p1_by_gross_errors"] = breakdown;
+  }
+  json["total_seconds"] = total_seconds;
+  const Status status = WriteFileAtomically(FLAGS_output_json, json.dump(2) + "\n");
+  if (!status.ok()) {
+    std::fprintf(stderr, "%s\n", status.ToString().c_str());
+    return false;
+  }
+  std::printf("results: %s\n", FLAGS_output_json.c_str());
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  gflags::SetUsageMessage(
+      "The paper's 3D human pose experiment (Table 2; supplementary Table 1, Figures 1, 2, "
+      "4) on synthetic Human3.6M-like data.");
+  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  const auto start = std::chrono::steady_clock::now();
+  Settings settings;
+  if (!ReadSettings(&settings)) return 1;
+  PrintSettings(settings);
+  Experiment experiment(settings.preset, settings.multiview_camera_model,
+                        settings.evaluation_set);
+  if (!experiment.Setup()) return 1;
+  Outcome outcome;
+  if (settings.do_multiview && !RunMultiview(settings, &experiment, &outcome)) return 1;
+  if (settings.do_monocular && !RunMonocular(settings, &experiment, &outcome)) return 1;
+
+  std::printf("\n%s, mm. Avg is the mean over all evaluated frames.\n",
+              EvaluationSetName(settings.evaluation_set));
+  nlohmann::json gross_error_json = nlohmann::json::object();
+  if (outcome.results.has_multiview) {
+    gross_error_json = PrintMultiviewTables(experiment, outcome, settings.evaluation_set);
+  }
+  if (outcome.results.has_monocular) PrintMonocularTables(outcome.results);
+  PrintTargets(outcome.results, settings.evaluation_set);
+
+  if (!FLAGS_output_dir.empty() && !WriteFigureFiles(outcome)) return 1;
   const double total_seconds = Seconds(start);
-  if (!FLAGS_output_json.empty()) {
-    nlohmann::json settings = {
-        {"size", preset.name},
-        {"seed", FLAGS_seed},
-        {"threads", FLAGS_threads},
-        {"initial_model", !FLAGS_tome_model.empty() && std::filesystem::exists(FLAGS_tome_model)
-                              ? "tome:" + FLAGS_tome_model
-                              : std::string("ppca_fit")},
-        {"train_subjects", TrainSubjects()},
-        {"evaluated_on", FLAGS_evaluate_on == "validation"
-                             ? "validation: training subjects, seed + 1000"
-                             : "test subjects"},
-        {"test_subjects", TestSubjects()},
-        {"data",
-         {{"sequences_per_action", preset.data.sequences_per_action},
-          {"frames_per_sequence", preset.data.frames_per_sequence},
-          {"pixel_noise", preset.data.pixel_noise},
-          {"miss_probability", preset.data.miss_probability},
-          {"swap_probability", preset.data.swap_probability},
-          {"outlier_probability", preset.data.outlier_probability},
-          {"outlier_pixels", preset.data.outlier_pixels}}},
-        {"training_poses", experiment.num_training_poses()},
-        {"training_frames", experiment.training_frames().size()},
-        {"evaluated_frames", experiment.test_frames().size()},
-        {"multiview_components", preset.multiview_components},
-        {"multiview_rotation_seeds", preset.multiview_rotation_seeds},
-        {"monocular_camera", FLAGS_monocular_camera},
-        {"monocular_rotation_seeds", preset.monocular_rotation_seeds},
-        {"epochs", preset.num_epochs},
-        {"batch_size", preset.batch_size},
-        {"learning_rate", preset.learning_rate > 0.0 ? preset.learning_rate
-                                                     : PoseLearningOptions().learning_rate},
-        {"learning_rate_decay", "2 / (number of steps)"},
-        {"outer_loss", PoseLearningOptions().outer_loss == PoseOuterLoss::kJointError
-                           ? "P1 (root-aligned mean joint error)"
-                           : "mean squared root-aligned joint error"},
-        {"baseline_loss", "l2"},
-        {"monocular_loss", ReprojectionLossToString(monocular_loss)},
-        {"multiview_camera_model", CameraModelToString(multiview_camera_model)},
-        {"monocular_camera_model", CameraModelToString(CameraModel::kWeakPerspective)}};
-    nlohmann::json json = ResultsToJson(results, settings);
-    json["training"] = training_json;
-    for (const auto& [run, breakdown] : gross_error_json.items()) {
-      json["multiview"][run]["p1_by_gross_errors"] = breakdown;
-    }
-    json["total_seconds"] = total_seconds;
-    const Status status = WriteFileAtomically(FLAGS_output_json, json.dump(2) + "\n");
-    if (!status.ok()) {
-      std::fprintf(stderr, "%s\n", status.ToString().c_str());
-      return 1;
-    }
-    std::printf("results: %s\n", FLAGS_output_json.c_str());
+  if (!FLAGS_output_json.empty() &&
+      !WriteResultsJson(settings, experiment, outcome, gross_error_json, total_seconds)) {
+    return 1;
   }
   std::printf("total time %.1f s\n", total_seconds);
   return 0;

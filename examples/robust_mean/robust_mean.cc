@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <limits>
 #include <string>
@@ -12,6 +13,7 @@
 
 #include "ceres_wiberg/file.h"
 #include "ceres_wiberg/stochastic_learner.h"
+#include "common/gnuplot.h"
 #include "gflags/gflags.h"
 #include "nlohmann/json.hpp"
 #include "robust_mean_problem.h"
@@ -120,10 +122,6 @@ Run Learn(const std::string& name, double lambda, Protocol protocol) {
   return run;
 }
 
-bool WriteAtomically(const std::string& path, const std::string& text) {
-  return ceres_wiberg::WriteFileAtomically(path, text).ok();
-}
-
 void WriteCurve(const std::vector<Run>& runs) {
   std::string text = "iteration";
   for (const Run& run : runs) text += "," + run.name + "_sigma2," + run.name + "_gradient";
@@ -145,34 +143,38 @@ void WriteCurve(const std::vector<Run>& runs) {
     }
     text += "\n";
   }
-  if (!WriteAtomically(FLAGS_curve_csv, text)) {
-    std::fprintf(stderr, "could not write %s\n", FLAGS_curve_csv.c_str());
-  }
+  const ceres_wiberg::Status status = ceres_wiberg::WriteFileAtomically(FLAGS_curve_csv, text);
+  if (!status.ok()) std::fprintf(stderr, "%s\n", status.ToString().c_str());
 }
 
+// FLAGS_plot from the curve CSV (paper Figure 1c).
 void Plot() {
-  const std::string temporary = FLAGS_plot + ".tmp.png";
+  const std::filesystem::path plot(FLAGS_plot);
+  if (plot.extension() != ".png") {
+    std::fprintf(stderr, "--plot %s: the figure is a PNG (name.png)\n", FLAGS_plot.c_str());
+    return;
+  }
   char lambda[32];
   std::snprintf(lambda, sizeof(lambda), "%g", FLAGS_trust_region_lambda);
-  const std::string script =
-      "set terminal pngcairo size 900,500\n"
-      "set output '" + temporary + "'\n"
+  examples::GnuplotFigure figure;
+  figure.width = 900;
+  figure.height = 500;
+  figure.keep_sources = false;
+  figure.script =
       "set datafile separator ','\n"
       "set logscale y\nset format y '10^{%L}'\n"
       "set xlabel 'iteration'\nset ylabel 'sigma^2'\n"
       "set title 'Learning the kernel width (paper Figure 1c)'\n"
       "set key top left\n"
-      "plot '" + FLAGS_curve_csv + "' using 1:2 with lines title 'implicit (lambda = 0)', " +
+      "plot " + examples::GnuplotQuote(std::filesystem::absolute(FLAGS_curve_csv).string()) +
+      " using 1:2 with lines title 'implicit (lambda = 0)', " +
       "'' using 1:4 with lines title 'trust region (lambda = " + lambda + ")'\n";
-  const std::string script_path = FLAGS_plot + ".gnuplot";
-  if (!WriteAtomically(script_path, script)) return;
-  const std::string command = "gnuplot '" + script_path + "'";
-  if (std::system(command.c_str()) != 0 ||
-      std::rename(temporary.c_str(), FLAGS_plot.c_str()) != 0) {
-    std::fprintf(stderr, "gnuplot failed; the data is in %s\n", FLAGS_curve_csv.c_str());
-    return;
+  const ceres_wiberg::Status status =
+      examples::DrawFigure(plot.parent_path().string(), plot.stem().string(), figure);
+  if (!status.ok()) {
+    std::fprintf(stderr, "%s; the data is in %s\n", status.message().c_str(),
+                 FLAGS_curve_csv.c_str());
   }
-  std::remove(script_path.c_str());
 }
 
 }  // namespace
@@ -181,7 +183,7 @@ int main(int argc, char** argv) {
   gflags::SetUsageMessage("The paper's robust-mean experiment (Figure 1).");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   Protocol protocol;
-  if (!robust_mean::ParseProtocol(FLAGS_protocol, &protocol)) {
+  if (!robust_mean::StringToProtocol(FLAGS_protocol, &protocol)) {
     std::fprintf(stderr, "unknown --protocol %s (paper or authors_code)\n", FLAGS_protocol.c_str());
     return 1;
   }
@@ -220,8 +222,10 @@ int main(int argc, char** argv) {
                         {"eval_failures", run.eval_failures},
                         {"stopped", run.termination}};
     }
-    if (!WriteAtomically(FLAGS_output_json, json.dump(2) + "\n")) {
-      std::fprintf(stderr, "could not write %s\n", FLAGS_output_json.c_str());
+    const ceres_wiberg::Status status =
+        ceres_wiberg::WriteFileAtomically(FLAGS_output_json, json.dump(2) + "\n");
+    if (!status.ok()) {
+      std::fprintf(stderr, "%s\n", status.ToString().c_str());
       return 1;
     }
   }

@@ -9,6 +9,7 @@
 #include "ceres_wiberg/bilevel_example.h"
 #include "ceres_wiberg/bilevel_problem.h"
 #include "ceres_wiberg/learnable_loss.h"
+#include "ceres_wiberg/enum_names.h"
 
 namespace robust_mean {
 namespace {
@@ -74,19 +75,13 @@ struct Pipeline {
 
 }  // namespace
 
-bool ParseProtocol(const std::string& name, Protocol* protocol) {
-  if (name == "paper") {
-    *protocol = Protocol::kPaper;
-  } else if (name == "authors_code") {
-    *protocol = Protocol::kAuthorsCode;
-  } else {
-    return false;
-  }
-  return true;
-}
-
 const char* ProtocolToString(Protocol protocol) {
   return protocol == Protocol::kPaper ? "paper" : "authors_code";
+}
+
+bool StringToProtocol(const std::string& name, Protocol* protocol) {
+  return ceres_wiberg::StringToEnum(name, {Protocol::kPaper, Protocol::kAuthorsCode},
+                                ProtocolToString, protocol);
 }
 
 Draw MakeDraw(Protocol protocol, uint64_t seed, int64_t index) {

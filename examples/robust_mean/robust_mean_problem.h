@@ -26,8 +26,10 @@ enum class Protocol {
   // ~ U[-60, 20].
   kAuthorsCode,
 };
-bool ParseProtocol(const std::string& name, Protocol* protocol);
+// "paper" or "authors_code"; StringToProtocol returns false for any other
+// name.
 const char* ProtocolToString(Protocol protocol);
+bool StringToProtocol(const std::string& name, Protocol* protocol);
 
 struct Draw {
   std::vector<double> samples;  // inliers first, then outliers

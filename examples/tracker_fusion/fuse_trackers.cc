@@ -14,7 +14,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <limits>
 #include <numeric>
@@ -26,6 +25,8 @@
 
 #include "ceres_wiberg/file.h"
 #include "ceres_wiberg/stochastic_learner.h"
+#include "ceres_wiberg/enum_names.h"
+#include "common/gnuplot.h"
 #include "fusion_energy.h"
 #include "fusion_model.h"
 #include "fusion_training.h"
@@ -81,10 +82,6 @@ double Seconds(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-bool WriteAtomically(const std::string& path, const std::string& text) {
-  return ceres_wiberg::WriteFileAtomically(path, text).ok();
-}
-
 // The synthetic benchmark with its documented defaults, written in the VOT
 // layout to a temporary folder and read back through ReadVotDataset (the code
 // path of real data).
@@ -118,18 +115,30 @@ Status LoadData(Dataset* dataset, std::string* description) {
   return status;
 }
 
+// The paper's two protocols: frames or whole sequences assigned at random to
+// train / test.
+enum class SplitProtocol { kFrames, kSequences };
+
+const char* SplitProtocolToString(SplitProtocol protocol) {
+  return protocol == SplitProtocol::kFrames ? "frames" : "sequences";
+}
+
+// "frames" or "sequences"; false for any other name.
+bool StringToSplitProtocol(const std::string& name, SplitProtocol* protocol) {
+  return ceres_wiberg::StringToEnum(name, {SplitProtocol::kFrames, SplitProtocol::kSequences},
+                                SplitProtocolToString, protocol);
+}
+
 struct Split {
-  std::string name;
   std::vector<FrameRef> train;
   std::vector<FrameRef> test;
 };
 
-Split MakeSplit(const Dataset& dataset, const std::string& protocol) {
+Split MakeSplit(const Dataset& dataset, SplitProtocol protocol) {
   Split split;
-  split.name = protocol;
   std::mt19937_64 rng(FLAGS_split_seed);
   std::uniform_real_distribution<double> unit(0.0, 1.0);
-  if (protocol == "sequences") {
+  if (protocol == SplitProtocol::kSequences) {
     // A random permutation; the first round(fraction * n) sequences train.
     std::vector<int> order(dataset.num_sequences());
     std::iota(order.begin(), order.end(), 0);
@@ -413,23 +422,22 @@ void WriteFigure(const Dataset& dataset, const Split& split, const Eigen::Vector
   const double cx = truth.x, cy = truth.y;
   const int n = 121;
   const fs::path dir(FLAGS_output_dir);
-  bool ok = WriteAtomically((dir / "trackers.dat").string(), RectanglesText(boxes)) &&
-            WriteAtomically((dir / "groundtruth.dat").string(), RectanglesText({truth})) &&
-            WriteAtomically((dir / "fused_before.dat").string(), RectanglesText({box_before})) &&
-            WriteAtomically((dir / "fused_after.dat").string(), RectanglesText({box_after}));
+  examples::GnuplotFigure figure;
   std::string corners;
   for (const auto& box : boxes) corners += Format("%.4f %.4f\n", box.x, box.y, 0.0);
-  ok = ok && WriteAtomically((dir / "corners.dat").string(), corners);
-  ok = ok && WriteAtomically(
-                 (dir / "energy_before.dat").string(),
-                 EnergyGridText(input, before, cx - half, cx + half, cy - half, cy + half, n));
-  ok = ok &&
-       WriteAtomically((dir / "energy_after.dat").string(),
-                       EnergyGridText(input, after, cx - half, cx + half, cy - half, cy + half, n));
+  figure.data_files = {
+      {"trackers.dat", RectanglesText(boxes)},
+      {"groundtruth.dat", RectanglesText({truth})},
+      {"fused_before.dat", RectanglesText({box_before})},
+      {"fused_after.dat", RectanglesText({box_after})},
+      {"corners.dat", corners},
+      {"energy_before.dat",
+       EnergyGridText(input, before, cx - half, cx + half, cy - half, cy + half, n)},
+      {"energy_after.dat",
+       EnergyGridText(input, after, cx - half, cx + half, cy - half, cy + half, n)}};
   std::ostringstream script;
   script << "# Figure 2 of Toso et al. (2019) on " << sequence.name << " frame " << ref.frame
          << ".\n"
-         << "set terminal pngcairo size 1500,480\nset output 'figure2.png'\n"
          << "set multiplot layout 1,3\nset size ratio -1\nset yrange [*:*] reverse\n"
          << "set title 'boxes: trackers (blue), truth (red), fused (yellow)'\n"
          << "plot 'trackers.dat' w l lc rgb 'blue' notitle, 'groundtruth.dat' w l lw 3 lc rgb "
@@ -448,9 +456,13 @@ void WriteFigure(const Dataset& dataset, const Split& split, const Eigen::Vector
             "lc rgb 'white' notitle, '-' u 1:2:(0) w p pt 3 ps 2.5 lw 3 lc rgb 'red' notitle\n"
          << truth.x << " " << truth.y << "\ne\n"
          << "unset multiplot\n";
-  ok = ok && WriteAtomically((dir / "figure2.gp").string(), script.str());
-  if (!ok) {
-    std::printf("figure: could not write the files in %s\n", FLAGS_output_dir.c_str());
+  figure.script = script.str();
+  figure.width = 1500;
+  figure.height = 480;
+  Status status = examples::WriteFigure(FLAGS_output_dir, "figure2", figure);
+  if (!status.ok()) {
+    std::printf("figure: could not write the files in %s: %s\n", FLAGS_output_dir.c_str(),
+                status.ToString().c_str());
     return;
   }
   (*json)["figure"] = {{"sequence", sequence.name},
@@ -458,27 +470,22 @@ void WriteFigure(const Dataset& dataset, const Split& split, const Eigen::Vector
                        {"iou_before", IoU(box_before, truth)},
                        {"iou_after", IoU(box_after, truth)},
                        {"script", (dir / "figure2.gp").string()}};
-  if (std::system("command -v gnuplot > /dev/null 2>&1") != 0) {
-    std::printf("figure: data and figure2.gp in %s (gnuplot not on PATH: no PNG)\n",
-                FLAGS_output_dir.c_str());
-    return;
-  }
-  const std::string command = "cd '" + FLAGS_output_dir + "' && gnuplot figure2.gp";
-  if (std::system(command.c_str()) == 0) {
+  status = examples::RenderFigure(FLAGS_output_dir, "figure2");
+  if (status.ok()) {
     std::printf("figure: %s\n", (dir / "figure2.png").string().c_str());
     (*json)["figure"]["png"] = (dir / "figure2.png").string();
   } else {
-    std::printf("figure: gnuplot failed on %s; the data files are there\n",
-                (dir / "figure2.gp").string().c_str());
+    std::printf("figure: %s\n", status.message().c_str());
   }
 }
 
 // ---------------------------------------------------------------------------
 
-Status RunProtocol(const Dataset& dataset, const std::string& protocol, bool write_figure,
+Status RunProtocol(const Dataset& dataset, SplitProtocol split_protocol, bool write_figure,
                    nlohmann::json* result) {
   const auto start = std::chrono::steady_clock::now();
-  const Split split = MakeSplit(dataset, protocol);
+  const std::string protocol = SplitProtocolToString(split_protocol);
+  const Split split = MakeSplit(dataset, split_protocol);
   const std::vector<FrameRef> train_frames = Subsample(split.train, FLAGS_max_train_frames);
   if (train_frames.empty() || split.test.empty()) {
     return ceres_wiberg::InvalidArgumentError("protocol '" + protocol +
@@ -636,13 +643,14 @@ int Run() {
                  "--trust_region_lambda > 0\n");
     return 1;
   }
-  std::vector<std::string> protocols;
+  std::vector<SplitProtocol> protocols;
   std::stringstream protocol_list(FLAGS_protocols);
-  std::string protocol;
-  while (std::getline(protocol_list, protocol, ',')) {
-    if (protocol != "frames" && protocol != "sequences") {
+  std::string name;
+  while (std::getline(protocol_list, name, ',')) {
+    SplitProtocol protocol;
+    if (!StringToSplitProtocol(name, &protocol)) {
       std::fprintf(stderr, "unknown protocol '%s' in --protocols (frames, sequences)\n",
-                   protocol.c_str());
+                   name.c_str());
       return 1;
     }
     protocols.push_back(protocol);
@@ -675,8 +683,8 @@ int Run() {
                       {"size_reference", FLAGS_size_reference},
                       {"multi_start", FLAGS_multi_start}};
   bool first = true;
-  for (const std::string& protocol : protocols) {
-    status = RunProtocol(dataset, protocol, first, &json[protocol]);
+  for (SplitProtocol protocol : protocols) {
+    status = RunProtocol(dataset, protocol, first, &json[SplitProtocolToString(protocol)]);
     if (!status.ok()) {
       std::fprintf(stderr, "%s\n", status.ToString().c_str());
       return 1;
@@ -685,9 +693,12 @@ int Run() {
   }
   json["seconds"] = Seconds(start);
   std::printf("\ntotal time %.1f s\n", Seconds(start));
-  if (!FLAGS_output_json.empty() && !WriteAtomically(FLAGS_output_json, json.dump(2) + "\n")) {
-    std::fprintf(stderr, "could not write %s\n", FLAGS_output_json.c_str());
-    return 1;
+  if (!FLAGS_output_json.empty()) {
+    status = ceres_wiberg::WriteFileAtomically(FLAGS_output_json, json.dump(2) + "\n");
+    if (!status.ok()) {
+      std::fprintf(stderr, "%s\n", status.ToString().c_str());
+      return 1;
+    }
   }
   return 0;
 }

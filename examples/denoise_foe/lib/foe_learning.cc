@@ -9,7 +9,9 @@
 namespace denoise_foe {
 namespace {
 
+using ceres_wiberg::BilevelExample;
 using ceres_wiberg::BilevelProblem;
+using ceres_wiberg::BilevelTrainingObjective;
 using ceres_wiberg::InvalidArgumentError;
 using ceres_wiberg::MinimiserDerivative;
 using ceres_wiberg::Status;
@@ -45,6 +47,35 @@ ceres::Problem::Options ProblemOptions() {
   // which Ceres answers in O(#residual blocks) without it.
   options.enable_fast_removal = true;
   return options;
+}
+
+// One pixel's term of the outer loss: r = (x - clean) / sqrt(N), so that
+// 1/2 |r|^2 over the N pixels is half the mean squared error.
+class PixelErrorCost : public ceres::SizedCostFunction<1, 1> {
+ public:
+  PixelErrorCost(double clean, double scale) : clean_(clean), scale_(scale) {}
+  bool Evaluate(const double* const* parameters, double* residuals,
+                double** jacobians) const override {
+    residuals[0] = (parameters[0][0] - clean_) * scale_;
+    if (jacobians != nullptr && jacobians[0] != nullptr) jacobians[0][0] = scale_;
+    return true;
+  }
+
+ private:
+  const double clean_;
+  const double scale_;
+};
+
+// The outer loss of a pair: one PixelErrorCost per pixel block.
+std::vector<BilevelExample::OuterLossTerm> PixelErrorTerms(const Image& clean,
+                                                           FoeParameters* parameters) {
+  const double scale = 1.0 / std::sqrt(static_cast<double>(clean.num_pixels()));
+  std::vector<BilevelExample::OuterLossTerm> terms(clean.num_pixels());
+  for (int i = 0; i < clean.num_pixels(); ++i) {
+    terms[i].cost_function = new PixelErrorCost(clean.pixels[i], scale);
+    terms[i].parameter_blocks = {&parameters->pixels[i]};
+  }
+  return terms;
 }
 
 }  // namespace
@@ -101,14 +132,13 @@ Status Denoise(const Image& noisy, const FieldsOfExperts& model, double sigma,
   return Status::Ok();
 }
 
-// One training pair's inner problem.
+// One training pair's inner problem and its outer loss.
 struct FoeTrainingObjective::Example {
   const NoisyPair* pair = nullptr;
   FoeParameters parameters;
   std::unique_ptr<ceres::Problem> problem;
   std::unique_ptr<BilevelProblem> bilevel;
-  std::unique_ptr<MinimiserDerivative> derivative;
-  Eigen::VectorXd last_solution;
+  std::unique_ptr<BilevelExample> example;
 };
 
 bool FoeTrainingObjective::Options::IsValid(std::string* error) const {
@@ -184,9 +214,19 @@ Status FoeTrainingObjective::Create(const std::vector<NoisyPair>* pairs,
         bilevel_options, &example->bilevel);
     if (!status.ok()) return WithPrefix(name + ": ", status);
     CHECK_EQ(example->bilevel->num_learnable_parameters(), result->num_parameters_);
-    example->derivative = std::make_unique<MinimiserDerivative>(options.derivative_options);
+    BilevelExample::Options example_options;
+    example_options.inner_solver_options = options.solver_options;
+    example_options.derivative_options = options.derivative_options;
+    example_options.warm_start = options.warm_start;
+    status = BilevelExample::Create(example->bilevel.get(),
+                                    PixelErrorTerms(pair.clean, &example->parameters),
+                                    ceres::TAKE_OWNERSHIP, example_options, &example->example);
+    if (!status.ok()) return WithPrefix(name + ": ", status);
     result->examples_.push_back(std::move(example));
   }
+  std::vector<BilevelExample*> bilevel_examples;
+  for (const auto& example : result->examples_) bilevel_examples.push_back(example->example.get());
+  result->objective_ = std::make_unique<BilevelTrainingObjective>(std::move(bilevel_examples));
   *objective = std::move(result);
   return Status::Ok();
 }
@@ -214,55 +254,25 @@ std::string FoeTrainingObjective::last_failure() const {
 
 Status FoeTrainingObjective::Evaluate(int example_index, const Eigen::VectorXd& w, double* loss,
                                       Eigen::VectorXd* gradient) {
-  CHECK_GE(example_index, 0);
-  CHECK_LT(example_index, num_examples());
   CHECK_EQ(w.size(), num_parameters_);
-  CHECK(loss != nullptr);
-  const std::string name = "example " + std::to_string(example_index) + ": ";
   if (options_.learn_weights) {
     for (int k = 0; k < initial_model_.num_experts(); ++k) {
       if (!(w[k] > 0.0) || !std::isfinite(w[k])) {
-        return InvalidArgumentError(name + "weight of expert " + std::to_string(k) + " is " +
+        return InvalidArgumentError("example " + std::to_string(example_index) +
+                                    ": weight of expert " + std::to_string(k) + " is " +
                                     std::to_string(w[k]) + " (must be positive and finite)");
       }
     }
   }
-  if (!w.allFinite()) return InvalidArgumentError(name + "w has non-finite entries");
-  Example& example = *examples_[example_index];
-  BilevelProblem* bilevel = example.bilevel.get();
-  bilevel->SetLearnableParameters(w);
-  if (options_.warm_start && example.last_solution.size() > 0) {
-    bilevel->SetInnerValues(example.last_solution);
-  } else {
-    bilevel->SetInnerValues(
-        Eigen::Map<const Eigen::VectorXd>(example.pair->noisy.pixels.data(),
-                                          example.pair->noisy.num_pixels()));
-  }
   const double start = Now();
-  ceres::Solver::Summary summary;
-  Status status = bilevel->SolveInner(options_.solver_options, &summary);
-  if (!status.ok()) return WithPrefix(name, status);
-  const double solved = Now();
-  // Linearize takes the final Newton step, so x* is read afterwards.
-  status = example.derivative->Linearize(bilevel, nullptr);
-  if (!status.ok()) return WithPrefix(name, status);
-  const Eigen::VectorXd x = bilevel->GetInnerValues();
-  const int n = example.pair->clean.num_pixels();
-  const Eigen::VectorXd residual =
-      x - Eigen::Map<const Eigen::VectorXd>(example.pair->clean.pixels.data(), n);
-  *loss = 0.5 * residual.squaredNorm() / n;
-  if (gradient != nullptr) {
-    status = example.derivative->VectorJacobianProduct(residual / n, gradient);
-    if (!status.ok()) return WithPrefix(name, status);
-  }
-  if (!std::isfinite(*loss) || !x.allFinite()) {
-    return ceres_wiberg::NumericalFailureError(name + "non-finite restored image");
-  }
-  example.last_solution = x;
+  Status status = objective_->EvaluateExample(example_index, w, loss, gradient);
+  if (!status.ok()) return status;
   const double done = Now();
+  const double solve_seconds =
+      examples_[example_index]->example->last_inner_summary().total_time_in_seconds;
   std::lock_guard<std::mutex> lock(mutex_);
-  solve_seconds_ += solved - start;
-  derivative_seconds_ += done - solved;
+  solve_seconds_ += solve_seconds;
+  derivative_seconds_ += (done - start) - solve_seconds;
   return Status::Ok();
 }
 

@@ -14,7 +14,9 @@
 
 #include "Eigen/Core"
 #include "ceres/ceres.h"
+#include "ceres_wiberg/bilevel_example.h"
 #include "ceres_wiberg/bilevel_problem.h"
+#include "ceres_wiberg/bilevel_training_objective.h"
 #include "ceres_wiberg/minimiser_derivative.h"
 #include "ceres_wiberg/status.h"
 #include "ceres_wiberg/stochastic_learner.h"
@@ -108,6 +110,7 @@ class FoeTrainingObjective : public ceres_wiberg::TrainingObjective {
   FieldsOfExperts initial_model_;
   int num_parameters_ = 0;
   std::vector<std::unique_ptr<Example>> examples_;
+  std::unique_ptr<ceres_wiberg::BilevelTrainingObjective> objective_;
   mutable std::mutex mutex_;  // guards the counters below
   int num_failures_ = 0;
   std::string last_failure_;

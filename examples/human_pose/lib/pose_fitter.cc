@@ -21,7 +21,7 @@ const char* ReprojectionLossToString(ReprojectionLoss loss) {
   return "unknown";
 }
 
-bool ParseReprojectionLoss(const std::string& name, ReprojectionLoss* loss) {
+bool StringToReprojectionLoss(const std::string& name, ReprojectionLoss* loss) {
   if (name == "l2") {
     *loss = ReprojectionLoss::kL2;
     return true;
@@ -43,7 +43,7 @@ const char* CameraModelToString(CameraModel camera_model) {
   return "unknown";
 }
 
-bool ParseCameraModel(const std::string& name, CameraModel* camera_model) {
+bool StringToCameraModel(const std::string& name, CameraModel* camera_model) {
   if (name == "weak" || name == "weak_perspective") {
     *camera_model = CameraModel::kWeakPerspective;
     return true;

@@ -25,7 +25,7 @@ enum class ReprojectionLoss {
 };
 const char* ReprojectionLossToString(ReprojectionLoss loss);
 // "l2" or "huber" (also "pseudo_huber"); false if unknown.
-bool ParseReprojectionLoss(const std::string& name, ReprojectionLoss* loss);
+bool StringToReprojectionLoss(const std::string& name, ReprojectionLoss* loss);
 
 // How the model pose is projected into the used views (PoseEnergy).
 enum class CameraModel {
@@ -41,7 +41,7 @@ enum class CameraModel {
 };
 const char* CameraModelToString(CameraModel camera_model);  // "weak" or "perspective"
 // "weak" or "perspective" (also "weak_perspective", "calibrated_perspective").
-bool ParseCameraModel(const std::string& name, CameraModel* camera_model);
+bool StringToCameraModel(const std::string& name, CameraModel* camera_model);
 
 struct PoseFitOptions {
   ReprojectionLoss loss = ReprojectionLoss::kL2;

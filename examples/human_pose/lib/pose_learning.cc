@@ -1,14 +1,13 @@
 #include "pose_learning.h"
 
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <limits>
-#include <thread>
 #include <utility>
 
 #include "ceres_wiberg/bilevel_problem.h"
+#include "ceres_wiberg/thread_pool.h"
 #include "glog/logging.h"
 
 namespace human_pose {
@@ -365,21 +364,14 @@ Status EvaluatePoseModel(const PoseModel& model, const std::vector<Camera>& came
   const int n = static_cast<int>(frames.size());
   std::vector<double> losses(n), errors(n);
   std::vector<Status> statuses(n);
-  std::atomic<int> next(0);
-  auto work = [&]() {
-    for (int f = next++; f < n; f = next++) {
-      PoseFit fit;
-      statuses[f] = FitPose(model, cameras, frames[f], fit_options, &fit);
-      if (!statuses[f].ok()) continue;
-      losses[f] = RootAlignedSquaredError(fit.pose, frames[f].pose);
-      const Pose truth = frames[f].pose.colwise() - frames[f].pose.col(kHip);
-      errors[f] = (fit.pose - truth).colwise().norm().mean();
-    }
-  };
-  std::vector<std::thread> threads;
-  for (int t = 1; t < std::max(1, num_threads); ++t) threads.emplace_back(work);
-  work();
-  for (std::thread& thread : threads) thread.join();
+  ceres_wiberg::ParallelFor(n, std::max(1, num_threads), [&](int f) {
+    PoseFit fit;
+    statuses[f] = FitPose(model, cameras, frames[f], fit_options, &fit);
+    if (!statuses[f].ok()) return;
+    losses[f] = RootAlignedSquaredError(fit.pose, frames[f].pose);
+    const Pose truth = frames[f].pose.colwise() - frames[f].pose.col(kHip);
+    errors[f] = (fit.pose - truth).colwise().norm().mean();
+  });
   double loss_sum = 0.0, error_sum = 0.0;
   for (int f = 0; f < n; ++f) {
     if (!statuses[f].ok()) {

@@ -1,7 +1,6 @@
 #include "pose_report.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -9,9 +8,10 @@
 #include <fstream>
 #include <limits>
 #include <map>
-#include <thread>
 #include <tuple>
 
+#include "ceres_wiberg/thread_pool.h"
+#include "common/gnuplot.h"
 #include "glog/logging.h"
 #include "pose_metrics.h"
 #include "skeleton.h"
@@ -72,37 +72,29 @@ Status EvaluateModel(const PoseModel& model, const std::vector<Camera>& cameras,
   }
 
   results->assign(frames.size(), FrameResult());
-  std::atomic<size_t> next(0);
-  auto worker = [&]() {
-    for (size_t i = next++; i < frames.size(); i = next++) {
-      const Frame& frame = frames[i];
-      FrameResult& result = (*results)[i];
-      result.subject = frame.subject;
-      result.action = frame.action;
-      result.sequence = frame.sequence;
-      result.frame_index = frame.frame_index;
-      result.truth = frame.pose;
-      PoseFit fit;
-      const Status status = FitPose(model, cameras, frame, fit_options, &fit);
-      if (!status.ok()) {
-        result.error = status.ToString();
-        continue;
-      }
-      result.ok = true;
-      result.estimate = fit.pose;
-      result.component = fit.component;
-      result.energy = fit.energy;
-      result.p1 = P1(fit.pose, frame.pose);
-      result.p2 = P2(fit.pose, frame.pose);
-      result.p3 = P3(fit.pose, frame.pose);
+  const int num_frames = static_cast<int>(frames.size());
+  ceres_wiberg::ParallelFor(num_frames, std::max(1, num_threads), [&](int i) {
+    const Frame& frame = frames[i];
+    FrameResult& result = (*results)[i];
+    result.subject = frame.subject;
+    result.action = frame.action;
+    result.sequence = frame.sequence;
+    result.frame_index = frame.frame_index;
+    result.truth = frame.pose;
+    PoseFit fit;
+    const Status status = FitPose(model, cameras, frame, fit_options, &fit);
+    if (!status.ok()) {
+      result.error = status.ToString();
+      return;
     }
-  };
-  const int threads =
-      std::max(1, std::min<int>(num_threads, static_cast<int>(frames.size())));
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
-  worker();
-  for (std::thread& thread : pool) thread.join();
+    result.ok = true;
+    result.estimate = fit.pose;
+    result.component = fit.component;
+    result.energy = fit.energy;
+    result.p1 = P1(fit.pose, frame.pose);
+    result.p2 = P2(fit.pose, frame.pose);
+    result.p3 = P3(fit.pose, frame.pose);
+  });
   return Status::Ok();
 }
 
@@ -516,24 +508,15 @@ std::string ReconstructionText(const Pose& truth, const Pose& estimate,
 
 namespace {
 
-std::string Quote(const std::string& path) { return "'" + path + "'"; }
-
-// A script's first lines: the terminal and the PNG (file names are relative
-// to the output directory, where gnuplot runs). The renderer passes
-// -e "output='<png>.tmp.png'" and renames; run by hand it writes <png>.
-std::string ScriptHeader(const std::string& png, int width, int height) {
-  return "set terminal pngcairo size " + std::to_string(width) + "," +
-         std::to_string(height) + "\nif (!exists('output')) output = " + Quote(png) +
-         "\nset output output\n";
-}
+std::string Quote(const std::string& text) { return examples::GnuplotQuote(text); }
 
 // Joint-weight panels (x and y weight per model), one row per model.
 std::string JointWeightsScript(
     const std::string& name, const std::string& title,
     const std::vector<std::pair<std::string, const PoseModel*>>& models) {
   const int rows = static_cast<int>(models.size());
-  std::string script = ScriptHeader(name + ".png", 900, 380 * rows);
-  script += "set multiplot layout " + std::to_string(rows) + ",2 title " + Quote(title) + "\n";
+  std::string script =
+      "set multiplot layout " + std::to_string(rows) + ",2 title " + Quote(title) + "\n";
   script +=
       "set size ratio -1\nunset key\nset xtics format ''\nset ytics format ''\n"
       "set offsets 150,150,150,150\nset palette defined (0 'blue', 1 'grey80', 2 'red')\n"
@@ -553,24 +536,6 @@ std::string JointWeightsScript(
   return script;
 }
 
-bool GnuplotOnPath() {
-  return std::system("command -v gnuplot > /dev/null 2>&1") == 0;
-}
-
-// Runs gnuplot on dir/script writing dir/png.tmp.png, then renames it to
-// dir/png.
-bool Render(const std::string& dir, const std::string& script, const std::string& png) {
-  const std::string temporary = png + ".tmp.png";
-  const std::string command = "cd " + Quote(dir) + " && gnuplot -e \"output='" + temporary +
-                              "'\" " + Quote(script) + " > /dev/null 2>&1";
-  const std::string from = dir + "/" + temporary, to = dir + "/" + png;
-  if (std::system(command.c_str()) != 0 || std::rename(from.c_str(), to.c_str()) != 0) {
-    std::remove(from.c_str());
-    return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 Status WriteFigures(const std::string& output_dir, const FigureInputs& inputs,
@@ -587,35 +552,25 @@ Status WriteFigures(const std::string& output_dir, const FigureInputs& inputs,
     return Status(ceres_wiberg::StatusCode::kInternalError,
                   "cannot create " + output_dir + ": " + error.message());
   }
-  // (script, PNG) file names inside output_dir.
-  std::vector<std::pair<std::string, std::string>> plots;
-  auto write = [&output_dir](const std::string& name, const std::string& text,
-                             std::vector<std::string>* list) {
-    const std::string path = output_dir + "/" + name;
-    const Status status = WriteFileAtomically(path, text);
-    if (status.ok()) list->push_back(path);
-    return status;
-  };
+  // (name, figure): name.gp, name.png and the figure's data files in output_dir.
+  std::vector<std::pair<std::string, examples::GnuplotFigure>> figures;
 
   // (a) Supplementary Figure 1.
   if (inputs.multiview_baseline && inputs.multiview_l2 && inputs.multiview_huber) {
-    Status status = write("error_distribution.dat",
+    examples::GnuplotFigure figure;
+    figure.data_files = {{"error_distribution.dat",
                           ErrorDistributionText(*inputs.multiview_baseline,
-                                                *inputs.multiview_l2,
-                                                *inputs.multiview_huber),
-                          &outputs->data_files);
-    if (!status.ok()) return status;
-    const std::string script =
-        ScriptHeader("error_distribution.png", 900, 500) +
+                                                *inputs.multiview_l2, *inputs.multiview_huber)}};
+    figure.width = 900;
+    figure.height = 500;
+    figure.script =
         "set title 'Multi-view P1 per test frame, sorted by the Huber error "
         "(supplementary Figure 1)'\nset xlabel 'test frame (sorted by Huber P1)'\n"
         "set ylabel 'P1 (mm)'\nset key top left\nset grid\n"
         "plot 'error_distribution.dat' using 1:4 with points pt 7 ps 0.5 lc rgb '#999999' "
         "title 'Baseline', '' using 1:3 with points pt 7 ps 0.5 lc rgb '#1f77b4' title 'l2', "
         "'' using 1:2 with lines lw 2 lc rgb '#d62728' title 'Huber'\n";
-    status = write("error_distribution.gp", script, &outputs->scripts);
-    if (!status.ok()) return status;
-    plots.emplace_back("error_distribution.gp", "error_distribution.png");
+    figures.emplace_back("error_distribution", std::move(figure));
   }
 
   // (b) Figures 2 and 4: joint weights on the skeleton.
@@ -625,28 +580,24 @@ Status WriteFigures(const std::string& output_dir, const FigureInputs& inputs,
        &inputs.multiview_models},
       {"joint_weights_monocular", "Monocular: per-joint reprojection weights (Figure 4)",
        &inputs.monocular_models}};
-  for (const auto& figure : weight_figures) {
-    const std::string& name = std::get<0>(figure);
-    const ModelList& models = *std::get<2>(figure);
+  for (const auto& weight_figure : weight_figures) {
+    const std::string& name = std::get<0>(weight_figure);
+    const ModelList& models = *std::get<2>(weight_figure);
     if (models.empty()) continue;
+    examples::GnuplotFigure figure;
     for (const auto& model : models) {
       CHECK(model.second != nullptr && !model.second->components.empty())
           << "model " << model.first;
       const std::string stem = name + "_" + model.first;
-      Status status = write(stem + "_weights.dat", JointWeightsText(*model.second),
-                            &outputs->data_files);
-      if (!status.ok()) return status;
-      status = write(stem + "_bones.dat",
-                     "# bones of the first component's mean, front view (mm)\n" +
-                         BonesText2D(FrontView(model.second->components[0].mean)),
-                     &outputs->data_files);
-      if (!status.ok()) return status;
+      figure.data_files.emplace_back(stem + "_weights.dat", JointWeightsText(*model.second));
+      figure.data_files.emplace_back(
+          stem + "_bones.dat", "# bones of the first component's mean, front view (mm)\n" +
+                                   BonesText2D(FrontView(model.second->components[0].mean)));
     }
-    const Status status = write(name + ".gp",
-                                JointWeightsScript(name, std::get<1>(figure), models),
-                                &outputs->scripts);
-    if (!status.ok()) return status;
-    plots.emplace_back(name + ".gp", name + ".png");
+    figure.width = 900;
+    figure.height = 380 * static_cast<int>(models.size());
+    figure.script = JointWeightsScript(name, std::get<1>(weight_figure), models);
+    figures.emplace_back(name, std::move(figure));
   }
 
   // (c) Reconstructions from the low, middle and tail of the Huber errors.
@@ -656,6 +607,7 @@ Status WriteFigures(const std::string& output_dir, const FigureInputs& inputs,
     CHECK_EQ(huber.size(), baseline.size());
     const std::vector<int> picked = PickByErrorQuantile(huber, {0.1, 0.5, 0.95});
     const char* kLabels[] = {"low", "middle", "tail"};
+    examples::GnuplotFigure figure;
     // Front (x, z) and side (y, z) views: a row each, a column per pick.
     std::string front, side;
     for (size_t r = 0; r < picked.size(); ++r) {
@@ -671,12 +623,9 @@ Status WriteFigures(const std::string& output_dir, const FigureInputs& inputs,
                     "baseline P1 %.1f mm\n",
                     kLabels[r], result.subject, result.action, action.c_str(), result.sequence,
                     result.frame_index, result.p1, reference.ok ? reference.p1 : kNaN);
-      Status status = write(data,
-                            header + ReconstructionText(result.truth, result.estimate,
-                                                        reference.ok ? reference.estimate
-                                                                     : result.estimate),
-                            &outputs->data_files);
-      if (!status.ok()) return status;
+      figure.data_files.emplace_back(
+          data, header + ReconstructionText(result.truth, result.estimate,
+                                            reference.ok ? reference.estimate : result.estimate));
       char title[160];
       std::snprintf(title, sizeof(title), "%s: Huber %.0f, baseline %.0f mm", kLabels[r],
                     result.p1, reference.ok ? reference.p1 : kNaN);
@@ -690,32 +639,36 @@ Status WriteFigures(const std::string& output_dir, const FigureInputs& inputs,
                  bone + "lw 3 lc rgb 'black', '' index 1" + bone + "lw 2 lc rgb '#d62728'\n";
       }
     }
-    std::string script =
-        ScriptHeader("reconstructions.png", 1200, 1000) +
+    figure.width = 1200;
+    figure.height = 1000;
+    figure.script =
         "set multiplot layout 2,3 title 'Multi-view reconstructions at the 10th, 50th and "
         "95th percentile of Huber P1: ground truth (black), Huber (red), baseline (grey); mm, "
         "root-centred'\nset size ratio -1\nunset key\nset grid\nset xtics 400\nset ytics 400\n"
         "set offsets 100,100,100,100\n" +
-        front + side;
-    script += "unset multiplot\n";
-    if (!picked.empty()) {
-      const Status status = write("reconstructions.gp", script, &outputs->scripts);
-      if (!status.ok()) return status;
-      plots.emplace_back("reconstructions.gp", "reconstructions.png");
-    }
+        front + side + "unset multiplot\n";
+    if (!picked.empty()) figures.emplace_back("reconstructions", std::move(figure));
   }
 
-  if (!render || plots.empty()) return Status::Ok();
-  if (!GnuplotOnPath()) {
+  for (const auto& [name, figure] : figures) {
+    const Status status = examples::WriteFigure(output_dir, name, figure);
+    if (!status.ok()) return status;
+    for (const auto& data_file : figure.data_files) {
+      outputs->data_files.push_back(output_dir + "/" + data_file.first);
+    }
+    outputs->scripts.push_back(output_dir + "/" + name + ".gp");
+  }
+  if (!render || figures.empty()) return Status::Ok();
+  if (!examples::GnuplotOnPath()) {
     outputs->message = "gnuplot is not on PATH; the data files and .gp scripts are in " +
                        output_dir + " (run gnuplot <name>.gp there)";
     return Status::Ok();
   }
-  for (const auto& plot : plots) {
-    if (Render(output_dir, plot.first, plot.second)) {
-      outputs->images.push_back(output_dir + "/" + plot.second);
+  for (const auto& figure : figures) {
+    if (examples::RenderFigure(output_dir, figure.first).ok()) {
+      outputs->images.push_back(output_dir + "/" + figure.first + ".png");
     } else {
-      outputs->message += "gnuplot failed on " + output_dir + "/" + plot.first + "; ";
+      outputs->message += "gnuplot failed on " + output_dir + "/" + figure.first + ".gp; ";
     }
   }
   return Status::Ok();

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "boxes.h"
+#include "ceres_wiberg/enum_names.h"
 
 namespace tracker_fusion {
 namespace {
@@ -225,7 +226,8 @@ void GenerateGroundTruth(const SyntheticTrackingOptions& options, int index,
   }
 }
 
-const char* const kWeaknesses[] = {"jitter", "scale", "drift", "fragile"};
+constexpr TrackerWeakness kWeaknesses[] = {TrackerWeakness::kJitter, TrackerWeakness::kScale,
+                                           TrackerWeakness::kDrift, TrackerWeakness::kFragile};
 
 std::vector<SyntheticTracker> GenerateTrackers(const SyntheticTrackingOptions& options) {
   Random random(StreamSeed(options.seed, 2, 0));
@@ -239,7 +241,7 @@ std::vector<SyntheticTracker> GenerateTrackers(const SyntheticTrackingOptions& o
     SyntheticTracker& k = trackers[t];
     k.weakness = kWeaknesses[t % 4];
     char name[64];
-    std::snprintf(name, sizeof(name), "t%02d_%s", t, k.weakness.c_str());
+    std::snprintf(name, sizeof(name), "t%02d_%s", t, TrackerWeaknessToString(k.weakness));
     k.name = name;
     const double q = (rank[t] + 0.5) / n;
     k.quality = q;
@@ -257,18 +259,23 @@ std::vector<SyntheticTracker> GenerateTrackers(const SyntheticTrackingOptions& o
     k.susceptibility = noisy(Lerp(1.0, 0.4, q));
     k.jump_probability = random.Uniform(0.2, 0.6);
     k.runaway_probability = random.Uniform(0.0, 0.3);
-    if (k.weakness == "jitter") {
-      k.jitter *= 2.0;
-      k.size_jitter *= 2.0;
-    } else if (k.weakness == "scale") {
-      k.scale_bias *= 2.0;
-      k.scale_adaptation *= 0.2;
-    } else if (k.weakness == "drift") {
-      k.drift_rate *= 3.0;
-    } else {
-      k.hazard *= 3.0;
-      k.occlusion_vulnerability = std::min(1.0, 1.5 * k.occlusion_vulnerability);
-      k.fast_motion_vulnerability = std::min(1.0, 1.5 * k.fast_motion_vulnerability);
+    switch (k.weakness) {
+      case TrackerWeakness::kJitter:
+        k.jitter *= 2.0;
+        k.size_jitter *= 2.0;
+        break;
+      case TrackerWeakness::kScale:
+        k.scale_bias *= 2.0;
+        k.scale_adaptation *= 0.2;
+        break;
+      case TrackerWeakness::kDrift:
+        k.drift_rate *= 3.0;
+        break;
+      case TrackerWeakness::kFragile:
+        k.hazard *= 3.0;
+        k.occlusion_vulnerability = std::min(1.0, 1.5 * k.occlusion_vulnerability);
+        k.fast_motion_vulnerability = std::min(1.0, 1.5 * k.fast_motion_vulnerability);
+        break;
     }
   }
   return trackers;
@@ -391,6 +398,27 @@ std::vector<TrackerFrame> RunTracker(const SyntheticTrackingOptions& options,
 }
 
 }  // namespace
+
+const char* TrackerWeaknessToString(TrackerWeakness weakness) {
+  switch (weakness) {
+    case TrackerWeakness::kJitter:
+      return "jitter";
+    case TrackerWeakness::kScale:
+      return "scale";
+    case TrackerWeakness::kDrift:
+      return "drift";
+    case TrackerWeakness::kFragile:
+      return "fragile";
+  }
+  return "unknown";
+}
+
+bool StringToTrackerWeakness(const std::string& name, TrackerWeakness* weakness) {
+  return ceres_wiberg::StringToEnum(name,
+                                {TrackerWeakness::kJitter, TrackerWeakness::kScale,
+                                 TrackerWeakness::kDrift, TrackerWeakness::kFragile},
+                                TrackerWeaknessToString, weakness);
+}
 
 bool SyntheticTrackingOptions::IsValid(std::string* error) const {
   auto fail = [error](const std::string& message) {

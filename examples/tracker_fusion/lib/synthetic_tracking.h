@@ -60,12 +60,23 @@ struct SyntheticTrackingOptions {
   bool IsValid(std::string* error) const;
 };
 
+// The parameter group of a simulated tracker that is doubled (or tripled)
+// with respect to its quality.
+enum class TrackerWeakness {
+  kJitter,   // centre and size noise
+  kScale,    // scale bias, slow scale adaptation
+  kDrift,    // drift rate
+  kFragile,  // hazard and vulnerability to events
+};
+// "jitter", "scale", "drift", "fragile"; StringToTrackerWeakness returns false
+// for any other name.
+const char* TrackerWeaknessToString(TrackerWeakness weakness);
+bool StringToTrackerWeakness(const std::string& name, TrackerWeakness* weakness);
+
 // The character of one simulated tracker (see the README).
 struct SyntheticTracker {
   std::string name;
-  // "jitter", "scale", "drift" or "fragile": the parameter group that is
-  // doubled (or tripled) with respect to its quality.
-  std::string weakness;
+  TrackerWeakness weakness = TrackerWeakness::kJitter;
   // In (0, 1); interpolates every parameter between a bad and a good value.
   double quality = 0.0;
   double jitter = 0.0;                     // centre noise std / sqrt(w h)

@@ -95,7 +95,8 @@ TEST(Pgm, RejectsMalformedFilesNamingTheLineAndCause) {
   }
   Image image;
   const std::string missing = TestFile("x", "") + ".does_not_exist";
-  EXPECT_EQ(ReadPgm(missing, &image).message(), missing + ": cannot open file");
+  EXPECT_EQ(ReadPgm(missing, &image).message(),
+            "cannot open '" + missing + "': No such file or directory");
 }
 
 TEST(Pgm, ReadsCeresNoisyImageFromTheSharedData) {
