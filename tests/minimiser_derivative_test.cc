@@ -239,15 +239,16 @@ TEST(MinimiserDerivative, CurvatureProbesSkipLinearBlocksAndStayExact) {
   EXPECT_LT(CheckedError(bilevel.get(), DerivativeOptions(0.1, HessianModel::EXACT)), kTolerance);
 
   // Evaluations with Jacobians per pose residual in one Linearize without the
-  // Newton step: 1 (first order) + q: probe 2 + 3 columns x 2, b: probe 2 +
-  // 3 x 2, t and a: one probe each, 2 + 2 (linear: not differenced) = 21,
-  // against 1 + 13 columns x 2 = 27 without probes.
+  // Newton step: 1 (first order) + q: probe 2 + 3 columns x 4 (differences
+  // at h and 2h, extrapolated; no halving here), b: probe 2 + 3 x 4, t and a:
+  // one probe each, 2 + 2 (linear: not differenced) = 33, against
+  // 1 + 13 columns x 4 = 53 without probes.
   MinimiserDerivative::Options options = DerivativeOptions(0.0, HessianModel::EXACT);
   options.final_newton_step = false;
   MinimiserDerivative derivative(options);
   count = 0;
   ASSERT_TRUE(derivative.Linearize(bilevel.get(), nullptr).ok());
-  EXPECT_EQ(count, 12 * 21);
+  EXPECT_EQ(count, 12 * 33);
 }
 
 TEST(MinimiserDerivative, LambdaToZeroGivesTheImplicitDerivative) {
