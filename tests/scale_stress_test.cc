@@ -304,6 +304,20 @@ T PseudoHuberTerm(const T& s, const T& a) {
   return c * (sqrt(C<T>(1.0) + s / c) - C<T>(1.0));
 }
 
+// The term 1/2 rho(||r||^2; a) of a residual of two blocks under the
+// pseudo-Huber loss, over (first block (kFirstSize), second block, a at
+// kScaleIndex).
+template <typename Residual, int kFirstSize, int kScaleIndex>
+struct RobustTerm {
+  template <typename T>
+  T operator()(const T* z) const {
+    T r[2];
+    residual(z, z + kFirstSize, r);
+    return PseudoHuberTerm(r[0] * r[0] + r[1] * r[1], z[kScaleIndex]);
+  }
+  Residual residual;
+};
+
 // ---------------------------------------------------------------------------
 // (c) One camera [angle-axis (3), translation (3), focal f ~ 1e3, radial
 //     distortion k1, k2 ~ 1e-3] in one block, seeing known 3D points under a
@@ -336,16 +350,6 @@ struct CameraResidual {
   double point[3];
 };
 
-// Over (camera (9), observation (2), a).
-struct CameraTerm {
-  template <typename T>
-  T operator()(const T* z) const {
-    T r[2];
-    CameraResidual{{point[0], point[1], point[2]}}(z, z + 9, r);
-    return PseudoHuberTerm(r[0] * r[0] + r[1] * r[1], z[11]);
-  }
-  double point[3];
-};
 
 TEST(ScaleStress, CameraWithFocal1e3AndDistortion1e_3UnderARobustLoss) {
   constexpr int kPoints = 30;
@@ -385,7 +389,10 @@ TEST(ScaleStress, CameraWithFocal1e3AndDistortion1e_3UnderARobustLoss) {
     std::vector<double> x(camera, camera + 9);
     x.insert(x.end(), {observations[i][0], observations[i][1], scale[0]});
     const int o = i == 0 ? 10 : -1;
-    reference.Add<12>(CameraTerm{{points[i][0], points[i][1], points[i][2]}}, x,
+    // Over (camera (9), observation (2), a).
+    reference.Add<12>(RobustTerm<CameraResidual, 9, 11>{
+                          CameraResidual{{points[i][0], points[i][1], points[i][2]}}},
+                      x,
                       {0, 1, 2, 3, 4, 5, 6, 7, 8, o, o < 0 ? -1 : o + 1, 9});
   }
   const MinimiserDerivative::Options options;  // lambda = 0.1
@@ -432,16 +439,6 @@ struct BundleResidual {
   double observation[2];
 };
 
-// Over (camera (6), point (3), a).
-struct BundleTerm {
-  template <typename T>
-  T operator()(const T* z) const {
-    T r[2];
-    BundleResidual{{observation[0], observation[1]}}(z, z + 6, r);
-    return PseudoHuberTerm(r[0] * r[0] + r[1] * r[1], z[9]);
-  }
-  double observation[2];
-};
 
 struct Bundle {
   static constexpr int kCameras = 3;
@@ -521,7 +518,9 @@ struct Bundle {
         for (int k = 0; k < 6; ++k) index.push_back(6 * c + k);
         for (int k = 0; k < 3; ++k) index.push_back(kCameras * 6 + 3 * p + k);
         index.push_back(kCameras * 6 + kPoints * 3);
-        reference.Add<10>(BundleTerm{{o[0], o[1]}}, x, index);
+        // Over (camera (6), point (3), a).
+        reference.Add<10>(RobustTerm<BundleResidual, 6, 9>{BundleResidual{{o[0], o[1]}}}, x,
+                          index);
       }
     }
     return reference;
