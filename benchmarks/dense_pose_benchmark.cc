@@ -31,11 +31,11 @@
 // Each measures, per iteration (10), from the same cold start:
 //   solve_s       the inner solve (Ceres LM, DENSE_NORMAL_CHOLESKY, tolerances
 //                 1e-12, see InnerSolverOptions);
-//   grad_s        reverse mode: MinimiserDerivative::Linearize +
+//   grad_s        reverse mode: MinimiserDerivative::Linearise +
 //                 VectorJacobianProduct with a fixed random u (the benchmark's
 //                 manual time), one MinimiserDerivative reused across
 //                 iterations (grad_cold_s: a fresh one, measured once);
-//   jacobian_s    forward mode: Linearize + Jacobian (n_y x n_w);
+//   jacobian_s    forward mode: Linearise + Jacobian (n_y x n_w);
 // and once per case (outside the timed loop):
 //   mem_*_MB      peak resident memory above the resident memory just before
 //                 the phase (VmHWM after resetting it through
@@ -237,7 +237,7 @@ void DensePose(benchmark::State& state, HessianModel hessian_model,
     const double start = Now();
     MinimiserDerivative derivative(derivative_options);
     Eigen::VectorXd gradient;
-    status = derivative.Linearize(bilevel, nullptr);
+    status = derivative.Linearise(bilevel, nullptr);
     if (status.ok()) status = derivative.VectorJacobianProduct(u, &gradient);
     grad_cold_s = Now() - start;
   });
@@ -249,7 +249,7 @@ void DensePose(benchmark::State& state, HessianModel hessian_model,
   Eigen::MatrixXd J_y_w;
   const double mem_jacobian = PeakIncreaseMb([&] {
     MinimiserDerivative derivative(derivative_options);
-    status = derivative.Linearize(bilevel, nullptr);
+    status = derivative.Linearise(bilevel, nullptr);
     if (status.ok()) status = derivative.Jacobian(&J_y_w);
   });
   if (!status.ok()) {
@@ -283,7 +283,7 @@ void DensePose(benchmark::State& state, HessianModel hessian_model,
 
   // Timed loop: cold-start solve, reverse mode, forward mode.
   MinimiserDerivative derivative(derivative_options);
-  double solve_s = 0.0, linearize_s = 0.0, vjp_s = 0.0, jacobian_s = 0.0;
+  double solve_s = 0.0, linearise_s = 0.0, vjp_s = 0.0, jacobian_s = 0.0;
   double iterations = 0.0;
   Eigen::VectorXd gradient;
   for (auto _ : state) {
@@ -295,17 +295,17 @@ void DensePose(benchmark::State& state, HessianModel hessian_model,
     const Eigen::VectorXd solution = bilevel->GetInnerValues();
 
     start = Now();
-    if (status.ok()) status = derivative.Linearize(bilevel, nullptr);
-    const double linearized = Now();
+    if (status.ok()) status = derivative.Linearise(bilevel, nullptr);
+    const double linearised = Now();
     if (status.ok()) status = derivative.VectorJacobianProduct(u, &gradient);
     const double reverse_end = Now();
-    linearize_s += linearized - start;
-    vjp_s += reverse_end - linearized;
+    linearise_s += linearised - start;
+    vjp_s += reverse_end - linearised;
     state.SetIterationTime(reverse_end - start);
 
     bilevel->SetInnerValues(solution);
     start = Now();
-    if (status.ok()) status = derivative.Linearize(bilevel, nullptr);
+    if (status.ok()) status = derivative.Linearise(bilevel, nullptr);
     if (status.ok()) status = derivative.Jacobian(&J_y_w);
     jacobian_s += Now() - start;
     if (!status.ok()) {
@@ -317,17 +317,17 @@ void DensePose(benchmark::State& state, HessianModel hessian_model,
   }
   const double n = static_cast<double>(state.iterations());
   solve_s /= n;
-  linearize_s /= n;
+  linearise_s /= n;
   vjp_s /= n;
   jacobian_s /= n;
-  const double grad_s = linearize_s + vjp_s;
+  const double grad_s = linearise_s + vjp_s;
 
   state.counters["n_y"] = n_y;
   state.counters["n_w"] = n_w;
   state.counters["final_newton_step"] = final_newton_step ? 1 : 0;
   state.counters["solve_s"] = solve_s;
   state.counters["solve_iterations"] = iterations / n;
-  state.counters["linearize_s"] = linearize_s;
+  state.counters["linearise_s"] = linearise_s;
   state.counters["vjp_s"] = vjp_s;
   state.counters["grad_s"] = grad_s;
   state.counters["grad_cold_s"] = grad_cold_s;

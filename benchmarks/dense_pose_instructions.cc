@@ -1,6 +1,6 @@
 // Repeatable instruction counts for the dense family at n_w = 50 (the
 // configuration of the "100x faster than finite differences" target): one cold
-// inner solve, one reverse-mode derivative (Linearize with the final Newton
+// inner solve, one reverse-mode derivative (Linearise with the final Newton
 // step + VectorJacobianProduct, EXACT/DENSE, lambda = 0) and one pair of
 // the warm-started re-solves that central finite differences need per
 // learnable coordinate (benchmark's fd_s: TightSolverOptions, step 1e-5).
@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
   options.eigenvalue_iterations = 0;
   options.max_exact_eigenvalue_size = 0;
   MinimiserDerivative derivative(options);
-  CHECK(derivative.Linearize(bilevel, nullptr).ok());
+  CHECK(derivative.Linearise(bilevel, nullptr).ok());
   Eigen::VectorXd gradient;
   CHECK(derivative
             .VectorJacobianProduct(Eigen::VectorXd::Ones(bilevel->num_inner_parameters()),

@@ -16,10 +16,10 @@
 //                  stops short of g = 0 on this energy, eigenvalue
 //                  diagnostics off: eigenvalue_iterations = 0, second
 //                  derivative step 6e-8, see kSecondDerivativeStep):
-//                  Linearize + VectorJacobianProduct with u = x* - clean, the
+//                  Linearise + VectorJacobianProduct with u = x* - clean, the
 //                  gradient of the outer loss 1/2 |x* - clean|^2. The manual
 //                  time;
-//   jacobian_s     forward mode from the same point: Linearize + Jacobian
+//   jacobian_s     forward mode from the same point: Linearise + Jacobian
 //                  (262,144 x 80 at 512);
 //   grad_gn_s      reverse mode with HessianModel::GAUSS_NEWTON, for
 //                  comparison (not the minimiser's derivative at lambda = 0);
@@ -192,7 +192,7 @@ void FoeDenoising(benchmark::State& state, const Flags& flags) {
   const ceres::Solver::Options solver_options = InnerSolverOptions();
   ceres::Solver::Summary summary;
   MinimiserDerivative::Summary grad_summary, jacobian_summary, gn_summary;
-  double solve_s = 0, grad_s = 0, linearize_s = 0, vjp_s = 0, jacobian_s = 0, grad_gn_s = 0;
+  double solve_s = 0, grad_s = 0, linearise_s = 0, vjp_s = 0, jacobian_s = 0, grad_gn_s = 0;
   double mem_solve = 0, mem_grad = 0, mem_jacobian = 0, mem_grad_gn = 0;
   Eigen::VectorXd y_ceres, y_newton, u, gradient;
   Eigen::MatrixXd J_y_w;
@@ -210,12 +210,12 @@ void FoeDenoising(benchmark::State& state, const Flags& flags) {
     mem_grad = PeakIncreaseMb([&] {
       const double start = Now();
       MinimiserDerivative derivative(DerivativeOptions(HessianModel::EXACT));
-      status = derivative.Linearize(bilevel.get(), &grad_summary);
-      const double linearized = Now();
+      status = derivative.Linearise(bilevel.get(), &grad_summary);
+      const double linearised = Now();
       if (status.ok()) status = derivative.VectorJacobianProduct(u, &gradient);
       grad_s = Now() - start;
-      linearize_s = linearized - start;
-      vjp_s = grad_s - linearize_s;
+      linearise_s = linearised - start;
+      vjp_s = grad_s - linearise_s;
     });
     if (!status.ok()) break;
     state.SetIterationTime(grad_s);
@@ -225,7 +225,7 @@ void FoeDenoising(benchmark::State& state, const Flags& flags) {
     mem_jacobian = PeakIncreaseMb([&] {
       const double start = Now();
       MinimiserDerivative derivative(DerivativeOptions(HessianModel::EXACT));
-      status = derivative.Linearize(bilevel.get(), &jacobian_summary);
+      status = derivative.Linearise(bilevel.get(), &jacobian_summary);
       if (status.ok()) status = derivative.Jacobian(&J_y_w);
       jacobian_s = Now() - start;
     });
@@ -236,7 +236,7 @@ void FoeDenoising(benchmark::State& state, const Flags& flags) {
       const double start = Now();
       MinimiserDerivative derivative(DerivativeOptions(HessianModel::GAUSS_NEWTON));
       Eigen::VectorXd gn_gradient;
-      status = derivative.Linearize(bilevel.get(), &gn_summary);
+      status = derivative.Linearise(bilevel.get(), &gn_summary);
       if (status.ok()) status = derivative.VectorJacobianProduct(u, &gn_gradient);
       grad_gn_s = Now() - start;
     });
@@ -314,7 +314,7 @@ void FoeDenoising(benchmark::State& state, const Flags& flags) {
       bilevel->SetInnerValues(y_polished);
       MinimiserDerivative derivative(options);
       Eigen::MatrixXd J;
-      status = derivative.Linearize(bilevel.get(), nullptr);
+      status = derivative.Linearise(bilevel.get(), nullptr);
       if (status.ok()) status = derivative.Jacobian(&J);
       out->resize(n_y, checked_columns);
       for (int c = 0; c < checked_columns && status.ok(); ++c) out->col(c) = J.col(columns[c]);
@@ -365,8 +365,8 @@ void FoeDenoising(benchmark::State& state, const Flags& flags) {
   state.counters["gradient_max_at_solve"] = grad_summary.gradient_max_norm_before_newton_step;
   state.counters["newton_step_norm"] = grad_summary.newton_step_norm;
   state.counters["grad_s"] = grad_s;
-  state.counters["linearize_s"] = linearize_s;
-  state.counters["linearize_factorization_s"] = grad_summary.factorization_time_in_seconds;
+  state.counters["linearise_s"] = linearise_s;
+  state.counters["linearise_factorisation_s"] = grad_summary.factorisation_time_in_seconds;
   state.counters["vjp_s"] = vjp_s;
   state.counters["jacobian_s"] = jacobian_s;
   state.counters["grad_gn_s"] = grad_gn_s;

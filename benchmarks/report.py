@@ -296,8 +296,8 @@ def dense_section(data):
         png = plot("dense_pose_times", "Dense pose-like energy (n_y = 60), EXACT/DENSE",
                    "n_w (learnable parameters)", "seconds", [
                        ("inner solve", [(b["n_w"], b["solve_s"]) for b in main]),
-                       ("reverse mode (Linearize + VJP)", [(b["n_w"], b["grad_s"]) for b in main]),
-                       ("forward mode (Linearize + Jacobian)",
+                       ("reverse mode (Linearise + VJP)", [(b["n_w"], b["grad_s"]) for b in main]),
+                       ("forward mode (Linearise + Jacobian)",
                         [(b["n_w"], b["jacobian_s"]) for b in main]),
                        ("FD, Ceres re-solves", [(b["n_w"], b["fd_s"]) for b in main]),
                        ("FD, polished re-solves", [(b["n_w"], b["fd_polished_s"]) for b in main]),
@@ -316,7 +316,7 @@ def foe_section(datasets):
     out = ["### Sparse family: Fields-of-Experts denoising, n_w = 80", ""]
     if not rows:
         return "\n".join(out + ["(no results)"])
-    header = ["side", "n_y", "LM iters", "solve s", "s / LM iter", "grad s (Linearize + VJP)",
+    header = ["side", "n_y", "LM iters", "solve s", "s / LM iter", "grad s (Linearise + VJP)",
               "jacobian s", "GN grad s", "grad/solve", "grad/LM iter", "FD s (extrap.)",
               "FD/grad", "FD cold est./grad", "max_rel_err (fixed point)",
               "timed at solution", "PSNR noisy -> restored"]
@@ -325,7 +325,7 @@ def foe_section(datasets):
         body.append([
             "%d" % b["side"], "%d" % b["n_y"], fmt(b["solve_iterations"]), fmt(b["solve_s"]),
             fmt(b["solve_per_iteration_s"]),
-            "%s (%s + %s)" % (fmt(b["grad_s"]), fmt(b["linearize_s"]), fmt(b["vjp_s"])),
+            "%s (%s + %s)" % (fmt(b["grad_s"]), fmt(b["linearise_s"]), fmt(b["vjp_s"])),
             fmt(b["jacobian_s"]), fmt(b["grad_gn_s"]), fmt(b["grad_over_solve"]),
             fmt(b["grad_over_iteration"]), fmt(b["fd_s"]), fmt(b["fd_over_grad"]),
             fmt(b["fd_cold_over_grad"]), fmt(b["max_rel_err"]),

@@ -22,11 +22,11 @@
 // One case per Hessian model, "TrackerFusion/<model>", whose iterations each
 // run the whole batch through every mode:
 //   solve          SolveInner from the initial guess;
-//   grad           solve, then Linearize + VectorJacobianProduct (reverse
+//   grad           solve, then Linearise + VectorJacobianProduct (reverse
 //                  mode, u = y* - c) with the example's own MinimiserDerivative
 //                  (lambda = 0, final_newton_step = true, eigenvalue
 //                  diagnostics off). The manual time;
-//   forward        solve, then Linearize + Jacobian (2 x 18);
+//   forward        solve, then Linearise + Jacobian (2 x 18);
 //   fd             solve, then central differences through 2 n_w = 36
 //                  re-solves warm started at y* (Ceres, tolerances 1e-16);
 //   example        BilevelExample::EvaluateLoss (solve + reverse mode, its
@@ -273,14 +273,14 @@ void TrackerFusion(benchmark::State& state, HessianModel model) {
   };
   auto reverse = [&](Frame& frame) {
     Eigen::VectorXd gradient;
-    if (status.ok()) status = frame.derivative->Linearize(frame.bilevel.get(), nullptr);
+    if (status.ok()) status = frame.derivative->Linearise(frame.bilevel.get(), nullptr);
     const Eigen::VectorXd y = frame.bilevel->GetInnerValues();
     const Eigen::VectorXd u = y - Eigen::Vector2d(frame.truth[0], frame.truth[1]);
     if (status.ok()) status = frame.derivative->VectorJacobianProduct(u, &gradient);
     benchmark::DoNotOptimize(gradient.data());
   };
   auto forward = [&](Frame& frame, Eigen::MatrixXd* J) {
-    if (status.ok()) status = frame.derivative->Linearize(frame.bilevel.get(), nullptr);
+    if (status.ok()) status = frame.derivative->Linearise(frame.bilevel.get(), nullptr);
     if (status.ok()) status = frame.derivative->Jacobian(J);
   };
   auto finite_differences = [&](Frame& frame, Eigen::MatrixXd* J) {

@@ -122,7 +122,7 @@ Status BilevelExample::SolveAndEvaluateLoss(const Eigen::VectorXd& w,
                                : initial_inner_values_);
   Status status = problem_->SolveInner(options_.inner_solver_options, &inner_summary_);
   if (!status.ok()) return status;
-  status = derivative_.Linearize(problem_, &derivative_summary_);
+  status = derivative_.Linearise(problem_, &derivative_summary_);
   if (!status.ok()) return status;
   last_solution_ = problem_->GetInnerValues();
 

@@ -16,7 +16,7 @@
 //     // The energy at the current point; false if it cannot be evaluated.
 //     bool Cost(double* cost);
 //     // g and H at the current point; false on failure. |g|_inf out.
-//     bool Linearize(double* gradient_max_norm);
+//     bool Linearise(double* gradient_max_norm);
 //     // The first mu to try in an iteration, given the mu the loop carries
 //     // (e.g. a shift from H's eigenvalues, or `mu` itself).
 //     double InitialShift(double mu);
@@ -24,14 +24,14 @@
 //     // initial_mu * ShiftScale() (1 for a mu in the units of H).
 //     double ShiftScale() const;
 //     // Factorises H + mu I without rebuilding H.
-//     ShiftedFactorization Factorize(double mu);
+//     ShiftedFactorisation Factorise(double mu);
 //     // Forms the step from the last factorisation and evaluates the cost at
 //     // x (+) step, keeping x; false if the step or the cost is not finite.
 //     bool Trial(double* cost);
 //     // |g(x (+) step)| < |g(x)| / 2 (the model's norm).
 //     bool TrialHalvesGradient();
-//     void Accept();  // x <- x (+) step; the next call is Linearize
-//     void Reject();  // x stays; the next call is Factorize
+//     void Accept();  // x <- x (+) step; the next call is Linearise
+//     void Reject();  // x stays; the next call is Factorise
 //     // After Accept: |step| <= tolerance * (1 + |x|).
 //     bool StepIsNegligible(double tolerance) const;
 //   };
@@ -46,7 +46,7 @@
 
 namespace ceres_wiberg {
 
-enum class ShiftedFactorization {
+enum class ShiftedFactorisation {
   kPositiveDefinite,
   // H + mu I is not positive definite (or singular): raise mu.
   kNotPositiveDefinite,
@@ -128,7 +128,7 @@ struct DampedNewtonSummary {
   DampedNewtonTermination termination = DampedNewtonTermination::kFailure;
   int iterations = 0;
   int accepted_steps = 0;
-  int factorizations = 0;
+  int factorisations = 0;
   double initial_cost = 0.0;
   double final_cost = 0.0;
   double initial_gradient_max_norm = 0.0;
@@ -153,7 +153,7 @@ DampedNewtonTermination DampedNewton(const DampedNewtonOptions& options, Model* 
   };
   double cost = 0.0;
   double gradient_max_norm = 0.0;
-  if (!model->Cost(&cost) || !model->Linearize(&gradient_max_norm)) {
+  if (!model->Cost(&cost) || !model->Linearise(&gradient_max_norm)) {
     return finish(Termination::kFailure);
   }
   summary->initial_cost = summary->final_cost = cost;
@@ -174,13 +174,13 @@ DampedNewtonTermination DampedNewton(const DampedNewtonOptions& options, Model* 
     bool accepted = false;
     for (int trial = 0; trial < options.max_num_trials_per_iteration && !accepted; ++trial) {
       summary->final_mu = mu;
-      switch (model->Factorize(mu)) {
-        case ShiftedFactorization::kFailure:
+      switch (model->Factorise(mu)) {
+        case ShiftedFactorisation::kFailure:
           return finish(Termination::kFailure);
-        case ShiftedFactorization::kNotPositiveDefinite:
+        case ShiftedFactorisation::kNotPositiveDefinite:
           break;
-        case ShiftedFactorization::kPositiveDefinite:
-          ++summary->factorizations;
+        case ShiftedFactorisation::kPositiveDefinite:
+          ++summary->factorisations;
           if (model->Trial(&trial_cost)) {
             accepted =
                 trial_cost <= cost || (options.accept_rounding_level_newton_steps && mu == 0.0 &&
@@ -199,12 +199,12 @@ DampedNewtonTermination DampedNewton(const DampedNewtonOptions& options, Model* 
     ++summary->accepted_steps;
     cost = summary->final_cost = trial_cost;
     if (model->StepIsNegligible(options.step_tolerance)) {
-      if (!model->Linearize(&gradient_max_norm)) return finish(Termination::kFailure);
+      if (!model->Linearise(&gradient_max_norm)) return finish(Termination::kFailure);
       summary->final_gradient_max_norm = gradient_max_norm;
       return finish(Termination::kStepTolerance);
     }
     mu = options.mu_decrease * mu < min_mu ? 0.0 : options.mu_decrease * mu;
-    if (!model->Linearize(&gradient_max_norm)) return finish(Termination::kFailure);
+    if (!model->Linearise(&gradient_max_norm)) return finish(Termination::kFailure);
   }
 }
 

@@ -64,7 +64,7 @@ double CauchyL(double u) { return u == 0.0 ? 1.0 : std::log1p(u) / u; }
 double WelschW(double u) { return u == 0.0 ? 1.0 : -std::expm1(-u) / u; }
 
 // Welsch: V(u) = (1 - exp(-u) - u exp(-u)) / u^2, V(0) = 1/2.
-// d W / du = -V, and d rho / d(a^2) = u^2 V for NORMALIZED_WELSCH.
+// d W / du = -V, and d rho / d(a^2) = u^2 V for NORMALISED_WELSCH.
 //
 // For u <= 1 from the Taylor series
 //
@@ -128,7 +128,7 @@ bool EvaluateResidualScaling(LearnableLossType type,
       F_a = -std::exp(-u) / (a * c * F);
       break;
     }
-    case LearnableLossType::NORMALIZED_WELSCH: {
+    case LearnableLossType::NORMALISED_WELSCH: {
       // f = W(u), df/ds = -V(u) / c, df/da = 2 u V(u) / a.
       F = std::sqrt(WelschW(u));
       const double V = WelschV(u);
@@ -159,8 +159,8 @@ const char* LearnableLossTypeToString(LearnableLossType type) {
       return "CAUCHY";
     case LearnableLossType::WELSCH:
       return "WELSCH";
-    case LearnableLossType::NORMALIZED_WELSCH:
-      return "NORMALIZED_WELSCH";
+    case LearnableLossType::NORMALISED_WELSCH:
+      return "NORMALISED_WELSCH";
   }
   return "UNKNOWN";
 }
@@ -168,7 +168,7 @@ const char* LearnableLossTypeToString(LearnableLossType type) {
 bool StringToLearnableLossType(const std::string& name, LearnableLossType* type) {
   return StringToEnum(name,
                                 {LearnableLossType::PSEUDO_HUBER, LearnableLossType::CAUCHY,
-                                 LearnableLossType::WELSCH, LearnableLossType::NORMALIZED_WELSCH},
+                                 LearnableLossType::WELSCH, LearnableLossType::NORMALISED_WELSCH},
                                 LearnableLossTypeToString, type);
 }
 
@@ -214,7 +214,7 @@ bool EvaluateLearnableLoss(LearnableLossType type,
         out[4] = 2.0 * e * (u - 1.0) / (a * c);
         break;
       }
-      case LearnableLossType::NORMALIZED_WELSCH: {
+      case LearnableLossType::NORMALISED_WELSCH: {
         const double e = std::exp(-u);
         out[0] = -c * std::expm1(-u);
         out[1] = e;

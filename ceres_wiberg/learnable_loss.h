@@ -38,7 +38,7 @@
 //                      f   = log(1 + u) / u
 //   WELSCH             rho = 1 - exp(-u)              rho'(0) = 1 / a^2
 //                      f   = (1 - exp(-u)) / s
-//   NORMALIZED_WELSCH  rho = c (1 - exp(-u))          rho'(0) = 1
+//   NORMALISED_WELSCH  rho = c (1 - exp(-u))          rho'(0) = 1
 //                      f   = (1 - exp(-u)) / u
 //
 // PSEUDO_HUBER is Ceres' SoftLOneLoss(a) and CAUCHY is Ceres' CauchyLoss(a),
@@ -49,7 +49,7 @@
 // mixture m_t exp(-...)), up to the additive constant that makes rho(0) = 0:
 // it saturates at rho = 1 whatever a is, so its slope at the origin, 1 / a^2,
 // DOES depend on a. Changing a therefore changes both the kernel width and the
-// weight of the inliers. NORMALIZED_WELSCH = a^2 WELSCH is the same kernel in
+// weight of the inliers. NORMALISED_WELSCH = a^2 WELSCH is the same kernel in
 // Ceres' convention s -> a^2 rho(s / a^2): rho'(0) = 1 for every a and it
 // saturates at a^2. For a fixed a they differ by the constant factor a^2, so
 // terms sharing one a have the same minimisers under either, but the
@@ -92,7 +92,7 @@
 // one from its Taylor series, whose terms fall as 1/n!), with truncation error
 // below 1e-17 and a relative error of a few machine epsilons on both sides of
 // the switch. The same functions give d rho / da of CAUCHY and
-// NORMALIZED_WELSCH. Two limits that no formula avoids: Welsch's exp(-u) has
+// NORMALISED_WELSCH. Two limits that no formula avoids: Welsch's exp(-u) has
 // condition number u, so far in the tail its values carry ~u eps relative
 // error from the rounding of s / a^2; and J_rt_p is accurate to a few eps
 // relative to sqrt(m) F |J| (far in Welsch's tail its component along r is
@@ -131,7 +131,7 @@ enum class LearnableLossType {
   // rho'(0) = 1 / a^2.
   WELSCH,
   // rho = a^2 (1 - exp(-s / a^2)): the Gaussian kernel with rho'(0) = 1.
-  NORMALIZED_WELSCH,
+  NORMALISED_WELSCH,
 };
 
 const char* LearnableLossTypeToString(LearnableLossType type);

@@ -105,8 +105,8 @@ bool DifferentiableLinearLeastSquares::Options::IsValid(
       method != LeastSquaresMethod::MINIMUM_NORM) {
     out << "method = " << static_cast<int>(method) << " is not a "
         << "LeastSquaresMethod.";
-  } else if (!std::isfinite(l2_regularizer) || l2_regularizer < 0.0) {
-    out << "l2_regularizer = " << l2_regularizer
+  } else if (!std::isfinite(l2_regulariser) || l2_regulariser < 0.0) {
+    out << "l2_regulariser = " << l2_regulariser
         << " must be finite and >= 0.";
   } else if (!std::isfinite(rank_tolerance) || rank_tolerance >= 1.0) {
     out << "rank_tolerance = " << rank_tolerance
@@ -189,7 +189,7 @@ Status DifferentiableLinearLeastSquares::Solve(const Eigen::MatrixXd& A,
 Status DifferentiableLinearLeastSquares::SolveCholesky() {
   const Eigen::Index m = A_.rows();
   const Eigen::Index n = A_.cols();
-  const double l2 = options_.l2_regularizer;
+  const double l2 = options_.l2_regulariser;
   // Without regularisation, rank(A^T A) <= m < n: singular, no need to try.
   if (l2 == 0.0 && m < n) return SingularCholeskyError(0.0);
 
@@ -224,7 +224,7 @@ Status DifferentiableLinearLeastSquares::SingularCholeskyError(
   std::ostringstream out;
   out << "DifferentiableLinearLeastSquares::Solve: FULL_RANK_CHOLESKY: "
       << "M = A^T A + l2 I (" << n << " x " << n << ", l2 = "
-      << options_.l2_regularizer << ") is singular to working precision";
+      << options_.l2_regulariser << ") is singular to working precision";
   if (rcond > 0.0) out << " (estimated reciprocal condition number " << rcond
                        << ")";
   out << ". A (" << m << " x " << n << ") has numerical rank " << rank;
@@ -238,14 +238,14 @@ Status DifferentiableLinearLeastSquares::SingularCholeskyError(
   }
   out << " (singular values above " << rank_tolerance
       << " * s_max count). Use LeastSquaresMethod::MINIMUM_NORM for the "
-      << "minimum-norm solution, or l2_regularizer > 0.";
+      << "minimum-norm solution, or l2_regulariser > 0.";
   return Status(StatusCode::kSingularHessian, out.str());
 }
 
 Status DifferentiableLinearLeastSquares::SolveSvd() {
   const Eigen::Index m = A_.rows();
   const Eigen::Index n = A_.cols();
-  const double l2 = options_.l2_regularizer;
+  const double l2 = options_.l2_regulariser;
   Eigen::BDCSVD<Eigen::MatrixXd> svd(A_,
                                      Eigen::ComputeThinU | Eigen::ComputeThinV);
   if (svd.info() != Eigen::Success) {
@@ -270,7 +270,7 @@ Status DifferentiableLinearLeastSquares::SolveSvd() {
     const Eigen::VectorXd filter =
         singular_values_.array() / (singular_values_.array().square() + l2);
     y_ = V_ * (filter.asDiagonal() * (U_.transpose() * b_));
-    path_ = Path::kRegularizedSvd;
+    path_ = Path::kRegularisedSvd;
   }
   return Status::Ok();
 }
@@ -282,8 +282,8 @@ Eigen::MatrixXd DifferentiableLinearLeastSquares::ApplyInverseM(
     const auto L = cholesky_factor_.triangularView<Eigen::Lower>();
     return L.transpose().solve(L.solve(x));
   }
-  CHECK(path_ == Path::kRegularizedSvd);
-  const double l2 = options_.l2_regularizer;
+  CHECK(path_ == Path::kRegularisedSvd);
+  const double l2 = options_.l2_regulariser;
   const Eigen::MatrixXd Vt_x = V_.transpose() * x;
   const Eigen::VectorXd inverse_eigenvalues =
       (singular_values_.array().square() + l2).inverse();

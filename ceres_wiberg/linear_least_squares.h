@@ -5,7 +5,7 @@
 //
 //   y* = argmin_y ||A y - b||_F^2 + l2 ||y||_F^2,          l2 >= 0,
 //
-// the l2 term being TensorFlow's `l2_regularizer` of tf.linalg.lstsq, with its
+// the l2 term being TensorFlow's `l2_regulariser` of tf.linalg.lstsq, with its
 // derivative in forward mode (dy* for given dA, db) and reverse mode (dL/dA,
 // dL/db for given dL/dy*). The k columns of b are k independent problems that
 // share A.
@@ -137,8 +137,8 @@ class DifferentiableLinearLeastSquares {
     LeastSquaresMethod method = LeastSquaresMethod::FULL_RANK_CHOLESKY;
 
     // l2 >= 0 in ||A y - b||^2 + l2 ||y||^2, as tf.linalg.lstsq's
-    // l2_regularizer. Held fixed: derivatives are with respect to A and b.
-    double l2_regularizer = 0.0;
+    // l2_regulariser. Held fixed: derivatives are with respect to A and b.
+    double l2_regulariser = 0.0;
 
     // MINIMUM_NORM: a singular value s_i of A counts as zero (A is treated as
     // its truncated SVD) when s_i <= rank_tolerance * s_max. Any negative
@@ -209,12 +209,12 @@ class DifferentiableLinearLeastSquares {
 
  private:
   // Which formulas and factors Forward/Reverse use.
-  enum class Path { kNone, kCholesky, kPseudoInverse, kRegularizedSvd };
+  enum class Path { kNone, kCholesky, kPseudoInverse, kRegularisedSvd };
 
   Status SolveCholesky();
   Status SolveSvd();
   Status SingularCholeskyError(double rcond) const;
-  // x -> M^-1 x on kCholesky and kRegularizedSvd.
+  // x -> M^-1 x on kCholesky and kRegularisedSvd.
   Eigen::MatrixXd ApplyInverseM(const Eigen::MatrixXd& x) const;
   Status CheckSolved(const char* caller) const;
   void Clear();
@@ -229,7 +229,7 @@ class DifferentiableLinearLeastSquares {
   Eigen::MatrixXd residual_;  // r = b - A y*.
   // kCholesky: the lower-triangular L of M = L L^T.
   Eigen::MatrixXd cholesky_factor_;
-  // kPseudoInverse: the rank-r factors. kRegularizedSvd: all min(m, n).
+  // kPseudoInverse: the rank-r factors. kRegularisedSvd: all min(m, n).
   Eigen::MatrixXd U_;
   Eigen::VectorXd singular_values_;
   Eigen::MatrixXd V_;

@@ -9,7 +9,7 @@
 #include "ceres_wiberg/internal/damped_solver.h"
 #include "ceres_wiberg/internal/exact_hessian.h"
 #include "ceres_wiberg/internal/inner_newton.h"
-#include "ceres_wiberg/internal/linearization.h"
+#include "ceres_wiberg/internal/linearisation.h"
 #include "ceres_wiberg/internal/problem_layout.h"
 #include "glog/logging.h"
 
@@ -36,12 +36,12 @@ class DerivativeEngine {
         problem_id_(problem->id()),
         layout_(problem->layout()),
         newton_(options, problem),
-        linearization_(newton_.linearization()),
+        linearisation_(newton_.linearisation()),
         solver_(newton_.solver()) {}
 
   uint64_t problem_id() const { return problem_id_; }
 
-  Status Linearize(MinimiserDerivative::Summary* summary);
+  Status Linearise(MinimiserDerivative::Summary* summary);
   Status Jacobian(Eigen::MatrixXd* J_y_w) const;
   Status VectorJacobianProduct(const Eigen::VectorXd& u, Eigen::VectorXd* J_y_w_T_u) const;
   Status Solve(const Eigen::MatrixXd& b, Eigen::MatrixXd* x) const;
@@ -49,8 +49,8 @@ class DerivativeEngine {
 
  private:
   // Builds H at the last evaluated point and factorises H + lambda D.
-  Status BuildAndFactorize();
-  // kInvalidArgument if the problem's values moved since Linearize.
+  Status BuildAndFactorise();
+  // kInvalidArgument if the problem's values moved since Linearise.
   Status CheckUnchanged(bool learnable_too) const;
   // rho' J^T J (+ 2 rho'' J^T r r^T J if with_rho2) of residual block i.
   RowMajorMatrix FirstOrderLocal(int i, bool with_rho2) const;
@@ -60,7 +60,7 @@ class DerivativeEngine {
   const uint64_t problem_id_;
   const ProblemLayout& layout_;
   InnerNewton newton_;
-  const Linearization& linearization_;
+  const Linearisation& linearisation_;
   const DampedSolver& solver_;
   Eigen::VectorXd inner_snapshot_;
   Eigen::VectorXd learnable_snapshot_;
@@ -68,31 +68,31 @@ class DerivativeEngine {
 
 RowMajorMatrix DerivativeEngine::FirstOrderLocal(int i, bool with_rho2) const {
   const ResidualBlockInfo& residual = layout_.residuals[i];
-  const ConstRowMajorMap J(linearization_.jacobian(i), residual.num_residuals,
+  const ConstRowMajorMap J(linearisation_.jacobian(i), residual.num_residuals,
                            residual.num_local);
-  const double* rho = linearization_.rho(i);
+  const double* rho = linearisation_.rho(i);
   RowMajorMatrix local = rho[1] * J.transpose() * J;
   if (with_rho2 && rho[2] != 0.0) {
     const Eigen::VectorXd J_T_r =
         J.transpose() *
-        Eigen::Map<const Eigen::VectorXd>(linearization_.residuals(i), residual.num_residuals);
+        Eigen::Map<const Eigen::VectorXd>(linearisation_.residuals(i), residual.num_residuals);
     local += 2.0 * rho[2] * J_T_r * J_T_r.transpose();
   }
   return local;
 }
 
-Status DerivativeEngine::BuildAndFactorize() {
+Status DerivativeEngine::BuildAndFactorise() {
   Status status = newton_.BuildHessian();
   if (!status.ok()) return status;
-  return newton_.Factorize(options_.lambda);
+  return newton_.Factorise(options_.lambda);
 }
 
-Status DerivativeEngine::Linearize(MinimiserDerivative::Summary* summary) {
+Status DerivativeEngine::Linearise(MinimiserDerivative::Summary* summary) {
   const auto start = std::chrono::steady_clock::now();
   Status status = newton_.Evaluate();
   if (!status.ok()) return status;
   summary->gradient_max_norm_before_newton_step =
-      linearization_.gradient().lpNorm<Eigen::Infinity>();
+      linearisation_.gradient().lpNorm<Eigen::Infinity>();
   double evaluation_time = SecondsSince(start);
 
   // The inner values before a final Newton step: restored if anything
@@ -100,11 +100,11 @@ Status DerivativeEngine::Linearize(MinimiserDerivative::Summary* summary) {
   // problem as it was (no non-finite values).
   Eigen::VectorXd before_step;
   if (options_.final_newton_step) {
-    status = BuildAndFactorize();
+    status = BuildAndFactorise();
     if (!status.ok()) {
       return Status(status.code(), "before the final Newton step: " + status.message());
     }
-    const Eigen::VectorXd step = newton_.Step(linearization_.gradient());
+    const Eigen::VectorXd step = newton_.Step(linearisation_.gradient());
     if (!step.allFinite()) {
       return NumericalFailureError(
           "the final Newton step has a NaN or infinite entry (the factorisation of "
@@ -127,11 +127,11 @@ Status DerivativeEngine::Linearize(MinimiserDerivative::Summary* summary) {
   }
 
   const auto factor_start = std::chrono::steady_clock::now();
-  status = BuildAndFactorize();
-  summary->factorization_time_in_seconds = SecondsSince(factor_start);
+  status = BuildAndFactorise();
+  summary->factorisation_time_in_seconds = SecondsSince(factor_start);
   summary->evaluation_time_in_seconds = evaluation_time;
-  summary->gradient_max_norm = linearization_.gradient().lpNorm<Eigen::Infinity>();
-  summary->gradient_norm = linearization_.gradient().norm();
+  summary->gradient_max_norm = linearisation_.gradient().lpNorm<Eigen::Infinity>();
+  summary->gradient_norm = linearisation_.gradient().norm();
   summary->min_eigenvalue = solver_.min_eigenvalue();
   summary->max_eigenvalue = solver_.max_eigenvalue();
   summary->scaled_min_eigenvalue = solver_.scaled_min_eigenvalue();
@@ -159,15 +159,15 @@ Status DerivativeEngine::Linearize(MinimiserDerivative::Summary* summary) {
 
 Status DerivativeEngine::CheckUnchanged(bool learnable_too) const {
   if (inner_snapshot_.size() == 0) {
-    return InvalidArgumentError("Linearize has not succeeded on this problem");
+    return InvalidArgumentError("Linearise has not succeeded on this problem");
   }
   if (problem_->GetInnerValues() != inner_snapshot_) {
     return InvalidArgumentError(
-        "the inner values changed since Linearize; call Linearize again");
+        "the inner values changed since Linearise; call Linearise again");
   }
   if (learnable_too && problem_->GetLearnableParameters() != learnable_snapshot_) {
     return InvalidArgumentError(
-        "the learnable values changed since Linearize; call Linearize again");
+        "the learnable values changed since Linearise; call Linearise again");
   }
   return Status::Ok();
 }
@@ -260,11 +260,11 @@ Status DerivativeEngine::VectorJacobianProduct(const Eigen::VectorXd& u,
       v_local.segment(residual.local_offset[j], block.tangent_size) =
           v.segment(block.offset, block.tangent_size);
     }
-    const ConstRowMajorMap J(linearization_.jacobian(i), residual.num_residuals,
+    const ConstRowMajorMap J(linearisation_.jacobian(i), residual.num_residuals,
                              residual.num_local);
-    const Eigen::Map<const Eigen::VectorXd> r(linearization_.residuals(i),
+    const Eigen::Map<const Eigen::VectorXd> r(linearisation_.residuals(i),
                                               residual.num_residuals);
-    const double* rho = linearization_.rho(i);
+    const double* rho = linearisation_.rho(i);
     const Eigen::VectorXd J_v = J * v_local;
     Eigen::VectorXd local = J.transpose() * (rho[1] * J_v + 2.0 * rho[2] * r.dot(J_v) * r);
     Eigen::VectorXd curvature = Eigen::VectorXd::Zero(residual.num_local);
@@ -302,7 +302,7 @@ Status DerivativeEngine::Solve(const Eigen::MatrixXd& b, Eigen::MatrixXd* x) con
 Status DerivativeEngine::InnerGradient(Eigen::VectorXd* gradient) const {
   Status status = CheckUnchanged(false);
   if (!status.ok()) return status;
-  return linearization_.EvaluateGradient(gradient);
+  return linearisation_.EvaluateGradient(gradient);
 }
 
 }  // namespace internal
@@ -356,7 +356,7 @@ std::string MinimiserDerivative::Summary::FullReport() const {
       << scaled_max_eigenvalue << "]\n"
       << "  condition number (scaled)    " << condition_number << "\n"
       << "  evaluation time (s)          " << evaluation_time_in_seconds << "\n"
-      << "  factorisation time (s)       " << factorization_time_in_seconds << "\n";
+      << "  factorisation time (s)       " << factorisation_time_in_seconds << "\n";
   return out.str();
 }
 
@@ -364,7 +364,7 @@ MinimiserDerivative::MinimiserDerivative(const Options& options) : options_(opti
 
 MinimiserDerivative::~MinimiserDerivative() = default;
 
-Status MinimiserDerivative::Linearize(BilevelProblem* problem, Summary* summary) {
+Status MinimiserDerivative::Linearise(BilevelProblem* problem, Summary* summary) {
   CHECK(problem != nullptr);
   std::string error;
   if (!options_.IsValid(&error)) return InvalidArgumentError(error);
@@ -382,37 +382,37 @@ Status MinimiserDerivative::Linearize(BilevelProblem* problem, Summary* summary)
   out->damping = options_.damping;
   out->hessian_model = options_.hessian_model;
   out->linear_solver_type = options_.linear_solver_type;
-  Status status = engine_->Linearize(out);
+  Status status = engine_->Linearise(out);
   if (!status.ok()) engine_.reset();
   return status;
 }
 
 namespace {
-Status NotLinearized() {
-  return InvalidArgumentError("call MinimiserDerivative::Linearize first (and check its status)");
+Status NotLinearised() {
+  return InvalidArgumentError("call MinimiserDerivative::Linearise first (and check its status)");
 }
 }  // namespace
 
 Status MinimiserDerivative::Jacobian(Eigen::MatrixXd* J_y_w) const {
   CHECK(J_y_w != nullptr);
-  return engine_ ? engine_->Jacobian(J_y_w) : NotLinearized();
+  return engine_ ? engine_->Jacobian(J_y_w) : NotLinearised();
 }
 
 Status MinimiserDerivative::VectorJacobianProduct(const Eigen::VectorXd& u,
                                                   Eigen::VectorXd* J_y_w_T_u) const {
   CHECK(J_y_w_T_u != nullptr);
-  return engine_ ? engine_->VectorJacobianProduct(u, J_y_w_T_u) : NotLinearized();
+  return engine_ ? engine_->VectorJacobianProduct(u, J_y_w_T_u) : NotLinearised();
 }
 
 Status MinimiserDerivative::SolveDampedSystem(const Eigen::MatrixXd& b,
                                               Eigen::MatrixXd* x) const {
   CHECK(x != nullptr);
-  return engine_ ? engine_->Solve(b, x) : NotLinearized();
+  return engine_ ? engine_->Solve(b, x) : NotLinearised();
 }
 
 Status MinimiserDerivative::InnerGradient(Eigen::VectorXd* gradient) const {
   CHECK(gradient != nullptr);
-  return engine_ ? engine_->InnerGradient(gradient) : NotLinearized();
+  return engine_ ? engine_->InnerGradient(gradient) : NotLinearised();
 }
 
 }  // namespace ceres_wiberg

@@ -16,16 +16,16 @@
 //
 // Usage:
 //   MinimiserDerivative derivative(options);
-//   Status status = derivative.Linearize(&bilevel_problem, &summary);
+//   Status status = derivative.Linearise(&bilevel_problem, &summary);
 //   Eigen::MatrixXd J_y_w;                         // forward mode
 //   status = derivative.Jacobian(&J_y_w);
 //   Eigen::VectorXd J_y_w_T_u;                     // reverse mode
 //   status = derivative.VectorJacobianProduct(u, &J_y_w_T_u);
 //
-// Linearize evaluates H at the current values of the problem (which should be
+// Linearise evaluates H at the current values of the problem (which should be
 // a minimiser: call BilevelProblem::SolveInner first) and factorises
 // H + lambda D once; Jacobian and VectorJacobianProduct reuse it. They refuse
-// (kInvalidArgument) if the problem's values changed since Linearize.
+// (kInvalidArgument) if the problem's values changed since Linearise.
 //
 // Thread safety: one MinimiserDerivative is used by one thread at a time (its
 // evaluation buffers are reused between calls, const ones included); use one
@@ -111,7 +111,7 @@ class MinimiserDerivative {
     bool IsValid(std::string* error) const;
   };
 
-  // Diagnostics of one Linearize call.
+  // Diagnostics of one Linearise call.
   struct Summary {
     int num_inner_parameters = 0;
     int num_learnable_parameters = 0;
@@ -143,7 +143,7 @@ class MinimiserDerivative {
     bool eigenvalues_are_estimates = false;
 
     double evaluation_time_in_seconds = 0.0;
-    double factorization_time_in_seconds = 0.0;
+    double factorisation_time_in_seconds = 0.0;
 
     // One line: sizes, model, gradient norm, eigenvalue range.
     std::string BriefReport() const;
@@ -162,7 +162,7 @@ class MinimiserDerivative {
   // residual and parameter block); a singular or indefinite H + lambda D
   // (kSingularHessian / kIndefiniteHessian, suggesting lambda > 0).
   // `summary` may be null.
-  Status Linearize(BilevelProblem* problem, Summary* summary);
+  Status Linearise(BilevelProblem* problem, Summary* summary);
 
   // Forward mode: J_y_w = dy*/dw, n_y x n_w, one solve with n_w right-hand
   // sides.

@@ -203,7 +203,7 @@ Status MinimiserDerivativeChecker::Check(const Options& options,
   const Eigen::VectorXd y_original = problem->GetInnerValues();
   if (!PolishToFixedPoint(options, problem).ok()) problem->SetInnerValues(y_original);
   MinimiserDerivative derivative(derivative_options);
-  status = derivative.Linearize(problem, &result->derivative_summary);
+  status = derivative.Linearise(problem, &result->derivative_summary);
   Eigen::MatrixXd J_y_w;
   if (status.ok()) status = derivative.Jacobian(&J_y_w);
   if (!status.ok()) {

@@ -91,9 +91,9 @@ class MinimiserDerivativeChecker {
   };
 
   // Polishes the problem's current values (which should be near a minimiser)
-  // to the fixed point g = 0 with Newton steps, linearizes there with
+  // to the fixed point g = 0 with Newton steps, linearises there with
   // `derivative_options` and compares. The inner and learnable values are
-  // restored afterwards. Errors from Linearize or from a re-solve are returned
+  // restored afterwards. Errors from Linearise or from a re-solve are returned
   // as they are.
   static Status Check(const Options& options,
                       const MinimiserDerivative::Options& derivative_options,

@@ -38,7 +38,7 @@ std::string NewtonPolish::Summary::FullReport() const {
   out.precision(9);
   out << "NewtonPolish report\n"
       << "  iterations (accepted steps)  " << iterations << " (" << accepted_steps << ")\n"
-      << "  factorisations of H + mu I   " << factorizations << "\n"
+      << "  factorisations of H + mu I   " << factorisations << "\n"
       << "  cost                         " << initial_cost << " -> " << final_cost << "\n"
       << "  |g|_inf                      " << initial_gradient_max_norm << " -> "
       << final_gradient_max_norm << "\n"
@@ -75,7 +75,7 @@ Status NewtonPolish::Polish(const Options& options, BilevelProblem* problem, Sum
       break;
   }
   // H at the final point is built: one more factorisation classifies it.
-  if (summary->converged) summary->strict_local_minimum = newton.Factorize(0.0).ok();
+  if (summary->converged) summary->strict_local_minimum = newton.Factorise(0.0).ok();
   return Status::Ok();
 }
 

@@ -13,7 +13,7 @@
 #include "ceres_wiberg/file.h"
 #include "ceres_wiberg/internal/stochastic_learner_checkpoint.h"
 #include "ceres_wiberg/internal/stochastic_learner_curve.h"
-#include "ceres_wiberg/internal/stochastic_learner_optimizer.h"
+#include "ceres_wiberg/internal/stochastic_learner_optimiser.h"
 #include "ceres_wiberg/internal/stochastic_learner_parameter_map.h"
 #include "ceres_wiberg/internal/stochastic_learner_state.h"
 #include "ceres_wiberg/enum_names.h"
@@ -23,15 +23,15 @@
 
 namespace ceres_wiberg {
 
-const char* StochasticOptimizerToString(StochasticOptimizer optimizer) {
-  switch (optimizer) {
-    case StochasticOptimizer::SGD:
+const char* StochasticOptimiserToString(StochasticOptimiser optimiser) {
+  switch (optimiser) {
+    case StochasticOptimiser::SGD:
       return "SGD";
-    case StochasticOptimizer::SGD_MOMENTUM:
+    case StochasticOptimiser::SGD_MOMENTUM:
       return "SGD_MOMENTUM";
-    case StochasticOptimizer::AVERAGED_SGD:
+    case StochasticOptimiser::AVERAGED_SGD:
       return "AVERAGED_SGD";
-    case StochasticOptimizer::ADAM:
+    case StochasticOptimiser::ADAM:
       return "ADAM";
   }
   return "UNKNOWN";
@@ -63,11 +63,11 @@ const char* StochasticTerminationToString(StochasticTermination termination) {
   return "UNKNOWN";
 }
 
-bool StringToStochasticOptimizer(const std::string& name, StochasticOptimizer* optimizer) {
+bool StringToStochasticOptimiser(const std::string& name, StochasticOptimiser* optimiser) {
   return StringToEnum(name,
-                                {StochasticOptimizer::SGD, StochasticOptimizer::SGD_MOMENTUM,
-                                 StochasticOptimizer::AVERAGED_SGD, StochasticOptimizer::ADAM},
-                                StochasticOptimizerToString, optimizer);
+                                {StochasticOptimiser::SGD, StochasticOptimiser::SGD_MOMENTUM,
+                                 StochasticOptimiser::AVERAGED_SGD, StochasticOptimiser::ADAM},
+                                StochasticOptimiserToString, optimiser);
 }
 
 bool StringToParameterTransform(const std::string& name, ParameterTransform* transform) {
@@ -169,7 +169,7 @@ std::string FormatShort(double value, const char* format = "%.3e") {
 
 std::string StochasticLearner::Summary::BriefReport() const {
   std::ostringstream out;
-  out << "StochasticLearner: " << StochasticOptimizerToString(optimizer) << ", " << num_iterations
+  out << "StochasticLearner: " << StochasticOptimiserToString(optimiser) << ", " << num_iterations
       << " iterations, " << num_epochs << " epochs, loss " << FormatShort(final_loss) << " (best "
       << FormatShort(best_loss) << ")";
   if (best_validation_epoch >= 0) {
@@ -184,7 +184,7 @@ std::string StochasticLearner::Summary::BriefReport() const {
 std::string StochasticLearner::Summary::FullReport() const {
   std::ostringstream out;
   out << "StochasticLearner report\n"
-      << "  optimizer                    " << StochasticOptimizerToString(optimizer) << "\n"
+      << "  optimiser                    " << StochasticOptimiserToString(optimiser) << "\n"
       << "  examples, parameters         " << num_examples << ", " << num_parameters << "\n"
       << "  batch size, threads          " << batch_size << ", " << num_threads << "\n"
       << "  iterations, epochs           " << num_iterations << ", " << num_epochs << "\n";
@@ -443,7 +443,7 @@ Status LearnerRun::TakeStep(const MinibatchResult& result, double learning_rate,
     map_.WFromTheta(state_.theta, &state_.w);
   }
   internal::UpdateAverage(options_, t, &state_);
-  if (state_.optimizer == StochasticOptimizer::AVERAGED_SGD) map_.ClampW(&state_.w_average);
+  if (state_.optimiser == StochasticOptimiser::AVERAGED_SGD) map_.ClampW(&state_.w_average);
   step_result->gradient_norm = step_result->theta_gradient.norm();
   return Status::Ok();
 }
@@ -676,7 +676,7 @@ Status LearnerRun::Run(StochasticLearner::Summary* summary) {
   StochasticLearner::Summary& s = *summary;
   s.termination = termination;
   s.message = message;
-  s.optimizer = state_.optimizer;
+  s.optimiser = state_.optimiser;
   s.num_examples = state_.num_examples;
   s.num_parameters = state_.num_parameters;
   s.batch_size = std::min(state_.batch_size, state_.num_examples);
@@ -774,7 +774,7 @@ Status StochasticLearner::Learn(TrainingObjective* objective, Eigen::VectorXd* w
   }
 
   LearnerState state;
-  state.optimizer = options_.optimizer;
+  state.optimiser = options_.optimiser;
   state.num_parameters = n;
   state.num_examples = objective->num_examples();
   state.batch_size = options_.batch_size;
@@ -786,7 +786,7 @@ Status StochasticLearner::Learn(TrainingObjective* objective, Eigen::VectorXd* w
   status = map.ThetaFromW(*w, &state.theta);
   if (!status.ok()) return status;
   map.WFromTheta(state.theta, &state.w);
-  internal::InitializeOptimizerState(&state);
+  internal::InitialiseOptimiserState(&state);
   state.epoch.theta_gradient_sum = Eigen::VectorXd::Zero(n);
   state.curve_recorded = !options_.curve_csv_path.empty();
   state.curve_num_w_columns = n <= options_.curve_max_parameters ? n : 0;
@@ -819,9 +819,9 @@ Status StochasticLearner::Resume(const std::string& checkpoint_path, TrainingObj
                                 "; resuming would not continue the same run");
   };
   const int n = objective->num_parameters();
-  if (state.optimizer != options_.optimizer) {
-    return mismatch("optimizer", StochasticOptimizerToString(state.optimizer),
-                    StochasticOptimizerToString(options_.optimizer));
+  if (state.optimiser != options_.optimiser) {
+    return mismatch("optimiser", StochasticOptimiserToString(state.optimiser),
+                    StochasticOptimiserToString(options_.optimiser));
   }
   if (state.num_parameters != n) {
     return mismatch("num_parameters", std::to_string(state.num_parameters), std::to_string(n));

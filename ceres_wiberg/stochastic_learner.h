@@ -14,7 +14,7 @@
 //
 // Usage:
 //   StochasticLearner::Options options;
-//   options.optimizer = StochasticOptimizer::ADAM;
+//   options.optimiser = StochasticOptimiser::ADAM;
 //   options.batch_size = 32;
 //   options.num_epochs = 20;
 //   options.checkpoint_path = "run/checkpoint.json";
@@ -35,12 +35,12 @@
 // break this.
 //
 // Checkpoints are human-readable JSON (version 1) holding everything the
-// trajectory depends on. Top-level keys: format, version, optimizer,
+// trajectory depends on. Top-level keys: format, version, optimiser,
 // num_parameters, num_examples, batch_size, shuffle, seed,
 // parameter_transforms (the run's identity); iterations_completed,
 // epochs_completed, num_steps, epoch_order, epoch_position, rng_state (the
 // position, the RNG as std::mt19937_64 operator<< text); theta and w (both:
-// the optimiser's variables and the iterate); optimizer_state (velocity;
+// the optimiser's variables and the iterate); optimiser_state (velocity;
 // adam_m, adam_v; or w_average, num_averaged); epoch_in_progress (running
 // sums of the current epoch); history (per-epoch summaries, maxima, skip
 // counts, elapsed time); curve (columns and one row per iteration).
@@ -63,7 +63,7 @@
 
 namespace ceres_wiberg {
 
-enum class StochasticOptimizer {
+enum class StochasticOptimiser {
   // theta <- theta - lr_t g.
   SGD,
   // v <- momentum v + g;  theta <- theta - lr_t v  (heavy ball, v_0 = 0).
@@ -107,11 +107,11 @@ enum class StochasticTermination {
   FAILURE,
 };
 
-const char* StochasticOptimizerToString(StochasticOptimizer optimizer);
+const char* StochasticOptimiserToString(StochasticOptimiser optimiser);
 const char* ParameterTransformToString(ParameterTransform transform);
 const char* StochasticTerminationToString(StochasticTermination termination);
 // Inverses of the above (exact, upper-case names); false if unknown.
-bool StringToStochasticOptimizer(const std::string& name, StochasticOptimizer* optimizer);
+bool StringToStochasticOptimiser(const std::string& name, StochasticOptimiser* optimiser);
 bool StringToParameterTransform(const std::string& name, ParameterTransform* transform);
 
 // What the iteration callback sees after each step. Iterations and epochs
@@ -152,7 +152,7 @@ class StochasticLearner {
  public:
   struct Options {
     // ---- The optimiser.
-    StochasticOptimizer optimizer = StochasticOptimizer::ADAM;
+    StochasticOptimiser optimiser = StochasticOptimiser::ADAM;
 
     // lr_t = learning_rate / (1 + learning_rate_decay t)^learning_rate_decay_power
     // at iteration t (counting from 0, across epochs and resumes). decay = 0
@@ -292,7 +292,7 @@ class StochasticLearner {
     // Why Learn stopped; for FAILURE the error.
     std::string message;
 
-    StochasticOptimizer optimizer = StochasticOptimizer::ADAM;
+    StochasticOptimiser optimiser = StochasticOptimiser::ADAM;
     int num_examples = 0;
     int num_parameters = 0;
     int batch_size = 0;

@@ -108,7 +108,7 @@ def robust_mean(data, path):
     header = ["method", "final sigma^2", "max sigma^2", "max abs dL/dsigma", "eval MSE",
               "skipped"]
     text = ("Protocol `%s`, %s iterations, %s, learning rate %g; MSE over %s fresh draws.\n\n"
-            % (data["protocol"], count(data["iterations"]), data["optimizer"],
+            % (data["protocol"], count(data["iterations"]), data["optimiser"],
                data["learning_rate"], count(data["eval_draws"])))
     return text + table(header, rows, ["---"] * len(header)) + "\n\n" + source_line(
         "robust_mean", path)
@@ -149,7 +149,7 @@ def tracker_fusion(data, path):
     text = ("Demo size: at most %s training frames per protocol, %d epochs, %s; "
             "held-out frames: %s.\n\n" % (
                 count(settings["max_train_frames"]), settings["num_epochs"],
-                settings["optimizer"],
+                settings["optimiser"],
                 ", ".join("%s (%s)" % (count(data[p]["num_test_frames"]), p)
                           for p in protocols)))
     return text + table(header, rows) + "\n\n" + source_line("tracker_fusion", path)
@@ -171,7 +171,7 @@ def denoise_foe(data, path):
     text = ("%d training images %d x %d, %s, learning rate %g, %d iterations, batch %d, "
             "lambda %g; %d held-out images %d x %d; PSNR in dB.\n\n" % (
                 data["train"]["images"], data["train"]["size"], data["train"]["size"],
-                learner["optimizer"], learner["learning_rate"], learner["iterations"],
+                learner["optimiser"], learner["learning_rate"], learner["iterations"],
                 learner["batch_size"], learner["lambda"], test["images"], test["size"],
                 test["size"]))
     text += table(["held-out image", "noisy", "initial", "learned", "gain"], rows,

@@ -30,8 +30,8 @@ class DoubleWellModel {
     *cost = Energy(x_);
     return true;
   }
-  bool Linearize(double* gradient_max_norm) {
-    ++linearizations;
+  bool Linearise(double* gradient_max_norm) {
+    ++linearisations;
     g_ = Gradient(x_);
     H_ << 6.0 * x_[0] * x_[0] - 2.0 + 1.0, -1.0, -1.0, 1.0;
     *gradient_max_norm = g_.lpNorm<Eigen::Infinity>();
@@ -39,12 +39,12 @@ class DoubleWellModel {
   }
   double InitialShift(double mu) const { return mu; }
   double ShiftScale() const { return 1.0; }
-  ShiftedFactorization Factorize(double mu) {
-    ++factorization_attempts;
+  ShiftedFactorisation Factorise(double mu) {
+    ++factorisation_attempts;
     llt_.compute(H_ + mu * Eigen::Matrix2d::Identity());
     return llt_.info() == Eigen::Success && llt_.vectorD().minCoeff() > 0.0
-               ? ShiftedFactorization::kPositiveDefinite
-               : ShiftedFactorization::kNotPositiveDefinite;
+               ? ShiftedFactorisation::kPositiveDefinite
+               : ShiftedFactorisation::kNotPositiveDefinite;
   }
   bool Trial(double* cost) {
     step_ = -llt_.solve(g_);
@@ -59,8 +59,8 @@ class DoubleWellModel {
   }
 
   const Eigen::Vector2d& x() const { return x_; }
-  int linearizations = 0;
-  int factorization_attempts = 0;
+  int linearisations = 0;
+  int factorisation_attempts = 0;
   bool nan_trials = false;
 
  private:
@@ -80,9 +80,9 @@ TEST(DampedNewton, ConvergesFromAnIndefinitePointBuildingHOncePerIteration) {
   EXPECT_LE(summary.final_cost, summary.initial_cost);
   EXPECT_LE(summary.final_gradient_max_norm, 1e-12);
   // mu was raised (H is indefinite at the start) ...
-  EXPECT_GT(model.factorization_attempts, summary.iterations);
+  EXPECT_GT(model.factorisation_attempts, summary.iterations);
   // ... but H was built once at the start and once per accepted step.
-  EXPECT_EQ(model.linearizations, summary.accepted_steps + 1);
+  EXPECT_EQ(model.linearisations, summary.accepted_steps + 1);
   EXPECT_EQ(summary.accepted_steps, summary.iterations);
 }
 
@@ -94,7 +94,7 @@ TEST(DampedNewton, StopsAtTheIterationLimitWithoutMoving) {
   EXPECT_EQ(DampedNewton(options, &model, &summary), DampedNewtonTermination::kMaxIterations);
   EXPECT_FALSE(summary.converged);
   EXPECT_EQ(model.x(), Eigen::Vector2d(0.3, 0.3));
-  EXPECT_EQ(model.factorization_attempts, 0);
+  EXPECT_EQ(model.factorisation_attempts, 0);
 }
 
 TEST(DampedNewton, GivesUpWhenNoStepLowersTheCost) {
@@ -106,8 +106,8 @@ TEST(DampedNewton, GivesUpWhenNoStepLowersTheCost) {
   EXPECT_FALSE(summary.converged);
   EXPECT_EQ(model.x(), Eigen::Vector2d(2.0, 0.0));
   // mu from 0, then 1e-6 up to 1e12 in factors of 10: 20 trials, one H.
-  EXPECT_EQ(model.factorization_attempts, 20);
-  EXPECT_EQ(model.linearizations, 1);
+  EXPECT_EQ(model.factorisation_attempts, 20);
+  EXPECT_EQ(model.linearisations, 1);
   EXPECT_GT(summary.final_mu, 1e11);
 }
 

@@ -45,12 +45,12 @@ const LearnableLossType kAllTypes[] = {
     LearnableLossType::PSEUDO_HUBER,
     LearnableLossType::CAUCHY,
     LearnableLossType::WELSCH,
-    LearnableLossType::NORMALIZED_WELSCH,
+    LearnableLossType::NORMALISED_WELSCH,
 };
 
 bool IsWelsch(LearnableLossType type) {
   return type == LearnableLossType::WELSCH ||
-         type == LearnableLossType::NORMALIZED_WELSCH;
+         type == LearnableLossType::NORMALISED_WELSCH;
 }
 
 // Fourth-order finite difference of g at x with step h; central unless
@@ -94,8 +94,8 @@ TEST(LearnableLoss, TypeToString) {
                "PSEUDO_HUBER");
   EXPECT_STREQ(LearnableLossTypeToString(LearnableLossType::CAUCHY), "CAUCHY");
   EXPECT_STREQ(LearnableLossTypeToString(LearnableLossType::WELSCH), "WELSCH");
-  EXPECT_STREQ(LearnableLossTypeToString(LearnableLossType::NORMALIZED_WELSCH),
-               "NORMALIZED_WELSCH");
+  EXPECT_STREQ(LearnableLossTypeToString(LearnableLossType::NORMALISED_WELSCH),
+               "NORMALISED_WELSCH");
 }
 
 TEST(LearnableLoss, ValidateParameters) {
@@ -175,19 +175,19 @@ TEST(LearnableLoss, ScalarValuesAndNormalisation) {
       const double s = u * c;
       const std::vector<double> welsch = Loss(LearnableLossType::WELSCH, s, a);
       EXPECT_NEAR(welsch[0], 1.0 - std::exp(-s / c), 1e-15) << u;
-      const std::vector<double> normalized =
-          Loss(LearnableLossType::NORMALIZED_WELSCH, s, a);
-      // NORMALIZED_WELSCH = a^2 WELSCH, so d/ds scale by a^2 as well.
+      const std::vector<double> normalised =
+          Loss(LearnableLossType::NORMALISED_WELSCH, s, a);
+      // NORMALISED_WELSCH = a^2 WELSCH, so d/ds scale by a^2 as well.
       for (int i = 0; i < 3; ++i) {
-        EXPECT_NEAR(normalized[i], c * welsch[i],
-                    1e-15 * std::abs(normalized[i]))
+        EXPECT_NEAR(normalised[i], c * welsch[i],
+                    1e-15 * std::abs(normalised[i]))
             << i << " u = " << u;
       }
     }
     // Slopes at the origin: 1, except WELSCH's 1 / a^2.
     EXPECT_EQ(Loss(LearnableLossType::PSEUDO_HUBER, 0.0, a)[1], 1.0);
     EXPECT_EQ(Loss(LearnableLossType::CAUCHY, 0.0, a)[1], 1.0);
-    EXPECT_EQ(Loss(LearnableLossType::NORMALIZED_WELSCH, 0.0, a)[1], 1.0);
+    EXPECT_EQ(Loss(LearnableLossType::NORMALISED_WELSCH, 0.0, a)[1], 1.0);
     EXPECT_NEAR(Loss(LearnableLossType::WELSCH, 0.0, a)[1], 1.0 / c, 1e-15 / c);
     // The sign of a does not matter for rho; d/da is odd in a.
     for (LearnableLossType type : kAllTypes) {
@@ -317,7 +317,7 @@ ReferenceLoss Reference(LearnableLossType type, double s_in, double a_in) {
       out.rho_a = -2.0L * u * std::exp(-u) / a;
       break;
     }
-    case LearnableLossType::NORMALIZED_WELSCH: {
+    case LearnableLossType::NORMALISED_WELSCH: {
       // d rho / dc = 1 - exp(-u) - u exp(-u)
       //            = sum_{n >= 2} (-1)^n (n - 1) u^n / n!.
       long double dc = 0.0L;
@@ -619,7 +619,7 @@ TEST(LearnableLossCostFunction, JacobiansMatchFiniteDifferences) {
 // error, absolute where either value is 0) at points where every entry is
 // resolvable. GradientChecker always differences with Ridders' extrapolation;
 // from its default initial step, 1e-2 |x|, the extrapolation stops early with
-// an error of 2e-6 in J_rt_a for NORMALIZED_WELSCH at u = 0.9 (plain central
+// an error of 2e-6 in J_rt_a for NORMALISED_WELSCH at u = 0.9 (plain central
 // differences of the same point converge to the analytic value as h^2, down
 // to 1e-10 at h = 1e-5 |a|), so the initial step here is 1e-3 |x|.
 //

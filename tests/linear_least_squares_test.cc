@@ -169,7 +169,7 @@ struct ProblemCase {
   Options MakeOptions() const {
     Options options;
     options.method = method;
-    options.l2_regularizer = l2;
+    options.l2_regulariser = l2;
     return options;
   }
 };
@@ -221,12 +221,12 @@ TEST(LinearLeastSquaresTest, OptionsIsValid) {
   EXPECT_TRUE(error.empty());
 
   Options options;
-  options.l2_regularizer = -1.0;
+  options.l2_regulariser = -1.0;
   EXPECT_FALSE(options.IsValid(&error));
-  EXPECT_NE(error.find("l2_regularizer"), std::string::npos) << error;
+  EXPECT_NE(error.find("l2_regulariser"), std::string::npos) << error;
 
   options = Options();
-  options.l2_regularizer = std::nan("");
+  options.l2_regulariser = std::nan("");
   EXPECT_FALSE(options.IsValid(&error));
 
   options = Options();
@@ -457,7 +457,7 @@ TEST(LinearLeastSquaresTest, MethodsAgreeWhereBothApply) {
     const MatrixXd db = Gaussian(shape.m, 2, &rng);
     const MatrixXd G = Gaussian(shape.n, 2, &rng);
     Options options;
-    options.l2_regularizer = shape.l2;
+    options.l2_regulariser = shape.l2;
     options.method = LeastSquaresMethod::FULL_RANK_CHOLESKY;
     DifferentiableLinearLeastSquares cholesky(options);
     options.method = LeastSquaresMethod::MINIMUM_NORM;
@@ -646,7 +646,7 @@ TEST(LinearLeastSquaresTest, CholeskyRejectsRankDeficientAWithTheRank) {
             std::string::npos)
       << status.message();
   EXPECT_NE(status.message().find("MINIMUM_NORM"), std::string::npos);
-  EXPECT_NE(status.message().find("l2_regularizer > 0"), std::string::npos);
+  EXPECT_NE(status.message().find("l2_regulariser > 0"), std::string::npos);
   EXPECT_FALSE(lstsq.is_solved());
   MatrixXd dy;
   EXPECT_EQ(lstsq.Forward(MatrixXd::Zero(7, 5), MatrixXd::Zero(7, 1), &dy)
@@ -821,7 +821,7 @@ TEST(LinearLeastSquaresBatchTest, MatchesIndividualSystems) {
       }
       Options options;
       options.method = method;
-      options.l2_regularizer = 0.01;
+      options.l2_regulariser = 0.01;
       options.num_threads = num_threads;
       DifferentiableLinearLeastSquaresBatch batch(options);
       ASSERT_TRUE(batch.Solve(A, b).ok());
@@ -1058,7 +1058,7 @@ TEST(LinearLeastSquaresCoreTest, AgreesWithMinimiserDerivative) {
         // so that both derivatives are taken at the same point.
         derivative_options.final_newton_step = true;
         MinimiserDerivative derivative(derivative_options);
-        Status status = derivative.Linearize(ceres_problem.bilevel.get(),
+        Status status = derivative.Linearise(ceres_problem.bilevel.get(),
                                              nullptr);
         ASSERT_TRUE(status.ok()) << status.ToString();
         MatrixXd J_core;
@@ -1067,7 +1067,7 @@ TEST(LinearLeastSquaresCoreTest, AgreesWithMinimiserDerivative) {
 
         Options options;
         options.method = method;
-        options.l2_regularizer = shape.l2;
+        options.l2_regulariser = shape.l2;
         DifferentiableLinearLeastSquares lstsq(options);
         ASSERT_TRUE(lstsq.Solve(A, b).ok());
         EXPECT_LE(RelativeError(ceres_problem.Solution(), lstsq.solution()),
@@ -1113,7 +1113,7 @@ TEST(LinearLeastSquaresCoreTest, IllPosedRankDeficientQuadratic) {
       options.hessian_model = HessianModel::EXACT;
       MinimiserDerivative derivative(options);
       const Status status =
-          derivative.Linearize(ceres_problem.bilevel.get(), nullptr);
+          derivative.Linearise(ceres_problem.bilevel.get(), nullptr);
       EXPECT_EQ(status.code(), StatusCode::kSingularHessian)
           << status.ToString();
     }
@@ -1146,7 +1146,7 @@ TEST(LinearLeastSquaresCoreTest, IllPosedRankDeficientQuadratic) {
     tr_options.damping = DampingType::IDENTITY;
     tr_options.hessian_model = HessianModel::EXACT;
     MinimiserDerivative trust_region(tr_options);
-    Status status = trust_region.Linearize(ceres_problem.bilevel.get(), nullptr);
+    Status status = trust_region.Linearise(ceres_problem.bilevel.get(), nullptr);
     ASSERT_TRUE(status.ok()) << status.ToString();
     MatrixXd J_tr;
     status = trust_region.Jacobian(&J_tr);

@@ -240,7 +240,7 @@ TEST(MinimiserDerivative, CurvatureProbesSkipLinearBlocksAndStayExact) {
   EXPECT_LT(CheckedError(bilevel.get(), DerivativeOptions(0.0, HessianModel::EXACT)), kTolerance);
   EXPECT_LT(CheckedError(bilevel.get(), DerivativeOptions(0.1, HessianModel::EXACT)), kTolerance);
 
-  // Evaluations with Jacobians per pose residual in one Linearize without the
+  // Evaluations with Jacobians per pose residual in one Linearise without the
   // Newton step: 1 (first order) + q: probe 2 + 3 columns x 4 (differences
   // at h and 2h, extrapolated; no halving here), b: probe 2 + 3 x 4, t and a:
   // one probe each, 2 + 2 (linear: not differenced) = 33, against
@@ -249,7 +249,7 @@ TEST(MinimiserDerivative, CurvatureProbesSkipLinearBlocksAndStayExact) {
   options.final_newton_step = false;
   MinimiserDerivative derivative(options);
   count = 0;
-  ASSERT_TRUE(derivative.Linearize(bilevel.get(), nullptr).ok());
+  ASSERT_TRUE(derivative.Linearise(bilevel.get(), nullptr).ok());
   EXPECT_EQ(count, 12 * 33);
 }
 
@@ -259,7 +259,7 @@ TEST(MinimiserDerivative, LambdaToZeroGivesTheImplicitDerivative) {
   ASSERT_TRUE(linear.bilevel->SolveInner(TightSolverOptions(), &summary).ok());
   auto jacobian = [&](double lambda) {
     MinimiserDerivative derivative(DerivativeOptions(lambda, HessianModel::EXACT));
-    EXPECT_TRUE(derivative.Linearize(linear.bilevel.get(), nullptr).ok());
+    EXPECT_TRUE(derivative.Linearise(linear.bilevel.get(), nullptr).ok());
     Eigen::MatrixXd J;
     EXPECT_TRUE(derivative.Jacobian(&J).ok());
     return J;
@@ -289,7 +289,7 @@ TEST(MinimiserDerivative, LargeLambdaGivesAGradientStep) {
     MinimiserDerivative::Options options = DerivativeOptions(1e8, HessianModel::EXACT);
     options.damping = damping;
     MinimiserDerivative derivative(options);
-    ASSERT_TRUE(derivative.Linearize(linear.bilevel.get(), nullptr).ok());
+    ASSERT_TRUE(derivative.Linearise(linear.bilevel.get(), nullptr).ok());
     Eigen::MatrixXd J;
     ASSERT_TRUE(derivative.Jacobian(&J).ok());
     const Eigen::VectorXd D = damping == DampingType::IDENTITY
@@ -309,7 +309,7 @@ TEST(MinimiserDerivative, TrustRegionDerivativeIsBoundedByGOverLambda) {
   const double G_norm = linear.G().operatorNorm();
   for (double lambda : {1e-3, 1e-2, 0.1, 1.0, 10.0}) {
     MinimiserDerivative derivative(DerivativeOptions(lambda, HessianModel::EXACT));
-    ASSERT_TRUE(derivative.Linearize(linear.bilevel.get(), nullptr).ok());
+    ASSERT_TRUE(derivative.Linearise(linear.bilevel.get(), nullptr).ok());
     Eigen::MatrixXd J;
     ASSERT_TRUE(derivative.Jacobian(&J).ok());
     EXPECT_LE(J.operatorNorm(), G_norm / lambda * (1.0 + 1e-12)) << "lambda " << lambda;
@@ -323,7 +323,7 @@ TEST(MinimiserDerivative, ForwardAndReverseModesAgree) {
     ExponentialProblem fit(Loss::kCauchy, 13);
     ASSERT_TRUE(fit.Solve().ok());
     MinimiserDerivative derivative(DerivativeOptions(0.1, model));
-    ASSERT_TRUE(derivative.Linearize(fit.bilevel.get(), nullptr).ok());
+    ASSERT_TRUE(derivative.Linearise(fit.bilevel.get(), nullptr).ok());
     Eigen::MatrixXd J;
     ASSERT_TRUE(derivative.Jacobian(&J).ok());
     for (int trial = 0; trial < 3; ++trial) {
@@ -350,7 +350,7 @@ TEST(MinimiserDerivative, DenseAndSparseSolversAgree) {
     options.linear_solver_type = type;
     MinimiserDerivative derivative(options);
     MinimiserDerivative::Summary summary;
-    ASSERT_TRUE(derivative.Linearize(fit.bilevel.get(), &summary).ok());
+    ASSERT_TRUE(derivative.Linearise(fit.bilevel.get(), &summary).ok());
     EXPECT_EQ(summary.linear_solver_type, type);
     ASSERT_TRUE(derivative.Jacobian(&J[i++]).ok());
   }
@@ -379,7 +379,7 @@ TEST(MinimiserDerivative, FinalNewtonStepRepairsALooseInnerSolve) {
     MinimiserDerivative::Options options = DerivativeOptions(0.0, HessianModel::EXACT);
     options.final_newton_step = final_newton_step;
     MinimiserDerivative derivative(options);
-    EXPECT_TRUE(derivative.Linearize(fit.bilevel.get(), summary).ok());
+    EXPECT_TRUE(derivative.Linearise(fit.bilevel.get(), summary).ok());
     Eigen::MatrixXd J;
     EXPECT_TRUE(derivative.Jacobian(&J).ok());
     return (J - reference.numeric).norm() / reference.numeric.norm();
@@ -403,7 +403,7 @@ TEST(MinimiserDerivative, SummaryReportsEigenvaluesAndGradient) {
   ASSERT_TRUE(linear.bilevel->SolveInner(TightSolverOptions(), &solver_summary).ok());
   MinimiserDerivative derivative(DerivativeOptions(0.25, HessianModel::EXACT));
   MinimiserDerivative::Summary summary;
-  ASSERT_TRUE(derivative.Linearize(linear.bilevel.get(), &summary).ok());
+  ASSERT_TRUE(derivative.Linearise(linear.bilevel.get(), &summary).ok());
   const Eigen::MatrixXd A = linear.A();
   Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eigen(A.transpose() * A);
   EXPECT_NEAR(summary.min_eigenvalue, eigen.eigenvalues().minCoeff() + 0.25, 1e-10);
@@ -427,7 +427,7 @@ TEST(MinimiserDerivative, EstimatedEigenvaluesBracketInsideTheTrueRange) {
     options.eigenvalue_iterations = 50;
     MinimiserDerivative derivative(options);
     MinimiserDerivative::Summary summary;
-    ASSERT_TRUE(derivative.Linearize(linear.bilevel.get(), &summary).ok());
+    ASSERT_TRUE(derivative.Linearise(linear.bilevel.get(), &summary).ok());
     EXPECT_TRUE(summary.eigenvalues_are_estimates);
     const double lo = eigen.eigenvalues().minCoeff();
     const double hi = eigen.eigenvalues().maxCoeff();
@@ -508,7 +508,7 @@ TEST(MinimiserDerivative, SparseChainWithTenThousandInnerVariables) {
     // Newton step here too.
     options.final_newton_step = true;
     MinimiserDerivative derivative(options);
-    ASSERT_TRUE(derivative.Linearize(bilevel.get(), nullptr).ok());
+    ASSERT_TRUE(derivative.Linearise(bilevel.get(), nullptr).ok());
     Eigen::VectorXd u(kChain);
     for (int i = 0; i < kChain; ++i) u[i] = noise(rng);
     Eigen::VectorXd J_T_u;
@@ -545,7 +545,7 @@ TEST(MinimiserDerivative, SingularHessianAtLambdaZeroIsAnErrorSuggestingLambda) 
     MinimiserDerivative::Options options = DerivativeOptions(0.0, HessianModel::EXACT);
     options.linear_solver_type = type;
     MinimiserDerivative implicit(options);
-    Status status = implicit.Linearize(bilevel.get(), nullptr);
+    Status status = implicit.Linearise(bilevel.get(), nullptr);
     EXPECT_EQ(status.code(), StatusCode::kSingularHessian) << LinearSolverTypeToString(type);
     EXPECT_TRUE(Contains(status.message(), "use lambda > 0")) << status.message();
     Eigen::MatrixXd J;
@@ -554,7 +554,7 @@ TEST(MinimiserDerivative, SingularHessianAtLambdaZeroIsAnErrorSuggestingLambda) 
     // The trust-region derivative exists and is bounded by |G| / lambda = sqrt(2) / 0.1.
     options.lambda = 0.1;
     MinimiserDerivative damped(options);
-    ASSERT_TRUE(damped.Linearize(bilevel.get(), nullptr).ok());
+    ASSERT_TRUE(damped.Linearise(bilevel.get(), nullptr).ok());
     ASSERT_TRUE(damped.Jacobian(&J).ok());
     EXPECT_TRUE(J.allFinite());
     EXPECT_LE(J.norm(), std::sqrt(2.0) / 0.1);
@@ -583,18 +583,18 @@ TEST(MinimiserDerivative, IndefiniteHessianIsAnError) {
   std::unique_ptr<BilevelProblem> bilevel;
   ASSERT_TRUE(BilevelProblem::Create(&problem, {w}, &bilevel).ok());
   MinimiserDerivative implicit(DerivativeOptions(0.0, HessianModel::EXACT));
-  Status status = implicit.Linearize(bilevel.get(), nullptr);
+  Status status = implicit.Linearise(bilevel.get(), nullptr);
   EXPECT_EQ(status.code(), StatusCode::kIndefiniteHessian);
   EXPECT_TRUE(Contains(status.message(), "-0.12")) << status.message();
   EXPECT_TRUE(Contains(status.message(), "use lambda > 0")) << status.message();
   // lambda = 0.1 is not enough to make -0.12 + lambda positive.
   MinimiserDerivative damped(DerivativeOptions(0.1, HessianModel::EXACT));
-  status = damped.Linearize(bilevel.get(), nullptr);
+  status = damped.Linearise(bilevel.get(), nullptr);
   EXPECT_EQ(status.code(), StatusCode::kIndefiniteHessian);
   EXPECT_TRUE(Contains(status.message(), "Increase lambda")) << status.message();
   // Gauss-Newton's H = rho' = 0.2 is positive.
   MinimiserDerivative gauss_newton(DerivativeOptions(0.0, HessianModel::GAUSS_NEWTON));
-  EXPECT_TRUE(gauss_newton.Linearize(bilevel.get(), nullptr).ok());
+  EXPECT_TRUE(gauss_newton.Linearise(bilevel.get(), nullptr).ok());
 }
 
 // r = y - w * d, with a Jacobian that is NaN or an evaluation that fails on
@@ -635,7 +635,7 @@ TEST(MinimiserDerivative, NanOrFailedEvaluationsAreErrorsNamingTheBlock) {
     std::unique_ptr<BilevelProblem> bilevel;
     ASSERT_TRUE(BilevelProblem::Create(&problem, {w}, bilevel_options, &bilevel).ok());
     MinimiserDerivative derivative(DerivativeOptions(0.1, HessianModel::EXACT));
-    Status status = derivative.Linearize(bilevel.get(), nullptr);
+    Status status = derivative.Linearise(bilevel.get(), nullptr);
     EXPECT_EQ(status.code(), StatusCode::kNumericalFailure);
     EXPECT_TRUE(Contains(status.message(), expected)) << status.message();
   }
@@ -650,14 +650,14 @@ TEST(MinimiserDerivative, MisuseIsReportedNotCrashed) {
   std::string error;
   EXPECT_FALSE(bad.IsValid(&error));
   MinimiserDerivative invalid(bad);
-  Status status = invalid.Linearize(linear.bilevel.get(), nullptr);
+  Status status = invalid.Linearise(linear.bilevel.get(), nullptr);
   EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
   EXPECT_TRUE(Contains(status.message(), "lambda")) << status.message();
 
   MinimiserDerivative derivative(DerivativeOptions(0.1, HessianModel::EXACT));
   Eigen::MatrixXd J;
-  EXPECT_EQ(derivative.Jacobian(&J).code(), StatusCode::kInvalidArgument);  // no Linearize
-  ASSERT_TRUE(derivative.Linearize(linear.bilevel.get(), nullptr).ok());
+  EXPECT_EQ(derivative.Jacobian(&J).code(), StatusCode::kInvalidArgument);  // no Linearise
+  ASSERT_TRUE(derivative.Linearise(linear.bilevel.get(), nullptr).ok());
   Eigen::VectorXd J_T_u;
   status = derivative.VectorJacobianProduct(Eigen::VectorXd::Ones(5), &J_T_u);
   EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
@@ -668,7 +668,7 @@ TEST(MinimiserDerivative, MisuseIsReportedNotCrashed) {
   linear.y[0] += 1e-3;  // the problem moved on
   status = derivative.Jacobian(&J);
   EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
-  EXPECT_TRUE(Contains(status.message(), "changed since Linearize")) << status.message();
+  EXPECT_TRUE(Contains(status.message(), "changed since Linearise")) << status.message();
 }
 
 // r = 1e155 (y - w) at y = w: r and J are finite, H = J^T J = 1e310 is not.
@@ -694,7 +694,7 @@ TEST(MinimiserDerivative, NonFiniteHessianIsAnErrorNamingTheBlock) {
     MinimiserDerivative::Options options = DerivativeOptions(0.1, HessianModel::EXACT);
     options.linear_solver_type = type;
     MinimiserDerivative derivative(options);
-    Status status = derivative.Linearize(bilevel.get(), nullptr);
+    Status status = derivative.Linearise(bilevel.get(), nullptr);
     EXPECT_EQ(status.code(), StatusCode::kNumericalFailure) << status.ToString();
     EXPECT_TRUE(Contains(status.message(), "H has a NaN or infinite entry")) << status.message();
     EXPECT_TRUE(Contains(status.message(), "'y'")) << status.message();
@@ -724,7 +724,7 @@ TEST(MinimiserDerivative, FailedFinalNewtonStepRestoresTheInnerValues) {
   MinimiserDerivative::Options options = DerivativeOptions(0.0, HessianModel::GAUSS_NEWTON);
   options.final_newton_step = true;
   MinimiserDerivative derivative(options);
-  Status status = derivative.Linearize(bilevel.get(), nullptr);
+  Status status = derivative.Linearise(bilevel.get(), nullptr);
   EXPECT_EQ(status.code(), StatusCode::kNumericalFailure) << status.ToString();
   EXPECT_TRUE(Contains(status.message(), "restored")) << status.message();
   EXPECT_EQ(y[0], 1.0);
@@ -748,7 +748,7 @@ TEST(MinimiserDerivative, AFreshProblemAtAFreedOnesAddressIsNotMistakenForIt) {
     ASSERT_TRUE(BilevelProblem::Create(&problem, {w}, &bilevel).ok());
     EXPECT_NE(bilevel->id(), previous_id);
     previous_id = bilevel->id();
-    ASSERT_TRUE(derivative.Linearize(bilevel.get(), nullptr).ok());
+    ASSERT_TRUE(derivative.Linearise(bilevel.get(), nullptr).ok());
     Eigen::MatrixXd J;
     ASSERT_TRUE(derivative.Jacobian(&J).ok());
     // H = 1, G = -1 per coordinate: dy*/dw = 1 / (1 + lambda).

@@ -77,7 +77,7 @@ TEST(NewtonPolish, LeavesAnIndefinitePointForAStrictMinimum) {
   implicit.lambda = 0.0;
   MinimiserDerivative derivative(implicit);
   MinimiserDerivative::Summary derivative_summary;
-  EXPECT_EQ(derivative.Linearize(bilevel.get(), &derivative_summary).code(),
+  EXPECT_EQ(derivative.Linearise(bilevel.get(), &derivative_summary).code(),
             StatusCode::kIndefiniteHessian);
 
   NewtonPolish::Summary summary;
@@ -90,7 +90,7 @@ TEST(NewtonPolish, LeavesAnIndefinitePointForAStrictMinimum) {
   EXPECT_LT(std::abs(x[1] - 1.0), 1e-10);
   EXPECT_LT(summary.final_cost, 1e-20);
   // Now lambda = 0 works.
-  EXPECT_TRUE(derivative.Linearize(bilevel.get(), &derivative_summary).ok());
+  EXPECT_TRUE(derivative.Linearise(bilevel.get(), &derivative_summary).ok());
 }
 
 TEST(NewtonPolish, BadOptionsAndNonFiniteEnergiesAreErrors) {

@@ -139,7 +139,7 @@ void Record(const std::string& name, double error) {
 Status LibraryDerivative(const MinimiserDerivative::Options& options, BilevelProblem* problem,
                          Eigen::MatrixXd* J, MinimiserDerivative::Summary* summary) {
   MinimiserDerivative derivative(options);
-  Status status = derivative.Linearize(problem, summary);
+  Status status = derivative.Linearise(problem, summary);
   if (!status.ok()) return status;
   return derivative.Jacobian(J);
 }

@@ -25,8 +25,8 @@
 namespace ceres_wiberg {
 
 // Names the optimiser in messages of parameterised tests.
-void PrintTo(StochasticOptimizer optimizer, std::ostream* out) {
-  *out << StochasticOptimizerToString(optimizer);
+void PrintTo(StochasticOptimiser optimiser, std::ostream* out) {
+  *out << StochasticOptimiserToString(optimiser);
 }
 
 namespace {
@@ -36,11 +36,11 @@ using Summary = StochasticLearner::Summary;
 
 constexpr double kInfinity = std::numeric_limits<double>::infinity();
 
-const StochasticOptimizer kAllOptimizers[] = {
-    StochasticOptimizer::SGD,
-    StochasticOptimizer::SGD_MOMENTUM,
-    StochasticOptimizer::AVERAGED_SGD,
-    StochasticOptimizer::ADAM,
+const StochasticOptimiser kAllOptimisers[] = {
+    StochasticOptimiser::SGD,
+    StochasticOptimiser::SGD_MOMENTUM,
+    StochasticOptimiser::AVERAGED_SGD,
+    StochasticOptimiser::ADAM,
 };
 
 // ------------------------------------------------------------ Objectives.
@@ -310,7 +310,7 @@ TEST(StochasticLearnerOptions, OptionsThatDoNotFitTheObjectiveAreRejected) {
 TEST(StochasticLearnerConvergence, SgdWithHarmonicStepIsTheRunningMean) {
   QuadraticObjective objective(MakeTargets(50, Eigen::Vector2d(1.5, -0.5), 1.0));
   Options options;
-  options.optimizer = StochasticOptimizer::SGD;
+  options.optimiser = StochasticOptimiser::SGD;
   options.learning_rate = 1.0;
   options.learning_rate_decay = 1.0;
   options.batch_size = 1;
@@ -329,51 +329,51 @@ TEST(StochasticLearnerConvergence, SgdWithHarmonicStepIsTheRunningMean) {
 // mean of the targets to 1e-12 (absolute; targets ~ 1, start 5 away). Adam is
 // the slowest: its error falls about 100x per 100 iterations here, to
 // rounding level by iteration 700.
-TEST(StochasticLearnerConvergence, FullBatchReachesTheOptimumWithEveryOptimizer) {
+TEST(StochasticLearnerConvergence, FullBatchReachesTheOptimumWithEveryOptimiser) {
   QuadraticObjective objective(MakeTargets(16, Eigen::Vector2d(1.5, -0.5), 1.0));
-  for (StochasticOptimizer optimizer : kAllOptimizers) {
+  for (StochasticOptimiser optimiser : kAllOptimisers) {
     Options options;
-    options.optimizer = optimizer;
+    options.optimiser = optimiser;
     options.batch_size = 16;
     options.num_epochs = 800;
     options.learning_rate = 0.5;
     options.momentum = 0.5;
-    if (optimizer == StochasticOptimizer::ADAM) options.learning_rate = 0.2;
+    if (optimiser == StochasticOptimiser::ADAM) options.learning_rate = 0.2;
     // Averaging starts once the iterates have converged.
     options.averaging_start_iteration = 200;
     Eigen::VectorXd w = Eigen::Vector2d(5.0, -5.0);
     Summary summary;
     ASSERT_TRUE(StochasticLearner(options).Learn(&objective, &w, &summary).ok()) << summary.message;
-    EXPECT_LT((w - objective.Mean()).norm(), 1e-12) << StochasticOptimizerToString(optimizer);
+    EXPECT_LT((w - objective.Mean()).norm(), 1e-12) << StochasticOptimiserToString(optimiser);
   }
 }
 
 // Minibatches of 4 out of 64: the noise of the minibatch gradient limits the
 // accuracy. From 5 away, each optimiser must come within 0.02 of the
 // optimum (targets spread 1; lr decaying as 1/t, or iterate averaging).
-TEST(StochasticLearnerConvergence, MinibatchesReachTheOptimumWithEveryOptimizer) {
+TEST(StochasticLearnerConvergence, MinibatchesReachTheOptimumWithEveryOptimiser) {
   QuadraticObjective objective(MakeTargets(64, Eigen::Vector2d(1.5, -0.5), 1.0));
-  for (StochasticOptimizer optimizer : kAllOptimizers) {
+  for (StochasticOptimiser optimiser : kAllOptimisers) {
     Options options;
-    options.optimizer = optimizer;
+    options.optimiser = optimiser;
     options.batch_size = 4;
     options.num_epochs = 40;
     options.seed = 11;
-    switch (optimizer) {
-      case StochasticOptimizer::SGD:
+    switch (optimiser) {
+      case StochasticOptimiser::SGD:
         options.learning_rate = 0.5;
         options.learning_rate_decay = 0.05;
         break;
-      case StochasticOptimizer::SGD_MOMENTUM:
+      case StochasticOptimiser::SGD_MOMENTUM:
         options.learning_rate = 0.05;
         options.momentum = 0.9;
         options.learning_rate_decay = 0.05;
         break;
-      case StochasticOptimizer::AVERAGED_SGD:
+      case StochasticOptimiser::AVERAGED_SGD:
         options.learning_rate = 0.1;  // constant, as in the paper's toy
         options.averaging_start_iteration = 64;
         break;
-      case StochasticOptimizer::ADAM:
+      case StochasticOptimiser::ADAM:
         options.learning_rate = 0.2;
         options.learning_rate_decay = 0.05;
         break;
@@ -381,7 +381,7 @@ TEST(StochasticLearnerConvergence, MinibatchesReachTheOptimumWithEveryOptimizer)
     Eigen::VectorXd w = Eigen::Vector2d(5.0, -5.0);
     Summary summary;
     ASSERT_TRUE(StochasticLearner(options).Learn(&objective, &w, &summary).ok()) << summary.message;
-    EXPECT_LT((w - objective.Mean()).norm(), 0.02) << StochasticOptimizerToString(optimizer);
+    EXPECT_LT((w - objective.Mean()).norm(), 0.02) << StochasticOptimiserToString(optimiser);
     EXPECT_EQ(summary.num_iterations, 40 * 16);
     ASSERT_EQ(summary.epochs.size(), 40u);
     EXPECT_LT(summary.final_loss, summary.epochs.front().loss);
@@ -394,7 +394,7 @@ TEST(StochasticLearnerConvergence, AdamSolvesANoisyRegression) {
   const Eigen::Vector3d w_true(1.0, -2.0, 0.5);
   RegressionObjective objective(200, w_true, 0.1);
   Options options;
-  options.optimizer = StochasticOptimizer::ADAM;
+  options.optimiser = StochasticOptimiser::ADAM;
   options.learning_rate = 0.05;
   options.learning_rate_decay = 0.02;
   options.batch_size = 20;
@@ -409,7 +409,7 @@ TEST(StochasticLearnerConvergence, AdamSolvesANoisyRegression) {
 
 Options DeterminismOptions() {
   Options options;
-  options.optimizer = StochasticOptimizer::ADAM;
+  options.optimiser = StochasticOptimiser::ADAM;
   options.learning_rate = 0.05;
   options.batch_size = 16;
   options.num_epochs = 3;
@@ -476,7 +476,7 @@ TEST(StochasticLearnerDeterminism, FixedOrderVisitsEveryExampleOnceInOrder) {
   for (int i = 0; i < n; ++i) targets.push_back(Eigen::VectorXd::Constant(1, std::sin(0.37 * i)));
   QuadraticObjective objective(targets);
   Options options;
-  options.optimizer = StochasticOptimizer::SGD;
+  options.optimiser = StochasticOptimiser::SGD;
   options.learning_rate = 1.0;
   options.learning_rate_decay = 1.0;
   options.batch_size = 1;
@@ -507,10 +507,10 @@ TEST(StochasticLearnerDeterminism, FixedOrderVisitsEveryExampleOnceInOrder) {
 // A run exercising every piece of state: mixed transforms and bounds, a
 // trust radius, validation, the curve, 30 examples in minibatches of 4
 // (8 per epoch, the last of 2).
-Options ResumeOptions(StochasticOptimizer optimizer) {
+Options ResumeOptions(StochasticOptimiser optimiser) {
   Options options;
-  options.optimizer = optimizer;
-  options.learning_rate = optimizer == StochasticOptimizer::ADAM ? 0.05 : 0.02;
+  options.optimiser = optimiser;
+  options.learning_rate = optimiser == StochasticOptimiser::ADAM ? 0.05 : 0.02;
   options.learning_rate_decay = 0.01;
   options.averaging_start_iteration = 10;
   options.trust_radius = 0.3;
@@ -529,7 +529,7 @@ Options ResumeOptions(StochasticOptimizer optimizer) {
 const Eigen::Vector3d kResumeWTrue(1.0, 2.0, 0.5);
 const Eigen::Vector3d kResumeW0(0.2, 0.5, 0.7);
 
-class StochasticLearnerResume : public ::testing::TestWithParam<StochasticOptimizer> {
+class StochasticLearnerResume : public ::testing::TestWithParam<StochasticOptimiser> {
  protected:
   // The uninterrupted run, checkpointing every epoch. `on_iteration` sees
   // every record.
@@ -653,17 +653,17 @@ TEST_P(StochasticLearnerResume, ExtendingAFinishedRunIsBitIdentical) {
   ResumeAndCompare(options.checkpoint_path, /*num_threads=*/1);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllOptimizers, StochasticLearnerResume,
-                         ::testing::ValuesIn(kAllOptimizers),
-                         [](const ::testing::TestParamInfo<StochasticOptimizer>& info) {
-                           return std::string(StochasticOptimizerToString(info.param));
+INSTANTIATE_TEST_SUITE_P(AllOptimisers, StochasticLearnerResume,
+                         ::testing::ValuesIn(kAllOptimisers),
+                         [](const ::testing::TestParamInfo<StochasticOptimiser>& info) {
+                           return std::string(StochasticOptimiserToString(info.param));
                          });
 
 // Writes a checkpoint of a short ADAM run and returns its path.
-std::string WriteShortCheckpoint(StochasticOptimizer optimizer = StochasticOptimizer::ADAM,
+std::string WriteShortCheckpoint(StochasticOptimiser optimiser = StochasticOptimiser::ADAM,
                                  bool durable_writes = false) {
   RegressionObjective objective(30, kResumeWTrue, 0.2);
-  Options options = ResumeOptions(optimizer);
+  Options options = ResumeOptions(optimiser);
   options.durable_writes = durable_writes;
   options.num_epochs = 2;
   options.checkpoint_path = TestPath("short.json");
@@ -674,15 +674,15 @@ std::string WriteShortCheckpoint(StochasticOptimizer optimizer = StochasticOptim
 }
 
 TEST(StochasticLearnerCheckpoint, IsValidJsonWithTheDocumentedKeys) {
-  for (StochasticOptimizer optimizer : kAllOptimizers) {
+  for (StochasticOptimiser optimiser : kAllOptimisers) {
     // Synced writes once, to run that path too.
-    const std::string path = WriteShortCheckpoint(optimizer, optimizer == StochasticOptimizer::SGD);
+    const std::string path = WriteShortCheckpoint(optimiser, optimiser == StochasticOptimiser::SGD);
     const std::string text = ReadFile(path);
     ASSERT_TRUE(nlohmann::json::accept(text)) << text;
     const nlohmann::json j = nlohmann::json::parse(text);
     for (const char* key : {"format",
                             "version",
-                            "optimizer",
+                            "optimiser",
                             "num_parameters",
                             "num_examples",
                             "batch_size",
@@ -697,7 +697,7 @@ TEST(StochasticLearnerCheckpoint, IsValidJsonWithTheDocumentedKeys) {
                             "rng_state",
                             "theta",
                             "w",
-                            "optimizer_state",
+                            "optimiser_state",
                             "epoch_in_progress",
                             "history",
                             "curve"}) {
@@ -705,7 +705,7 @@ TEST(StochasticLearnerCheckpoint, IsValidJsonWithTheDocumentedKeys) {
     }
     EXPECT_EQ(j["format"], "ceres_wiberg.stochastic_learner.checkpoint");
     EXPECT_EQ(j["version"], 1);
-    EXPECT_EQ(j["optimizer"], StochasticOptimizerToString(optimizer));
+    EXPECT_EQ(j["optimiser"], StochasticOptimiserToString(optimiser));
     EXPECT_EQ(j["num_parameters"], 3);
     EXPECT_EQ(j["num_examples"], 30);
     EXPECT_EQ(j["iterations_completed"], 16);
@@ -720,19 +720,19 @@ TEST(StochasticLearnerCheckpoint, IsValidJsonWithTheDocumentedKeys) {
     EXPECT_EQ(j["w"][0].get<double>(), theta0);
     EXPECT_NEAR(j["w"][1].get<double>(), std::exp(theta1), 1e-15 * std::exp(theta1));
     EXPECT_NEAR(j["w"][2].get<double>(), theta2 * theta2, 1e-15 * theta2 * theta2);
-    const nlohmann::json& state = j["optimizer_state"];
-    switch (optimizer) {
-      case StochasticOptimizer::SGD:
+    const nlohmann::json& state = j["optimiser_state"];
+    switch (optimiser) {
+      case StochasticOptimiser::SGD:
         EXPECT_TRUE(state.empty());
         break;
-      case StochasticOptimizer::SGD_MOMENTUM:
+      case StochasticOptimiser::SGD_MOMENTUM:
         EXPECT_EQ(state["velocity"].size(), 3u);
         break;
-      case StochasticOptimizer::AVERAGED_SGD:
+      case StochasticOptimiser::AVERAGED_SGD:
         EXPECT_EQ(state["w_average"].size(), 3u);
         EXPECT_EQ(state["num_averaged"], 16 - 10);
         break;
-      case StochasticOptimizer::ADAM:
+      case StochasticOptimiser::ADAM:
         EXPECT_EQ(state["adam_m"].size(), 3u);
         EXPECT_EQ(state["adam_v"].size(), 3u);
         break;
@@ -749,7 +749,7 @@ TEST(StochasticLearnerCheckpoint, MalformedCheckpointsGiveAClearErrorNamingTheFi
   const std::string good = ReadFile(good_path);
   const std::string bad_path = TestPath("bad.json");
   RegressionObjective objective(30, kResumeWTrue, 0.2);
-  const Options options = ResumeOptions(StochasticOptimizer::ADAM);
+  const Options options = ResumeOptions(StochasticOptimiser::ADAM);
   auto resume = [&](const std::string& path) {
     Eigen::VectorXd w;
     return StochasticLearner(options).Resume(path, &objective, &w, nullptr);
@@ -815,10 +815,10 @@ TEST(StochasticLearnerConstraints, BoundsAreRespectedAtEveryIteration) {
   const std::vector<double> lower = {-1.0, 0.25, 0.5};
   const std::vector<double> upper = {0.5, 4.0, 2.0};
   QuadraticObjective objective(MakeTargets(20, Eigen::Vector3d(3.0, 0.01, 5.0), 0.5));
-  for (StochasticOptimizer optimizer : kAllOptimizers) {
+  for (StochasticOptimiser optimiser : kAllOptimisers) {
     Options options;
-    options.optimizer = optimizer;
-    options.learning_rate = optimizer == StochasticOptimizer::ADAM ? 0.3 : 0.4;
+    options.optimiser = optimiser;
+    options.learning_rate = optimiser == StochasticOptimiser::ADAM ? 0.3 : 0.4;
     options.batch_size = 3;
     options.num_epochs = 15;
     options.parameter_transforms = {ParameterTransform::IDENTITY, ParameterTransform::SQUARED,
@@ -837,8 +837,8 @@ TEST(StochasticLearnerConstraints, BoundsAreRespectedAtEveryIteration) {
     Eigen::VectorXd w = Eigen::Vector3d(0.0, 1.0, 1.0);
     Summary summary;
     ASSERT_TRUE(StochasticLearner(options).Learn(&objective, &w, &summary).ok()) << summary.message;
-    EXPECT_EQ(violations, 0) << StochasticOptimizerToString(optimizer);
-    if (optimizer != StochasticOptimizer::AVERAGED_SGD) {
+    EXPECT_EQ(violations, 0) << StochasticOptimiserToString(optimiser);
+    if (optimiser != StochasticOptimiser::AVERAGED_SGD) {
       EXPECT_EQ(w[0], 0.5);
       EXPECT_NEAR(w[1], 0.25, 1e-15);
       EXPECT_NEAR(w[2], 2.0, 4e-16);
@@ -852,7 +852,7 @@ TEST(StochasticLearnerConstraints, BoundsAreRespectedAtEveryIteration) {
 TEST(StochasticLearnerConstraints, SquaredAndExpKeepWPositive) {
   QuadraticObjective objective(MakeTargets(20, Eigen::Vector2d(-1.0, -1.0), 0.5));
   Options options;
-  options.optimizer = StochasticOptimizer::SGD;
+  options.optimiser = StochasticOptimiser::SGD;
   options.learning_rate = 0.2;
   options.batch_size = 4;
   options.num_epochs = 20;
@@ -881,7 +881,7 @@ TEST(StochasticLearnerConstraints, ChainedGradientMatchesFiniteDifferencesInThet
     return Eigen::Vector3d(theta[0], theta[1] * theta[1], std::exp(theta[2]));
   };
   Options options;
-  options.optimizer = StochasticOptimizer::SGD;
+  options.optimiser = StochasticOptimiser::SGD;
   options.batch_size = 12;  // the whole set: the record's gradient is the full one
   options.shuffle = false;
   options.num_epochs = 0;
@@ -919,9 +919,9 @@ TEST(StochasticLearnerConstraints, ChainedGradientMatchesFiniteDifferencesInThet
 // with radius 0.1 every step is at most 0.1 long and the run converges.
 TEST(StochasticLearnerConstraints, TrustRadiusCapsEveryStep) {
   QuadraticObjective objective(MakeTargets(20, Eigen::Vector2d(1.0, 2.0), 0.3));
-  for (StochasticOptimizer optimizer : {StochasticOptimizer::SGD, StochasticOptimizer::ADAM}) {
+  for (StochasticOptimiser optimiser : {StochasticOptimiser::SGD, StochasticOptimiser::ADAM}) {
     Options options;
-    options.optimizer = optimizer;
+    options.optimiser = optimiser;
     options.learning_rate = 10.0;
     options.learning_rate_decay = 0.1;
     options.trust_radius = 0.1;
@@ -943,7 +943,7 @@ TEST(StochasticLearnerConstraints, TrustRadiusCapsEveryStep) {
     EXPECT_EQ(inconsistent, 0);
     EXPECT_GT(summary.num_capped_steps, 0);
     EXPECT_LE(summary.max_step_norm, 0.1 * (1.0 + 1e-12));
-    EXPECT_LT((w - objective.Mean()).norm(), 1e-3) << StochasticOptimizerToString(optimizer);
+    EXPECT_LT((w - objective.Mean()).norm(), 1e-3) << StochasticOptimiserToString(optimiser);
   }
 }
 
@@ -953,7 +953,7 @@ TEST(StochasticLearnerFailures, AFailingExampleReturnsAnErrorNamingIt) {
   QuadraticObjective objective(MakeTargets(20, Eigen::Vector2d(1.0, 2.0), 0.3));
   objective.failing_example = 7;
   Options options;
-  options.optimizer = StochasticOptimizer::SGD_MOMENTUM;
+  options.optimiser = StochasticOptimiser::SGD_MOMENTUM;
   options.learning_rate = 0.1;
   options.batch_size = 3;
   options.num_epochs = 2;
@@ -999,7 +999,7 @@ TEST(StochasticLearnerFailures, SkippedExamplesAreCountedAndLeftOut) {
   QuadraticObjective objective(MakeTargets(20, Eigen::Vector2d(1.0, 2.0), 0.3));
   objective.failing_example = 7;
   Options options;
-  options.optimizer = StochasticOptimizer::SGD;
+  options.optimiser = StochasticOptimiser::SGD;
   options.skip_failed_examples = true;
   options.learning_rate = 0.5;
   options.batch_size = 20;
@@ -1031,7 +1031,7 @@ TEST(StochasticLearnerMonitoring, ValidationProgressAndCurve) {
   QuadraticObjective objective(MakeTargets(24, Eigen::Vector2d(1.0, 2.0), 0.5));
   QuadraticObjective validation(MakeTargets(10, Eigen::Vector2d(1.1, 1.9), 0.5));
   Options options;
-  options.optimizer = StochasticOptimizer::AVERAGED_SGD;
+  options.optimiser = StochasticOptimiser::AVERAGED_SGD;
   options.learning_rate = 0.1;
   options.batch_size = 5;  // 5 minibatches per epoch, the last of 4
   options.num_epochs = 3;

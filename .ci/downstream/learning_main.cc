@@ -20,7 +20,7 @@ class MeanObjective : public ceres_wiberg::TrainingObjective {
 
 int main() {
   ceres_wiberg::StochasticLearner::Options options;
-  options.optimizer = ceres_wiberg::StochasticOptimizer::SGD;
+  options.optimiser = ceres_wiberg::StochasticOptimiser::SGD;
   options.learning_rate = 0.5;
   options.batch_size = 4;
   options.num_epochs = 40;

@@ -27,7 +27,7 @@ int main() {
   options.lambda = 0.0;
   ceres_wiberg::MinimiserDerivative derivative(options);
   Eigen::MatrixXd J;
-  if (!derivative.Linearize(bilevel.get(), nullptr).ok() || !derivative.Jacobian(&J).ok()) return 1;
+  if (!derivative.Linearise(bilevel.get(), nullptr).ok() || !derivative.Jacobian(&J).ok()) return 1;
   std::printf("downstream: y* = %.6f, dy*/dw = %.6f (expected 1.5, 0.5)\n", y[0], J(0, 0));
   // Ceres stops within its tolerances of y* (about 5e-9 here); dy*/dw is exact.
   return std::abs(J(0, 0) - 0.5) < 1e-9 && std::abs(y[0] - 1.5) < 1e-6 ? 0 : 1;

@@ -33,16 +33,16 @@ void DampedSolver::SetDense(Eigen::MatrixXd H) {
 
 void DampedSolver::SetSparse(Eigen::SparseMatrix<double> H_upper) {
   // The sparsity pattern is the problem's: analysed once, kept across points.
-  sparse_pattern_analyzed_ = sparse_pattern_analyzed_ && !dense_ &&
+  sparse_pattern_analysed_ = sparse_pattern_analysed_ && !dense_ &&
                              H_upper.rows() == sparse_hessian_upper_.rows() &&
                              H_upper.nonZeros() == sparse_hessian_upper_.nonZeros();
   dense_ = false;
   sparse_hessian_upper_ = std::move(H_upper);
 }
 
-Status DampedSolver::Factorize(double lambda) {
+Status DampedSolver::Factorise(double lambda) {
   lambda_ = lambda;
-  return dense_ ? FactorizeDense() : FactorizeSparse();
+  return dense_ ? FactoriseDense() : FactoriseSparse();
 }
 
 Eigen::VectorXd DampedSolver::DampingDiagonal(const Eigen::VectorXd& h) const {
@@ -128,7 +128,7 @@ Eigen::VectorXd DampedSolver::SolveScaled(const Eigen::VectorXd& v) const {
   return sparse_factor_.solve(v);
 }
 
-Status DampedSolver::FactorizeDense() {
+Status DampedSolver::FactoriseDense() {
   Eigen::MatrixXd A = dense_hessian_;
   A.diagonal() += DampingDiagonal(dense_hessian_.diagonal());
   scale_ = JacobiScale(A.diagonal());
@@ -185,7 +185,7 @@ Status DampedSolver::FactorizeDense() {
   return find_null_direction(Classify());
 }
 
-Status DampedSolver::FactorizeSparse() {
+Status DampedSolver::FactoriseSparse() {
   estimates_ = true;
   null_direction_.resize(0);
   Eigen::SparseMatrix<double> A = sparse_hessian_upper_;
@@ -198,9 +198,9 @@ Status DampedSolver::FactorizeSparse() {
       it.valueRef() *= scale_[it.row()] * scale_[it.col()];
     }
   }
-  if (!sparse_pattern_analyzed_) {
+  if (!sparse_pattern_analysed_) {
     sparse_factor_.analyzePattern(scaled);
-    sparse_pattern_analyzed_ = true;
+    sparse_pattern_analysed_ = true;
   }
   sparse_factor_.factorize(scaled);
   if (sparse_factor_.info() != Eigen::Success) {

@@ -32,9 +32,9 @@ class DampedSolver {
   void SetSparse(Eigen::SparseMatrix<double> H_upper);
 
   // Factorises H + lambda D for the kept H (D from options.damping).
-  Status Factorize(double lambda);
+  Status Factorise(double lambda);
 
-  // X = (H + lambda D)^-1 B for the last Factorize.
+  // X = (H + lambda D)^-1 B for the last Factorise.
   Eigen::MatrixXd Solve(const Eigen::MatrixXd& B) const;
 
   // Extreme eigenvalues of A = H + lambda D, and of its Jacobi-scaled form.
@@ -45,15 +45,15 @@ class DampedSolver {
   bool eigenvalues_are_estimates() const { return estimates_; }
   bool is_dense() const { return dense_; }
 
-  // After a kSingularHessian Factorize: the direction (scaled coordinates,
+  // After a kSingularHessian Factorise: the direction (scaled coordinates,
   // unit norm) along which S A S is (nearly) null; empty if unknown.
   const Eigen::VectorXd& null_direction() const { return null_direction_; }
 
  private:
   using Multiply = std::function<Eigen::VectorXd(const Eigen::VectorXd&)>;
 
-  Status FactorizeDense();
-  Status FactorizeSparse();
+  Status FactoriseDense();
+  Status FactoriseSparse();
   // D's diagonal for a Hessian with diagonal `h`.
   Eigen::VectorXd DampingDiagonal(const Eigen::VectorXd& h) const;
   // S's diagonal for A's diagonal.
@@ -71,7 +71,7 @@ class DampedSolver {
   const MinimiserDerivative::Options options_;
   double lambda_ = 0.0;
   bool dense_ = true;
-  bool sparse_pattern_analyzed_ = false;
+  bool sparse_pattern_analysed_ = false;
   Eigen::MatrixXd dense_hessian_;
   Eigen::SparseMatrix<double> sparse_hessian_upper_;
   bool estimates_ = false;

@@ -50,9 +50,9 @@ double ExactHessian::CoordinateScale(double x) const {
   return std::max(std::abs(x), kMinStep / relative_step_);
 }
 
-ExactHessian::ExactHessian(const ProblemLayout& layout, const Linearization& linearization,
+ExactHessian::ExactHessian(const ProblemLayout& layout, const Linearisation& linearisation,
                            double relative_step)
-    : layout_(layout), linearization_(linearization), relative_step_(relative_step) {}
+    : layout_(layout), linearisation_(linearisation), relative_step_(relative_step) {}
 
 Status ExactHessian::CurvatureAlong(int i, const double* direction, CurvatureRows rows,
                                     double* out, bool extrapolate) const {
@@ -72,7 +72,7 @@ Status ExactHessian::CurvatureAlong(int i, const double* direction, CurvatureRow
     const ConstVectorMap d(direction + residual.local_offset[j], block.local_size());
     VectorMap delta(scratch.delta.data() + scratch.ambient_offset[j], block.ambient_size);
     if (block.manifold != nullptr) {
-      delta.noalias() = ConstRowMajorMap(linearization_.plus_jacobian(b).data(), block.ambient_size,
+      delta.noalias() = ConstRowMajorMap(linearisation_.plus_jacobian(b).data(), block.ambient_size,
                                          block.tangent_size) *
                         d;
     } else {
@@ -104,8 +104,8 @@ Status ExactHessian::CurvatureAlong(int i, const double* direction, CurvatureRow
   }
   // Every coordinate moves by at most relative_step_ times its own scale.
   double h = relative_step_ / scaled_length;
-  const double rho_prime = linearization_.rho(i)[1];
-  const ConstVectorMap r0(linearization_.residuals(i), k);
+  const double rho_prime = linearisation_.rho(i)[1];
+  const ConstVectorMap r0(linearisation_.residuals(i), k);
   for (size_t j = 0; j < num_blocks; ++j) {
     if (wanted(layout_.blocks[residual.blocks[j]])) scratch.Want(j);
   }
@@ -195,7 +195,7 @@ Status ExactHessian::CurvatureAlong(int i, const double* direction, CurvatureRow
     const auto block_ambient = ambient.segment(scratch.ambient_offset[j], block.ambient_size);
     VectorMap local(out + residual.local_offset[j], block.local_size());
     if (block.manifold != nullptr) {
-      local.noalias() = ConstRowMajorMap(linearization_.plus_jacobian(b).data(), block.ambient_size,
+      local.noalias() = ConstRowMajorMap(linearisation_.plus_jacobian(b).data(), block.ambient_size,
                                          block.tangent_size)
                             .transpose() *
                         block_ambient;
@@ -210,7 +210,7 @@ Status ExactHessian::InnerLocalHessian(int i, bool exact) {
   const ResidualBlockInfo& residual = layout_.residuals[i];
   const int k = residual.num_residuals;
   const int n = residual.num_inner_local;
-  const ConstRowMajorMap J(linearization_.jacobian(i), k, residual.num_local);
+  const ConstRowMajorMap J(linearisation_.jacobian(i), k, residual.num_local);
   inner_jacobian_.resize(k, n);
   for (size_t j = 0; j < residual.blocks.size(); ++j) {
     if (residual.inner_offset[j] < 0) continue;
@@ -218,7 +218,7 @@ Status ExactHessian::InnerLocalHessian(int i, bool exact) {
     inner_jacobian_.middleCols(residual.inner_offset[j], t) =
         J.middleCols(residual.local_offset[j], t);
   }
-  const double* rho = linearization_.rho(i);
+  const double* rho = linearisation_.rho(i);
   local_hessian_.resize(n, n);
   if (k <= kSmallProductRows) {
     // A few residuals: a sum of outer products, without GEMM's blocking.
@@ -234,7 +234,7 @@ Status ExactHessian::InnerLocalHessian(int i, bool exact) {
   if (!exact) return Status::Ok();
   if (rho[2] != 0.0) {
     inner_J_T_r_.noalias() = inner_jacobian_.transpose() *
-                             Eigen::Map<const Eigen::VectorXd>(linearization_.residuals(i), k);
+                             Eigen::Map<const Eigen::VectorXd>(linearisation_.residuals(i), k);
     local_hessian_.noalias() += (2.0 * rho[2]) * inner_J_T_r_ * inner_J_T_r_.transpose();
   }
   Status status = InnerCurvature(i);
@@ -345,7 +345,7 @@ Status ExactHessian::Assemble(HessianModel model, SymmetricBlockMatrix* hessian)
   if (!exact) return Status::Ok();
   for (int b : layout_.inner_blocks) {
     if (layout_.blocks[b].manifold == nullptr) continue;
-    Status status = linearization_.ManifoldCurvature(b, &manifold_curvature_);
+    Status status = linearisation_.ManifoldCurvature(b, &manifold_curvature_);
     if (!status.ok()) return status;
     hessian->AddToDiagonalBlock(b, manifold_curvature_.data());
   }

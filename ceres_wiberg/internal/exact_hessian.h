@@ -1,4 +1,4 @@
-// ceres_wiberg internal: the inner Hessian H at a Linearization's point, and
+// ceres_wiberg internal: the inner Hessian H at a Linearisation's point, and
 // the residuals' second derivatives it is built from.
 //
 // The second derivatives are central differences of Ceres' analytic Jacobians
@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "Eigen/Core"
-#include "ceres_wiberg/internal/linearization.h"
+#include "ceres_wiberg/internal/linearisation.h"
 #include "ceres_wiberg/internal/problem_layout.h"
 #include "ceres_wiberg/internal/symmetric_block_matrix.h"
 #include "ceres_wiberg/status.h"
@@ -35,7 +35,7 @@ class ExactHessian {
 
   // relative_step:
   // MinimiserDerivative::Options::second_derivative_relative_step.
-  ExactHessian(const ProblemLayout& layout, const Linearization& linearization,
+  ExactHessian(const ProblemLayout& layout, const Linearisation& linearisation,
                double relative_step);
 
   // out = d/de [J_local(x + e Delta)^T c] at e = 0 for residual block i, where
@@ -67,7 +67,7 @@ class ExactHessian {
   Status InnerCurvature(int i);
 
   const ProblemLayout& layout_;
-  const Linearization& linearization_;
+  const Linearisation& linearisation_;
   const double relative_step_;
   mutable ResidualScratch scratch_;
   // CurvatureAlong's differences at steps h and 2h and their extrapolation.

@@ -16,12 +16,12 @@ InnerNewton::InnerNewton(const MinimiserDerivative::Options& options, BilevelPro
     : options_(options),
       problem_(problem),
       layout_(problem->layout()),
-      linearization_(layout_),
-      exact_hessian_(layout_, linearization_, options.second_derivative_relative_step),
+      linearisation_(layout_),
+      exact_hessian_(layout_, linearisation_, options.second_derivative_relative_step),
       hessian_(layout_),
       solver_(options) {}
 
-Status InnerNewton::Evaluate() { return linearization_.Evaluate(); }
+Status InnerNewton::Evaluate() { return linearisation_.Evaluate(); }
 
 namespace {
 
@@ -76,8 +76,8 @@ Status InnerNewton::BuildHessian() {
   return Status::Ok();
 }
 
-Status InnerNewton::Factorize(double lambda) {
-  Status status = solver_.Factorize(lambda);
+Status InnerNewton::Factorise(double lambda) {
+  Status status = solver_.Factorise(lambda);
   const Eigen::VectorXd& v = solver_.null_direction();
   if (status.code() != StatusCode::kSingularHessian || v.size() != layout_.num_inner ||
       !v.allFinite() || v.size() == 0) {
@@ -123,7 +123,7 @@ bool InnerNewtonModel::Cost(double* cost) {
   return true;
 }
 
-bool InnerNewtonModel::Linearize(double* gradient_max_norm) {
+bool InnerNewtonModel::Linearise(double* gradient_max_norm) {
   if (!evaluated_at_trial_) {
     Status status = newton_->Evaluate();
     if (!status.ok()) return Fail(std::move(status));
@@ -131,20 +131,20 @@ bool InnerNewtonModel::Linearize(double* gradient_max_norm) {
   evaluated_at_trial_ = false;
   Status status = newton_->BuildHessian();
   if (!status.ok()) return Fail(std::move(status));
-  gradient_ = newton_->linearization().gradient();
+  gradient_ = newton_->linearisation().gradient();
   *gradient_max_norm = gradient_.lpNorm<Eigen::Infinity>();
   return true;
 }
 
-ShiftedFactorization InnerNewtonModel::Factorize(double mu) {
-  Status status = newton_->Factorize(mu);
-  if (status.ok()) return ShiftedFactorization::kPositiveDefinite;
+ShiftedFactorisation InnerNewtonModel::Factorise(double mu) {
+  Status status = newton_->Factorise(mu);
+  if (status.ok()) return ShiftedFactorisation::kPositiveDefinite;
   if (status.code() == StatusCode::kIndefiniteHessian ||
       status.code() == StatusCode::kSingularHessian) {
-    return ShiftedFactorization::kNotPositiveDefinite;
+    return ShiftedFactorisation::kNotPositiveDefinite;
   }
   Fail(std::move(status));
-  return ShiftedFactorization::kFailure;
+  return ShiftedFactorisation::kFailure;
 }
 
 bool InnerNewtonModel::Trial(double* cost) {
@@ -160,7 +160,7 @@ bool InnerNewtonModel::Trial(double* cost) {
 
 bool InnerNewtonModel::TrialHalvesGradient() {
   evaluated_at_trial_ = newton_->Evaluate().ok();
-  return evaluated_at_trial_ && newton_->linearization().gradient().lpNorm<Eigen::Infinity>() <
+  return evaluated_at_trial_ && newton_->linearisation().gradient().lpNorm<Eigen::Infinity>() <
                                     0.5 * gradient_.lpNorm<Eigen::Infinity>();
 }
 

@@ -1,7 +1,7 @@
 // ceres_wiberg internal: the local quadratic model of a BilevelProblem's
-// inner energy and its damped Newton steps. Linearize evaluates g and builds
+// inner energy and its damped Newton steps. Linearise evaluates g and builds
 // H at the inner values (the expensive part: Jacobians and the exact
-// Hessian's differences); Factorize(lambda) factorises H + lambda D for that
+// Hessian's differences); Factorise(lambda) factorises H + lambda D for that
 // H, so raising lambda only refactorises. MinimiserDerivative (its final
 // Newton step and its derivative) and NewtonPolish (DampedNewton on
 // InnerNewtonModel below) share it.
@@ -14,7 +14,7 @@
 #include "ceres_wiberg/damped_newton.h"
 #include "ceres_wiberg/internal/damped_solver.h"
 #include "ceres_wiberg/internal/exact_hessian.h"
-#include "ceres_wiberg/internal/linearization.h"
+#include "ceres_wiberg/internal/linearisation.h"
 #include "ceres_wiberg/internal/problem_layout.h"
 #include "ceres_wiberg/internal/symmetric_block_matrix.h"
 #include "ceres_wiberg/minimiser_derivative.h"
@@ -26,12 +26,12 @@ namespace internal {
 class InnerNewton {
  public:
   // Uses options.hessian_model, the linear solver, damping and eigenvalue
-  // settings; lambda is given to Factorize.
+  // settings; lambda is given to Factorise.
   InnerNewton(const MinimiserDerivative::Options& options, BilevelProblem* problem);
 
   BilevelProblem* problem() const { return problem_; }
   const ProblemLayout& layout() const { return layout_; }
-  const Linearization& linearization() const { return linearization_; }
+  const Linearisation& linearisation() const { return linearisation_; }
   const ExactHessian& exact_hessian() const { return exact_hessian_; }
   const DampedSolver& solver() const { return solver_; }
 
@@ -41,7 +41,7 @@ class InnerNewton {
   Status BuildHessian();
   // Factorises H + lambda D for the last BuildHessian. A kSingularHessian
   // message names the blocks where the null direction lives.
-  Status Factorize(double lambda);
+  Status Factorise(double lambda);
   // -(H + lambda D)^-1 gradient with the last factorisation.
   Eigen::VectorXd Step(const Eigen::VectorXd& gradient) const { return -solver_.Solve(gradient); }
   // y <- y (+) step on the inner blocks.
@@ -51,7 +51,7 @@ class InnerNewton {
   const MinimiserDerivative::Options options_;
   BilevelProblem* problem_;
   const ProblemLayout& layout_;
-  Linearization linearization_;
+  Linearisation linearisation_;
   ExactHessian exact_hessian_;
   SymmetricBlockMatrix hessian_;
   DampedSolver solver_;
@@ -68,10 +68,10 @@ class InnerNewtonModel {
   const Status& status() const { return status_; }
 
   bool Cost(double* cost);
-  bool Linearize(double* gradient_max_norm);
+  bool Linearise(double* gradient_max_norm);
   double InitialShift(double mu) const { return mu; }
   double ShiftScale() const { return 1.0; }
-  ShiftedFactorization Factorize(double mu);
+  ShiftedFactorisation Factorise(double mu);
   bool Trial(double* cost);
   bool TrialHalvesGradient();
   void Accept();

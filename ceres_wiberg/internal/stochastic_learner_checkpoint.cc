@@ -278,9 +278,9 @@ void ReadIdentity(Reader* reader, const Json& root, LearnerState* state) {
            std::to_string(kCheckpointVersion) + ")");
   }
 
-  const std::string optimizer = r.String(root, "", "optimizer");
-  if (r.ok() && !StringToStochasticOptimizer(optimizer, &state->optimizer)) {
-    r.Fail("key 'optimizer' has unknown value \"" + optimizer + "\"");
+  const std::string optimiser = r.String(root, "", "optimiser");
+  if (r.ok() && !StringToStochasticOptimiser(optimiser, &state->optimiser)) {
+    r.Fail("key 'optimiser' has unknown value \"" + optimiser + "\"");
   }
   const int n = r.Int(root, "", "num_parameters", 1, std::numeric_limits<int>::max());
   state->num_parameters = n;
@@ -360,27 +360,27 @@ void ReadIterate(Reader* reader, const Json& root, LearnerState* state) {
     r.Fail("keys 'theta' and 'w' must be finite");
   }
 
-  const Json& optimizer_state = r.Member(root, "", "optimizer_state");
-  const std::string os = "optimizer_state";
+  const Json& optimiser_state = r.Member(root, "", "optimiser_state");
+  const std::string os = "optimiser_state";
   state->velocity.resize(0);
   state->adam_m.resize(0);
   state->adam_v.resize(0);
   state->w_average.resize(0);
   state->num_averaged = 0;
   if (r.ok()) {
-    switch (state->optimizer) {
-      case StochasticOptimizer::SGD:
+    switch (state->optimiser) {
+      case StochasticOptimiser::SGD:
         break;
-      case StochasticOptimizer::SGD_MOMENTUM:
-        state->velocity = r.Vector(optimizer_state, os, "velocity", n);
+      case StochasticOptimiser::SGD_MOMENTUM:
+        state->velocity = r.Vector(optimiser_state, os, "velocity", n);
         break;
-      case StochasticOptimizer::AVERAGED_SGD:
-        state->w_average = r.Vector(optimizer_state, os, "w_average", n);
-        state->num_averaged = r.NonNegativeInt(optimizer_state, os, "num_averaged");
+      case StochasticOptimiser::AVERAGED_SGD:
+        state->w_average = r.Vector(optimiser_state, os, "w_average", n);
+        state->num_averaged = r.NonNegativeInt(optimiser_state, os, "num_averaged");
         break;
-      case StochasticOptimizer::ADAM:
-        state->adam_m = r.Vector(optimizer_state, os, "adam_m", n);
-        state->adam_v = r.Vector(optimizer_state, os, "adam_v", n);
+      case StochasticOptimiser::ADAM:
+        state->adam_m = r.Vector(optimiser_state, os, "adam_m", n);
+        state->adam_v = r.Vector(optimiser_state, os, "adam_v", n);
         break;
     }
   }
@@ -485,7 +485,7 @@ std::string CheckpointToJson(const LearnerState& state) {
   Json root;
   root["format"] = kCheckpointFormat;
   root["version"] = kCheckpointVersion;
-  root["optimizer"] = StochasticOptimizerToString(state.optimizer);
+  root["optimiser"] = StochasticOptimiserToString(state.optimiser);
   root["num_parameters"] = state.num_parameters;
   root["num_examples"] = state.num_examples;
   root["batch_size"] = state.batch_size;
@@ -505,23 +505,23 @@ std::string CheckpointToJson(const LearnerState& state) {
   root["theta"] = NumberArray(state.theta);
   root["w"] = NumberArray(state.w);
 
-  Json optimizer_state = Json::object();
-  switch (state.optimizer) {
-    case StochasticOptimizer::SGD:
+  Json optimiser_state = Json::object();
+  switch (state.optimiser) {
+    case StochasticOptimiser::SGD:
       break;
-    case StochasticOptimizer::SGD_MOMENTUM:
-      optimizer_state["velocity"] = NumberArray(state.velocity);
+    case StochasticOptimiser::SGD_MOMENTUM:
+      optimiser_state["velocity"] = NumberArray(state.velocity);
       break;
-    case StochasticOptimizer::AVERAGED_SGD:
-      optimizer_state["w_average"] = NumberArray(state.w_average);
-      optimizer_state["num_averaged"] = state.num_averaged;
+    case StochasticOptimiser::AVERAGED_SGD:
+      optimiser_state["w_average"] = NumberArray(state.w_average);
+      optimiser_state["num_averaged"] = state.num_averaged;
       break;
-    case StochasticOptimizer::ADAM:
-      optimizer_state["adam_m"] = NumberArray(state.adam_m);
-      optimizer_state["adam_v"] = NumberArray(state.adam_v);
+    case StochasticOptimiser::ADAM:
+      optimiser_state["adam_m"] = NumberArray(state.adam_m);
+      optimiser_state["adam_v"] = NumberArray(state.adam_v);
       break;
   }
-  root["optimizer_state"] = optimizer_state;
+  root["optimiser_state"] = optimiser_state;
 
   Json epoch;
   epoch["num_iterations"] = state.epoch.num_iterations;

@@ -9,7 +9,7 @@
 //   {
 //     "format": "ceres_wiberg.stochastic_learner.checkpoint",
 //     "version": 1,
-//     "optimizer": "ADAM",                     // StochasticOptimizerToString
+//     "optimiser": "ADAM",                     // StochasticOptimiserToString
 //     "num_parameters": 2,
 //     "num_examples": 40,
 //     "batch_size": 4,
@@ -24,7 +24,7 @@
 //     "rng_state": "...",                      // std::mt19937_64 operator<<
 //     "theta": [0.1, -0.3],                    // the optimiser's variables
 //     "w": [0.1, 0.74081822068171788],         // clamp(T(theta)): the iterate
-//     "optimizer_state": {                     // per optimiser:
+//     "optimiser_state": {                     // per optimiser:
 //       "adam_m": [...], "adam_v": [...]       //   ADAM
 //       "velocity": [...]                      //   SGD_MOMENTUM
 //       "w_average": [...], "num_averaged": 12 //   AVERAGED_SGD; {} for SGD

@@ -40,7 +40,7 @@ struct EpochAccumulator {
 
 struct LearnerState {
   // ---- Must match the options and objective on resume.
-  StochasticOptimizer optimizer = StochasticOptimizer::ADAM;
+  StochasticOptimiser optimiser = StochasticOptimiser::ADAM;
   int num_parameters = 0;
   int num_examples = 0;
   int batch_size = 0;
@@ -87,7 +87,7 @@ struct LearnerState {
 
   // The model: the averaged iterate for AVERAGED_SGD, else w.
   const Eigen::VectorXd& model_w() const {
-    return optimizer == StochasticOptimizer::AVERAGED_SGD ? w_average : w;
+    return optimiser == StochasticOptimiser::AVERAGED_SGD ? w_average : w;
   }
 };
 

@@ -48,7 +48,7 @@ DEFINE_int32(test_size, 24, "Side of the test images (pixels).");
 DEFINE_uint64(seed, 1, "Seed of the training images (test images: seed + 1000000).");
 DEFINE_int32(iterations, 12, "Outer (learning) iterations.");
 DEFINE_int32(batch_size, 3, "Images per outer iteration.");
-DEFINE_string(optimizer, "ADAM", "SGD, SGD_MOMENTUM, AVERAGED_SGD or ADAM.");
+DEFINE_string(optimiser, "ADAM", "SGD, SGD_MOMENTUM, AVERAGED_SGD or ADAM.");
 DEFINE_double(learning_rate, 0.01, "Step size on log-weights and filter taps.");
 DEFINE_double(lambda, 1.0, "Damping of the minimiser derivative (0: the implicit derivative).");
 DEFINE_string(damping, "IDENTITY", "D of the damped derivative: IDENTITY or HESSIAN_DIAGONAL.");
@@ -172,8 +172,8 @@ bool SetUpLearning(const Inputs& inputs, Learning* learning) {
     return false;
   }
   ceres_wiberg::StochasticLearner::Options& learner_options = learning->learner_options;
-  if (!ceres_wiberg::StringToStochasticOptimizer(FLAGS_optimizer, &learner_options.optimizer)) {
-    std::fprintf(stderr, "unknown --optimizer %s\n", FLAGS_optimizer.c_str());
+  if (!ceres_wiberg::StringToStochasticOptimiser(FLAGS_optimiser, &learner_options.optimiser)) {
+    std::fprintf(stderr, "unknown --optimiser %s\n", FLAGS_optimiser.c_str());
     return false;
   }
   learner_options.learning_rate = FLAGS_learning_rate;
@@ -218,7 +218,7 @@ bool Train(const Inputs& inputs, Learning* learning) {
       "learning %d parameters (%s%s) with %s, lr %g, %d iterations, batch %d, "
       "lambda %g\n",
       objective.num_parameters(), FLAGS_learn_weights ? "log-weights " : "",
-      FLAGS_learn_filters ? "filters" : "", FLAGS_optimizer.c_str(), FLAGS_learning_rate,
+      FLAGS_learn_filters ? "filters" : "", FLAGS_optimiser.c_str(), FLAGS_learning_rate,
       FLAGS_iterations, learning->learner_options.batch_size, FLAGS_lambda);
   Eigen::VectorXd w = objective.ParametersOf(inputs.initial);
   ceres_wiberg::StochasticLearner learner(learning->learner_options);
@@ -486,7 +486,7 @@ bool WriteJson(const Inputs& inputs, const Learning& learning, const Evaluation&
     json["train"]["psnr_initial"] = evaluation.train_initial.mean_psnr_restored;
     json["train"]["psnr_learned"] = evaluation.train_learned.mean_psnr_restored;
   }
-  json["learner"] = {{"optimizer", FLAGS_optimizer},
+  json["learner"] = {{"optimiser", FLAGS_optimiser},
                      {"learning_rate", FLAGS_learning_rate},
                      {"iterations", learning.summary.num_iterations},
                      {"batch_size", learning.learner_options.batch_size},

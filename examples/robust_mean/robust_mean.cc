@@ -23,7 +23,7 @@ DEFINE_int32(eval_draws, 10000, "Fresh draws for the evaluation MSE.");
 DEFINE_string(protocol, "paper",
               "paper: c ~ U[-40, 40], outliers ~ U[-40, 40]; authors_code: c = 2, outliers ~ "
               "U[-60, 20].");
-DEFINE_string(optimizer, "SGD_MOMENTUM", "SGD, SGD_MOMENTUM, AVERAGED_SGD or ADAM.");
+DEFINE_string(optimiser, "SGD_MOMENTUM", "SGD, SGD_MOMENTUM, AVERAGED_SGD or ADAM.");
 DEFINE_double(learning_rate, 0.03, "Step size on sigma.");
 DEFINE_double(momentum, 0.9, "Momentum (SGD_MOMENTUM).");
 DEFINE_double(initial_sigma, 1.0, "Initial kernel width.");
@@ -70,8 +70,8 @@ Run Learn(const std::string& name, double lambda, Protocol protocol) {
   run.lambda = lambda;
   RobustMeanObjective objective(protocol, FLAGS_seed, FLAGS_iterations, DerivativeOptions(lambda));
   StochasticLearner::Options options;
-  CHECK(ceres_wiberg::StringToStochasticOptimizer(FLAGS_optimizer, &options.optimizer))
-      << "unknown --optimizer " << FLAGS_optimizer;
+  CHECK(ceres_wiberg::StringToStochasticOptimiser(FLAGS_optimiser, &options.optimiser))
+      << "unknown --optimiser " << FLAGS_optimiser;
   options.learning_rate = FLAGS_learning_rate;
   options.momentum = FLAGS_momentum;
   options.batch_size = 1;
@@ -188,7 +188,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::printf("robust mean: %d iterations, protocol %s, %s lr %g, sigma0 %g, eval on %d draws\n",
-              FLAGS_iterations, FLAGS_protocol.c_str(), FLAGS_optimizer.c_str(),
+              FLAGS_iterations, FLAGS_protocol.c_str(), FLAGS_optimiser.c_str(),
               FLAGS_learning_rate, FLAGS_initial_sigma, FLAGS_eval_draws);
   std::vector<Run> runs = {Learn("implicit", 0.0, protocol),
                            Learn("trust_region", FLAGS_trust_region_lambda, protocol)};
@@ -210,7 +210,7 @@ int main(int argc, char** argv) {
     json["protocol"] = FLAGS_protocol;
     json["iterations"] = FLAGS_iterations;
     json["eval_draws"] = FLAGS_eval_draws;
-    json["optimizer"] = FLAGS_optimizer;
+    json["optimiser"] = FLAGS_optimiser;
     json["learning_rate"] = FLAGS_learning_rate;
     for (const Run& run : runs) {
       json[run.name] = {{"lambda", run.lambda},

@@ -50,7 +50,7 @@ DEFINE_int32(max_train_frames, 0,
              "all. The test frames are never subsampled.");
 DEFINE_int32(num_epochs, 8, "Epochs of the stochastic learner.");
 DEFINE_int32(batch_size, 32, "Frames per minibatch.");
-DEFINE_string(optimizer, "ADAM",
+DEFINE_string(optimiser, "ADAM",
               "SGD, SGD_MOMENTUM, AVERAGED_SGD or ADAM (same for both derivatives).");
 DEFINE_double(learning_rate, 0.02, "Step size on the log-parameters.");
 DEFINE_double(learning_rate_decay, 0.0, "lr_t = learning_rate / (1 + decay t)^1, t the iteration.");
@@ -243,8 +243,8 @@ Status Train(const std::string& name, double lambda, const Dataset& dataset,
   if (!status.ok()) return status;
 
   StochasticLearner::Options learner_options;
-  CHECK(ceres_wiberg::StringToStochasticOptimizer(FLAGS_optimizer,
-                                                  &learner_options.optimizer));  // see Run()
+  CHECK(ceres_wiberg::StringToStochasticOptimiser(FLAGS_optimiser,
+                                                  &learner_options.optimiser));  // see Run()
   learner_options.learning_rate = FLAGS_learning_rate;
   learner_options.learning_rate_decay = FLAGS_learning_rate_decay;
   learner_options.batch_size = std::min(FLAGS_batch_size, objective->num_examples());
@@ -626,14 +626,14 @@ Status RunProtocol(const Dataset& dataset, SplitProtocol split_protocol, bool wr
 int Run() {
   const auto start = std::chrono::steady_clock::now();
   tracker_fusion::SizeReference size_reference;
-  ceres_wiberg::StochasticOptimizer optimizer;
+  ceres_wiberg::StochasticOptimiser optimiser;
   if (!tracker_fusion::StringToSizeReference(FLAGS_size_reference, &size_reference)) {
     std::fprintf(stderr, "unknown --size_reference=%s (CONSENSUS, INITIALISATION)\n",
                  FLAGS_size_reference.c_str());
     return 1;
   }
-  if (!ceres_wiberg::StringToStochasticOptimizer(FLAGS_optimizer, &optimizer)) {
-    std::fprintf(stderr, "unknown --optimizer=%s\n", FLAGS_optimizer.c_str());
+  if (!ceres_wiberg::StringToStochasticOptimiser(FLAGS_optimiser, &optimiser)) {
+    std::fprintf(stderr, "unknown --optimiser=%s\n", FLAGS_optimiser.c_str());
     return 1;
   }
   if (!(FLAGS_train_fraction > 0.0 && FLAGS_train_fraction < 1.0) || FLAGS_num_epochs < 1 ||
@@ -675,7 +675,7 @@ int Run() {
                       {"max_train_frames", FLAGS_max_train_frames},
                       {"num_epochs", FLAGS_num_epochs},
                       {"batch_size", FLAGS_batch_size},
-                      {"optimizer", FLAGS_optimizer},
+                      {"optimiser", FLAGS_optimiser},
                       {"learning_rate", FLAGS_learning_rate},
                       {"learning_rate_decay", FLAGS_learning_rate_decay},
                       {"trust_region_lambda", FLAGS_trust_region_lambda},

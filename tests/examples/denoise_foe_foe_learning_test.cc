@@ -67,7 +67,7 @@ TEST(FoeTrainingObjective, ShortTrainingRunLowersTheOuterLoss) {
   const FieldsOfExperts initial = DefaultFieldsOfExperts();
   ASSERT_TRUE(FoeTrainingObjective::Create(&pairs, initial, options, &objective).ok());
   ceres_wiberg::StochasticLearner::Options learner_options;
-  learner_options.optimizer = ceres_wiberg::StochasticOptimizer::ADAM;
+  learner_options.optimiser = ceres_wiberg::StochasticOptimiser::ADAM;
   learner_options.learning_rate = 0.005;
   learner_options.batch_size = 2;
   learner_options.num_epochs = 0;

@@ -131,7 +131,7 @@ TEST(FusionTrainingTest, TrainingImprovesIoUOnTrainingFrames) {
   const double iou_before = AverageOverlap(overlaps);
 
   ceres_wiberg::StochasticLearner::Options learner_options;
-  learner_options.optimizer = ceres_wiberg::StochasticOptimizer::ADAM;
+  learner_options.optimiser = ceres_wiberg::StochasticOptimiser::ADAM;
   learner_options.learning_rate = 0.05;
   learner_options.batch_size = 16;
   learner_options.num_epochs = 4;

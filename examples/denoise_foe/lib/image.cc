@@ -19,9 +19,9 @@ using ceres_wiberg::StatusCode;
 
 // Whitespace-separated tokens with their line numbers; '#' starts a comment
 // that runs to the end of the line.
-class Tokenizer {
+class Tokeniser {
  public:
-  explicit Tokenizer(const std::string& text) : text_(text) {}
+  explicit Tokeniser(const std::string& text) : text_(text) {}
 
   // The next token, or false at the end of the text.
   bool Next(std::string* token, int* line) {
@@ -87,7 +87,7 @@ Status ReadPgm(const std::string& path, Image* image) {
   std::string text;
   Status status = ceres_wiberg::ReadFileToString(path, &text);
   if (!status.ok()) return status;
-  Tokenizer tokens(text);
+  Tokeniser tokens(text);
   std::string token;
   int line = 1;
   if (!tokens.Next(&token, &line)) return InvalidArgumentError(path + ": empty file");

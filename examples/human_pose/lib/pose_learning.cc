@@ -265,7 +265,7 @@ Status PoseTrainingObjective::EvaluateExample(int example, const Eigen::VectorXd
       energy->problem(), energy->learnable_parameter_blocks(), bilevel_options, &bilevel);
   if (!status.ok()) return finish(status);
   ceres_wiberg::MinimiserDerivative derivative(derivative_options_);
-  status = derivative.Linearize(bilevel.get(), nullptr);  // takes the final Newton step
+  status = derivative.Linearise(bilevel.get(), nullptr);  // takes the final Newton step
   if (!status.ok()) return finish(status);
 
   // L and dL/dy at the (stepped) minimiser; y = (c, theta, camera variables),
@@ -438,7 +438,7 @@ Status TrainPoseModel(const std::vector<Camera>& cameras,
   }
 
   ceres_wiberg::StochasticLearner::Options learner_options;
-  learner_options.optimizer = options.optimizer;
+  learner_options.optimiser = options.optimiser;
   learner_options.learning_rate = options.learning_rate;
   learner_options.learning_rate_decay = options.learning_rate_decay;
   learner_options.momentum = options.momentum;

@@ -142,7 +142,7 @@ struct PoseLearningOptions {
   PoseOuterLoss outer_loss = PoseOuterLoss::kJointError;
 
   // ---- The stochastic learner.
-  ceres_wiberg::StochasticOptimizer optimizer = ceres_wiberg::StochasticOptimizer::ADAM;
+  ceres_wiberg::StochasticOptimiser optimiser = ceres_wiberg::StochasticOptimiser::ADAM;
   int num_epochs = 6;
   int batch_size = 16;           // frames per step
   double learning_rate = 0.03;   // in the layout's units (see the file comment)

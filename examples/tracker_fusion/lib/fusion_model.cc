@@ -37,7 +37,7 @@ class CornerModel {
     *cost = e_ = KernelEnergy(kernels_, y_, g_, h_);
     return true;
   }
-  bool Linearize(double* gradient_max_norm) {
+  bool Linearise(double* gradient_max_norm) {
     *gradient_max_norm = std::max(std::abs(g_[0]), std::abs(g_[1]));
     return true;
   }
@@ -55,13 +55,13 @@ class CornerModel {
                : eigenvalue_floor - min_eigenvalue + 1e-3 * max_abs_eigenvalue;
   }
   double ShiftScale() const { return scale_; }
-  ceres_wiberg::ShiftedFactorization Factorize(double mu) {
+  ceres_wiberg::ShiftedFactorisation Factorise(double mu) {
     a_ = h_[0] + mu;
     d_ = h_[3] + mu;
     det_ = a_ * d_ - h_[1] * h_[1];
     return det_ > 0.0 && std::isfinite(det_)
-               ? ceres_wiberg::ShiftedFactorization::kPositiveDefinite
-               : ceres_wiberg::ShiftedFactorization::kNotPositiveDefinite;
+               ? ceres_wiberg::ShiftedFactorisation::kPositiveDefinite
+               : ceres_wiberg::ShiftedFactorisation::kNotPositiveDefinite;
   }
   bool Trial(double* cost) {
     const double b = h_[1];

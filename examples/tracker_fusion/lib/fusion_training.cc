@@ -159,7 +159,7 @@ Status FusionTrainingObjective::EvaluateExample(int example, const Eigen::Vector
   if (!status.ok()) return status;
   MinimiserDerivative derivative(options_.derivative);
   MinimiserDerivative::Summary summary;
-  status = derivative.Linearize(frame_problem.bilevel.get(), &summary);
+  status = derivative.Linearise(frame_problem.bilevel.get(), &summary);
   if (!status.ok()) {
     std::lock_guard<std::mutex> lock(mutex_);
     ++diagnostics_.num_evaluations;

@@ -1,4 +1,4 @@
-#include "ceres_wiberg/internal/stochastic_learner_optimizer.h"
+#include "ceres_wiberg/internal/stochastic_learner_optimiser.h"
 
 #include <cmath>
 
@@ -12,23 +12,23 @@ double LearningRate(const StochasticLearner::Options& options, int iteration) {
                   options.learning_rate_decay_power);
 }
 
-void InitializeOptimizerState(LearnerState* state) {
+void InitialiseOptimiserState(LearnerState* state) {
   const int n = state->num_parameters;
   state->velocity.resize(0);
   state->adam_m.resize(0);
   state->adam_v.resize(0);
   state->w_average.resize(0);
   state->num_averaged = 0;
-  switch (state->optimizer) {
-    case StochasticOptimizer::SGD:
+  switch (state->optimiser) {
+    case StochasticOptimiser::SGD:
       break;
-    case StochasticOptimizer::SGD_MOMENTUM:
+    case StochasticOptimiser::SGD_MOMENTUM:
       state->velocity = Eigen::VectorXd::Zero(n);
       break;
-    case StochasticOptimizer::AVERAGED_SGD:
+    case StochasticOptimiser::AVERAGED_SGD:
       state->w_average = state->w;
       break;
-    case StochasticOptimizer::ADAM:
+    case StochasticOptimiser::ADAM:
       state->adam_m = Eigen::VectorXd::Zero(n);
       state->adam_v = Eigen::VectorXd::Zero(n);
       break;
@@ -38,16 +38,16 @@ void InitializeOptimizerState(LearnerState* state) {
 void ComputeStep(const StochasticLearner::Options& options, const Eigen::VectorXd& theta_gradient,
                  double learning_rate, LearnerState* state, Eigen::VectorXd* step) {
   ++state->num_steps;
-  switch (state->optimizer) {
-    case StochasticOptimizer::SGD:
-    case StochasticOptimizer::AVERAGED_SGD:
+  switch (state->optimiser) {
+    case StochasticOptimiser::SGD:
+    case StochasticOptimiser::AVERAGED_SGD:
       *step = -learning_rate * theta_gradient;
       return;
-    case StochasticOptimizer::SGD_MOMENTUM:
+    case StochasticOptimiser::SGD_MOMENTUM:
       state->velocity = options.momentum * state->velocity + theta_gradient;
       *step = -learning_rate * state->velocity;
       return;
-    case StochasticOptimizer::ADAM: {
+    case StochasticOptimiser::ADAM: {
       const double beta1 = options.adam_beta1;
       const double beta2 = options.adam_beta2;
       state->adam_m = beta1 * state->adam_m + (1.0 - beta1) * theta_gradient;
@@ -72,7 +72,7 @@ bool CapStep(double trust_radius, Eigen::VectorXd* step) {
 }
 
 void UpdateAverage(const StochasticLearner::Options& options, int iteration, LearnerState* state) {
-  if (state->optimizer != StochasticOptimizer::AVERAGED_SGD) return;
+  if (state->optimiser != StochasticOptimiser::AVERAGED_SGD) return;
   if (iteration < options.averaging_start_iteration) {
     state->w_average = state->w;
     return;

@@ -1,11 +1,11 @@
 // ceres_wiberg: learning energy parameters by differentiating Ceres minimisers.
 //
 // The StochasticLearner's update rules: the learning-rate schedule, the step
-// of each StochasticOptimizer (before the trust radius and the bounds), the
+// of each StochasticOptimiser (before the trust radius and the bounds), the
 // trust-radius cap, and the iterate average of AVERAGED_SGD.
 
-#ifndef CERES_WIBERG_INTERNAL_STOCHASTIC_LEARNER_OPTIMIZER_H_
-#define CERES_WIBERG_INTERNAL_STOCHASTIC_LEARNER_OPTIMIZER_H_
+#ifndef CERES_WIBERG_INTERNAL_STOCHASTIC_LEARNER_OPTIMISER_H_
+#define CERES_WIBERG_INTERNAL_STOCHASTIC_LEARNER_OPTIMISER_H_
 
 #include "Eigen/Core"
 #include "ceres_wiberg/stochastic_learner.h"
@@ -19,7 +19,7 @@ double LearningRate(const StochasticLearner::Options& options, int iteration);
 
 // Sizes (and zeroes) the optimiser's state vectors in *state for
 // state->num_parameters parameters: velocity, Adam moments, w_average.
-void InitializeOptimizerState(LearnerState* state);
+void InitialiseOptimiserState(LearnerState* state);
 
 // The step in theta for the gradient dL/dtheta and rate lr, updating the
 // optimiser state (velocity, Adam moments, num_steps) in *state.
@@ -38,4 +38,4 @@ void UpdateAverage(const StochasticLearner::Options& options, int iteration, Lea
 }  // namespace internal
 }  // namespace ceres_wiberg
 
-#endif  // CERES_WIBERG_INTERNAL_STOCHASTIC_LEARNER_OPTIMIZER_H_
+#endif  // CERES_WIBERG_INTERNAL_STOCHASTIC_LEARNER_OPTIMISER_H_

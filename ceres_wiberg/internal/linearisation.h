@@ -7,8 +7,8 @@
 // coordinates (ResidualBlockInfo::local_offset). Tangent Jacobians are the
 // ambient ones times the manifold's PlusJacobian, as in Ceres.
 
-#ifndef CERES_WIBERG_INTERNAL_LINEARIZATION_H_
-#define CERES_WIBERG_INTERNAL_LINEARIZATION_H_
+#ifndef CERES_WIBERG_INTERNAL_LINEARISATION_H_
+#define CERES_WIBERG_INTERNAL_LINEARISATION_H_
 
 #include <cstddef>
 #include <vector>
@@ -41,9 +41,9 @@ struct ResidualScratch {
   std::vector<double> residuals;
 };
 
-class Linearization {
+class Linearisation {
  public:
-  explicit Linearization(const ProblemLayout& layout);
+  explicit Linearisation(const ProblemLayout& layout);
 
   // Evaluates every residual block at the blocks' current values.
   Status Evaluate();
@@ -83,4 +83,4 @@ class Linearization {
 }  // namespace internal
 }  // namespace ceres_wiberg
 
-#endif  // CERES_WIBERG_INTERNAL_LINEARIZATION_H_
+#endif  // CERES_WIBERG_INTERNAL_LINEARISATION_H_

@@ -1,4 +1,4 @@
-#include "ceres_wiberg/internal/linearization.h"
+#include "ceres_wiberg/internal/linearisation.h"
 
 #include <algorithm>
 #include <cmath>
@@ -36,7 +36,7 @@ Status EvaluateLoss(const ResidualBlockInfo& residual, double s, double* rho) {
 
 }  // namespace
 
-Linearization::Linearization(const ProblemLayout& layout)
+Linearisation::Linearisation(const ProblemLayout& layout)
     : layout_(layout),
       ambient_gradient_(layout.blocks.size()),
       plus_jacobian_(layout.blocks.size()) {
@@ -79,7 +79,7 @@ void ResidualScratch::Reset(const ProblemLayout& layout, const ResidualBlockInfo
   }
 }
 
-Status Linearization::Evaluate() {
+Status Linearisation::Evaluate() {
   for (int b : layout_.inner_blocks) {
     const ParameterBlockInfo& block = layout_.blocks[b];
     ambient_gradient_[b] = Eigen::VectorXd::Zero(block.ambient_size);
@@ -144,7 +144,7 @@ Status Linearization::Evaluate() {
   return Status::Ok();
 }
 
-Status Linearization::EvaluateGradient(Eigen::VectorXd* gradient) const {
+Status Linearisation::EvaluateGradient(Eigen::VectorXd* gradient) const {
   std::vector<Eigen::VectorXd> ambient(layout_.blocks.size());
   for (int b : layout_.inner_blocks) {
     ambient[b] = Eigen::VectorXd::Zero(layout_.blocks[b].ambient_size);
@@ -187,7 +187,7 @@ Status Linearization::EvaluateGradient(Eigen::VectorXd* gradient) const {
   return Status::Ok();
 }
 
-Status Linearization::ManifoldCurvature(int b, std::vector<double>* curvature) const {
+Status Linearisation::ManifoldCurvature(int b, std::vector<double>* curvature) const {
   const ParameterBlockInfo& block = layout_.blocks[b];
   const int t = block.tangent_size;
   const ConstVectorMap x(block.values, block.ambient_size);
