@@ -45,8 +45,7 @@
 //                  steps from the warm start; Ceres' LM is given no
 //                  iterations, it converges only linearly here) at steps
 //                  h = 1e-7 and 2h, Richardson-extrapolated. Also
-//                  max_rel_err_default_step (the library's default second-
-//                  derivative step) and max_rel_err_at_solution (the timed
+//                  max_rel_err_at_solution (the timed
 //                  Jacobian, one Newton step from the Ceres solution: H is
 //                  nearly singular here, so the implicit derivative there is
 //                  far from the fixed point's); fd_polished_s extrapolates the
@@ -98,13 +97,6 @@ namespace foe = ::denoise_foe;
 
 constexpr double kNoiseSigma = 20.0;
 constexpr double kFdRelativeStep = 1e-5;
-// The relative step of the derivative's second differences (default 6e-6).
-// The core scales it by max(1, |x|_inf) over the residual block, i.e. by the
-// pixel values (~255), while the Cauchy experts bend on a scale of ~1.4 grey
-// levels: the default step's O(h^2) error, amplified by cond(H) ~ 1e3, gave
-// 1.6e-3 relative error in dy*/dw on a 32 x 32 image; 6e-8 (about 1.5e-5 grey
-// levels) brings it below the reference's own error.
-constexpr double kSecondDerivativeStep = 6e-8;
 // The reference's re-solve step: y*(w) bends sharply where H is nearly
 // singular (derivatives up to 1e4 grey levels per unit filter tap), so h must
 // be small; the O(h^2) error left is removed by Richardson extrapolation.
@@ -149,7 +141,6 @@ MinimiserDerivative::Options DerivativeOptions(HessianModel model) {
   options.linear_solver_type = LinearSolverType::SPARSE;
   options.final_newton_step = true;
   options.eigenvalue_iterations = 0;
-  options.second_derivative_relative_step = kSecondDerivativeStep;
   return options;
 }
 
@@ -297,10 +288,9 @@ void FoeDenoising(benchmark::State& state, const Flags& flags) {
   // implicit derivative is very sensitive here (H is nearly singular), so it
   // is checked at the fixed point: the Ceres solution polished by 8
   // NewtonPolish iterations (as the checker does). There, the
-  // forward Jacobian (with the benchmark's and with the default
-  // second-derivative step) is compared with the checker's polished re-solves
+  // forward Jacobian is compared with the checker's polished re-solves
   // at steps h and 2h, Richardson-extrapolated: (4 N(h) - N(2h)) / 3.
-  double max_rel_err = -1, max_rel_err_default_step = -1, max_rel_err_at_solution = -1;
+  double max_rel_err = -1, max_rel_err_at_solution = -1;
   double checker_rel_err = -1, fd_polished_s = -1, gradient_max_polished = -1;
   int checked_columns = 0;
   if (side <= flags.check_max_side && flags.check_columns > 0) {
@@ -318,10 +308,9 @@ void FoeDenoising(benchmark::State& state, const Flags& flags) {
     const Eigen::VectorXd y_polished = bilevel->GetInnerValues();
     const std::vector<int> columns = SpreadColumns(n_w, flags.check_columns);
     checked_columns = static_cast<int>(columns.size());
-    auto jacobian_columns = [&](double second_derivative_step, Eigen::MatrixXd* out) {
+    auto jacobian_columns = [&](Eigen::MatrixXd* out) {
       MinimiserDerivative::Options options = DerivativeOptions(HessianModel::EXACT);
       options.final_newton_step = false;
-      options.second_derivative_relative_step = second_derivative_step;
       bilevel->SetInnerValues(y_polished);
       MinimiserDerivative derivative(options);
       Eigen::MatrixXd J;
@@ -330,12 +319,8 @@ void FoeDenoising(benchmark::State& state, const Flags& flags) {
       out->resize(n_y, checked_columns);
       for (int c = 0; c < checked_columns && status.ok(); ++c) out->col(c) = J.col(columns[c]);
     };
-    Eigen::MatrixXd at_polished, at_polished_default, at_solution(n_y, checked_columns);
-    jacobian_columns(kSecondDerivativeStep, &at_polished);
-    if (status.ok()) {
-      jacobian_columns(MinimiserDerivative::Options().second_derivative_relative_step,
-                       &at_polished_default);
-    }
+    Eigen::MatrixXd at_polished, at_solution(n_y, checked_columns);
+    jacobian_columns(&at_polished);
     for (int c = 0; c < checked_columns; ++c) at_solution.col(c) = J_y_w.col(columns[c]);
 
     MinimiserDerivativeChecker::Options checker_options;
@@ -359,7 +344,6 @@ void FoeDenoising(benchmark::State& state, const Flags& flags) {
     }
     const Eigen::MatrixXd& reference = check.numeric;
     max_rel_err = MaxRelativeError(at_polished, reference);
-    max_rel_err_default_step = MaxRelativeError(at_polished_default, reference);
     max_rel_err_at_solution = MaxRelativeError(at_solution, reference);
     checker_rel_err = check.max_relative_error;
     fd_polished_s = check_s / 2.0 * n_w / checked_columns;
@@ -399,7 +383,6 @@ void FoeDenoising(benchmark::State& state, const Flags& flags) {
   state.counters["fd_plain_rel_err"] =
       fd_columns.empty() ? -1.0 : MaxRelativeError(fd_analytic, fd_plain);
   state.counters["max_rel_err"] = max_rel_err;
-  state.counters["max_rel_err_default_step"] = max_rel_err_default_step;
   state.counters["max_rel_err_at_solution"] = max_rel_err_at_solution;
   state.counters["gradient_max_polished"] = gradient_max_polished;
   state.counters["gradient_max_differentiated"] = grad_summary.gradient_max_norm;

@@ -319,7 +319,7 @@ def foe_section(datasets):
     header = ["side", "n_y", "LM iters", "solve s", "s / LM iter", "grad s (Linearise + VJP)",
               "jacobian s", "GN grad s", "grad/solve", "grad/LM iter", "FD s (extrap.)",
               "FD/grad", "FD cold est./grad", "max_rel_err (fixed point)",
-              "timed at solution", "default step", "PSNR noisy -> restored"]
+              "timed at solution", "PSNR noisy -> restored"]
     body = []
     for b in rows:
         body.append([
@@ -329,7 +329,7 @@ def foe_section(datasets):
             fmt(b["jacobian_s"]), fmt(b["grad_gn_s"]), fmt(b["grad_over_solve"]),
             fmt(b["grad_over_iteration"]), fmt(b["fd_s"]), fmt(b["fd_over_grad"]),
             fmt(b["fd_cold_over_grad"]), fmt(b["max_rel_err"]),
-            fmt(b["max_rel_err_at_solution"]), fmt(b["max_rel_err_default_step"]),
+            fmt(b["max_rel_err_at_solution"]),
             "%.2f -> %.2f dB" % (b["psnr_noisy"], b["psnr_restored"])])
     out.append(table(header, body))
     out.append("")
@@ -383,7 +383,7 @@ def tiny_section(data):
     header = ["case", "solve us", "derivative us", "FD us", "solve ex/s",
               "solve+grad ex/s", "solve+jacobian ex/s", "solve+FD ex/s",
               "BilevelExample ex/s", "grad/solve", "FD/grad", "max_rel_err",
-              "default step", "plain FD rel err", "mem solve MB", "mem grad MB"]
+              "plain FD rel err", "mem solve MB", "mem grad MB"]
     body = []
     for b in rows:
         body.append([family(b["name"]), fmt(b["solve_us"]), fmt(b["grad_only_us"]),
@@ -391,7 +391,7 @@ def tiny_section(data):
                      fmt(b["grad_examples_per_s"]), fmt(b["forward_examples_per_s"]),
                      fmt(b["fd_examples_per_s"]), fmt(b["bilevel_example_examples_per_s"]),
                      fmt(b["grad_over_solve"]), fmt(b["fd_over_grad"]), fmt(b["max_rel_err"]),
-                     fmt(b["max_rel_err_default_step"]), fmt(b["fd_plain_rel_err"]),
+                     fmt(b["fd_plain_rel_err"]),
                      fmt(b["mem_solve_MB"]), fmt(b["mem_grad_MB"])])
     out.append(table(header, body))
     out.append("")

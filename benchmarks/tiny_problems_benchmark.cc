@@ -37,8 +37,8 @@
 // over the derivative's own time) and, once, max_rel_err: the timed
 // derivative's worst relative error over the first 20 examples against the
 // MinimiserDerivativeChecker's polished re-solves at steps h = 1e-3 and 2h,
-// Richardson-extrapolated (max_rel_err_default_step: the same with the
-// default second-derivative step, see kSecondDerivativeStep). Peak memory (mem_*_MB) is measured for one pass
+// Richardson-extrapolated (default derivative options otherwise: no
+// second-derivative step is set). Peak memory (mem_*_MB) is measured for one pass
 // over the batch as the VmHWM increase above the resident memory before it.
 //
 // Run (under a minute):
@@ -78,12 +78,6 @@ constexpr double kFdRelativeStep = 1e-5;
 // round-off (~eps |y| / h) swamps the small entries at h = 1e-5; the larger
 // step's O(h^2) error is removed by Richardson extrapolation.
 constexpr double kReferenceRelativeStep = 1e-3;
-// The relative step of the derivative's second differences (default 6e-6).
-// The core scales it by max(1, |x|_inf) over the residual block, i.e. by the
-// corner's ~500 pixels, while the Gaussians bend on the scale of their widths
-// (6 to 11 pixels): the default gave 1.6e-5 relative error in dy*/dw, 6e-7
-// gives 1.5e-7 (6e-8: 9.5e-7, round-off).
-constexpr double kSecondDerivativeStep = 6e-7;
 
 // ---------------------------------------------------------------------------
 // Timing and memory helpers.
@@ -191,7 +185,6 @@ MinimiserDerivative::Options DerivativeOptions(HessianModel model) {
   options.final_newton_step = true;
   options.eigenvalue_iterations = 0;
   options.max_exact_eigenvalue_size = 0;
-  options.second_derivative_relative_step = kSecondDerivativeStep;
   return options;
 }
 
@@ -325,21 +318,12 @@ void TrackerFusion(benchmark::State& state, HessianModel model) {
 
   // Once: accuracy on the first examples, against Richardson-extrapolated
   // polished re-solves; and the plain re-solve differences' error.
-  double max_rel_err = 0.0, fd_plain_rel_err = 0.0, max_rel_err_default_step = 0.0;
+  double max_rel_err = 0.0, fd_plain_rel_err = 0.0;
   for (int e = 0; e < kCheckedExamples && status.ok(); ++e) {
     Frame& frame = *frames[e];
     solve(frame);
-    Eigen::MatrixXd J, J_fd, J_default;
+    Eigen::MatrixXd J, J_fd;
     forward(frame, &J);  // moves y by the final Newton step
-    {
-      MinimiserDerivative::Options options = DerivativeOptions(model);
-      options.final_newton_step = false;
-      options.second_derivative_relative_step =
-          MinimiserDerivative::Options().second_derivative_relative_step;
-      MinimiserDerivative default_step(options);
-      if (status.ok()) status = default_step.Linearise(frame.bilevel.get(), nullptr);
-      if (status.ok()) status = default_step.Jacobian(&J_default);
-    }
     MinimiserDerivativeChecker::Options checker_options;
     checker_options.solver_options = fd_options;
     checker_options.resolve_relative_step = kReferenceRelativeStep;
@@ -352,8 +336,6 @@ void TrackerFusion(benchmark::State& state, HessianModel model) {
     if (!status.ok()) break;
     const Eigen::MatrixXd& reference = check.numeric;
     max_rel_err = std::max(max_rel_err, MaxRelativeError(J, reference));
-    max_rel_err_default_step =
-        std::max(max_rel_err_default_step, MaxRelativeError(J_default, reference));
     finite_differences(frame, &J_fd);
     fd_plain_rel_err = std::max(fd_plain_rel_err, MaxRelativeError(J, J_fd));
   }
@@ -426,7 +408,6 @@ void TrackerFusion(benchmark::State& state, HessianModel model) {
   state.counters["grad_over_solve"] = derivative_s / solve_s;
   state.counters["fd_over_grad"] = fd_only_s / derivative_s;
   state.counters["max_rel_err"] = max_rel_err;
-  state.counters["max_rel_err_default_step"] = max_rel_err_default_step;
   state.counters["fd_plain_rel_err"] = fd_plain_rel_err;
   state.counters["checked_examples"] = kCheckedExamples;
   state.counters["mem_solve_MB"] = mem_solve;

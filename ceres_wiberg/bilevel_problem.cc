@@ -1,6 +1,7 @@
 #include "ceres_wiberg/bilevel_problem.h"
 
 #include <algorithm>
+#include <atomic>
 #include <set>
 #include <sstream>
 
@@ -50,10 +51,16 @@ Status CheckBlockList(const ceres::Problem& problem,
   return Status::Ok();
 }
 
+uint64_t NextBilevelProblemId() {
+  static std::atomic<uint64_t> next_id{1};
+  return next_id.fetch_add(1);
+}
+
 }  // namespace
 
 BilevelProblem::BilevelProblem(ceres::Problem* problem, const Options& options)
     : problem_(problem),
+      id_(NextBilevelProblemId()),
       options_(options),
       layout_(std::make_unique<ProblemLayout>()) {}
 

@@ -13,6 +13,7 @@
 #ifndef CERES_WIBERG_BILEVEL_PROBLEM_H_
 #define CERES_WIBERG_BILEVEL_PROBLEM_H_
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -98,10 +99,15 @@ class BilevelProblem {
 
   const internal::ProblemLayout& layout() const { return *layout_; }
 
+  // Distinct for every BilevelProblem created in this process, never reused
+  // (unlike an address, which a new object may take after one is freed).
+  uint64_t id() const { return id_; }
+
  private:
   BilevelProblem(ceres::Problem* problem, const Options& options);
 
   ceres::Problem* problem_;
+  const uint64_t id_;
   Options options_;  // inner_parameter_blocks filled in by Create
   std::vector<double*> learnable_parameter_blocks_;
   std::unique_ptr<internal::ProblemLayout> layout_;

@@ -33,12 +33,13 @@ class DerivativeEngine {
   DerivativeEngine(const MinimiserDerivative::Options& options, BilevelProblem* problem)
       : options_(options),
         problem_(problem),
+        problem_id_(problem->id()),
         layout_(problem->layout()),
         newton_(options, problem),
         linearisation_(newton_.linearisation()),
         solver_(newton_.solver()) {}
 
-  BilevelProblem* problem() const { return problem_; }
+  uint64_t problem_id() const { return problem_id_; }
 
   Status Linearise(MinimiserDerivative::Summary* summary);
   Status Jacobian(Eigen::MatrixXd* J_y_w) const;
@@ -56,6 +57,7 @@ class DerivativeEngine {
 
   const MinimiserDerivative::Options options_;
   BilevelProblem* problem_;
+  const uint64_t problem_id_;
   const ProblemLayout& layout_;
   InnerNewton newton_;
   const Linearisation& linearisation_;
@@ -93,21 +95,35 @@ Status DerivativeEngine::Linearise(MinimiserDerivative::Summary* summary) {
       linearisation_.gradient().lpNorm<Eigen::Infinity>();
   double evaluation_time = SecondsSince(start);
 
+  // The inner values before a final Newton step: restored if anything
+  // fails after the step moved them, so that a failure leaves the user's
+  // problem as it was (no non-finite values).
+  Eigen::VectorXd before_step;
   if (options_.final_newton_step) {
     status = BuildAndFactorise();
     if (!status.ok()) {
       return Status(status.code(), "before the final Newton step: " + status.message());
     }
     const Eigen::VectorXd step = newton_.Step(linearisation_.gradient());
-    summary->newton_step_norm = step.norm();
-    status = newton_.ApplyStep(step);
-    if (!status.ok()) {
-      return Status(status.code(), status.message() + " during the final Newton step");
+    if (!step.allFinite()) {
+      return NumericalFailureError(
+          "the final Newton step has a NaN or infinite entry (the factorisation of "
+          "H + lambda D is not usable); the inner values are unchanged");
     }
-    const auto restart = std::chrono::steady_clock::now();
-    status = newton_.Evaluate();
-    if (!status.ok()) return status;
-    evaluation_time += SecondsSince(restart);
+    summary->newton_step_norm = step.norm();
+    before_step = problem_->GetInnerValues();
+    status = newton_.ApplyStep(step);
+    if (status.ok()) {
+      const auto restart = std::chrono::steady_clock::now();
+      status = newton_.Evaluate();
+      evaluation_time += SecondsSince(restart);
+    }
+    if (!status.ok()) {
+      problem_->SetInnerValues(before_step);
+      return Status(status.code(), status.message() +
+                                       " after the final Newton step; the inner values "
+                                       "are restored to those before it");
+    }
   }
 
   const auto factor_start = std::chrono::steady_clock::now();
@@ -118,13 +134,24 @@ Status DerivativeEngine::Linearise(MinimiserDerivative::Summary* summary) {
   summary->gradient_norm = linearisation_.gradient().norm();
   summary->min_eigenvalue = solver_.min_eigenvalue();
   summary->max_eigenvalue = solver_.max_eigenvalue();
-  summary->condition_number = solver_.min_eigenvalue() > 0.0
-                                  ? solver_.max_eigenvalue() / solver_.min_eigenvalue()
-                                  : std::numeric_limits<double>::infinity();
+  summary->scaled_min_eigenvalue = solver_.scaled_min_eigenvalue();
+  summary->scaled_max_eigenvalue = solver_.scaled_max_eigenvalue();
+  summary->condition_number =
+      solver_.scaled_min_eigenvalue() > 0.0
+          ? solver_.scaled_max_eigenvalue() / solver_.scaled_min_eigenvalue()
+          : std::numeric_limits<double>::infinity();
   summary->eigenvalues_are_estimates = solver_.eigenvalues_are_estimates();
   summary->linear_solver_type =
       solver_.is_dense() ? LinearSolverType::DENSE : LinearSolverType::SPARSE;
-  if (!status.ok()) return status;
+  if (!status.ok()) {
+    if (before_step.size() > 0) {
+      problem_->SetInnerValues(before_step);
+      return Status(status.code(), status.message() +
+                                       " (after the final Newton step; the inner values "
+                                       "are restored to those before it)");
+    }
+    return status;
+  }
   inner_snapshot_ = problem_->GetInnerValues();
   learnable_snapshot_ = problem_->GetLearnableParameters();
   return Status::Ok();
@@ -201,7 +228,12 @@ Status DerivativeEngine::Jacobian(Eigen::MatrixXd* J_y_w) const {
       }
     }
   }
+  if (!G.allFinite()) return NumericalFailureError("G = dg/dw has a NaN or infinite entry");
   *J_y_w = -solver_.Solve(G);
+  if (!J_y_w->allFinite()) {
+    return NumericalFailureError(
+        "dy*/dw has a NaN or infinite entry: the factorisation of H + lambda D is not usable");
+  }
   return Status::Ok();
 }
 
@@ -248,6 +280,11 @@ Status DerivativeEngine::VectorJacobianProduct(const Eigen::VectorXd& u,
     }
   }
   *J_y_w_T_u = -G_T_v;
+  if (!J_y_w_T_u->allFinite()) {
+    return NumericalFailureError(
+        "(dy*/dw)^T u has a NaN or infinite entry: G or the factorisation of H + lambda D is "
+        "not usable");
+  }
   return Status::Ok();
 }
 
@@ -315,7 +352,9 @@ std::string MinimiserDerivative::Summary::FullReport() const {
       << "  |g|_max, |g|_2 differentiated " << gradient_max_norm << ", " << gradient_norm << "\n"
       << "  eigenvalues of H + lambda D  [" << min_eigenvalue << ", " << max_eigenvalue << "]"
       << (eigenvalues_are_estimates ? " (estimates)" : " (exact)") << "\n"
-      << "  condition number             " << condition_number << "\n"
+      << "  Jacobi-scaled eigenvalues    [" << scaled_min_eigenvalue << ", "
+      << scaled_max_eigenvalue << "]\n"
+      << "  condition number (scaled)    " << condition_number << "\n"
       << "  evaluation time (s)          " << evaluation_time_in_seconds << "\n"
       << "  factorisation time (s)       " << factorisation_time_in_seconds << "\n";
   return out.str();
@@ -329,7 +368,8 @@ Status MinimiserDerivative::Linearise(BilevelProblem* problem, Summary* summary)
   CHECK(problem != nullptr);
   std::string error;
   if (!options_.IsValid(&error)) return InvalidArgumentError(error);
-  if (engine_ == nullptr || engine_->problem() != problem) {
+  // By id, not address: a new problem may sit at a freed one's address.
+  if (engine_ == nullptr || engine_->problem_id() != problem->id()) {
     engine_ = std::make_unique<internal::DerivativeEngine>(options_, problem);
   }
   Summary local_summary;

@@ -72,20 +72,34 @@ class MinimiserDerivative {
     LinearSolverType linear_solver_type = LinearSolverType::AUTOMATIC;
     int max_dense_size = 1000;
 
-    // Relative step of the central differences of the analytic Jacobians that
-    // give the residuals' second derivatives: h = step * max(1, |x|_inf), x
-    // the values of the blocks moved. About cbrt(machine epsilon); error
-    // O(h^2). Inner blocks of 3 or more coordinates are first differenced
-    // along one probe direction; when the residual block's Jacobian rows of
-    // the blocks not yet differenced do not move at all (the residual is
-    // linear in the block and the block does not move their Jacobians, e.g. a
-    // translation or linear coefficients), the block's columns are not
-    // differenced: those entries are zero or known by symmetry.
-    double second_derivative_relative_step = 6e-6;
+    // Relative step of the central differences of the analytic Jacobians
+    // that give the residuals' second derivatives. Steps are per coordinate:
+    // a direction's step moves each coordinate x_p by at most
+    // step * max(|x_p|, sqrt(eps) / step) (a manifold block's coordinates by
+    // step * its |x|_inf), so blocks mixing units (a focal length of 1e3
+    // beside a distortion of 1e-3) are differenced on each coordinate's own
+    // scale. Differences at h and 2h are Richardson-extrapolated (O(h^4)
+    // truncation, round-off about eps / step = 1e-12 relative), and h is
+    // halved (up to 4 times) while their O(h^2) term exceeds 1e-5 of the
+    // result, for residuals that bend on a scale much smaller than their
+    // values (grey levels of 255 under experts of width 1.4). Inner blocks of
+    // 3 or more coordinates are first differenced along one probe direction;
+    // when the residual block's Jacobian rows of the blocks not yet
+    // differenced do not move at all (the residual is linear in the block and
+    // the block does not move their Jacobians, e.g. a translation or linear
+    // coefficients), the block's columns are not differenced: those entries
+    // are zero or known by symmetry.
+    double second_derivative_relative_step = 1e-4;
 
-    // H + lambda D is reported singular when its smallest eigenvalue is at
-    // most singular_tolerance times its largest.
-    double singular_tolerance = 1e-12;
+    // The classification of A = H + lambda D, on its Jacobi-scaled form
+    // S A S (see Summary): singular when its smallest eigenvalue lies within
+    // +- singular_tolerance times its largest, indefinite below. The band
+    // covers the second derivatives' own error (about 1e-10 relative, see
+    // second_derivative_relative_step), so that a null direction (a gauge)
+    // whose computed eigenvalue is -1e-10 relative is singular, not
+    // indefinite; a derivative with a scaled condition number beyond 1e8
+    // would carry no reliable digit anyway.
+    double singular_tolerance = 1e-8;
 
     // Eigenvalue diagnostics. Up to max_exact_eigenvalue_size inner variables
     // (dense only) the extreme eigenvalues of H + lambda D are computed
@@ -115,11 +129,16 @@ class MinimiserDerivative {
     double gradient_max_norm_before_newton_step = 0.0;
     double newton_step_norm = 0.0;
 
-    // Extreme eigenvalues of H + lambda D (exact or estimated, see Options),
-    // and their ratio. For SPARSE without iterations: the range of the LDL^T
-    // pivots, which lies inside [min_eigenvalue, max_eigenvalue].
+    // Extreme eigenvalues of A = H + lambda D (exact or estimated, see
+    // Options), and of its Jacobi-scaled form S A S, S = diag(|A_ii|)^-1/2
+    // (as Ceres scales its LM system), whose ratio is the condition number:
+    // unlike A's, it does not depend on the parameters' units. For SPARSE
+    // without iterations: the ranges of the LDL^T pivots, which lie inside
+    // the eigenvalue ranges.
     double min_eigenvalue = 0.0;
     double max_eigenvalue = 0.0;
+    double scaled_min_eigenvalue = 0.0;
+    double scaled_max_eigenvalue = 0.0;
     double condition_number = 0.0;
     bool eigenvalues_are_estimates = false;
 

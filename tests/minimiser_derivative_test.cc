@@ -5,8 +5,10 @@
 #include "ceres_wiberg/minimiser_derivative.h"
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <random>
+#include <vector>
 
 #include "ceres/ceres.h"
 #include "ceres/rotation.h"
@@ -239,15 +241,16 @@ TEST(MinimiserDerivative, CurvatureProbesSkipLinearBlocksAndStayExact) {
   EXPECT_LT(CheckedError(bilevel.get(), DerivativeOptions(0.1, HessianModel::EXACT)), kTolerance);
 
   // Evaluations with Jacobians per pose residual in one Linearise without the
-  // Newton step: 1 (first order) + q: probe 2 + 3 columns x 2, b: probe 2 +
-  // 3 x 2, t and a: one probe each, 2 + 2 (linear: not differenced) = 21,
-  // against 1 + 13 columns x 2 = 27 without probes.
+  // Newton step: 1 (first order) + q: probe 2 + 3 columns x 4 (differences
+  // at h and 2h, extrapolated; no halving here), b: probe 2 + 3 x 4, t and a:
+  // one probe each, 2 + 2 (linear: not differenced) = 33, against
+  // 1 + 13 columns x 4 = 53 without probes.
   MinimiserDerivative::Options options = DerivativeOptions(0.0, HessianModel::EXACT);
   options.final_newton_step = false;
   MinimiserDerivative derivative(options);
   count = 0;
   ASSERT_TRUE(derivative.Linearise(bilevel.get(), nullptr).ok());
-  EXPECT_EQ(count, 12 * 21);
+  EXPECT_EQ(count, 12 * 33);
 }
 
 TEST(MinimiserDerivative, LambdaToZeroGivesTheImplicitDerivative) {
@@ -666,6 +669,93 @@ TEST(MinimiserDerivative, MisuseIsReportedNotCrashed) {
   status = derivative.Jacobian(&J);
   EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
   EXPECT_TRUE(Contains(status.message(), "changed since Linearise")) << status.message();
+}
+
+// r = 1e155 (y - w) at y = w: r and J are finite, H = J^T J = 1e310 is not.
+struct HugeSlopeResidual {
+  template <typename T>
+  bool operator()(const T* y, const T* w, T* r) const {
+    r[0] = 1e155 * (y[0] - w[0]);
+    return true;
+  }
+};
+
+TEST(MinimiserDerivative, NonFiniteHessianIsAnErrorNamingTheBlock) {
+  for (LinearSolverType type : {LinearSolverType::DENSE, LinearSolverType::SPARSE}) {
+    double y[1] = {0.5}, w[1] = {0.5};
+    ceres::Problem problem;
+    problem.AddResidualBlock(
+        new ceres::AutoDiffCostFunction<HugeSlopeResidual, 1, 1, 1>(new HugeSlopeResidual),
+        nullptr, y, w);
+    BilevelProblem::Options bilevel_options;
+    bilevel_options.parameter_block_names[y] = "y";
+    std::unique_ptr<BilevelProblem> bilevel;
+    ASSERT_TRUE(BilevelProblem::Create(&problem, {w}, bilevel_options, &bilevel).ok());
+    MinimiserDerivative::Options options = DerivativeOptions(0.1, HessianModel::EXACT);
+    options.linear_solver_type = type;
+    MinimiserDerivative derivative(options);
+    Status status = derivative.Linearise(bilevel.get(), nullptr);
+    EXPECT_EQ(status.code(), StatusCode::kNumericalFailure) << status.ToString();
+    EXPECT_TRUE(Contains(status.message(), "H has a NaN or infinite entry")) << status.message();
+    EXPECT_TRUE(Contains(status.message(), "'y'")) << status.message();
+    Eigen::MatrixXd J;
+    EXPECT_FALSE(derivative.Jacobian(&J).ok());
+  }
+}
+
+// r = sqrt(y) - w: from y = 1, w = 0 the Gauss-Newton step is -2 (to y = -1,
+// where r is NaN).
+struct SqrtResidual {
+  template <typename T>
+  bool operator()(const T* y, const T* w, T* r) const {
+    using std::sqrt;
+    r[0] = sqrt(y[0]) - w[0];
+    return true;
+  }
+};
+
+TEST(MinimiserDerivative, FailedFinalNewtonStepRestoresTheInnerValues) {
+  double y[1] = {1.0}, w[1] = {0.0};
+  ceres::Problem problem;
+  problem.AddResidualBlock(new ceres::AutoDiffCostFunction<SqrtResidual, 1, 1, 1>(new SqrtResidual),
+                           nullptr, y, w);
+  std::unique_ptr<BilevelProblem> bilevel;
+  ASSERT_TRUE(BilevelProblem::Create(&problem, {w}, &bilevel).ok());
+  MinimiserDerivative::Options options = DerivativeOptions(0.0, HessianModel::GAUSS_NEWTON);
+  options.final_newton_step = true;
+  MinimiserDerivative derivative(options);
+  Status status = derivative.Linearise(bilevel.get(), nullptr);
+  EXPECT_EQ(status.code(), StatusCode::kNumericalFailure) << status.ToString();
+  EXPECT_TRUE(Contains(status.message(), "restored")) << status.message();
+  EXPECT_EQ(y[0], 1.0);
+}
+
+// One MinimiserDerivative on problems created and freed in turn (a new one
+// often takes the freed one's address): each is linearised afresh.
+TEST(MinimiserDerivative, AFreshProblemAtAFreedOnesAddressIsNotMistakenForIt) {
+  MinimiserDerivative derivative(DerivativeOptions(0.1, HessianModel::EXACT));
+  uint64_t previous_id = 0;
+  for (int n : {1, 3, 2}) {
+    std::vector<double> y(n, 0.0);
+    double w[1] = {1.0};
+    ceres::Problem problem;
+    for (int i = 0; i < n; ++i) {
+      problem.AddResidualBlock(
+          new ceres::AutoDiffCostFunction<DifferenceResidual, 1, 1, 1>(new DifferenceResidual),
+          nullptr, &y[i], w);
+    }
+    std::unique_ptr<BilevelProblem> bilevel;
+    ASSERT_TRUE(BilevelProblem::Create(&problem, {w}, &bilevel).ok());
+    EXPECT_NE(bilevel->id(), previous_id);
+    previous_id = bilevel->id();
+    ASSERT_TRUE(derivative.Linearise(bilevel.get(), nullptr).ok());
+    Eigen::MatrixXd J;
+    ASSERT_TRUE(derivative.Jacobian(&J).ok());
+    // H = 1, G = -1 per coordinate: dy*/dw = 1 / (1 + lambda).
+    ASSERT_EQ(J.rows(), n);
+    ASSERT_EQ(J.cols(), 1);
+    for (int i = 0; i < n; ++i) EXPECT_NEAR(J(i, 0), 1.0 / 1.1, 1e-12);
+  }
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <sstream>
 #include <utility>
 
@@ -15,6 +16,10 @@ namespace {
 // Ceres' Levenberg-Marquardt clamps its diagonal to this range.
 constexpr double kMinDiagonal = 1e-6;
 constexpr double kMaxDiagonal = 1e32;
+
+// Inverse iterations on a factorised S A S that is singular: they converge to
+// the eigenvector of the eigenvalue nearest zero.
+constexpr int kNullDirectionIterations = 8;
 
 }  // namespace
 
@@ -47,28 +52,42 @@ Eigen::VectorXd DampedSolver::DampingDiagonal(const Eigen::VectorXd& h) const {
   return lambda_ * h.cwiseAbs().cwiseMax(kMinDiagonal).cwiseMin(kMaxDiagonal);
 }
 
+Eigen::VectorXd DampedSolver::JacobiScale(const Eigen::VectorXd& a) {
+  Eigen::VectorXd scale(a.size());
+  for (int i = 0; i < a.size(); ++i) {
+    const double d = std::abs(a[i]);
+    scale[i] = d > 0.0 && std::isfinite(d) ? 1.0 / std::sqrt(d) : 1.0;
+  }
+  return scale;
+}
+
 Status DampedSolver::Classify() const {
-  const double scale = std::max(std::abs(max_eigenvalue_), std::abs(min_eigenvalue_));
-  const bool indefinite = min_eigenvalue_ < -options_.singular_tolerance * scale;
-  const bool singular = !indefinite && min_eigenvalue_ <= options_.singular_tolerance * scale;
+  const double scale = std::max(std::abs(scaled_max_eigenvalue_), std::abs(scaled_min_eigenvalue_));
+  const double tolerance = options_.singular_tolerance * scale;
+  const bool indefinite = scaled_min_eigenvalue_ < -tolerance;
+  const bool singular = !indefinite && scaled_min_eigenvalue_ <= tolerance;
   if (!indefinite && !singular) return Status::Ok();
 
   std::ostringstream message;
   message.precision(6);
   const char* matrix = lambda_ == 0.0 ? "H" : "H + lambda D";
   if (indefinite) {
-    message << matrix << " is indefinite: its smallest eigenvalue is "
-            << min_eigenvalue_ << " (largest " << max_eigenvalue_
+    message << matrix << " is indefinite: its smallest eigenvalue is " << min_eigenvalue_
+            << " (largest " << max_eigenvalue_ << "; Jacobi-scaled " << scaled_min_eigenvalue_
+            << " and " << scaled_max_eigenvalue_
             << "), so y* is not a strict local minimum of the inner problem "
                "(a saddle point, or the inner solve stopped early). ";
   } else {
-    message << matrix << " is singular to working precision: smallest eigenvalue "
-            << min_eigenvalue_ << ", largest " << max_eigenvalue_
-            << ", so the minimiser is not isolated (a flat direction). ";
+    message << matrix << " is singular: the smallest eigenvalue of its Jacobi-scaled form is "
+            << scaled_min_eigenvalue_ << ", within " << options_.singular_tolerance
+            << " of the largest (" << scaled_max_eigenvalue_ << "; unscaled " << min_eigenvalue_
+            << " and " << max_eigenvalue_
+            << "), so the minimiser is not isolated (a flat direction, e.g. a gauge freedom). ";
   }
   if (lambda_ == 0.0) {
     message << "The implicit derivative (lambda = 0) does not exist here; use "
                "lambda > 0, the trust-region derivative (the paper uses 0.1)";
+    if (singular) message << ", or fix the gauge (hold blocks constant or add a prior)";
   } else {
     message << "Increase lambda (now " << lambda_
             << ") above the magnitude of the negative eigenvalue, or use "
@@ -79,43 +98,62 @@ Status DampedSolver::Classify() const {
                 message.str());
 }
 
-void DampedSolver::EstimateEigenvalues(
-    const std::function<Eigen::VectorXd(const Eigen::VectorXd&)>& multiply) {
-  const int n = options_.eigenvalue_iterations;
-  if (n <= 0 || max_eigenvalue_ <= 0.0) return;
-  const int size = dense_ ? dense_factor_.rows() : sparse_factor_.rows();
+void DampedSolver::EstimateEigenvalues(int iterations, const Multiply& multiply,
+                                       const Multiply& solve, double* min,
+                                       double* max) const {
+  if (iterations <= 0 || *max <= 0.0) return;
+  const int size = scale_.size();
   // A fixed, non-special start vector keeps results repeatable.
-  Eigen::VectorXd start = Eigen::VectorXd::LinSpaced(size, 1.0, 2.0);
-  Eigen::VectorXd v = start.normalized();
-  for (int i = 0; i < n; ++i) {
+  const Eigen::VectorXd start = Eigen::VectorXd::LinSpaced(size, 1.0, 2.0).normalized();
+  Eigen::VectorXd v = start;
+  for (int i = 0; i < iterations; ++i) {
     const Eigen::VectorXd Av = multiply(v);
-    max_eigenvalue_ = std::max(max_eigenvalue_, v.dot(Av));
+    *max = std::max(*max, v.dot(Av));
     if (Av.norm() == 0.0) break;
     v = Av.normalized();
   }
-  v = start.normalized();
-  for (int i = 0; i < n; ++i) {
-    const Eigen::VectorXd x = Solve(v);
+  v = start;
+  for (int i = 0; i < iterations; ++i) {
+    const Eigen::VectorXd x = solve(v);
     // v^T A^-1 v is a lower bound of 1 / min_eigenvalue.
     const double rayleigh = v.dot(x);
-    if (rayleigh > 0.0) min_eigenvalue_ = std::min(min_eigenvalue_, 1.0 / rayleigh);
+    if (rayleigh > 0.0) *min = std::min(*min, 1.0 / rayleigh);
     if (x.norm() == 0.0 || !x.allFinite()) break;
     v = x.normalized();
   }
 }
 
+Eigen::VectorXd DampedSolver::SolveScaled(const Eigen::VectorXd& v) const {
+  if (dense_) return dense_factor_.solve(v);
+  return sparse_factor_.solve(v);
+}
+
 Status DampedSolver::FactoriseDense() {
   Eigen::MatrixXd A = dense_hessian_;
   A.diagonal() += DampingDiagonal(dense_hessian_.diagonal());
+  scale_ = JacobiScale(A.diagonal());
+  null_direction_.resize(0);
+  const Eigen::MatrixXd scaled = scale_.asDiagonal() * A * scale_.asDiagonal();
   const bool exact = A.rows() <= options_.max_exact_eigenvalue_size;
   auto compute_exact = [&]() {
     Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eigen(A, Eigen::EigenvaluesOnly);
     min_eigenvalue_ = eigen.eigenvalues().minCoeff();
     max_eigenvalue_ = eigen.eigenvalues().maxCoeff();
+    eigen.compute(scaled, Eigen::EigenvaluesOnly);
+    scaled_min_eigenvalue_ = eigen.eigenvalues().minCoeff();
+    scaled_max_eigenvalue_ = eigen.eigenvalues().maxCoeff();
     estimates_ = false;
   };
+  // The eigenvector of the scaled matrix's smallest eigenvalue.
+  auto find_null_direction = [&](Status status) {
+    if (status.code() == StatusCode::kSingularHessian) {
+      Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eigen(scaled);
+      null_direction_ = eigen.eigenvectors().col(0);
+    }
+    return status;
+  };
   if (exact) compute_exact();
-  dense_factor_.compute(A);
+  dense_factor_.compute(scaled);
   if (dense_factor_.info() != Eigen::Success) {
     if (!exact) compute_exact();
     Status status = Classify();
@@ -124,7 +162,7 @@ Status DampedSolver::FactoriseDense() {
                     "the Cholesky factorisation of H + lambda D failed although "
                     "its eigenvalues are positive; the matrix is too ill-conditioned");
     }
-    return status;
+    return find_null_direction(status);
   }
   if (!exact) {
     estimates_ = true;
@@ -132,43 +170,94 @@ Status DampedSolver::FactoriseDense() {
     // which lies inside the eigenvalue range.
     min_eigenvalue_ = A.diagonal().minCoeff();
     max_eigenvalue_ = A.diagonal().maxCoeff();
-    EstimateEigenvalues([&A](const Eigen::VectorXd& v) -> Eigen::VectorXd { return A * v; });
+    scaled_min_eigenvalue_ = scaled.diagonal().minCoeff();
+    scaled_max_eigenvalue_ = scaled.diagonal().maxCoeff();
+    const int n = options_.eigenvalue_iterations;
+    EstimateEigenvalues(
+        n, [&A](const Eigen::VectorXd& v) -> Eigen::VectorXd { return A * v; },
+        [this](const Eigen::VectorXd& v) -> Eigen::VectorXd { return Solve(v); },
+        &min_eigenvalue_, &max_eigenvalue_);
+    EstimateEigenvalues(
+        n, [&scaled](const Eigen::VectorXd& v) -> Eigen::VectorXd { return scaled * v; },
+        [this](const Eigen::VectorXd& v) { return SolveScaled(v); }, &scaled_min_eigenvalue_,
+        &scaled_max_eigenvalue_);
   }
-  return Classify();
+  return find_null_direction(Classify());
 }
 
 Status DampedSolver::FactoriseSparse() {
   estimates_ = true;
+  null_direction_.resize(0);
   Eigen::SparseMatrix<double> A = sparse_hessian_upper_;
   const Eigen::VectorXd damping = DampingDiagonal(Eigen::VectorXd(A.diagonal()));
   for (int i = 0; i < A.rows(); ++i) A.coeffRef(i, i) += damping[i];
+  scale_ = JacobiScale(Eigen::VectorXd(A.diagonal()));
+  Eigen::SparseMatrix<double> scaled = A;
+  for (int col = 0; col < scaled.outerSize(); ++col) {
+    for (Eigen::SparseMatrix<double>::InnerIterator it(scaled, col); it; ++it) {
+      it.valueRef() *= scale_[it.row()] * scale_[it.col()];
+    }
+  }
   if (!sparse_pattern_analysed_) {
-    sparse_factor_.analyzePattern(A);
+    sparse_factor_.analyzePattern(scaled);
     sparse_pattern_analysed_ = true;
   }
-  sparse_factor_.factorize(A);
+  sparse_factor_.factorize(scaled);
   if (sparse_factor_.info() != Eigen::Success) {
-    min_eigenvalue_ = 0.0;
+    // A zero pivot: S A S is singular (or, beyond it, indefinite); the
+    // pivot's coordinate is where the null direction shows.
+    min_eigenvalue_ = scaled_min_eigenvalue_ = 0.0;
     max_eigenvalue_ = A.diagonal().cwiseAbs().maxCoeff();
-    return Classify();
+    scaled_max_eigenvalue_ = Eigen::VectorXd(scaled.diagonal()).cwiseAbs().maxCoeff();
+    Status status = Classify();
+    const Eigen::VectorXd pivots = sparse_factor_.vectorD();
+    if (status.code() == StatusCode::kSingularHessian && pivots.size() == A.rows()) {
+      Eigen::Index smallest = 0;
+      pivots.cwiseAbs().minCoeff(&smallest);
+      null_direction_ = Eigen::VectorXd::Unit(A.rows(), smallest);
+    }
+    return status;
   }
   // For a symmetric matrix with an LDL^T factorisation the signs of the pivots
   // are the signs of the eigenvalues (Sylvester); for a positive definite one
-  // the pivots lie inside [min, max] eigenvalue.
-  const Eigen::VectorXd pivots = sparse_factor_.vectorD();
+  // the pivots lie inside [min, max] eigenvalue. The pivots of A are those of
+  // S A S divided by S^2.
+  const Eigen::VectorXd scaled_pivots = sparse_factor_.vectorD();
+  const Eigen::VectorXd pivots = scaled_pivots.cwiseQuotient(scale_.cwiseAbs2());
   min_eigenvalue_ = pivots.minCoeff();
   max_eigenvalue_ = pivots.maxCoeff();
+  scaled_min_eigenvalue_ = scaled_pivots.minCoeff();
+  scaled_max_eigenvalue_ = scaled_pivots.maxCoeff();
+  const int n = options_.eigenvalue_iterations;
   if (min_eigenvalue_ > 0.0) {
     const Eigen::SparseMatrix<double> A_full = A.selfadjointView<Eigen::Upper>();
     EstimateEigenvalues(
-        [&A_full](const Eigen::VectorXd& v) -> Eigen::VectorXd { return A_full * v; });
+        n, [&A_full](const Eigen::VectorXd& v) -> Eigen::VectorXd { return A_full * v; },
+        [this](const Eigen::VectorXd& v) -> Eigen::VectorXd { return Solve(v); },
+        &min_eigenvalue_, &max_eigenvalue_);
+    const Eigen::SparseMatrix<double> scaled_full = scaled.selfadjointView<Eigen::Upper>();
+    EstimateEigenvalues(
+        n, [&scaled_full](const Eigen::VectorXd& v) -> Eigen::VectorXd { return scaled_full * v; },
+        [this](const Eigen::VectorXd& v) { return SolveScaled(v); }, &scaled_min_eigenvalue_,
+        &scaled_max_eigenvalue_);
   }
-  return Classify();
+  Status status = Classify();
+  if (status.code() == StatusCode::kSingularHessian) {
+    Eigen::VectorXd v = Eigen::VectorXd::LinSpaced(A.rows(), 1.0, 2.0).normalized();
+    for (int i = 0; i < kNullDirectionIterations; ++i) {
+      const Eigen::VectorXd x = SolveScaled(v);
+      if (x.norm() == 0.0 || !x.allFinite()) break;
+      v = x.normalized();
+    }
+    null_direction_ = v;
+  }
+  return status;
 }
 
 Eigen::MatrixXd DampedSolver::Solve(const Eigen::MatrixXd& B) const {
-  if (dense_) return dense_factor_.solve(B);
-  return sparse_factor_.solve(B);
+  const Eigen::MatrixXd scaled_B = scale_.asDiagonal() * B;
+  if (dense_) return scale_.asDiagonal() * dense_factor_.solve(scaled_B);
+  return scale_.asDiagonal() * sparse_factor_.solve(scaled_B);
 }
 
 }  // namespace internal

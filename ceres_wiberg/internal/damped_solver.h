@@ -1,10 +1,16 @@
 // ceres_wiberg internal: keeps H and factorises A = H + lambda D (dense
 // Cholesky or sparse LDL^T), reports its extreme eigenvalues, and solves
 // A X = B. A new lambda refactorises A from the kept H: H is not rebuilt.
+//
+// A is factorised, and classified (positive definite, singular, indefinite),
+// in its Jacobi-scaled form S A S, S = diag(|A_ii|)^-1/2 (1 where A_ii = 0),
+// as Ceres scales its Levenberg-Marquardt system: the classification and the
+// condition number then do not depend on the parameters' units.
 
 #ifndef CERES_WIBERG_INTERNAL_DAMPED_SOLVER_H_
 #define CERES_WIBERG_INTERNAL_DAMPED_SOLVER_H_
 
+#include <functional>
 #include <memory>
 
 #include "Eigen/Cholesky"
@@ -31,21 +37,35 @@ class DampedSolver {
   // X = (H + lambda D)^-1 B for the last Factorise.
   Eigen::MatrixXd Solve(const Eigen::MatrixXd& B) const;
 
+  // Extreme eigenvalues of A = H + lambda D, and of its Jacobi-scaled form.
   double min_eigenvalue() const { return min_eigenvalue_; }
   double max_eigenvalue() const { return max_eigenvalue_; }
+  double scaled_min_eigenvalue() const { return scaled_min_eigenvalue_; }
+  double scaled_max_eigenvalue() const { return scaled_max_eigenvalue_; }
   bool eigenvalues_are_estimates() const { return estimates_; }
   bool is_dense() const { return dense_; }
 
+  // After a kSingularHessian Factorise: the direction (scaled coordinates,
+  // unit norm) along which S A S is (nearly) null; empty if unknown.
+  const Eigen::VectorXd& null_direction() const { return null_direction_; }
+
  private:
+  using Multiply = std::function<Eigen::VectorXd(const Eigen::VectorXd&)>;
+
   Status FactoriseDense();
   Status FactoriseSparse();
   // D's diagonal for a Hessian with diagonal `h`.
   Eigen::VectorXd DampingDiagonal(const Eigen::VectorXd& h) const;
-  // Refines [min, max] by power and inverse iterations.
-  void EstimateEigenvalues(
-      const std::function<Eigen::VectorXd(const Eigen::VectorXd&)>& multiply);
-  // The error for a matrix whose smallest eigenvalue is min_eigenvalue_, or
-  // OK if it is positive definite to working precision.
+  // S's diagonal for A's diagonal.
+  static Eigen::VectorXd JacobiScale(const Eigen::VectorXd& a);
+  // Refines [*min, *max] by power iterations of `multiply` and inverse
+  // iterations of `solve`.
+  void EstimateEigenvalues(int iterations, const Multiply& multiply, const Multiply& solve,
+                           double* min, double* max) const;
+  // (S A S)^-1 v with the factorisation.
+  Eigen::VectorXd SolveScaled(const Eigen::VectorXd& v) const;
+  // The error for the scaled eigenvalues found, or OK if S A S is positive
+  // definite beyond options.singular_tolerance.
   Status Classify() const;
 
   const MinimiserDerivative::Options options_;
@@ -57,6 +77,10 @@ class DampedSolver {
   bool estimates_ = false;
   double min_eigenvalue_ = 0.0;
   double max_eigenvalue_ = 0.0;
+  double scaled_min_eigenvalue_ = 0.0;
+  double scaled_max_eigenvalue_ = 0.0;
+  Eigen::VectorXd scale_;  // S's diagonal
+  Eigen::VectorXd null_direction_;
   Eigen::LLT<Eigen::MatrixXd> dense_factor_;
   Eigen::SimplicialLDLT<Eigen::SparseMatrix<double>, Eigen::Upper> sparse_factor_;
 };

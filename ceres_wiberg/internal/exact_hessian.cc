@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace ceres_wiberg {
 namespace internal {
@@ -28,23 +29,42 @@ double ProbeCoefficient(int q) {
   return 1.0 + (x - std::floor(x));
 }
 
+// The scale s of a coordinate of value x: |x|, but at least
+// kMinStep / relative step, so that a coordinate at or near zero moves by
+// Ceres' NumericDiff minimum step sqrt(eps) (an absolute floor, as there).
+constexpr double kMinStep = 1.4901161193847656e-08;  // sqrt(eps)
+
+// Error control of the extrapolated differences (CurvatureAlong): the
+// O(h^2) term is accepted below this fraction of |D|_inf (the extrapolant's
+// error is then about its square, 1e-10), ...
+constexpr double kTruncationTolerance = 1e-5;
+// ... or below round-off, this many eps |J^T c| / h (a Jacobian evaluation
+// accumulates some tens of roundings) ...
+constexpr double kNoiseFactor = 64.0;
+// ... with at most this many halvings of h.
+constexpr int kMaxHalvings = 4;
+
 }  // namespace
+
+double ExactHessian::CoordinateScale(double x) const {
+  return std::max(std::abs(x), kMinStep / relative_step_);
+}
 
 ExactHessian::ExactHessian(const ProblemLayout& layout, const Linearisation& linearisation,
                            double relative_step)
     : layout_(layout), linearisation_(linearisation), relative_step_(relative_step) {}
 
 Status ExactHessian::CurvatureAlong(int i, const double* direction, CurvatureRows rows,
-                                    double* out) const {
+                                    double* out, bool extrapolate) const {
   const ResidualBlockInfo& residual = layout_.residuals[i];
   const int k = residual.num_residuals;
   const size_t num_blocks = residual.blocks.size();
   ResidualScratch& scratch = scratch_;
   scratch.Reset(layout_, residual);
 
-  // Ambient image of the direction, and the scales that set the step.
-  double value_scale = 1.0;
-  double delta_scale = 0.0;
+  // Ambient image of the direction, and its length in coordinate-scaled
+  // units: max_i |Delta_i| / s_i (see CoordinateScale).
+  double scaled_length = 0.0;
   for (size_t j = 0; j < num_blocks; ++j) {
     if (residual.local_offset[j] < 0) continue;
     const int b = residual.blocks[j];
@@ -58,11 +78,15 @@ Status ExactHessian::CurvatureAlong(int i, const double* direction, CurvatureRow
     } else {
       delta = d;
     }
-    const double block_delta = delta.lpNorm<Eigen::Infinity>();
-    if (block_delta == 0.0) continue;  // only the blocks moved set the scale
-    value_scale = std::max(
-        value_scale, ConstVectorMap(block.values, block.ambient_size).lpNorm<Eigen::Infinity>());
-    delta_scale = std::max(delta_scale, block_delta);
+    const ConstVectorMap x(block.values, block.ambient_size);
+    // A manifold's ambient coordinates share one unit (Plus mixes them).
+    const double block_scale =
+        block.manifold != nullptr ? CoordinateScale(x.lpNorm<Eigen::Infinity>()) : 0.0;
+    for (int p = 0; p < block.ambient_size; ++p) {
+      if (delta[p] == 0.0) continue;
+      const double s = block.manifold != nullptr ? block_scale : CoordinateScale(x[p]);
+      scaled_length = std::max(scaled_length, std::abs(delta[p]) / s);
+    }
   }
 
   auto wanted = [&](const ParameterBlockInfo& block) {
@@ -70,7 +94,7 @@ Status ExactHessian::CurvatureAlong(int i, const double* direction, CurvatureRow
            ((rows == CurvatureRows::kInner && block.role == BlockRole::kInner) ||
             (rows == CurvatureRows::kLearnable && block.role == BlockRole::kLearnable));
   };
-  if (delta_scale == 0.0) {
+  if (scaled_length == 0.0) {
     for (size_t j = 0; j < num_blocks; ++j) {
       const ParameterBlockInfo& block = layout_.blocks[residual.blocks[j]];
       if (!wanted(block)) continue;
@@ -78,16 +102,17 @@ Status ExactHessian::CurvatureAlong(int i, const double* direction, CurvatureRow
     }
     return Status::Ok();
   }
-  const double h = relative_step_ * value_scale / delta_scale;
+  // Every coordinate moves by at most relative_step_ times its own scale.
+  double h = relative_step_ / scaled_length;
   const double rho_prime = linearisation_.rho(i)[1];
   const ConstVectorMap r0(linearisation_.residuals(i), k);
   for (size_t j = 0; j < num_blocks; ++j) {
     if (wanted(layout_.blocks[residual.blocks[j]])) scratch.Want(j);
   }
 
-  // J^T c at x + side h Delta, c = rho' r at the linearisation point.
-  for (int side = 0; side < 2; ++side) {
-    const double step = side == 0 ? h : -h;
+  // J^T c at x + step Delta, c = rho' r at the linearisation point, into
+  // J_T_c[side].
+  auto evaluate = [&](double step, int side) -> Status {
     for (size_t j = 0; j < num_blocks; ++j) {
       if (residual.local_offset[j] < 0) continue;
       const ParameterBlockInfo& block = layout_.blocks[residual.blocks[j]];
@@ -108,24 +133,74 @@ Status ExactHessian::CurvatureAlong(int i, const double* direction, CurvatureRow
           rho_prime *
           (ConstRowMajorMap(scratch.jacobian(j), k, block.ambient_size).transpose() * r0);
     }
+    return Status::Ok();
+  };
+  // The central difference D(step) over the wanted blocks' ambient
+  // coordinates into *d, and its round-off scale eps |J^T c|_inf / step.
+  const size_t ambient_size =
+      scratch.ambient_offset[num_blocks - 1] +
+      layout_.blocks[residual.blocks[num_blocks - 1]].ambient_size;
+  auto difference = [&](double step, Eigen::VectorXd* d, double* noise) -> Status {
+    for (int side = 0; side < 2; ++side) {
+      Status status = evaluate(side == 0 ? step : -step, side);
+      if (!status.ok()) return status;
+    }
+    d->setZero(ambient_size);
+    double magnitude = 0.0;
+    for (size_t j = 0; j < num_blocks; ++j) {
+      if (scratch.jacobians[j] == nullptr) continue;
+      const size_t offset = scratch.ambient_offset[j];
+      const int size = layout_.blocks[residual.blocks[j]].ambient_size;
+      const ConstVectorMap plus(scratch.J_T_c[0].data() + offset, size);
+      const ConstVectorMap minus(scratch.J_T_c[1].data() + offset, size);
+      d->segment(offset, size) = (plus - minus) / (2.0 * step);
+      magnitude = std::max({magnitude, plus.lpNorm<Eigen::Infinity>(),
+                            minus.lpNorm<Eigen::Infinity>()});
+    }
+    *noise = kNoiseFactor * std::numeric_limits<double>::epsilon() * magnitude / step;
+    return Status::Ok();
+  };
+
+  double noise = 0.0;
+  Status status = difference(h, &fine_, &noise);
+  if (!status.ok()) return status;
+  if (extrapolate) {
+    // Richardson: R = (4 D(h) - D(2h)) / 3 cancels the O(h^2) term c h^2,
+    // and |D(h) - D(2h)| = 3 c h^2 measures it. While that term is above
+    // kTruncationTolerance |D| (and above round-off), R's O(h^4) error (about
+    // its square) may still show: halve h, up to kMaxHalvings times, keeping
+    // the last R whose measure still fell (it stops falling once round-off
+    // dominates).
+    status = difference(2.0 * h, &coarse_, &noise);
+    if (!status.ok()) return status;
+    extrapolated_ = (4.0 * fine_ - coarse_) / 3.0;
+    double change = (fine_ - coarse_).lpNorm<Eigen::Infinity>();
+    for (int halving = 0; halving < kMaxHalvings; ++halving) {
+      if (change <= kTruncationTolerance * fine_.lpNorm<Eigen::Infinity>() + noise) break;
+      h /= 2.0;
+      coarse_.swap(fine_);
+      status = difference(h, &fine_, &noise);
+      if (!status.ok()) return status;
+      const double new_change = (fine_ - coarse_).lpNorm<Eigen::Infinity>();
+      if (!(new_change < change)) break;
+      change = new_change;
+      extrapolated_ = (4.0 * fine_ - coarse_) / 3.0;
+    }
   }
+  const Eigen::VectorXd& ambient = extrapolate ? extrapolated_ : fine_;
   for (size_t j = 0; j < num_blocks; ++j) {
     if (scratch.jacobians[j] == nullptr) continue;
     const int b = residual.blocks[j];
     const ParameterBlockInfo& block = layout_.blocks[b];
-    const size_t offset = scratch.ambient_offset[j];
-    // The difference quotient, in place in J_T_c[0].
-    VectorMap ambient(scratch.J_T_c[0].data() + offset, block.ambient_size);
-    ambient = (ambient - ConstVectorMap(scratch.J_T_c[1].data() + offset, block.ambient_size)) /
-              (2.0 * h);
+    const auto block_ambient = ambient.segment(scratch.ambient_offset[j], block.ambient_size);
     VectorMap local(out + residual.local_offset[j], block.local_size());
     if (block.manifold != nullptr) {
       local.noalias() = ConstRowMajorMap(linearisation_.plus_jacobian(b).data(), block.ambient_size,
                                          block.tangent_size)
                             .transpose() *
-                        ambient;
+                        block_ambient;
     } else {
-      local = ambient;
+      local = block_ambient;
     }
   }
   return Status::Ok();
@@ -194,8 +269,9 @@ Status ExactHessian::InnerCurvature(int i) {
            layout_.blocks[residual.blocks[b]].tangent_size;
   });
   // Writes every inner row of column_.
-  auto difference = [&]() {
-    return CurvatureAlong(i, direction_.data(), CurvatureRows::kInner, column_.data());
+  auto difference = [&](bool extrapolate) {
+    return CurvatureAlong(i, direction_.data(), CurvatureRows::kInner, column_.data(),
+                          extrapolate);
   };
 
   for (int j : probe_order_) {
@@ -203,7 +279,8 @@ Status ExactHessian::InnerCurvature(int i) {
     const int local = residual.local_offset[j];
     if (t >= kProbeMinSize) {
       for (int q = 0; q < t; ++q) direction_[local + q] = ProbeCoefficient(q);
-      Status status = difference();
+      // Only exact zeros are read: one plain difference serves.
+      Status status = difference(false);
       direction_.segment(local, t).setZero();
       if (!status.ok()) return status;
       bool moves_unknown_rows = false;
@@ -216,7 +293,7 @@ Status ExactHessian::InnerCurvature(int i) {
     }
     for (int q = 0; q < t; ++q) {
       direction_[local + q] = 1.0;
-      Status status = difference();
+      Status status = difference(true);
       direction_[local + q] = 0.0;
       if (!status.ok()) return status;
       const int col = residual.inner_offset[j] + q;

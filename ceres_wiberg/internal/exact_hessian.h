@@ -2,8 +2,11 @@
 // the residuals' second derivatives it is built from.
 //
 // The second derivatives are central differences of Ceres' analytic Jacobians
-// along a direction (CurvatureAlong): one pair of Jacobian evaluations per
-// Hessian-vector product, O(h^2) error. Assemble probes each residual block
+// along a direction (CurvatureAlong), Richardson-extrapolated from steps h
+// and 2h with error control: two pairs of Jacobian evaluations per
+// Hessian-vector product (one more per halving of h where the residual bends
+// on a scale much smaller than its values), O(h^4) truncation. Steps are per coordinate, so units may differ by orders
+// of magnitude inside one block. Assemble probes each residual block
 // for structurally zero curvature columns, differences the others and sums
 // the blocks into a SymmetricBlockMatrix (the Gauss-Newton part alone for
 // HessianModel::GAUSS_NEWTON).
@@ -40,10 +43,15 @@ class ExactHessian {
   // local tangent direction `direction` (size num_local) and the Jacobian is
   // projected with the PlusJacobian at the linearisation point. This is the
   // residual curvature sum_k c_k d2r_k along the direction. Central
-  // differences with step relative_step * max(1, |x|_inf) / |Delta|_inf, x the
-  // values of the blocks the direction moves. `out` has num_local entries;
-  // rows other than `rows` are left untouched.
-  Status CurvatureAlong(int i, const double* direction, CurvatureRows rows, double* out) const;
+  // differences with step h = relative_step / max_p (|Delta_p| / s_p), so
+  // that each ambient coordinate p moves by at most relative_step times its
+  // own scale s_p (CoordinateScale of its value; of the block's |x|_inf for a
+  // manifold block), extrapolated from h and 2h (h halved while the
+  // O(h^2) term is large, see the definition) unless `extrapolate` is false
+  // (then one O(h^2) difference, for probes that only test for exact zeros).
+  // `out` has num_local entries; rows other than `rows` are left untouched.
+  Status CurvatureAlong(int i, const double* direction, CurvatureRows rows, double* out,
+                        bool extrapolate = true) const;
 
   // H (the model's) at the linearisation's point into `hessian`.
   Status Assemble(HessianModel model, SymmetricBlockMatrix* hessian);
@@ -51,6 +59,9 @@ class ExactHessian {
  private:
   // H of residual block i over its inner local columns into local_hessian_.
   Status InnerLocalHessian(int i, bool exact);
+  // max(|x|, sqrt(eps) / relative_step): a coordinate's own scale, with
+  // Ceres' NumericDiff minimum step for values at or near zero.
+  double CoordinateScale(double x) const;
   // The residual curvature of residual block i over its inner local columns
   // into curvature_ (see the definition for the probes).
   Status InnerCurvature(int i);
@@ -59,6 +70,8 @@ class ExactHessian {
   const Linearisation& linearisation_;
   const double relative_step_;
   mutable ResidualScratch scratch_;
+  // CurvatureAlong's differences at steps h and 2h and their extrapolation.
+  mutable Eigen::VectorXd fine_, coarse_, extrapolated_;
 
   // Scratch of Assemble, reused across residual blocks.
   RowMajorMatrix inner_jacobian_;  // num_residuals x num_inner_local

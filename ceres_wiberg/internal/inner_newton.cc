@@ -1,7 +1,11 @@
 #include "ceres_wiberg/internal/inner_newton.h"
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
+#include <sstream>
 #include <utility>
+#include <vector>
 
 #include "ceres/problem.h"
 
@@ -19,6 +23,24 @@ InnerNewton::InnerNewton(const MinimiserDerivative::Options& options, BilevelPro
 
 Status InnerNewton::Evaluate() { return linearisation_.Evaluate(); }
 
+namespace {
+
+// Blocks named for a null direction: those holding a component of at least
+// this fraction of its largest, at most kMaxNamedBlocks of them.
+constexpr double kNamedComponent = 0.1;
+constexpr int kMaxNamedBlocks = 6;
+
+// The inner block holding y coordinate `coordinate`.
+int InnerBlockOf(const ProblemLayout& layout, int coordinate) {
+  for (int b : layout.inner_blocks) {
+    const ParameterBlockInfo& block = layout.blocks[b];
+    if (coordinate >= block.offset && coordinate < block.offset + block.tangent_size) return b;
+  }
+  return -1;
+}
+
+}  // namespace
+
 Status InnerNewton::BuildHessian() {
   Status status = exact_hessian_.Assemble(options_.hessian_model, &hessian_);
   if (!status.ok()) return status;
@@ -26,11 +48,65 @@ Status InnerNewton::BuildHessian() {
                      (options_.linear_solver_type == LinearSolverType::AUTOMATIC &&
                       layout_.num_inner <= options_.max_dense_size);
   if (dense) {
-    solver_.SetDense(hessian_.ToDense());
+    Eigen::MatrixXd H = hessian_.ToDense();
+    for (int j = 0; j < H.cols(); ++j) {
+      for (int i = 0; i < H.rows(); ++i) {
+        if (std::isfinite(H(i, j))) continue;
+        return NumericalFailureError(
+            "H has a NaN or infinite entry in the rows of " +
+            layout_.blocks[InnerBlockOf(layout_, i)].name + " and the columns of " +
+            layout_.blocks[InnerBlockOf(layout_, j)].name);
+      }
+    }
+    solver_.SetDense(std::move(H));
   } else {
-    solver_.SetSparse(hessian_.ToSparseUpper());
+    Eigen::SparseMatrix<double> H = hessian_.ToSparseUpper();
+    for (int j = 0; j < H.outerSize(); ++j) {
+      for (Eigen::SparseMatrix<double>::InnerIterator it(H, j); it; ++it) {
+        if (std::isfinite(it.value())) continue;
+        return NumericalFailureError(
+            "H has a NaN or infinite entry in the rows of " +
+            layout_.blocks[InnerBlockOf(layout_, static_cast<int>(it.row()))].name +
+            " and the columns of " +
+            layout_.blocks[InnerBlockOf(layout_, static_cast<int>(it.col()))].name);
+      }
+    }
+    solver_.SetSparse(std::move(H));
   }
   return Status::Ok();
+}
+
+Status InnerNewton::Factorise(double lambda) {
+  Status status = solver_.Factorise(lambda);
+  const Eigen::VectorXd& v = solver_.null_direction();
+  if (status.code() != StatusCode::kSingularHessian || v.size() != layout_.num_inner ||
+      !v.allFinite() || v.size() == 0) {
+    return status;
+  }
+  // The largest component of each block, in scaled (unit-free) coordinates.
+  std::vector<std::pair<double, int>> components;
+  for (int b : layout_.inner_blocks) {
+    const ParameterBlockInfo& block = layout_.blocks[b];
+    components.emplace_back(
+        v.segment(block.offset, block.tangent_size).lpNorm<Eigen::Infinity>(), b);
+  }
+  std::sort(components.begin(), components.end(), std::greater<>());
+  const double largest = components.front().first;
+  std::ostringstream message;
+  message.precision(2);
+  message << status.message() << ". The null direction lives in ";
+  int named = 0;
+  for (const auto& [size, b] : components) {
+    if (size < kNamedComponent * largest) break;
+    if (named == kMaxNamedBlocks) {
+      message << ", ...";
+      break;
+    }
+    message << (named > 0 ? ", " : "") << layout_.blocks[b].name << " (" << size << ")";
+    ++named;
+  }
+  message << " (largest components of its unit eigenvector, Jacobi-scaled)";
+  return Status(status.code(), message.str());
 }
 
 bool InnerNewtonModel::Fail(Status status) {

@@ -39,8 +39,9 @@ class InnerNewton {
   Status Evaluate();
   // H at the point of the last Evaluate, handed to the solver.
   Status BuildHessian();
-  // Factorises H + lambda D for the last BuildHessian.
-  Status Factorise(double lambda) { return solver_.Factorise(lambda); }
+  // Factorises H + lambda D for the last BuildHessian. A kSingularHessian
+  // message names the blocks where the null direction lives.
+  Status Factorise(double lambda);
   // -(H + lambda D)^-1 gradient with the last factorisation.
   Eigen::VectorXd Step(const Eigen::VectorXd& gradient) const { return -solver_.Solve(gradient); }
   // y <- y (+) step on the inner blocks.

@@ -29,7 +29,6 @@ TEST(FoeTrainingObjective, GradientMatchesCentralDifferencesOfTheLoss) {
   FoeTrainingObjective::Options options;
   options.solver_options = ceres_wiberg::TightSolverOptions();
   options.derivative_options.lambda = 0.0;  // the true gradient of the loss
-  options.derivative_options.second_derivative_relative_step = 6e-8;
   options.warm_start = false;  // every solve from the noisy image
   std::unique_ptr<FoeTrainingObjective> objective;
   const FieldsOfExperts model = DefaultFieldsOfExperts();
