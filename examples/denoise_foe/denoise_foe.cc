@@ -87,7 +87,37 @@ struct Inputs {
   std::string model_name;
   std::vector<NoisyPair> train;
   std::vector<NoisyPair> test;
+  // The (central crop of the) --noisy_image to denoise after learning; empty
+  // when there is none. Read before the long work, so a bad file fails fast.
+  Image noisy_image;
 };
+
+// Reads --noisy_image, if given and present, and crops it to --noisy_crop.
+bool ReadNoisyImage(Image* image) {
+  if (FLAGS_output_dir.empty() || FLAGS_noisy_image.empty() ||
+      !std::filesystem::exists(FLAGS_noisy_image)) {
+    return true;
+  }
+  Image noisy;
+  if (Fail("reading " + FLAGS_noisy_image, denoise_foe::ReadPgm(FLAGS_noisy_image, &noisy))) {
+    return false;
+  }
+  if (FLAGS_noisy_crop > 0 &&
+      (FLAGS_noisy_crop < noisy.width || FLAGS_noisy_crop < noisy.height)) {
+    const int width = std::min(FLAGS_noisy_crop, noisy.width);
+    const int height = std::min(FLAGS_noisy_crop, noisy.height);
+    const int x0 = (noisy.width - width) / 2, y0 = (noisy.height - height) / 2;
+    Image crop(width, height);
+    for (int y = 0; y < height; ++y) {
+      for (int x = 0; x < width; ++x) crop.at(x, y) = noisy.at(x0 + x, y0 + y);
+    }
+    std::printf("central %dx%d crop of %s (%dx%d)\n", width, height, FLAGS_noisy_image.c_str(),
+                noisy.width, noisy.height);
+    noisy = std::move(crop);
+  }
+  *image = std::move(noisy);
+  return true;
+}
 
 bool ReadInputs(Inputs* inputs) {
   if (FLAGS_train_images < 1 || FLAGS_test_images < 1 || FLAGS_batch_size < 1 ||
@@ -131,7 +161,7 @@ bool ReadInputs(Inputs* inputs) {
   std::printf("data: %d training images %dx%d, %d test images %dx%d, noise sigma %g\n",
               FLAGS_train_images, FLAGS_train_size, FLAGS_train_size, FLAGS_test_images,
               FLAGS_test_size, FLAGS_test_size, FLAGS_sigma);
-  return true;
+  return ReadNoisyImage(&inputs->noisy_image);
 }
 
 // ---------------------------------------------------------------------------
@@ -369,26 +399,9 @@ Image Concatenate(const std::vector<Image>& images, int gap) {
   return result;
 }
 
-// Denoises (the central crop of) --noisy_image with both models.
-bool DenoiseNoisyImage(const FieldsOfExperts& initial, const Learning& learning, bool png,
-                       ImageOutputs* outputs) {
-  Image noisy;
-  if (Fail("reading " + FLAGS_noisy_image, denoise_foe::ReadPgm(FLAGS_noisy_image, &noisy))) {
-    return false;
-  }
-  if (FLAGS_noisy_crop > 0 &&
-      (FLAGS_noisy_crop < noisy.width || FLAGS_noisy_crop < noisy.height)) {
-    const int width = std::min(FLAGS_noisy_crop, noisy.width);
-    const int height = std::min(FLAGS_noisy_crop, noisy.height);
-    const int x0 = (noisy.width - width) / 2, y0 = (noisy.height - height) / 2;
-    Image crop(width, height);
-    for (int y = 0; y < height; ++y) {
-      for (int x = 0; x < width; ++x) crop.at(x, y) = noisy.at(x0 + x, y0 + y);
-    }
-    std::printf("central %dx%d crop of %s (%dx%d)\n", width, height, FLAGS_noisy_image.c_str(),
-                noisy.width, noisy.height);
-    noisy = std::move(crop);
-  }
+// Denoises the --noisy_image read with the inputs with both models.
+bool DenoiseNoisyImage(const FieldsOfExperts& initial, const Learning& learning,
+                       const Image& noisy, bool png, ImageOutputs* outputs) {
   std::printf("denoising %s (%dx%d) with both models...\n", FLAGS_noisy_image.c_str(),
               noisy.width, noisy.height);
   std::fflush(stdout);
@@ -455,8 +468,10 @@ bool WriteImages(const Inputs& inputs, const Learning& learning, const Evaluatio
                           evaluation.test_initial_images[0], evaluation.test_learned_images[0]},
                          4),
              png, outputs);
-  if (!FLAGS_noisy_image.empty() && std::filesystem::exists(FLAGS_noisy_image)) {
-    if (!DenoiseNoisyImage(inputs.initial, learning, png, outputs)) return false;
+  if (inputs.noisy_image.num_pixels() > 0) {
+    if (!DenoiseNoisyImage(inputs.initial, learning, inputs.noisy_image, png, outputs)) {
+      return false;
+    }
   } else {
     std::printf("%s: skipping Ceres' noisy image\n",
                 FLAGS_noisy_image.empty() ? "no --noisy_image"
