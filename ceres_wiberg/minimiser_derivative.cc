@@ -315,13 +315,36 @@ bool MinimiserDerivative::Options::IsValid(std::string* error) const {
   if (!(lambda >= 0.0) || !std::isfinite(lambda)) {
     return fail("lambda must be finite and >= 0, got " + std::to_string(lambda));
   }
-  if (max_dense_size < 0) return fail("max_dense_size must be >= 0");
-  if (!(second_derivative_relative_step > 0.0)) {
-    return fail("second_derivative_relative_step must be > 0");
+  // Enums: a value outside the enumerators (e.g. cast from an int) has no
+  // name, and would leave the switches that use it without a case.
+  DampingType known_damping;
+  if (!StringToDampingType(DampingTypeToString(damping), &known_damping)) {
+    return fail("damping has the unknown value " + std::to_string(static_cast<int>(damping)));
   }
-  if (!(singular_tolerance >= 0.0)) return fail("singular_tolerance must be >= 0");
+  HessianModel known_model;
+  if (!StringToHessianModel(HessianModelToString(hessian_model), &known_model)) {
+    return fail("hessian_model has the unknown value " +
+                std::to_string(static_cast<int>(hessian_model)));
+  }
+  LinearSolverType known_solver;
+  if (!StringToLinearSolverType(LinearSolverTypeToString(linear_solver_type), &known_solver)) {
+    return fail("linear_solver_type has the unknown value " +
+                std::to_string(static_cast<int>(linear_solver_type)));
+  }
+  if (max_dense_size < 0) return fail("max_dense_size must be >= 0");
+  if (!(second_derivative_relative_step > 0.0 && second_derivative_relative_step < 1.0)) {
+    return fail("second_derivative_relative_step must be in (0, 1), got " +
+                std::to_string(second_derivative_relative_step));
+  }
+  if (!(singular_tolerance >= 0.0) || !std::isfinite(singular_tolerance)) {
+    return fail("singular_tolerance must be finite and >= 0");
+  }
   if (max_exact_eigenvalue_size < 0) return fail("max_exact_eigenvalue_size must be >= 0");
-  if (eigenvalue_iterations < 0) return fail("eigenvalue_iterations must be >= 0");
+  if (eigenvalue_iterations < 0 || eigenvalue_iterations > kMaxEigenvalueIterations) {
+    return fail("eigenvalue_iterations must be in [0, " +
+                std::to_string(kMaxEigenvalueIterations) + "], got " +
+                std::to_string(eigenvalue_iterations));
+  }
   return true;
 }
 

@@ -89,6 +89,7 @@ class MinimiserDerivative {
     // the block does not move their Jacobians, e.g. a translation or linear
     // coefficients), the block's columns are not differenced: those entries
     // are zero or known by symmetry.
+    // In (0, 1).
     double second_derivative_relative_step = 1e-4;
 
     // The classification of A = H + lambda D, on its Jacobi-scaled form
@@ -104,9 +105,11 @@ class MinimiserDerivative {
     // Eigenvalue diagnostics. Up to max_exact_eigenvalue_size inner variables
     // (dense only) the extreme eigenvalues of H + lambda D are computed
     // exactly; beyond, they are estimated with this many power and inverse
-    // iterations (0: only the factorisation's pivots are reported).
+    // iterations (0: only the factorisation's pivots are reported; at most
+    // kMaxEigenvalueIterations).
     int max_exact_eigenvalue_size = 200;
     int eigenvalue_iterations = 10;
+    static constexpr int kMaxEigenvalueIterations = 10000;
 
     bool IsValid(std::string* error) const;
   };

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <limits>
 #include <memory>
 #include <ostream>
@@ -84,6 +85,11 @@ bool StochasticLearner::Options::IsValid(std::string* error) const {
     return false;
   };
   auto in_unit_interval = [](double x) { return x >= 0.0 && x < 1.0; };
+  StochasticOptimiser known_optimiser;
+  if (!StringToStochasticOptimiser(StochasticOptimiserToString(optimiser), &known_optimiser)) {
+    return fail("optimiser has the unknown value " +
+                std::to_string(static_cast<int>(optimiser)));
+  }
   if (!(learning_rate > 0.0) || !std::isfinite(learning_rate)) {
     return fail("learning_rate must be finite and > 0, got " + std::to_string(learning_rate));
   }
@@ -109,10 +115,27 @@ bool StochasticLearner::Options::IsValid(std::string* error) const {
   if (num_epochs == 0 && max_iterations == 0) {
     return fail("num_epochs and max_iterations are both 0 (no limit): set at least one");
   }
-  if (num_threads < 1) return fail("num_threads must be >= 1, got " + std::to_string(num_threads));
+  if (num_threads < 1 || num_threads > kMaxNumThreads) {
+    return fail("num_threads must be in [1, " + std::to_string(kMaxNumThreads) + "], got " +
+                std::to_string(num_threads));
+  }
   if (curve_max_parameters < 0) return fail("curve_max_parameters must be >= 0");
   if (checkpoint_every_n_epochs < 0 || checkpoint_every_n_iterations < 0) {
     return fail("checkpoint_every_n_epochs and checkpoint_every_n_iterations must be >= 0");
+  }
+  if (!checkpoint_path.empty() && !curve_csv_path.empty() &&
+      std::filesystem::path(checkpoint_path).lexically_normal() ==
+          std::filesystem::path(curve_csv_path).lexically_normal()) {
+    return fail("curve_csv_path is the checkpoint_path (\"" + checkpoint_path +
+                "\"): the curve would overwrite the checkpoint");
+  }
+  for (size_t i = 0; i < parameter_transforms.size(); ++i) {
+    ParameterTransform known;
+    if (!StringToParameterTransform(ParameterTransformToString(parameter_transforms[i]),
+                                    &known)) {
+      return fail("parameter_transforms[" + std::to_string(i) + "] has the unknown value " +
+                  std::to_string(static_cast<int>(parameter_transforms[i])));
+    }
   }
 
   // Per-coordinate vectors: equal sizes where given, consistent values.
@@ -190,6 +213,9 @@ std::string StochasticLearner::Summary::FullReport() const {
       << "  iterations, epochs           " << num_iterations << ", " << num_epochs << "\n";
   if (resumed) {
     out << "  resumed from iteration       " << resumed_from_iteration << "\n";
+    for (const std::string& change : resume_changes) {
+      out << "  changed on resume            " << change << "\n";
+    }
   }
   out << "  final, best loss             " << FormatShort(final_loss) << ", "
       << FormatShort(best_loss) << " (epoch " << best_epoch + 1 << ")\n";
@@ -307,6 +333,8 @@ class LearnerRun {
   Status SaveCheckpoint();
   Status SaveCurve() const;
   void PrintProgress(const StochasticLearner::EpochSummary& epoch) const;
+  // An error if one more iteration (and epoch end) could overflow a counter.
+  Status CheckCounterLimits() const;
 
   const StochasticLearner::Options& options_;
   TrainingObjective* objective_;
@@ -566,24 +594,57 @@ Status LearnerRun::EndEpoch(bool complete, StochasticLearner::EpochSummary* epoc
 
 void LearnerRun::PrintProgress(const StochasticLearner::EpochSummary& epoch) const {
   if (options_.progress_stream == nullptr) return;
-  char line[256];
-  int length =
-      options_.num_epochs > 0
-          ? std::snprintf(line, sizeof(line), "epoch %3d/%d", epoch.epoch + 1, options_.num_epochs)
-          : std::snprintf(line, sizeof(line), "epoch %3d", epoch.epoch + 1);
-  length +=
-      std::snprintf(line + length, sizeof(line) - length, "  loss %.3e  |g| %.1e  |step| %.1e",
-                    epoch.loss, epoch.gradient_norm, epoch.mean_step_norm);
+  // Each piece is formatted on its own (a piece fits its buffer: %.1f of
+  // the largest double is 310 characters) and appended, so the line has no
+  // length limit.
+  char piece[400];
+  std::string line;
+  auto append = [&line, &piece](int length) {
+    line.append(piece, std::min<size_t>(std::max(length, 0), sizeof(piece) - 1));
+  };
+  append(options_.num_epochs > 0 ? std::snprintf(piece, sizeof(piece), "epoch %3d/%d",
+                                                 epoch.epoch + 1, options_.num_epochs)
+                                 : std::snprintf(piece, sizeof(piece), "epoch %3d",
+                                                 epoch.epoch + 1));
+  append(std::snprintf(piece, sizeof(piece), "  loss %.3e  |g| %.1e  |step| %.1e", epoch.loss,
+                       epoch.gradient_norm, epoch.mean_step_norm));
   if (options_.validation_objective != nullptr) {
-    length +=
-        std::snprintf(line + length, sizeof(line) - length, "  val %.3e", epoch.validation_loss);
+    append(std::snprintf(piece, sizeof(piece), "  val %.3e", epoch.validation_loss));
   }
-  length += std::snprintf(line + length, sizeof(line) - length, "  %.1f s", epoch.elapsed_seconds);
+  append(std::snprintf(piece, sizeof(piece), "  %.1f s", epoch.elapsed_seconds));
   if (!epoch.complete) {
-    std::snprintf(line + length, sizeof(line) - length, "  (interrupted after %d iterations)",
-                  epoch.num_iterations);
+    append(std::snprintf(piece, sizeof(piece), "  (interrupted after %d iterations)",
+                         epoch.num_iterations));
   }
   *options_.progress_stream << line << std::endl;
+}
+
+Status LearnerRun::CheckCounterLimits() const {
+  const int64_t max = std::numeric_limits<int>::max();
+  const int64_t batch = state_.batch_size;
+  const int64_t validation = options_.validation_objective != nullptr
+                                 ? options_.validation_objective->num_examples()
+                                 : 0;
+  const struct {
+    const char* name;
+    int64_t value;
+    int64_t increment;
+  } counters[] = {
+      {"iterations_completed", state_.iterations_completed, 1},
+      {"epoch_in_progress.num_evaluated_examples", state_.epoch.num_evaluated_examples, batch},
+      {"history.num_skipped_examples", state_.num_skipped_examples, batch},
+      {"history.num_skipped_validation_examples", state_.num_skipped_validation_examples,
+       validation},
+  };
+  for (const auto& counter : counters) {
+    if (counter.value > max - counter.increment) {
+      return InvalidArgumentError(std::string(counter.name) + " = " +
+                                  std::to_string(counter.value) +
+                                  " is at the limit of its counter (an int): the run cannot "
+                                  "take another iteration");
+    }
+  }
+  return Status::Ok();
 }
 
 Status LearnerRun::SaveCurve() const {
@@ -617,14 +678,15 @@ Status LearnerRun::Run(StochasticLearner::Summary* summary) {
       message = "took max_iterations = " + std::to_string(options_.max_iterations) + " iterations";
       break;
     }
-    if (state_.epoch_order.empty()) {
-      if (options_.num_epochs > 0 && state_.epochs_completed >= options_.num_epochs) {
-        termination = StochasticTermination::MAX_EPOCHS;
-        message = "completed num_epochs = " + std::to_string(options_.num_epochs) + " epochs";
-        break;
-      }
-      StartEpoch();
+    if (state_.epoch_order.empty() && options_.num_epochs > 0 &&
+        state_.epochs_completed >= options_.num_epochs) {
+      termination = StochasticTermination::MAX_EPOCHS;
+      message = "completed num_epochs = " + std::to_string(options_.num_epochs) + " epochs";
+      break;
     }
+    status = CheckCounterLimits();
+    if (!status.ok()) break;
+    if (state_.epoch_order.empty()) StartEpoch();
     bool stop = false;
     status = Iterate(&stop);
     if (!status.ok()) break;
@@ -745,12 +807,130 @@ std::vector<ParameterTransform> ExpandTransforms(const StochasticLearner::Option
              : options.parameter_transforms;
 }
 
-std::string TransformsToString(const std::vector<ParameterTransform>& transforms) {
+// "[a, b, c]", each element formatted by `format`.
+template <typename T, typename Format>
+std::string ListToString(const std::vector<T>& values, Format format) {
   std::string text = "[";
-  for (size_t i = 0; i < transforms.size(); ++i) {
-    text += (i > 0 ? ", " : "") + std::string(ParameterTransformToString(transforms[i]));
-  }
+  for (size_t i = 0; i < values.size(); ++i) text += (i > 0 ? ", " : "") + format(values[i]);
   return text + "]";
+}
+
+std::string TransformsToString(const std::vector<ParameterTransform>& transforms) {
+  return ListToString(transforms, [](ParameterTransform transform) {
+    return std::string(ParameterTransformToString(transform));
+  });
+}
+
+// The options that shape the trajectory, bounds expanded to n entries.
+internal::TrajectoryOptions TrajectoryOf(const StochasticLearner::Options& options, int n,
+                                         const TrainingObjective& objective) {
+  internal::TrajectoryOptions t;
+  t.momentum = options.momentum;
+  t.adam_beta1 = options.adam_beta1;
+  t.adam_beta2 = options.adam_beta2;
+  t.adam_epsilon = options.adam_epsilon;
+  t.averaging_start_iteration = options.averaging_start_iteration;
+  t.trust_radius = options.trust_radius;
+  constexpr double kInfinity = std::numeric_limits<double>::infinity();
+  t.lower_bounds = options.lower_bounds.empty() ? std::vector<double>(n, -kInfinity)
+                                                : options.lower_bounds;
+  t.upper_bounds = options.upper_bounds.empty() ? std::vector<double>(n, kInfinity)
+                                                : options.upper_bounds;
+  t.skip_failed_examples = options.skip_failed_examples;
+  t.objective_identity = objective.Identity();
+  return t;
+}
+
+internal::ScheduleOptions ScheduleOf(const StochasticLearner::Options& options) {
+  internal::ScheduleOptions s;
+  s.learning_rate = options.learning_rate;
+  s.learning_rate_decay = options.learning_rate_decay;
+  s.learning_rate_decay_power = options.learning_rate_decay_power;
+  s.num_epochs = options.num_epochs;
+  s.max_iterations = options.max_iterations;
+  return s;
+}
+
+// The first field of `saved` (a checkpoint's) that differs from `now` (the
+// options'), among those the optimiser uses: its name, and both values.
+// False if they agree.
+bool FirstTrajectoryDifference(const internal::TrajectoryOptions& saved,
+                               const internal::TrajectoryOptions& now,
+                               StochasticOptimiser optimiser, std::string* field,
+                               std::string* saved_value, std::string* now_value) {
+  const bool momentum = optimiser == StochasticOptimiser::SGD_MOMENTUM;
+  const bool adam = optimiser == StochasticOptimiser::ADAM;
+  const bool averaged = optimiser == StochasticOptimiser::AVERAGED_SGD;
+  const struct {
+    bool used;
+    const char* name;
+    double saved, now;
+  } numbers[] = {
+      {momentum, "momentum", saved.momentum, now.momentum},
+      {adam, "adam_beta1", saved.adam_beta1, now.adam_beta1},
+      {adam, "adam_beta2", saved.adam_beta2, now.adam_beta2},
+      {adam, "adam_epsilon", saved.adam_epsilon, now.adam_epsilon},
+      {averaged, "averaging_start_iteration", static_cast<double>(saved.averaging_start_iteration),
+       static_cast<double>(now.averaging_start_iteration)},
+      {true, "trust_radius", saved.trust_radius, now.trust_radius},
+      {true, "skip_failed_examples", saved.skip_failed_examples ? 1.0 : 0.0,
+       now.skip_failed_examples ? 1.0 : 0.0},
+  };
+  for (const auto& number : numbers) {
+    if (number.used && number.saved != number.now) {
+      *field = number.name;
+      *saved_value = internal::FormatShortestDouble(number.saved);
+      *now_value = internal::FormatShortestDouble(number.now);
+      return true;
+    }
+  }
+  const struct {
+    const char* name;
+    const std::vector<double>& saved;
+    const std::vector<double>& now;
+  } bounds[] = {{"lower_bounds", saved.lower_bounds, now.lower_bounds},
+                {"upper_bounds", saved.upper_bounds, now.upper_bounds}};
+  for (const auto& bound : bounds) {
+    if (bound.saved != bound.now) {
+      *field = bound.name;
+      *saved_value = ListToString(bound.saved, internal::FormatShortestDouble);
+      *now_value = ListToString(bound.now, internal::FormatShortestDouble);
+      return true;
+    }
+  }
+  if (saved.objective_identity != now.objective_identity) {
+    *field = "objective identity";
+    *saved_value = "\"" + saved.objective_identity + "\"";
+    *now_value = "\"" + now.objective_identity + "\"";
+    return true;
+  }
+  return false;
+}
+
+// "learning_rate 0.05 -> 0.01" for each schedule option that changed.
+std::vector<std::string> ScheduleChanges(const internal::ScheduleOptions& saved,
+                                         const internal::ScheduleOptions& now) {
+  const struct {
+    const char* name;
+    double saved, now;
+  } fields[] = {
+      {"learning_rate", saved.learning_rate, now.learning_rate},
+      {"learning_rate_decay", saved.learning_rate_decay, now.learning_rate_decay},
+      {"learning_rate_decay_power", saved.learning_rate_decay_power,
+       now.learning_rate_decay_power},
+      {"num_epochs", static_cast<double>(saved.num_epochs), static_cast<double>(now.num_epochs)},
+      {"max_iterations", static_cast<double>(saved.max_iterations),
+       static_cast<double>(now.max_iterations)},
+  };
+  std::vector<std::string> changes;
+  for (const auto& field : fields) {
+    if (field.saved != field.now) {
+      changes.push_back(std::string(field.name) + " " +
+                        internal::FormatShortestDouble(field.saved) + " -> " +
+                        internal::FormatShortestDouble(field.now));
+    }
+  }
+  return changes;
 }
 
 }  // namespace
@@ -781,6 +961,8 @@ Status StochasticLearner::Learn(TrainingObjective* objective, Eigen::VectorXd* w
   state.shuffle = options_.shuffle;
   state.seed = options_.seed;
   state.transforms = ExpandTransforms(options_, n);
+  state.trajectory = TrajectoryOf(options_, n, *objective);
+  state.schedule = ScheduleOf(options_);
   state.rng.seed(options_.seed);
   const ParameterMap map(state.transforms, options_.lower_bounds, options_.upper_bounds, n);
   status = map.ThetaFromW(*w, &state.theta);
@@ -843,6 +1025,11 @@ Status StochasticLearner::Resume(const std::string& checkpoint_path, TrainingObj
     return mismatch("parameter_transforms", TransformsToString(state.transforms),
                     TransformsToString(transforms));
   }
+  std::string field, saved_value, now_value;
+  if (FirstTrajectoryDifference(state.trajectory, TrajectoryOf(options_, n, *objective),
+                                state.optimiser, &field, &saved_value, &now_value)) {
+    return mismatch(field, saved_value, now_value);
+  }
   if (!options_.curve_csv_path.empty() && !state.curve_recorded) {
     return InvalidArgumentError(where +
                                 "holds no training curve (it was written without "
@@ -851,9 +1038,12 @@ Status StochasticLearner::Resume(const std::string& checkpoint_path, TrainingObj
   const ParameterMap map(state.transforms, options_.lower_bounds, options_.upper_bounds, n);
   status = map.CheckBounds(state.w, where + "iterate");
   if (!status.ok()) return status;
+  const std::vector<std::string> changes = ScheduleChanges(state.schedule, ScheduleOf(options_));
+  state.schedule = ScheduleOf(options_);
   LearnerRun run(options_, objective, &state);
   status = run.Run(&s);
   s.resumed = true;
+  s.resume_changes = changes;
   *w = state.model_w();
   return status;
 }

@@ -34,10 +34,13 @@
 // w). Warm-started inner solves (examples that keep state between calls) can
 // break this.
 //
-// Checkpoints are human-readable JSON (version 1) holding everything the
+// Checkpoints are human-readable JSON (version 2) holding everything the
 // trajectory depends on. Top-level keys: format, version, optimiser,
 // num_parameters, num_examples, batch_size, shuffle, seed,
-// parameter_transforms (the run's identity); iterations_completed,
+// parameter_transforms, trajectory (the options that shape the trajectory:
+// momentum, Adam's settings, averaging start, trust radius, bounds, failure
+// policy, and the objective's Identity()) (the run's identity); schedule
+// (learning rate, decay, limits: may change on resume); iterations_completed,
 // epochs_completed, num_steps, epoch_order, epoch_position, rng_state (the
 // position, the RNG as std::mt19937_64 operator<< text); theta and w (both:
 // the optimiser's variables and the iterate); optimiser_state (velocity;
@@ -201,7 +204,9 @@ class StochasticLearner {
 
     // Threads that evaluate the examples of a minibatch (and of the
     // validation set) concurrently; the calling thread is one of them.
+    // At most kMaxNumThreads.
     int num_threads = 1;
+    static constexpr int kMaxNumThreads = 1024;
 
     // ---- Parameters.
 
@@ -242,7 +247,7 @@ class StochasticLearner {
     // iteration, epoch, loss, gradient_norm, step_norm, learning_rate and,
     // when num_parameters <= curve_max_parameters, w_0, w_1, ... after the
     // step. Doubles in %.17g. Written atomically at every checkpoint and
-    // when Learn returns.
+    // when Learn returns. Must not be the checkpoint_path.
     std::string curve_csv_path;
     int curve_max_parameters = 16;
 
@@ -305,6 +310,10 @@ class StochasticLearner {
     // resumed_from_iteration iterations.
     bool resumed = false;
     int resumed_from_iteration = 0;
+    // When resumed: the options that may change on resume (learning rate,
+    // decay, limits) and differ from the checkpoint's run, one entry each,
+    // "learning_rate 0.05 -> 0.01".
+    std::vector<std::string> resume_changes;
 
     // Every epoch, the complete ones (from the checkpoint, when resumed) then
     // the interrupted one if Learn stopped mid-epoch.
@@ -360,9 +369,15 @@ class StochasticLearner {
   // Continues the run saved in the checkpoint at `checkpoint_path` with these
   // options, so that a run stopped and resumed is bit-identical to one that
   // never stopped. The optimiser, batch size, shuffle flag, transforms and
-  // the objective's sizes must match the checkpoint's; the seed is unused
-  // (the RNG state is restored); the others (learning rate, limits,
-  // checkpointing) may change. *w is output only. A missing, truncated or
+  // the objective's sizes must match the checkpoint's, and so must the
+  // options that shape the trajectory (momentum for SGD_MOMENTUM, adam_*
+  // for ADAM, averaging_start_iteration for AVERAGED_SGD, trust_radius,
+  // bounds, skip_failed_examples) and the objective's Identity(): a mismatch
+  // is kInvalidArgument naming the field. The seed is unused (the RNG state
+  // is restored); the others (learning rate and its decay, limits,
+  // checkpointing, threads) may change, and changes of the learning rate,
+  // its decay and the limits are listed in Summary::resume_changes. *w is
+  // output only. A missing, truncated or
   // malformed checkpoint gives kInvalidArgument naming the file and the key.
   Status Resume(const std::string& checkpoint_path, TrainingObjective* objective,
                 Eigen::VectorXd* w, Summary* summary);

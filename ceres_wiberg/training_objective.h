@@ -8,6 +8,8 @@
 #ifndef CERES_WIBERG_TRAINING_OBJECTIVE_H_
 #define CERES_WIBERG_TRAINING_OBJECTIVE_H_
 
+#include <string>
+
 #include "Eigen/Core"
 #include "ceres_wiberg/status.h"
 
@@ -26,6 +28,12 @@ class TrainingObjective {
   // never do. Examples may keep state between calls (e.g. warm starts).
   virtual Status EvaluateExample(int example, const Eigen::VectorXd& w, double* loss,
                                  Eigen::VectorXd* gradient) = 0;
+
+  // What the objective is (e.g. its data set and model: "denoise_foe 3x3
+  // K=8, BSDS train 40 images"), stored in StochasticLearner checkpoints so
+  // that Resume refuses a checkpoint of another objective with the same
+  // sizes. "" (the default): not checked.
+  virtual std::string Identity() const { return ""; }
 };
 
 }  // namespace ceres_wiberg

@@ -7,6 +7,7 @@ packages=(
   libceres-dev libeigen3-dev libgoogle-glog-dev libgflags-dev libsuitesparse-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libhdf5-dev gnuplot-nox
+  clang  # libFuzzer targets (scripts/run_fuzzers.sh)
 )
 missing=()
 for package in "${packages[@]}"; do

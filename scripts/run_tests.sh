@@ -27,6 +27,11 @@ cmake -S . -B build-benchmarks-only -DCMAKE_BUILD_TYPE=Release -DCERES_WIBERG_BU
   -DCERES_WIBERG_BUILD_EXAMPLES=OFF -DCERES_WIBERG_BUILD_BENCHMARKS=ON
 cmake --build build-benchmarks-only -j"$jobs"
 
+echo "== fuzzing: each libFuzzer target for a bounded time =="
+# The clang build of the fuzz targets and the libraries they use, then 20 s
+# per target from the committed seed corpora (about 5 minutes in all).
+scripts/run_fuzzers.sh 20
+
 echo "== install and build a downstream project =="
 prefix="$(pwd)/build/install"
 cmake --install build --prefix "$prefix"

@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -755,6 +757,42 @@ TEST(MinimiserDerivative, AFreshProblemAtAFreedOnesAddressIsNotMistakenForIt) {
     ASSERT_EQ(J.rows(), n);
     ASSERT_EQ(J.cols(), 1);
     for (int i = 0; i < n; ++i) EXPECT_NEAR(J(i, 0), 1.0 / 1.1, 1e-12);
+  }
+}
+
+TEST(MinimiserDerivativeOptions, EveryFieldIsChecked) {
+  struct Case {
+    std::function<void(MinimiserDerivative::Options*)> change;
+    std::string expected;
+  };
+  const double inf = std::numeric_limits<double>::infinity();
+  const std::vector<Case> cases = {
+      {[](MinimiserDerivative::Options* o) { o->lambda = -1.0; }, "lambda"},
+      {[inf](MinimiserDerivative::Options* o) { o->second_derivative_relative_step = inf; },
+       "second_derivative_relative_step"},
+      {[](MinimiserDerivative::Options* o) { o->second_derivative_relative_step = 2.0; },
+       "second_derivative_relative_step"},
+      {[inf](MinimiserDerivative::Options* o) { o->singular_tolerance = inf; },
+       "singular_tolerance"},
+      {[](MinimiserDerivative::Options* o) { o->damping = static_cast<DampingType>(5); },
+       "damping"},
+      {[](MinimiserDerivative::Options* o) { o->hessian_model = static_cast<HessianModel>(-3); },
+       "hessian_model"},
+      {[](MinimiserDerivative::Options* o) {
+         o->linear_solver_type = static_cast<LinearSolverType>(3);
+       },
+       "linear_solver_type"},
+      {[](MinimiserDerivative::Options* o) { o->max_dense_size = -1; }, "max_dense_size"},
+      {[](MinimiserDerivative::Options* o) { o->eigenvalue_iterations = 1 << 30; },
+       "eigenvalue_iterations"},
+  };
+  EXPECT_TRUE(MinimiserDerivative::Options().IsValid(nullptr));
+  for (const Case& c : cases) {
+    MinimiserDerivative::Options options;
+    c.change(&options);
+    std::string error;
+    EXPECT_FALSE(options.IsValid(&error)) << c.expected;
+    EXPECT_NE(error.find(c.expected), std::string::npos) << error;
   }
 }
 

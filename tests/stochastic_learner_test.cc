@@ -231,6 +231,14 @@ TEST(StochasticLearnerOptions, InvalidOptionsAreRejectedWithAMessage) {
       {[](Options* o) { o->trust_radius = -1.0; }, "trust_radius"},
       {[](Options* o) { o->batch_size = 0; }, "batch_size"},
       {[](Options* o) { o->num_threads = 0; }, "num_threads"},
+      {[](Options* o) { o->num_threads = 1 << 20; }, "num_threads"},
+      {[](Options* o) { o->optimiser = static_cast<StochasticOptimiser>(7); }, "optimiser"},
+      {[](Options* o) {
+         o->parameter_transforms = {ParameterTransform::IDENTITY,
+                                    static_cast<ParameterTransform>(-1)};
+       },
+       "parameter_transforms[1]"},
+      {[](Options* o) { o->curve_max_parameters = -1; }, "curve_max_parameters"},
       {[](Options* o) { o->averaging_start_iteration = -1; }, "averaging_start_iteration"},
       {[](Options* o) {
          o->num_epochs = 0;
@@ -704,7 +712,8 @@ TEST(StochasticLearnerCheckpoint, IsValidJsonWithTheDocumentedKeys) {
       EXPECT_TRUE(j.contains(key)) << key;
     }
     EXPECT_EQ(j["format"], "ceres_wiberg.stochastic_learner.checkpoint");
-    EXPECT_EQ(j["version"], 1);
+    EXPECT_EQ(j["version"], 2);
+    EXPECT_TRUE(j["trajectory"].is_object());
     EXPECT_EQ(j["optimiser"], StochasticOptimiserToString(optimiser));
     EXPECT_EQ(j["num_parameters"], 3);
     EXPECT_EQ(j["num_examples"], 30);
@@ -784,8 +793,8 @@ TEST(StochasticLearnerCheckpoint, MalformedCheckpointsGiveAClearErrorNamingTheFi
   expect_error(bad_rng.dump(), "key 'rng_state' is not a std::mt19937_64 state");
 
   nlohmann::json new_version = j;
-  new_version["version"] = 2;
-  expect_error(new_version.dump(), "unsupported version 2");
+  new_version["version"] = 3;
+  expect_error(new_version.dump(), "unsupported version 3");
 
   nlohmann::json not_a_permutation = j;
   not_a_permutation["epoch_order"] = nlohmann::json::array();
@@ -805,6 +814,195 @@ TEST(StochasticLearnerCheckpoint, MalformedCheckpointsGiveAClearErrorNamingTheFi
   status = StochasticLearner(other).Resume(good_path, &objective, &w, nullptr);
   EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(status.message().find("batch_size 4"), std::string::npos) << status.message();
+}
+
+// ------------------------------------------------------------ Hostile checkpoints.
+
+// Resumes `contents` (written to a file) with `options` on the regression
+// objective of WriteShortCheckpoint.
+Status ResumeText(const std::string& contents, const Options& options,
+                  Summary* summary = nullptr, TrainingObjective* objective = nullptr) {
+  const std::string path = TestPath("hostile.json");
+  WriteFile(path, contents);
+  RegressionObjective regression(30, kResumeWTrue, 0.2);
+  Eigen::VectorXd w;
+  return StochasticLearner(options).Resume(
+      path, objective != nullptr ? objective : &regression, &w, summary);
+}
+
+nlohmann::json ShortCheckpointJson() {
+  return nlohmann::json::parse(ReadFile(WriteShortCheckpoint()));
+}
+
+void ExpectRefused(const Status& status, const std::string& expected) {
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument) << status.message();
+  EXPECT_NE(status.message().find(expected), std::string::npos) << status.message();
+}
+
+TEST(StochasticLearnerHostileCheckpoint, ANumberBeyondDoubleRangeIsAnError) {
+  std::string text = ShortCheckpointJson().dump();
+  const std::string key = "\"theta\":[";
+  const size_t at = text.find(key);
+  ASSERT_NE(at, std::string::npos);
+  text.insert(at + key.size(), "1e400,");
+  ExpectRefused(ResumeText(text, ResumeOptions(StochasticOptimiser::ADAM)), "1e400");
+}
+
+TEST(StochasticLearnerHostileCheckpoint, DeepNestingUnderAWrongTypeIsAnError) {
+  nlohmann::json j = ShortCheckpointJson();
+  j.erase("optimiser");
+  std::string text = j.dump();
+  const int depth = 1000000;
+  text.insert(1, "\"optimiser\":" + std::string(depth, '[') + std::string(depth, ']') + ",");
+  ExpectRefused(ResumeText(text, ResumeOptions(StochasticOptimiser::ADAM)),
+                "nested deeper than 64 levels (at byte 76)");
+  // Shallower, the value is described, not printed.
+  text = j.dump();
+  text.insert(1, "\"optimiser\":" + std::string(40, '[') + std::string(40, ']') + ",");
+  ExpectRefused(ResumeText(text, ResumeOptions(StochasticOptimiser::ADAM)),
+                "key 'optimiser' must be a string, got an array of 1 elements");
+}
+
+TEST(StochasticLearnerHostileCheckpoint, NonFiniteOrHugeElapsedTimeIsHandled) {
+  const Options options = ResumeOptions(StochasticOptimiser::ADAM);
+  nlohmann::json j = ShortCheckpointJson();
+  j["history"]["elapsed_seconds"] = "inf";
+  ExpectRefused(ResumeText(j.dump(), options), "history.elapsed_seconds");
+  j = ShortCheckpointJson();
+  j["history"]["epochs"][0]["elapsed_seconds"] = -1.0;
+  ExpectRefused(ResumeText(j.dump(), options), "history.epochs[0].elapsed_seconds");
+
+  // A huge but finite time is printed in full: the progress line of the
+  // interrupted epoch grows beyond any fixed buffer.
+  j = ShortCheckpointJson();
+  j["history"]["elapsed_seconds"] = 1e300;
+  Options resumed = options;
+  resumed.num_epochs = 3;
+  resumed.max_iterations = 17;
+  std::ostringstream progress;
+  resumed.progress_stream = &progress;
+  Summary summary;
+  const Status status = ResumeText(j.dump(), resumed, &summary);
+  ASSERT_TRUE(status.ok()) << status.message();
+  EXPECT_NE(progress.str().find("s  (interrupted after 1 iterations)\n"), std::string::npos)
+      << progress.str();
+}
+
+TEST(StochasticLearnerHostileCheckpoint, ADegenerateRngStateIsAnError) {
+  nlohmann::json j = ShortCheckpointJson();
+  std::istringstream in(j["rng_state"].get<std::string>());
+  std::vector<std::string> words;
+  for (std::string word; in >> word;) words.push_back(word);
+  ASSERT_EQ(words.size(), 313u);
+  std::string zeros;
+  for (size_t i = 0; i + 1 < words.size(); ++i) zeros += "0 ";
+  j["rng_state"] = zeros + words.back();
+  ExpectRefused(ResumeText(j.dump(), ResumeOptions(StochasticOptimiser::ADAM)), "rng_state");
+}
+
+TEST(StochasticLearnerHostileCheckpoint, NonFiniteOptimiserStateAndCounterOverflowAreErrors) {
+  const Options options = ResumeOptions(StochasticOptimiser::ADAM);
+  nlohmann::json j = ShortCheckpointJson();
+  j["optimiser_state"]["adam_v"][1] = "inf";
+  ExpectRefused(ResumeText(j.dump(), options), "optimiser_state.adam_v");
+  j = ShortCheckpointJson();
+  j["optimiser_state"]["adam_m"][0] = "nan";
+  ExpectRefused(ResumeText(j.dump(), options), "optimiser_state.adam_m");
+
+  // A run at the end of the iteration counter stops with an error instead of
+  // overflowing it.
+  j = ShortCheckpointJson();
+  j["iterations_completed"] = std::numeric_limits<int>::max();
+  j["curve"]["recorded"] = false;
+  j["curve"]["rows"] = nlohmann::json::array();
+  Options resumed = options;
+  resumed.curve_csv_path.clear();
+  resumed.num_epochs = 3;
+  Summary summary;
+  const Status status = ResumeText(j.dump(), resumed, &summary);
+  EXPECT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("iterations_completed"), std::string::npos)
+      << status.message();
+  EXPECT_EQ(summary.num_iterations, std::numeric_limits<int>::max());
+}
+
+// Reports an identity, as an objective over a named data set would.
+class NamedRegression : public RegressionObjective {
+ public:
+  explicit NamedRegression(std::string identity)
+      : RegressionObjective(30, kResumeWTrue, 0.2), identity_(std::move(identity)) {}
+  std::string Identity() const override { return identity_; }
+
+ private:
+  std::string identity_;
+};
+
+TEST(StochasticLearnerHostileCheckpoint, ACheckpointOfAnotherRunIsRefusedNamingTheField) {
+  const std::string text = ReadFile(WriteShortCheckpoint());
+  const Options options = ResumeOptions(StochasticOptimiser::ADAM);
+  struct Case {
+    std::function<void(Options*)> change;
+    std::string field;
+  };
+  const std::vector<Case> cases = {
+      {[](Options* o) { o->adam_beta1 = 0.8; }, "adam_beta1"},
+      {[](Options* o) { o->adam_beta2 = 0.99; }, "adam_beta2"},
+      {[](Options* o) { o->adam_epsilon = 1e-6; }, "adam_epsilon"},
+      {[](Options* o) { o->trust_radius = 0.5; }, "trust_radius"},
+      {[](Options* o) { o->lower_bounds[1] = 0.01; }, "lower_bounds"},
+      {[](Options* o) { o->upper_bounds.clear(); }, "upper_bounds"},
+      {[](Options* o) { o->skip_failed_examples = true; }, "skip_failed_examples"},
+  };
+  for (const Case& c : cases) {
+    Options changed = options;
+    c.change(&changed);
+    ExpectRefused(ResumeText(text, changed), c.field);
+  }
+
+  // The objective's identity, when it has one.
+  {
+    NamedRegression first("data set A");
+    Options named = options;
+    named.checkpoint_path = TestPath("named.json");
+    Eigen::VectorXd w = kResumeW0;
+    named.num_epochs = 1;
+    ASSERT_TRUE(StochasticLearner(named).Learn(&first, &w, nullptr).ok());
+    const std::string named_text = ReadFile(named.checkpoint_path);
+    NamedRegression second("data set B");
+    named.num_epochs = 2;
+    ExpectRefused(ResumeText(named_text, named, nullptr, &second), "data set A");
+    NamedRegression same("data set A");
+    EXPECT_TRUE(ResumeText(named_text, named, nullptr, &same).ok());
+  }
+
+  // The learning rate and the limits may change: reported, not refused.
+  Options changed = options;
+  changed.learning_rate = 0.01;
+  changed.num_epochs = 3;
+  Summary summary;
+  ASSERT_TRUE(ResumeText(text, changed, &summary).ok()) << summary.message;
+  bool reported = false;
+  for (const std::string& change : summary.resume_changes) {
+    if (change.find("learning_rate 0.05 -> 0.01") != std::string::npos) reported = true;
+  }
+  EXPECT_TRUE(reported);
+  EXPECT_NE(summary.FullReport().find("learning_rate 0.05 -> 0.01"), std::string::npos)
+      << summary.FullReport();
+
+  // A checkpoint of the previous format, without these fields.
+  nlohmann::json old = nlohmann::json::parse(text);
+  old["version"] = 1;
+  old.erase("trajectory");
+  ExpectRefused(ResumeText(old.dump(), options), "version 1");
+}
+
+TEST(StochasticLearnerHostileCheckpoint, CurveCsvPathMayNotBeTheCheckpointPath) {
+  Options options;
+  options.checkpoint_path = "run/checkpoint.json";
+  options.curve_csv_path = "run/./checkpoint.json";
+  std::string error;
+  EXPECT_FALSE(options.IsValid(&error));
+  EXPECT_NE(error.find("curve_csv_path"), std::string::npos) << error;
 }
 
 // ------------------------------------------------------------ Constraints.

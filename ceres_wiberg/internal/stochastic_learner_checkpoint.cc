@@ -1,7 +1,9 @@
 #include "ceres_wiberg/internal/stochastic_learner_checkpoint.h"
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
+#include <random>
 #include <sstream>
 #include <utility>
 #include <vector>
@@ -100,6 +102,16 @@ class Reader {
     if (error_.empty()) error_ = message;
   }
 
+  // A short description of a value for messages. Containers are described,
+  // never dumped: dump() recurses, and a value may be nested a million
+  // levels deep.
+  static std::string Describe(const Json& j) {
+    if (j.is_array()) return "an array of " + std::to_string(j.size()) + " elements";
+    if (j.is_object()) return "an object of " + std::to_string(j.size()) + " keys";
+    const std::string text = j.dump();
+    return text.size() <= 40 ? text : text.substr(0, 37) + "...";
+  }
+
   // object[key], or null (and an error) if absent. `name` is the object's
   // path in messages ("" for the root).
   const Json& Member(const Json& object, const std::string& name, const std::string& key) {
@@ -123,7 +135,7 @@ class Reader {
     if (!ok()) return 0;
     if (!j.is_number_integer() || j.get<int64_t>() < min_value || j.get<int64_t>() > max_value) {
       Fail("key '" + Join(name, key) + "' must be an integer in [" + std::to_string(min_value) +
-           ", " + std::to_string(max_value) + "], got " + j.dump());
+           ", " + std::to_string(max_value) + "], got " + Describe(j));
       return 0;
     }
     return static_cast<int>(j.get<int64_t>());
@@ -137,7 +149,7 @@ class Reader {
     const Json& j = Member(object, name, key);
     if (!ok()) return 0;
     if (!j.is_number_unsigned()) {
-      Fail("key '" + Join(name, key) + "' must be a non-negative integer, got " + j.dump());
+      Fail("key '" + Join(name, key) + "' must be a non-negative integer, got " + Describe(j));
       return 0;
     }
     return j.get<uint64_t>();
@@ -147,7 +159,7 @@ class Reader {
     const Json& j = Member(object, name, key);
     if (!ok()) return false;
     if (!j.is_boolean()) {
-      Fail("key '" + Join(name, key) + "' must be true or false, got " + j.dump());
+      Fail("key '" + Join(name, key) + "' must be true or false, got " + Describe(j));
       return false;
     }
     return j.get<bool>();
@@ -157,7 +169,7 @@ class Reader {
     const Json& j = Member(object, name, key);
     if (!ok()) return "";
     if (!j.is_string()) {
-      Fail("key '" + Join(name, key) + "' must be a string, got " + Abbreviate(j.dump()));
+      Fail("key '" + Join(name, key) + "' must be a string, got " + Describe(j));
       return "";
     }
     return j.get<std::string>();
@@ -169,17 +181,47 @@ class Reader {
     double value = 0.0;
     if (!ToDouble(j, &value)) {
       Fail("key '" + Join(name, key) + "' must be a number (or \"nan\", \"inf\", \"-inf\"), got " +
-           Abbreviate(j.dump()));
+           Describe(j));
     }
     return value;
   }
+
+  // A finite number >= min_value.
+  double FiniteDouble(const Json& object, const std::string& name, const std::string& key,
+                      double min_value = -std::numeric_limits<double>::infinity()) {
+    const double value = Double(object, name, key);
+    if (ok() && !(std::isfinite(value) && value >= min_value)) {
+      Fail("key '" + Join(name, key) + "' must be a finite number" +
+           (std::isinf(min_value) ? std::string() : " >= " + FormatNumber(min_value)) +
+           ", got " + FormatNumber(value));
+    }
+    return value;
+  }
+
+  // Vector() whose elements must be finite (and >= min_value).
+  Eigen::VectorXd FiniteVector(const Json& object, const std::string& name, const std::string& key,
+                               int size,
+                               double min_value = -std::numeric_limits<double>::infinity()) {
+    Eigen::VectorXd values = Vector(object, name, key, size);
+    for (Eigen::Index i = 0; ok() && i < values.size(); ++i) {
+      if (!(std::isfinite(values[i]) && values[i] >= min_value)) {
+        Fail("key '" + Join(name, key) + "' element " + std::to_string(i) +
+             " must be a finite number" +
+             (std::isinf(min_value) ? std::string() : " >= " + FormatNumber(min_value)) +
+             ", got " + FormatNumber(values[i]));
+      }
+    }
+    return values;
+  }
+
+  static std::string FormatNumber(double value) { return Number(value).dump(); }
 
   // array[index] of an array known to be long enough.
   double DoubleAt(const Json& array, const std::string& name, size_t index) {
     double value = 0.0;
     if (ok() && !ToDouble(array[index], &value)) {
       Fail("key '" + name + "' element " + std::to_string(index) + " must be a number, got " +
-           Abbreviate(array[index].dump()));
+           Describe(array[index]));
     }
     return value;
   }
@@ -199,7 +241,7 @@ class Reader {
     for (size_t i = 0; i < j.size(); ++i) {
       if (!ToDouble(j[i], &values[static_cast<Eigen::Index>(i)])) {
         Fail("key '" + Join(name, key) + "' element " + std::to_string(i) +
-             " must be a number, got " + Abbreviate(j[i].dump()));
+             " must be a number, got " + Describe(j[i]));
         return Eigen::VectorXd();
       }
     }
@@ -246,10 +288,6 @@ class Reader {
     return false;
   }
 
-  static std::string Abbreviate(const std::string& text) {
-    return text.size() <= 40 ? text : text.substr(0, 37) + "...";
-  }
-
   std::string error_;
 };
 
@@ -262,7 +300,20 @@ void ReadEpoch(Reader* reader, const Json& j, const std::string& name,
   epoch->gradient_norm = reader->Double(j, name, "gradient_norm");
   epoch->mean_step_norm = reader->Double(j, name, "mean_step_norm");
   epoch->validation_loss = reader->Double(j, name, "validation_loss");
-  epoch->elapsed_seconds = reader->Double(j, name, "elapsed_seconds");
+  epoch->elapsed_seconds = reader->FiniteDouble(j, name, "elapsed_seconds", 0.0);
+}
+
+// True if the generator returns 0 forever. A Mersenne Twister whose state is
+// not all zero (in the bits the recurrence uses) never reaches the all-zero
+// state, and its outputs are a bijection of its state words; so if after
+// regenerating the state once the next state_size outputs are all 0, the
+// state is the degenerate one.
+bool IsDegenerate(std::mt19937_64 rng) {
+  rng.discard(std::mt19937_64::state_size);
+  for (size_t i = 0; i < std::mt19937_64::state_size; ++i) {
+    if (rng() != 0) return false;
+  }
+  return true;
 }
 
 // Format, version, optimiser, sizes, seed and transforms: the run's identity.
@@ -273,7 +324,11 @@ void ReadIdentity(Reader* reader, const Json& root, LearnerState* state) {
     r.Fail("key 'format' is \"" + format + "\", expected \"" + kCheckpointFormat + "\"");
   }
   const int version = r.Int(root, "", "version", 0, std::numeric_limits<int>::max());
-  if (r.ok() && version != kCheckpointVersion) {
+  if (r.ok() && version < kCheckpointVersion) {
+    r.Fail("version " + std::to_string(version) + " was written by an older ceres_wiberg " +
+           "without the trajectory options that resuming checks (version " +
+           std::to_string(kCheckpointVersion) + "); it cannot be resumed: start the run anew");
+  } else if (r.ok() && version != kCheckpointVersion) {
     r.Fail("unsupported version " + std::to_string(version) + " (this library reads version " +
            std::to_string(kCheckpointVersion) + ")");
   }
@@ -302,6 +357,31 @@ void ReadIdentity(Reader* reader, const Json& root, LearnerState* state) {
              " must be IDENTITY, SQUARED or EXP");
     }
   }
+
+  const Json& trajectory = r.Member(root, "", "trajectory");
+  const std::string tr = "trajectory";
+  TrajectoryOptions& t = state->trajectory;
+  t.momentum = r.FiniteDouble(trajectory, tr, "momentum");
+  t.adam_beta1 = r.FiniteDouble(trajectory, tr, "adam_beta1");
+  t.adam_beta2 = r.FiniteDouble(trajectory, tr, "adam_beta2");
+  t.adam_epsilon = r.FiniteDouble(trajectory, tr, "adam_epsilon");
+  t.averaging_start_iteration = r.NonNegativeInt(trajectory, tr, "averaging_start_iteration");
+  t.trust_radius = r.FiniteDouble(trajectory, tr, "trust_radius", 0.0);
+  const Eigen::VectorXd lower = r.Vector(trajectory, tr, "lower_bounds", r.ok() ? n : 0);
+  const Eigen::VectorXd upper = r.Vector(trajectory, tr, "upper_bounds", r.ok() ? n : 0);
+  t.lower_bounds.assign(lower.data(), lower.data() + lower.size());
+  t.upper_bounds.assign(upper.data(), upper.data() + upper.size());
+  t.skip_failed_examples = r.Bool(trajectory, tr, "skip_failed_examples");
+  t.objective_identity = r.String(trajectory, tr, "objective_identity");
+
+  const Json& schedule = r.Member(root, "", "schedule");
+  const std::string sc = "schedule";
+  ScheduleOptions& s = state->schedule;
+  s.learning_rate = r.FiniteDouble(schedule, sc, "learning_rate");
+  s.learning_rate_decay = r.FiniteDouble(schedule, sc, "learning_rate_decay");
+  s.learning_rate_decay_power = r.FiniteDouble(schedule, sc, "learning_rate_decay_power");
+  s.num_epochs = r.NonNegativeInt(schedule, sc, "num_epochs");
+  s.max_iterations = r.NonNegativeInt(schedule, sc, "max_iterations");
 }
 
 // Iteration counts, epoch order and position, and the RNG.
@@ -312,6 +392,10 @@ void ReadPosition(Reader* reader, const Json& root, LearnerState* state) {
   state->num_steps = r.NonNegativeInt(root, "", "num_steps");
   if (r.ok() && state->num_steps > state->iterations_completed) {
     r.Fail("key 'num_steps' exceeds 'iterations_completed'");
+  }
+  if (r.ok() && state->epochs_completed > state->iterations_completed) {
+    r.Fail("key 'epochs_completed' exceeds 'iterations_completed' (every epoch takes at least "
+           "one iteration)");
   }
 
   const Json& order = r.Array(root, "", "epoch_order");
@@ -346,7 +430,12 @@ void ReadPosition(Reader* reader, const Json& root, LearnerState* state) {
   if (r.ok()) {
     std::istringstream in(rng_state);
     in >> state->rng;
-    if (in.fail()) r.Fail("key 'rng_state' is not a std::mt19937_64 state");
+    if (in.fail() || !(in >> std::ws).eof()) {
+      r.Fail("key 'rng_state' is not a std::mt19937_64 state");
+    } else if (IsDegenerate(state->rng)) {
+      r.Fail("key 'rng_state' is a degenerate std::mt19937_64 state (all zero): it would "
+             "return 0 forever");
+    }
   }
 }
 
@@ -372,15 +461,18 @@ void ReadIterate(Reader* reader, const Json& root, LearnerState* state) {
       case StochasticOptimiser::SGD:
         break;
       case StochasticOptimiser::SGD_MOMENTUM:
-        state->velocity = r.Vector(optimiser_state, os, "velocity", n);
+        state->velocity = r.FiniteVector(optimiser_state, os, "velocity", n);
         break;
       case StochasticOptimiser::AVERAGED_SGD:
-        state->w_average = r.Vector(optimiser_state, os, "w_average", n);
+        state->w_average = r.FiniteVector(optimiser_state, os, "w_average", n);
         state->num_averaged = r.NonNegativeInt(optimiser_state, os, "num_averaged");
+        if (r.ok() && state->num_averaged > state->iterations_completed) {
+          r.Fail("key 'optimiser_state.num_averaged' exceeds 'iterations_completed'");
+        }
         break;
       case StochasticOptimiser::ADAM:
-        state->adam_m = r.Vector(optimiser_state, os, "adam_m", n);
-        state->adam_v = r.Vector(optimiser_state, os, "adam_v", n);
+        state->adam_m = r.FiniteVector(optimiser_state, os, "adam_m", n);
+        state->adam_v = r.FiniteVector(optimiser_state, os, "adam_v", n, 0.0);
         break;
     }
   }
@@ -394,9 +486,19 @@ void ReadHistory(Reader* reader, const Json& root, LearnerState* state) {
   const std::string ep = "epoch_in_progress";
   state->epoch.num_iterations = r.NonNegativeInt(epoch, ep, "num_iterations");
   state->epoch.num_evaluated_examples = r.NonNegativeInt(epoch, ep, "num_evaluated_examples");
-  state->epoch.loss_sum = r.Double(epoch, ep, "loss_sum");
-  state->epoch.theta_gradient_sum = r.Vector(epoch, ep, "theta_gradient_sum", n);
-  state->epoch.step_norm_sum = r.Double(epoch, ep, "step_norm_sum");
+  state->epoch.loss_sum = r.FiniteDouble(epoch, ep, "loss_sum");
+  state->epoch.theta_gradient_sum = r.FiniteVector(epoch, ep, "theta_gradient_sum", n);
+  state->epoch.step_norm_sum = r.FiniteDouble(epoch, ep, "step_norm_sum", 0.0);
+  // Counts that the run adds to: bounded by what the iterations can hold.
+  const int64_t max_examples =
+      static_cast<int64_t>(state->iterations_completed) * state->batch_size;
+  if (r.ok() && state->epoch.num_iterations > state->iterations_completed) {
+    r.Fail("key 'epoch_in_progress.num_iterations' exceeds 'iterations_completed'");
+  }
+  if (r.ok() && state->epoch.num_evaluated_examples >
+                    static_cast<int64_t>(state->epoch.num_iterations) * state->batch_size) {
+    r.Fail("key 'epoch_in_progress.num_evaluated_examples' exceeds num_iterations * batch_size");
+  }
 
   const Json& history = r.Member(root, "", "history");
   const std::string hs = "history";
@@ -411,13 +513,19 @@ void ReadHistory(Reader* reader, const Json& root, LearnerState* state) {
     r.Fail("key 'history.epochs' must hold epochs_completed = " +
            std::to_string(state->epochs_completed) + " entries");
   }
-  state->max_gradient_norm = r.Double(history, hs, "max_gradient_norm");
-  state->max_step_norm = r.Double(history, hs, "max_step_norm");
+  state->max_gradient_norm = r.FiniteDouble(history, hs, "max_gradient_norm", 0.0);
+  state->max_step_norm = r.FiniteDouble(history, hs, "max_step_norm", 0.0);
   state->num_capped_steps = r.NonNegativeInt(history, hs, "num_capped_steps");
+  if (r.ok() && state->num_capped_steps > state->num_steps) {
+    r.Fail("key 'history.num_capped_steps' exceeds 'num_steps'");
+  }
   state->num_skipped_examples = r.NonNegativeInt(history, hs, "num_skipped_examples");
+  if (r.ok() && state->num_skipped_examples > max_examples) {
+    r.Fail("key 'history.num_skipped_examples' exceeds iterations_completed * batch_size");
+  }
   state->num_skipped_validation_examples =
       r.NonNegativeInt(history, hs, "num_skipped_validation_examples");
-  state->elapsed_seconds = r.Double(history, hs, "elapsed_seconds");
+  state->elapsed_seconds = r.FiniteDouble(history, hs, "elapsed_seconds", 0.0);
 }
 
 // The curve's columns and rows.
@@ -459,8 +567,15 @@ void ReadCurve(Reader* reader, const Json& root, LearnerState* state) {
       return;
     }
     CurveRow& out = state->curve[i];
-    out.iteration = row[0].get<int>();
-    out.epoch = row[1].get<int>();
+    out.iteration = static_cast<int>(i);
+    out.epoch = 0;
+    if (row[0].get<int64_t>() != static_cast<int64_t>(i) || row[1].get<int64_t>() < 0 ||
+        row[1].get<int64_t>() > state->epochs_completed) {
+      r.Fail("key '" + name + "' must start with its iteration " + std::to_string(i) +
+             " and an epoch in [0, epochs_completed]");
+      return;
+    }
+    out.epoch = static_cast<int>(row[1].get<int64_t>());
     out.loss = r.DoubleAt(row, name, 2);
     out.gradient_norm = r.DoubleAt(row, name, 3);
     out.step_norm = r.DoubleAt(row, name, 4);
@@ -468,6 +583,30 @@ void ReadCurve(Reader* reader, const Json& root, LearnerState* state) {
     out.w.resize(num_w_columns);
     for (int c = 0; c < num_w_columns; ++c) out.w[c] = r.DoubleAt(row, name, 6 + c);
   }
+}
+
+// The byte offset at which arrays and objects of `text` (JSON) nest deeper
+// than max_depth, or npos. Strings (with their escapes) are skipped.
+size_t FindExcessiveNesting(const std::string& text, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return i;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return std::string::npos;
 }
 
 // Fills *state from the parsed root; errors go to the reader, and each part
@@ -494,6 +633,28 @@ std::string CheckpointToJson(const LearnerState& state) {
   Json transforms = Json::array();
   for (ParameterTransform t : state.transforms) transforms.push_back(ParameterTransformToString(t));
   root["parameter_transforms"] = transforms;
+  const TrajectoryOptions& t = state.trajectory;
+  Json trajectory;
+  trajectory["momentum"] = Number(t.momentum);
+  trajectory["adam_beta1"] = Number(t.adam_beta1);
+  trajectory["adam_beta2"] = Number(t.adam_beta2);
+  trajectory["adam_epsilon"] = Number(t.adam_epsilon);
+  trajectory["averaging_start_iteration"] = t.averaging_start_iteration;
+  trajectory["trust_radius"] = Number(t.trust_radius);
+  trajectory["lower_bounds"] = NumberArray(Eigen::Map<const Eigen::VectorXd>(
+      t.lower_bounds.data(), static_cast<Eigen::Index>(t.lower_bounds.size())));
+  trajectory["upper_bounds"] = NumberArray(Eigen::Map<const Eigen::VectorXd>(
+      t.upper_bounds.data(), static_cast<Eigen::Index>(t.upper_bounds.size())));
+  trajectory["skip_failed_examples"] = t.skip_failed_examples;
+  trajectory["objective_identity"] = t.objective_identity;
+  root["trajectory"] = trajectory;
+  Json schedule;
+  schedule["learning_rate"] = Number(state.schedule.learning_rate);
+  schedule["learning_rate_decay"] = Number(state.schedule.learning_rate_decay);
+  schedule["learning_rate_decay_power"] = Number(state.schedule.learning_rate_decay_power);
+  schedule["num_epochs"] = state.schedule.num_epochs;
+  schedule["max_iterations"] = state.schedule.max_iterations;
+  root["schedule"] = schedule;
   root["iterations_completed"] = state.iterations_completed;
   root["epochs_completed"] = state.epochs_completed;
   root["num_steps"] = state.num_steps;
@@ -561,6 +722,16 @@ std::string CheckpointToJson(const LearnerState& state) {
 
 Status CheckpointFromJson(const std::string& text, const std::string& path, LearnerState* state) {
   const std::string where = "checkpoint '" + path + "': ";
+  // A checkpoint nests 4 levels deep. Deeper values are refused before
+  // parsing: the parser copies values recursively (ordered_json objects
+  // copy their members when they grow), which a value nested a million
+  // levels deep turns into a stack overflow.
+  const size_t too_deep = FindExcessiveNesting(text, kMaxCheckpointNesting);
+  if (too_deep != std::string::npos) {
+    return InvalidArgumentError(where + "arrays and objects nested deeper than " +
+                                std::to_string(kMaxCheckpointNesting) + " levels (at byte " +
+                                std::to_string(too_deep) + ")");
+  }
   Json root;
   try {
     root = Json::parse(text);
@@ -568,6 +739,9 @@ Status CheckpointFromJson(const std::string& text, const std::string& path, Lear
     return InvalidArgumentError(where + "not valid JSON (" +
                                 (text.empty() ? "empty file" : error.what()) +
                                 "); the file may be truncated");
+  } catch (const Json::exception& error) {
+    // E.g. out_of_range: a number beyond the range of a double.
+    return InvalidArgumentError(where + "not a valid checkpoint (" + error.what() + ")");
   }
   Reader reader;
   LearnerState parsed;

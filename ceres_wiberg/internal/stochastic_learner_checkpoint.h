@@ -4,11 +4,11 @@
 // Objects are indented, arrays of numbers stay on one line (one line per
 // curve row). Doubles are written in the shortest form that reads back to the
 // same bits; non-finite doubles as the strings "nan", "inf", "-inf". Layout
-// (version 1):
+// (version 2; version 1, without "trajectory" and "schedule", is refused):
 //
 //   {
 //     "format": "ceres_wiberg.stochastic_learner.checkpoint",
-//     "version": 1,
+//     "version": 2,
 //     "optimiser": "ADAM",                     // StochasticOptimiserToString
 //     "num_parameters": 2,
 //     "num_examples": 40,
@@ -16,6 +16,16 @@
 //     "shuffle": true,
 //     "seed": 7,                               // informative: rng_state rules
 //     "parameter_transforms": ["IDENTITY", "EXP"],
+//     "trajectory": {                          // must match on resume
+//       "momentum": 0.9, "adam_beta1": 0.9, "adam_beta2": 0.999,
+//       "adam_epsilon": 1e-08, "averaging_start_iteration": 0,
+//       "trust_radius": 0, "lower_bounds": ["-inf", 0], "upper_bounds": ["inf", 10],
+//       "skip_failed_examples": false,
+//       "objective_identity": ""               // TrainingObjective::Identity()
+//     },
+//     "schedule": {"learning_rate": 0.001,     // may change on resume
+//                  "learning_rate_decay": 0, "learning_rate_decay_power": 1,
+//                  "num_epochs": 10, "max_iterations": 0},
 //     "iterations_completed": 30,
 //     "epochs_completed": 3,
 //     "num_steps": 30,                         // optimiser updates (Adam's k)
@@ -58,14 +68,17 @@ namespace ceres_wiberg {
 namespace internal {
 
 extern const char kCheckpointFormat[];
-constexpr int kCheckpointVersion = 1;
+constexpr int kCheckpointVersion = 2;
+// Deeper nesting of arrays and objects is refused (a checkpoint has 4).
+constexpr int kMaxCheckpointNesting = 64;
 
 // The JSON text of a checkpoint (ends with a newline).
 std::string CheckpointToJson(const LearnerState& state);
 
 // Parses a checkpoint's text; `path` names it in errors. kInvalidArgument
 // ("checkpoint '<path>': ...") for malformed JSON (with the parse error's
-// byte offset), a missing key, a value of the wrong type or size, or an
+// byte offset), a number beyond the range of a double, nesting deeper than
+// kMaxCheckpointNesting, a missing key, a value of the wrong type or size, or an
 // inconsistent state.
 Status CheckpointFromJson(const std::string& text, const std::string& path, LearnerState* state);
 

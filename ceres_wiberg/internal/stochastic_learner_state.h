@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "Eigen/Core"
@@ -38,6 +39,34 @@ struct EpochAccumulator {
   double step_norm_sum = 0.0;
 };
 
+// The options that shape the trajectory beyond the identity fields of
+// LearnerState: Resume refuses a checkpoint whose values differ (those of
+// the run's optimiser, see SameTrajectory in stochastic_learner.cc).
+struct TrajectoryOptions {
+  double momentum = 0.0;
+  double adam_beta1 = 0.0;
+  double adam_beta2 = 0.0;
+  double adam_epsilon = 0.0;
+  int averaging_start_iteration = 0;
+  double trust_radius = 0.0;
+  // One entry per parameter, +-infinity for an unbounded side.
+  std::vector<double> lower_bounds;
+  std::vector<double> upper_bounds;
+  bool skip_failed_examples = false;
+  // TrainingObjective::Identity() ("" if the objective has none).
+  std::string objective_identity;
+};
+
+// The options a resumed run may change; Resume reports the changes in the
+// Summary.
+struct ScheduleOptions {
+  double learning_rate = 0.0;
+  double learning_rate_decay = 0.0;
+  double learning_rate_decay_power = 0.0;
+  int num_epochs = 0;
+  int max_iterations = 0;
+};
+
 struct LearnerState {
   // ---- Must match the options and objective on resume.
   StochasticOptimiser optimiser = StochasticOptimiser::ADAM;
@@ -47,6 +76,10 @@ struct LearnerState {
   bool shuffle = true;
   uint64_t seed = 0;
   std::vector<ParameterTransform> transforms;  // one per parameter
+  TrajectoryOptions trajectory;
+
+  // ---- Reported when they change on resume.
+  ScheduleOptions schedule;
 
   // ---- Position.
   int iterations_completed = 0;

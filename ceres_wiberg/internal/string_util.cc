@@ -1,5 +1,6 @@
 #include "ceres_wiberg/internal/string_util.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 
@@ -12,6 +13,13 @@ std::string FormatDouble(double value) {
   char buffer[32];
   std::snprintf(buffer, sizeof(buffer), "%.17g", value);
   return buffer;
+}
+
+std::string FormatShortestDouble(double value) {
+  if (!std::isfinite(value)) return FormatDouble(value);
+  char buffer[32];
+  const std::to_chars_result result = std::to_chars(buffer, buffer + sizeof(buffer), value);
+  return std::string(buffer, result.ptr);
 }
 
 }  // namespace internal

@@ -13,6 +13,9 @@ namespace internal {
 // `value` with 17 significant digits, so that it reads back bit-identical;
 // "nan", "inf" and "-inf" for non-finite values.
 std::string FormatDouble(double value);
+// The shortest decimal that reads back to the same double ("0.05"), or
+// "nan", "inf", "-inf".
+std::string FormatShortestDouble(double value);
 
 }  // namespace internal
 }  // namespace ceres_wiberg

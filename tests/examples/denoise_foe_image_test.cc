@@ -3,13 +3,22 @@
 
 #include "image.h"
 
+#include <sys/resource.h>
+
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CERES_WIBERG_HAS_ASAN
+#endif
+#endif
 
 namespace denoise_foe {
 namespace {
@@ -97,6 +106,48 @@ TEST(Pgm, RejectsMalformedFilesNamingTheLineAndCause) {
   const std::string missing = TestFile("x", "") + ".does_not_exist";
   EXPECT_EQ(ReadPgm(missing, &image).message(),
             "cannot open '" + missing + "': No such file or directory");
+}
+
+// A 20-byte header announcing a 16384 x 16384 raster is refused as truncated
+// before anything of the image's size is allocated.
+TEST(Pgm, AHugeHeaderWithoutPixelsIsRefusedBeforeAllocating) {
+  for (const std::string magic : {"P5", "P2"}) {
+    const std::string path = TestFile("huge_" + magic + ".pgm", magic + " 16384 16384 255\n");
+    Image image(2, 2, 7.0);
+    const ceres_wiberg::Status status = ReadPgm(path, &image);
+    ASSERT_FALSE(status.ok());
+    EXPECT_NE(status.message().find(path + ": truncated"), std::string::npos) << status.message();
+    EXPECT_NE(status.message().find("16384 x 16384 = 268435456 pixels"), std::string::npos)
+        << status.message();
+    EXPECT_EQ(image.width, 2);
+#if !defined(__SANITIZE_ADDRESS__) && !defined(CERES_WIBERG_HAS_ASAN)
+    // With 512 MiB of address space the 2 GiB raster cannot be allocated:
+    // the reader must not try. (Not under AddressSanitizer, which reserves
+    // terabytes of address space up front.)
+    EXPECT_EXIT(
+        {
+          rlimit limit;
+          limit.rlim_cur = limit.rlim_max = rlim_t{512} << 20;
+          setrlimit(RLIMIT_AS, &limit);
+          Image small;
+          std::exit(ReadPgm(path, &small).ok() ? 1 : 0);
+        },
+        ::testing::ExitedWithCode(0), "");
+#endif
+  }
+}
+
+// Found by fuzzing: maxval 49 scaled 49 to 255.00000000000003, outside the
+// documented [0, 255].
+TEST(Pgm, MaxvalMapsToExactly255) {
+  for (int max_value = 1; max_value <= 1000; ++max_value) {
+    const std::string text = "P2 2 1 " + std::to_string(max_value) + " 0 " +
+                             std::to_string(max_value) + "\n";
+    Image image;
+    ASSERT_TRUE(ParsePgm(text, "maxval.pgm", &image).ok()) << max_value;
+    EXPECT_EQ(image.pixels[0], 0.0);
+    EXPECT_EQ(image.pixels[1], 255.0) << "maxval " << max_value;
+  }
 }
 
 TEST(Pgm, ReadsCeresNoisyImageFromTheSharedData) {

@@ -298,5 +298,23 @@ TEST(TomeModelTest, WrongShapeTypeOrValuesNameTheDataset) {
   EXPECT_TRUE(model.components.empty());
 }
 
+// A chunked cams dataset of 2^40 cameras that was never written: the reader
+// refuses its size instead of trying to allocate it.
+TEST(TomeModelTest, AHugeCameraCountIsRefused) {
+  const std::string path = TestFolder() + "/huge.h5";
+  {
+    H5::H5File file(path, H5F_ACC_TRUNC);
+    const hsize_t dims[3] = {hsize_t{1} << 40, 3, 3};
+    const hsize_t chunk[3] = {1, 3, 3};
+    H5::DSetCreatPropList properties;
+    properties.setChunk(3, chunk);
+    file.createDataSet("cams", H5::PredType::IEEE_F64LE, H5::DataSpace(3, dims), properties);
+  }
+  std::vector<Eigen::Matrix3d> cameras;
+  ExpectError(ReadTomeCameras(path, &cameras), StatusCode::kInvalidArgument,
+              {path, "dataset cams", "1099511627776 cameras"});
+  EXPECT_TRUE(cameras.empty());
+}
+
 }  // namespace
 }  // namespace human_pose

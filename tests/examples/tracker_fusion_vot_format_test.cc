@@ -28,6 +28,27 @@ void WriteText(const std::string& path, const std::string& text) {
   stream << text;
 }
 
+// One tracker, sequences "ball" and "car" of two frames.
+Dataset SmallDatasetForList() {
+  Dataset dataset;
+  dataset.tracker_names = {"alpha"};
+  for (const std::string name : {"ball", "car"}) {
+    Sequence sequence;
+    sequence.name = name;
+    Box box;
+    box.width = 2.0;
+    box.height = 3.0;
+    sequence.groundtruth = {box, box};
+    std::vector<TrackerFrame> track(2);
+    track[0].status = FrameStatus::kInitialised;
+    track[1].box = box;
+    AssignFramesSinceInitialisation(&track);
+    sequence.tracks.push_back(track);
+    dataset.sequences.push_back(sequence);
+  }
+  return dataset;
+}
+
 TEST(VotFormatTest, ReadsGroundTruthWithAllSeparatorsAndPolygons) {
   const std::string path = TestFolder() + "/groundtruth.txt";
   WriteText(path,
@@ -141,6 +162,55 @@ TEST(VotFormatTest, MalformedGroundTruthNamesFileAndLine) {
               std::string::npos)
         << status.message();
   }
+}
+
+TEST(VotFormatTest, ADoubleSignIsNotANumber) {
+  const std::string path = TestFolder() + "/groundtruth.txt";
+  WriteText(path, "1,2,3,4\n+-5,2,3,4\n");
+  std::vector<Box> boxes;
+  const ceres_wiberg::Status status = ReadGroundTruthFile(path, &boxes);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find(path + ":2: \"+-5\" is not a number"), std::string::npos)
+      << status.message();
+  WriteText(path, "++5,2,3,4\n");
+  EXPECT_FALSE(ReadGroundTruthFile(path, &boxes).ok());
+  WriteText(path, "+5,2,3,4\n");
+  ASSERT_TRUE(ReadGroundTruthFile(path, &boxes).ok());
+  EXPECT_EQ(boxes[0].x, 5.0);
+}
+
+TEST(VotFormatTest, DotDotAndRepeatedNamesInListTxtAreErrors) {
+  const std::string root = TestFolder();
+  ASSERT_TRUE(WriteVotDataset(root, SmallDatasetForList()).ok());
+  for (const std::string& bad : {std::string("."), std::string("..")}) {
+    WriteText(root + "/sequences/list.txt", "ball\n" + bad + "\n");
+    Dataset dataset;
+    const ceres_wiberg::Status status = ReadVotDataset(root, VotReadOptions(), &dataset);
+    ASSERT_FALSE(status.ok()) << bad;
+    EXPECT_NE(status.message().find("list.txt:2: \"" + bad + "\" is not a sequence name"),
+              std::string::npos)
+        << status.message();
+  }
+  WriteText(root + "/sequences/list.txt", "ball\ncar\nball\n");
+  Dataset dataset;
+  const ceres_wiberg::Status status = ReadVotDataset(root, VotReadOptions(), &dataset);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("list.txt:3: \"ball\" repeats line 1"), std::string::npos)
+      << status.message();
+}
+
+// An entry that cannot be examined (a symbolic link to itself) makes the
+// listing fail instead of being silently left out.
+TEST(VotFormatTest, AnUnreadableFolderEntryIsAnErrorNotAShorterList) {
+  const std::string root = TestFolder();
+  ASSERT_TRUE(WriteVotDataset(root, SmallDatasetForList()).ok());
+  fs::remove(root + "/sequences/list.txt");
+  fs::create_symlink("loop", root + "/sequences/loop");
+  Dataset dataset;
+  const ceres_wiberg::Status status = ReadVotDataset(root, VotReadOptions(), &dataset);
+  ASSERT_FALSE(status.ok()) << dataset.sequences.size() << " sequences";
+  EXPECT_NE(status.message().find(root + "/sequences/loop"), std::string::npos)
+      << status.message();
 }
 
 TEST(VotFormatTest, MissingFileIsAnErrorNamingIt) {

@@ -147,8 +147,17 @@ FieldsOfExperts DefaultFieldsOfExperts() {
 }
 
 Status ReadFieldsOfExperts(const std::string& path, FieldsOfExperts* foe) {
-  std::ifstream stream(path);
+  std::ifstream stream(path, std::ios::binary);
   if (!stream) return InvalidArgumentError(path + ": cannot open file");
+  std::ostringstream contents;
+  contents << stream.rdbuf();
+  if (stream.bad()) return InvalidArgumentError(path + ": read error");
+  return ParseFieldsOfExperts(contents.str(), path, foe);
+}
+
+Status ParseFieldsOfExperts(const std::string& contents, const std::string& path,
+                            FieldsOfExperts* foe) {
+  std::istringstream stream(contents);
   LineTokens tokens(&stream);
   std::string token;
   int line = 0;

@@ -86,6 +86,10 @@ FieldsOfExperts DefaultFieldsOfExperts();
 // missing file or one that ends early.
 ceres_wiberg::Status ReadFieldsOfExperts(const std::string& path, FieldsOfExperts* foe);
 
+// ReadFieldsOfExperts of a file's contents, `path` naming it in errors.
+ceres_wiberg::Status ParseFieldsOfExperts(const std::string& contents, const std::string& path,
+                                          FieldsOfExperts* foe);
+
 // Writes a model in the same format (atomically), doubles in %.17g.
 ceres_wiberg::Status WriteFieldsOfExperts(const std::string& path, const FieldsOfExperts& foe);
 

@@ -81,12 +81,22 @@ bool ParseCount(const std::string& token, long max, long* value) {
   return true;
 }
 
+// value * 255 / max_value, exactly 255 for max_value (value * (255 /
+// max_value) can round above it).
+double Rescale(long value, long max_value) {
+  return static_cast<double>(value) * 255.0 / static_cast<double>(max_value);
+}
+
 }  // namespace
 
 Status ReadPgm(const std::string& path, Image* image) {
   std::string text;
   Status status = ceres_wiberg::ReadFileToString(path, &text);
   if (!status.ok()) return status;
+  return ParsePgm(text, path, image);
+}
+
+Status ParsePgm(const std::string& text, const std::string& path, Image* image) {
   Tokeniser tokens(text);
   std::string token;
   int line = 1;
@@ -114,9 +124,28 @@ Status ReadPgm(const std::string& path, Image* image) {
     return LineError(path, line, "image too large (" + std::to_string(width) + " x " +
                                      std::to_string(height) + ")");
   }
+  // The raster must fit in what follows the header before the image is
+  // allocated: a 20-byte header may announce 2^28 pixels.
+  const std::size_t count = static_cast<std::size_t>(width) * static_cast<std::size_t>(height);
+  const std::string pixels = " for " + std::to_string(width) + " x " + std::to_string(height) +
+                             " = " + std::to_string(count) + " pixels";
+  const std::size_t remaining = text.size() - std::min(text.size(), tokens.position());
+  const std::size_t bytes_per_pixel = max_value > 255 ? 2 : 1;
+  if (ascii && count > remaining / 2 + 1) {
+    // Each pixel but the last takes a digit and a blank at least.
+    return InvalidArgumentError(path + ": truncated: " + std::to_string(remaining) +
+                                " bytes after the header" + pixels);
+  }
+  // P5: exactly one whitespace character separates maxval from the raster.
+  const std::size_t needed = count * bytes_per_pixel;
+  if (!ascii && remaining == 0) {
+    return InvalidArgumentError(path + ": truncated: no pixel data" + pixels);
+  }
+  if (!ascii && remaining - 1 < needed) {
+    return InvalidArgumentError(path + ": truncated: " + std::to_string(remaining - 1) + " of " +
+                                std::to_string(needed) + " bytes of pixel data" + pixels);
+  }
   Image result(static_cast<int>(width), static_cast<int>(height));
-  const double to_255 = 255.0 / max_value;
-  const std::size_t count = result.pixels.size();
   if (ascii) {
     for (std::size_t i = 0; i < count; ++i) {
       if (!tokens.Next(&token, &line)) {
@@ -129,25 +158,14 @@ Status ReadPgm(const std::string& path, Image* image) {
                          "pixel " + std::to_string(i) + ": bad value \"" + token.substr(0, 16) +
                              "\" (expected an integer in 0.." + std::to_string(max_value) + ")");
       }
-      result.pixels[i] = value * to_255;
+      result.pixels[i] = Rescale(value, max_value);
     }
     if (tokens.Next(&token, &line)) {
       return LineError(path, line, "extra data after " + std::to_string(count) + " pixels");
     }
   } else {
-    // Exactly one whitespace character separates maxval from the raster.
-    std::size_t position = tokens.position();
-    if (position >= text.size()) {
-      return InvalidArgumentError(path + ": truncated: no pixel data");
-    }
-    ++position;
-    const int bytes_per_pixel = max_value > 255 ? 2 : 1;
-    const std::size_t needed = count * bytes_per_pixel;
+    const std::size_t position = tokens.position() + 1;
     const std::size_t available = text.size() - position;
-    if (available < needed) {
-      return InvalidArgumentError(path + ": truncated: " + std::to_string(available) + " of " +
-                                  std::to_string(needed) + " bytes of pixel data");
-    }
     if (available > needed) {
       return InvalidArgumentError(path + ": " + std::to_string(available - needed) +
                                   " bytes of extra data after the pixels");
@@ -162,7 +180,7 @@ Status ReadPgm(const std::string& path, Image* image) {
                                     std::to_string(value) + " above maxval " +
                                     std::to_string(max_value));
       }
-      result.pixels[i] = value * to_255;
+      result.pixels[i] = Rescale(value, max_value);
     }
   }
   *image = std::move(result);

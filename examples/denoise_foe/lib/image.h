@@ -39,6 +39,11 @@ struct Image {
 // data).
 ceres_wiberg::Status ReadPgm(const std::string& path, Image* image);
 
+// ReadPgm of a file's contents, `path` naming it in errors. The raster's size
+// is checked against the contents before the image is allocated.
+ceres_wiberg::Status ParsePgm(const std::string& contents, const std::string& path,
+                              Image* image);
+
 // Writes a binary (P5, maxval 255) PGM, values rounded and clamped to
 // [0, 255], atomically (path + ".tmp", then rename).
 ceres_wiberg::Status WritePgm(const std::string& path, const Image& image);

@@ -50,6 +50,25 @@ Status OpenFile(const std::string& path, H5::H5File* file) {
   return Status::Ok();
 }
 
+// Opens an HDF5 file image held in memory (the core driver, no backing
+// store); `name` names it in errors.
+Status OpenImage(const std::string& contents, const std::string& name, H5::H5File* file) {
+  H5::Exception::dontPrint();
+  try {
+    H5::FileAccPropList access;
+    if (H5Pset_fapl_core(access.getId(), 1 << 16, /*backing_store=*/0) < 0 ||
+        H5Pset_file_image(access.getId(), const_cast<char*>(contents.data()), contents.size()) <
+            0) {
+      return InvalidArgumentError(name + ": cannot set up an HDF5 file image");
+    }
+    file->openFile(name, H5F_ACC_RDONLY, access);
+  } catch (const H5::Exception& exception) {
+    return InvalidArgumentError(name + ": cannot open as HDF5 (" + exception.getDetailMsg() +
+                                ")");
+  }
+  return Status::Ok();
+}
+
 // Reads dataset `name`, which must be floating point with the given shape, as
 // doubles in row-major order, and checks that every value is finite.
 Status ReadDataset(const std::string& path, const H5::H5File& file, const std::string& name,
@@ -78,6 +97,9 @@ Status ReadDataset(const std::string& path, const H5::H5File& file, const std::s
     dataset.read(values->data(), H5::PredType::NATIVE_DOUBLE);
   } catch (const H5::Exception& exception) {
     return InvalidArgumentError(where + ": read failed (" + exception.getDetailMsg() + ")");
+  } catch (const std::exception& exception) {
+    // E.g. bad_alloc: the expected shapes are small, so this is the file.
+    return InvalidArgumentError(where + ": read failed (" + exception.what() + ")");
   }
   for (size_t i = 0; i < values->size(); ++i) {
     if (!std::isfinite((*values)[i])) {
@@ -103,17 +125,11 @@ Pose PoseAt(const std::vector<double>& values, size_t offset) {
 
 Pose TomeToModelFrame(const Pose& pose) { return pose.colwise() - pose.col(kHip); }
 
-Status ReadTomeModel(const std::string& path, int num_components, PoseModel* model,
-                     TomeModelExtras* extras) {
-  CHECK(model != nullptr);
-  if (num_components < 1) {
-    return InvalidArgumentError(path + ": num_components must be >= 1, got " +
-                                std::to_string(num_components));
-  }
-  H5::H5File file;
-  Status status = OpenFile(path, &file);
-  if (!status.ok()) return status;
+namespace {
 
+Status ReadTomeModelFrom(const H5::H5File& file, const std::string& path, int num_components,
+                         PoseModel* model, TomeModelExtras* extras) {
+  Status status;
   const hsize_t k = static_cast<hsize_t>(num_components);
   const std::string suffix = "_" + std::to_string(num_components);
   std::vector<double> mu, e, sigma;
@@ -159,12 +175,10 @@ Status ReadTomeModel(const std::string& path, int num_components, PoseModel* mod
   return Status::Ok();
 }
 
-Status ReadTomeCameras(const std::string& path, std::vector<Eigen::Matrix3d>* rotations) {
-  CHECK(rotations != nullptr);
-  H5::H5File file;
-  Status status = OpenFile(path, &file);
-  if (!status.ok()) return status;
-  // The number of cameras is free; read the shape first.
+Status ReadTomeCamerasFrom(const H5::H5File& file, const std::string& path,
+                           std::vector<Eigen::Matrix3d>* rotations) {
+  Status status;
+  // The number of cameras is free (but bounded); read the shape first.
   hsize_t count = 0;
   try {
     if (H5Lexists(file.getId(), "cams", H5P_DEFAULT) > 0 &&
@@ -180,6 +194,11 @@ Status ReadTomeCameras(const std::string& path, std::vector<Eigen::Matrix3d>* ro
     return InvalidArgumentError(path + ": dataset cams: read failed (" +
                                 exception.getDetailMsg() + ")");
   }
+  if (count > kMaxTomeCameras) {
+    return InvalidArgumentError(path + ": dataset cams has " + std::to_string(count) +
+                                " cameras, at most " + std::to_string(kMaxTomeCameras) +
+                                " are read");
+  }
   std::vector<double> cams;
   status = ReadDataset(path, file, "cams", {count > 0 ? count : 1, 3, 3}, &cams);
   if (!status.ok()) return status;
@@ -191,6 +210,51 @@ Status ReadTomeCameras(const std::string& path, std::vector<Eigen::Matrix3d>* ro
   }
   *rotations = std::move(read);
   return Status::Ok();
+}
+
+}  // namespace
+
+Status ReadTomeModel(const std::string& path, int num_components, PoseModel* model,
+                     TomeModelExtras* extras) {
+  CHECK(model != nullptr);
+  if (num_components < 1) {
+    return InvalidArgumentError(path + ": num_components must be >= 1, got " +
+                                std::to_string(num_components));
+  }
+  H5::H5File file;
+  Status status = OpenFile(path, &file);
+  if (!status.ok()) return status;
+  return ReadTomeModelFrom(file, path, num_components, model, extras);
+}
+
+Status ParseTomeModel(const std::string& contents, const std::string& name, int num_components,
+                      PoseModel* model, TomeModelExtras* extras) {
+  CHECK(model != nullptr);
+  if (num_components < 1) {
+    return InvalidArgumentError(name + ": num_components must be >= 1, got " +
+                                std::to_string(num_components));
+  }
+  H5::H5File file;
+  Status status = OpenImage(contents, name, &file);
+  if (!status.ok()) return status;
+  return ReadTomeModelFrom(file, name, num_components, model, extras);
+}
+
+Status ReadTomeCameras(const std::string& path, std::vector<Eigen::Matrix3d>* rotations) {
+  CHECK(rotations != nullptr);
+  H5::H5File file;
+  Status status = OpenFile(path, &file);
+  if (!status.ok()) return status;
+  return ReadTomeCamerasFrom(file, path, rotations);
+}
+
+Status ParseTomeCameras(const std::string& contents, const std::string& name,
+                        std::vector<Eigen::Matrix3d>* rotations) {
+  CHECK(rotations != nullptr);
+  H5::H5File file;
+  Status status = OpenImage(contents, name, &file);
+  if (!status.ok()) return status;
+  return ReadTomeCamerasFrom(file, name, rotations);
 }
 
 }  // namespace human_pose

@@ -76,8 +76,19 @@ ceres_wiberg::Status ReadTomeModel(const std::string& path, int num_components,
 // rows project. Stored row-major: (*rotations)[c](r, q) = cams[c][r][q].
 // They are averages over subjects, so only nearly orthonormal (see MODEL.md).
 // Errors as for ReadTomeModel.
+// At most kMaxTomeCameras cameras are read (the file holds 4); a larger
+// dataset is an error naming its size.
+constexpr unsigned long long kMaxTomeCameras = 1 << 16;
 ceres_wiberg::Status ReadTomeCameras(const std::string& path,
                                      std::vector<Eigen::Matrix3d>* rotations);
+
+// The readers above on an HDF5 file image held in memory (e.g. a file's
+// contents), `name` naming it in errors.
+ceres_wiberg::Status ParseTomeModel(const std::string& contents, const std::string& name,
+                                    int num_components, PoseModel* model,
+                                    TomeModelExtras* extras = nullptr);
+ceres_wiberg::Status ParseTomeCameras(const std::string& contents, const std::string& name,
+                                      std::vector<Eigen::Matrix3d>* rotations);
 
 }  // namespace human_pose
 

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <system_error>
 
@@ -31,15 +32,28 @@ Status LineError(const std::string& path, int line, const std::string& cause) {
   return InvalidArgumentError(path + ":" + std::to_string(line) + ": " + cause);
 }
 
-// Reads the lines of `path`, dropping the blank lines at the end of the file.
-Status ReadLines(const std::string& path, std::vector<std::string>* lines) {
-  std::ifstream stream(path);
+// The trimmed lines of `text`, without the blank lines at its end.
+std::vector<std::string> SplitLines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::size_t begin = 0;
+  while (begin < text.size()) {
+    std::size_t end = text.find('\n', begin);
+    if (end == std::string::npos) end = text.size();
+    lines.push_back(Trim(text.substr(begin, end - begin)));
+    begin = end + 1;
+  }
+  while (!lines.empty() && lines.back().empty()) lines.pop_back();
+  return lines;
+}
+
+// The whole of `path`.
+Status ReadText(const std::string& path, std::string* text) {
+  std::ifstream stream(path, std::ios::binary);
   if (!stream) return InvalidArgumentError(path + ": cannot open file");
-  lines->clear();
-  std::string line;
-  while (std::getline(stream, line)) lines->push_back(Trim(line));
+  std::ostringstream contents;
+  contents << stream.rdbuf();
   if (stream.bad()) return InvalidArgumentError(path + ": read error");
-  while (!lines->empty() && lines->back().empty()) lines->pop_back();
+  *text = contents.str();
   return Status::Ok();
 }
 
@@ -76,7 +90,13 @@ Status ParseNumber(const std::string& field, const std::string& path, int line_n
                    double* value) {
   const char* begin = field.data();
   const char* end = begin + field.size();
-  if (begin != end && *begin == '+') ++begin;
+  // One optional '+' (from_chars takes no '+', and after one no sign).
+  if (begin != end && *begin == '+') {
+    ++begin;
+    if (begin != end && (*begin == '-' || *begin == '+')) {
+      return LineError(path, line_number, "\"" + field + "\" is not a number");
+    }
+  }
   const auto result = std::from_chars(begin, end, *value);
   if (result.ec != std::errc() || result.ptr != end) {
     return LineError(path, line_number, "\"" + field + "\" is not a number");
@@ -182,14 +202,30 @@ Status ListFolders(const std::string& folder, const std::string& required_file,
   std::error_code error;
   fs::directory_iterator it(folder, error);
   if (error) return InvalidArgumentError(folder + ": cannot list folder: " + error.message());
-  names->clear();
-  for (; it != fs::directory_iterator(); it.increment(error)) {
-    if (error) return InvalidArgumentError(folder + ": cannot list folder: " + error.message());
-    if (!it->is_directory(error)) continue;
-    if (!required_file.empty() && !fs::exists(it->path() / required_file, error)) continue;
-    names->push_back(it->path().filename().string());
+  std::vector<std::string> found;
+  // An error while listing, or while examining an entry (other than "no
+  // such file": a dangling link or a folder without required_file), fails
+  // the listing: a shorter list would silently drop sequences or trackers.
+  auto failed = [&error](const fs::path& path) {
+    return InvalidArgumentError(path.string() + ": cannot list or examine: " + error.message());
+  };
+  auto real_error = [&error]() {
+    return error && error != std::errc::no_such_file_or_directory;
+  };
+  while (it != fs::directory_iterator()) {
+    const fs::path entry = it->path();
+    const bool is_directory = fs::is_directory(entry, error);
+    if (real_error()) return failed(entry);
+    if (is_directory) {
+      const bool has_file = required_file.empty() || fs::exists(entry / required_file, error);
+      if (real_error()) return failed(entry / required_file);
+      if (has_file) found.push_back(entry.filename().string());
+    }
+    it.increment(error);
+    if (error) return failed(folder);
   }
-  std::sort(names->begin(), names->end());
+  std::sort(found.begin(), found.end());
+  *names = std::move(found);
   return Status::Ok();
 }
 
@@ -197,18 +233,10 @@ Status ListSequences(const std::string& root, std::vector<std::string>* names) {
   const std::string list = root + "/sequences/list.txt";
   std::error_code error;
   if (!fs::exists(list, error)) return ListFolders(root + "/sequences", "groundtruth.txt", names);
-  std::vector<std::string> lines;
-  Status status = ReadLines(list, &lines);
+  std::string text;
+  Status status = ReadText(list, &text);
   if (!status.ok()) return status;
-  names->clear();
-  for (int i = 0; i < static_cast<int>(lines.size()); ++i) {
-    if (lines[i].empty()) return LineError(list, i + 1, "empty line");
-    if (lines[i].find_first_of(" \t/\\") != std::string::npos) {
-      return LineError(list, i + 1, "\"" + lines[i] + "\" is not a sequence name");
-    }
-    names->push_back(lines[i]);
-  }
-  return Status::Ok();
+  return ParseSequenceList(text, list, names);
 }
 
 }  // namespace
@@ -226,10 +254,39 @@ std::string ResultPath(const std::string& root, const std::string& tracker,
          suffix;
 }
 
+Status ParseSequenceList(const std::string& contents, const std::string& path,
+                         std::vector<std::string>* names) {
+  const std::vector<std::string> lines = SplitLines(contents);
+  std::vector<std::string> read;
+  std::map<std::string, int> first_line;
+  for (int i = 0; i < static_cast<int>(lines.size()); ++i) {
+    if (lines[i].empty()) return LineError(path, i + 1, "empty line");
+    if (lines[i] == "." || lines[i] == ".." ||
+        lines[i].find_first_of(std::string(" \t/\\\0", 5)) != std::string::npos) {
+      return LineError(path, i + 1, "\"" + lines[i] + "\" is not a sequence name");
+    }
+    const auto inserted = first_line.emplace(lines[i], i + 1);
+    if (!inserted.second) {
+      return LineError(path, i + 1, "\"" + lines[i] + "\" repeats line " +
+                                        std::to_string(inserted.first->second));
+    }
+    read.push_back(lines[i]);
+  }
+  *names = std::move(read);
+  return Status::Ok();
+}
+
 Status ReadGroundTruthFile(const std::string& path, std::vector<Box>* boxes) {
-  std::vector<std::string> lines;
-  Status status = ReadLines(path, &lines);
+  std::string text;
+  Status status = ReadText(path, &text);
   if (!status.ok()) return status;
+  return ParseGroundTruth(text, path, boxes);
+}
+
+Status ParseGroundTruth(const std::string& contents, const std::string& path,
+                        std::vector<Box>* boxes) {
+  Status status;
+  const std::vector<std::string> lines = SplitLines(contents);
   if (lines.empty()) return InvalidArgumentError(path + ": no frames");
   boxes->assign(lines.size(), Box());
   std::vector<std::string> fields;
@@ -244,9 +301,16 @@ Status ReadGroundTruthFile(const std::string& path, std::vector<Box>* boxes) {
 }
 
 Status ReadResultFile(const std::string& path, std::vector<TrackerFrame>* frames) {
-  std::vector<std::string> lines;
-  Status status = ReadLines(path, &lines);
+  std::string text;
+  Status status = ReadText(path, &text);
   if (!status.ok()) return status;
+  return ParseResults(text, path, frames);
+}
+
+Status ParseResults(const std::string& contents, const std::string& path,
+                    std::vector<TrackerFrame>* frames) {
+  Status status;
+  const std::vector<std::string> lines = SplitLines(contents);
   frames->assign(lines.size(), TrackerFrame());
   for (int i = 0; i < static_cast<int>(lines.size()); ++i) {
     status = ParseResultLine(lines[i], path, i + 1, &(*frames)[i]);

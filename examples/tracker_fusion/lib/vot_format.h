@@ -56,6 +56,16 @@ ceres_wiberg::Status ReadGroundTruthFile(const std::string& path, std::vector<Bo
 // is filled in (see TrackerFrame).
 ceres_wiberg::Status ReadResultFile(const std::string& path, std::vector<TrackerFrame>* frames);
 
+// The readers above and the one of list.txt on a file's contents, `path`
+// naming it in errors. A sequence name is refused if it is ".", "..", holds a
+// blank, a slash, a backslash or a NUL, or repeats an earlier line.
+ceres_wiberg::Status ParseGroundTruth(const std::string& contents, const std::string& path,
+                                      std::vector<Box>* boxes);
+ceres_wiberg::Status ParseResults(const std::string& contents, const std::string& path,
+                                  std::vector<TrackerFrame>* frames);
+ceres_wiberg::Status ParseSequenceList(const std::string& contents, const std::string& path,
+                                       std::vector<std::string>* names);
+
 // A whole tree. Every tracker needs a result file for every sequence with as
 // many lines as the sequence's groundtruth.txt; a shorter or longer file is an
 // error naming the first missing or extra line.
