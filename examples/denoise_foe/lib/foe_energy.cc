@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "ceres_wiberg/learnable_loss.h"
+#include "common/text_tokens.h"
 #include "glog/logging.h"
 
 namespace denoise_foe {
@@ -40,9 +41,7 @@ class LineTokens {
   int line_ = 0;
 };
 
-Status LineError(const std::string& path, int line, const std::string& cause) {
-  return InvalidArgumentError(path + ":" + std::to_string(line) + ": " + cause);
-}
+using examples::LineError;
 
 bool ParseInt(const std::string& token, int* value) {
   try {

@@ -8,6 +8,7 @@
 #include <random>
 #include <sstream>
 
+#include "common/text_tokens.h"
 #include "glog/logging.h"
 
 namespace denoise_foe {
@@ -17,69 +18,9 @@ using ceres_wiberg::InvalidArgumentError;
 using ceres_wiberg::Status;
 using ceres_wiberg::StatusCode;
 
-// Whitespace-separated tokens with their line numbers; '#' starts a comment
-// that runs to the end of the line.
-class Tokeniser {
- public:
-  explicit Tokeniser(const std::string& text) : text_(text) {}
-
-  // The next token, or false at the end of the text.
-  bool Next(std::string* token, int* line) {
-    SkipBlanksAndComments();
-    if (position_ >= text_.size()) return false;
-    const std::size_t begin = position_;
-    while (position_ < text_.size() && !IsSpace(text_[position_]) && text_[position_] != '#') {
-      ++position_;
-    }
-    *token = text_.substr(begin, position_ - begin);
-    *line = line_;
-    return true;
-  }
-
-  std::size_t position() const { return position_; }
-  int line() const { return line_; }
-
- private:
-  static bool IsSpace(char c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-  }
-  void SkipBlanksAndComments() {
-    while (position_ < text_.size()) {
-      const char c = text_[position_];
-      if (c == '\n') {
-        ++line_;
-        ++position_;
-      } else if (IsSpace(c)) {
-        ++position_;
-      } else if (c == '#') {
-        while (position_ < text_.size() && text_[position_] != '\n') ++position_;
-      } else {
-        break;
-      }
-    }
-  }
-
-  const std::string& text_;
-  std::size_t position_ = 0;
-  int line_ = 1;
-};
-
-Status LineError(const std::string& path, int line, const std::string& cause) {
-  return InvalidArgumentError(path + ":" + std::to_string(line) + ": " + cause);
-}
-
-// A non-negative decimal integer token (digits only) no larger than `max`.
-bool ParseCount(const std::string& token, long max, long* value) {
-  if (token.empty() || token.size() > 9) return false;
-  long result = 0;
-  for (char c : token) {
-    if (c < '0' || c > '9') return false;
-    result = 10 * result + (c - '0');
-  }
-  if (result > max) return false;
-  *value = result;
-  return true;
-}
+using examples::LineError;
+using examples::ParseCount;
+using examples::Tokeniser;
 
 // value * 255 / max_value, exactly 255 for max_value (value * (255 /
 // max_value) can round above it).
@@ -97,7 +38,7 @@ Status ReadPgm(const std::string& path, Image* image) {
 }
 
 Status ParsePgm(const std::string& text, const std::string& path, Image* image) {
-  Tokeniser tokens(text);
+  Tokeniser tokens(text, /*comments=*/true);
   std::string token;
   int line = 1;
   if (!tokens.Next(&token, &line)) return InvalidArgumentError(path + ": empty file");
