@@ -22,11 +22,6 @@ cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-O
 cmake --build build-sanitize -j"$jobs"
 ctest --test-dir build-sanitize --output-on-failure -j"$jobs"
 
-echo "== benchmarks only (the example support code they need is built with them) =="
-cmake -S . -B build-benchmarks-only -DCMAKE_BUILD_TYPE=Release -DCERES_WIBERG_BUILD_TESTS=OFF \
-  -DCERES_WIBERG_BUILD_EXAMPLES=OFF -DCERES_WIBERG_BUILD_BENCHMARKS=ON
-cmake --build build-benchmarks-only -j"$jobs"
-
 echo "== fuzzing: each libFuzzer target for a bounded time =="
 # The clang build of the fuzz targets and the libraries they use, then 20 s
 # per target from the committed seed corpora (about 5 minutes in all).

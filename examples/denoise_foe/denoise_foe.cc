@@ -20,6 +20,7 @@
 #include "ceres_wiberg/stochastic_learner.h"
 #include "ceres_wiberg/types.h"
 #include "common/gnuplot.h"
+#include "common/output_paths.h"
 #include "foe_energy.h"
 #include "foe_learning.h"
 #include "gflags/gflags.h"
@@ -125,6 +126,14 @@ bool ReadInputs(Inputs* inputs) {
     std::fprintf(stderr,
                  "need --train_images, --test_images, --batch_size >= 1, "
                  "--iterations >= 0 and --sigma > 0\n");
+    return false;
+  }
+  if (!FLAGS_output_dir.empty() &&
+      Fail("output", examples::PrepareOutputDirectory("--output_dir", FLAGS_output_dir))) {
+    return false;
+  }
+  if (!FLAGS_output_json.empty() &&
+      Fail("output", examples::CheckOutputFile("--output_json", FLAGS_output_json))) {
     return false;
   }
   if (!FLAGS_foe_file.empty() && std::filesystem::exists(FLAGS_foe_file)) {
@@ -438,14 +447,7 @@ bool DenoiseNoisyImage(const FieldsOfExperts& initial, const Learning& learning,
 // The learnt model, the filters, test image 0 and --noisy_image, denoised.
 bool WriteImages(const Inputs& inputs, const Learning& learning, const Evaluation& evaluation,
                  ImageOutputs* outputs) {
-  const double start = Now();
-  std::error_code ec;
-  std::filesystem::create_directories(FLAGS_output_dir, ec);
-  if (ec) {
-    std::fprintf(stderr, "cannot create %s: %s\n", FLAGS_output_dir.c_str(),
-                 ec.message().c_str());
-    return false;
-  }
+  const double start = Now();  // --output_dir was created by ReadInputs
   const bool png = examples::GnuplotOnPath();
   if (!png) std::printf("gnuplot not on PATH: writing PGM images only\n");
   if (Fail("writing the model",

@@ -19,12 +19,15 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "ceres_wiberg/enum_names.h"
+#include "common/output_paths.h"
+#include "common/text_tokens.h"
 #include "gflags/gflags.h"
 #include "nlohmann/json.hpp"
 #include "pose_data.h"
@@ -126,6 +129,9 @@ struct Preset {
   bool evaluate_training_error = true;
 };
 
+// More mixture components than any pose model here would use.
+constexpr long kMaxComponents = 1000;
+
 Preset MakePreset(ExperimentSize size, bool* ok) {
   Preset preset;
   preset.name = ExperimentSizeToString(size);
@@ -154,9 +160,9 @@ Preset MakePreset(ExperimentSize size, bool* ok) {
   preset.monocular_components.clear();
   std::stringstream list(FLAGS_monocular_components);
   for (std::string item; std::getline(list, item, ',');) {
-    const int k = std::atoi(item.c_str());
-    if (k < 1) *ok = false;
-    preset.monocular_components.push_back(k);
+    long k = 0;
+    if (!examples::ParseCount(item, kMaxComponents, &k) || k < 1) *ok = false;
+    preset.monocular_components.push_back(static_cast<int>(k));
   }
   if (preset.monocular_components.empty()) *ok = false;
   if (FLAGS_epochs > 0) preset.num_epochs = FLAGS_epochs;
@@ -247,9 +253,9 @@ class Experiment {
   // training poses. Energy weights: the hand-set defaults.
   bool Baseline(int num_components, PoseModel* model) {
     const auto start = std::chrono::steady_clock::now();
-    if (!FLAGS_tome_model.empty() && std::filesystem::exists(FLAGS_tome_model)) {
-      const Status status = ReadTomeModel(FLAGS_tome_model, num_components, model);
-      if (!status.ok()) return Fail("reading " + FLAGS_tome_model, status);
+    const auto tome = tome_models_.find(num_components);
+    if (tome != tome_models_.end()) {
+      *model = tome->second;
       std::printf("  initial model: Tome et al., K = %d, from %s\n", num_components,
                   FLAGS_tome_model.c_str());
       return true;
@@ -352,7 +358,21 @@ class Experiment {
   const std::vector<Frame>& training_frames() const { return training_frames_; }
   size_t num_training_poses() const { return training_poses_.size(); }
 
+  // Reads Tome et al.'s model for every K in `num_components` when
+  // --tome_model names a present file, so that a bad file fails before any
+  // training.
+  bool ReadInitialModels(const std::vector<int>& num_components) {
+    if (FLAGS_tome_model.empty() || !std::filesystem::exists(FLAGS_tome_model)) return true;
+    for (int k : num_components) {
+      if (tome_models_.count(k) > 0) continue;
+      const Status status = ReadTomeModel(FLAGS_tome_model, k, &tome_models_[k]);
+      if (!status.ok()) return Fail("reading " + FLAGS_tome_model + " (K = " + std::to_string(k) + ")", status);
+    }
+    return true;
+  }
+
  private:
+  std::map<int, PoseModel> tome_models_;  // by K; empty without --tome_model
   Preset preset_;
   CameraModel multiview_camera_model_ = CameraModel::kWeakPerspective;
   EvaluationSet evaluation_set_ = EvaluationSet::kTest;
@@ -424,14 +444,20 @@ bool ReadSettings(Settings* settings) {
     std::fprintf(stderr, "--threads must be >= 1 and --monocular_camera in 0-3\n");
     return false;
   }
+  if (FLAGS_epochs < 0 || FLAGS_train_stride < 0 || !std::isfinite(FLAGS_learning_rate) ||
+      FLAGS_learning_rate < 0.0) {
+    std::fprintf(stderr,
+                 "--epochs and --train_stride must be >= 0 and --learning_rate finite and >= 0 "
+                 "(0: the --size preset)\n");
+    return false;
+  }
   if (!FLAGS_output_dir.empty()) {
-    std::error_code error;
-    std::filesystem::create_directories(FLAGS_output_dir, error);
-    if (error) {
-      std::fprintf(stderr, "cannot create %s: %s\n", FLAGS_output_dir.c_str(),
-                   error.message().c_str());
-      return false;
-    }
+    const Status status = examples::PrepareOutputDirectory("--output_dir", FLAGS_output_dir);
+    if (!status.ok()) return Fail("output", status);
+  }
+  if (!FLAGS_output_json.empty()) {
+    const Status status = examples::CheckOutputFile("--output_json", FLAGS_output_json);
+    if (!status.ok()) return Fail("output", status);
   }
   return true;
 }
@@ -698,6 +724,13 @@ int main(int argc, char** argv) {
   Experiment experiment(settings.preset, settings.multiview_camera_model,
                         settings.evaluation_set);
   if (!experiment.Setup()) return 1;
+  std::vector<int> num_components;
+  if (settings.do_multiview) num_components.push_back(settings.preset.multiview_components);
+  if (settings.do_monocular) {
+    num_components.insert(num_components.end(), settings.preset.monocular_components.begin(),
+                          settings.preset.monocular_components.end());
+  }
+  if (!experiment.ReadInitialModels(num_components)) return 1;
   Outcome outcome;
   if (settings.do_multiview && !RunMultiview(settings, &experiment, &outcome)) return 1;
   if (settings.do_monocular && !RunMonocular(settings, &experiment, &outcome)) return 1;

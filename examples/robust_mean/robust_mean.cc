@@ -14,6 +14,7 @@
 #include "ceres_wiberg/file.h"
 #include "ceres_wiberg/stochastic_learner.h"
 #include "common/gnuplot.h"
+#include "common/output_paths.h"
 #include "gflags/gflags.h"
 #include "nlohmann/json.hpp"
 #include "robust_mean_problem.h"
@@ -186,6 +187,17 @@ int main(int argc, char** argv) {
   if (!robust_mean::StringToProtocol(FLAGS_protocol, &protocol)) {
     std::fprintf(stderr, "unknown --protocol %s (paper or authors_code)\n", FLAGS_protocol.c_str());
     return 1;
+  }
+  // The outputs' folders are checked before the learning runs.
+  for (const auto& [flag, path] : {std::pair{"--output_json", FLAGS_output_json},
+                                   std::pair{"--plot", FLAGS_plot},
+                                   std::pair{"--curve_csv", FLAGS_curve_csv}}) {
+    if (path.empty()) continue;
+    const ceres_wiberg::Status status = examples::CheckOutputFile(flag, path);
+    if (!status.ok()) {
+      std::fprintf(stderr, "%s\n", status.message().c_str());
+      return 1;
+    }
   }
   std::printf("robust mean: %d iterations, protocol %s, %s lr %g, sigma0 %g, eval on %d draws\n",
               FLAGS_iterations, FLAGS_protocol.c_str(), FLAGS_optimiser.c_str(),

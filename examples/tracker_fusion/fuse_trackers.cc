@@ -27,6 +27,7 @@
 #include "ceres_wiberg/stochastic_learner.h"
 #include "ceres_wiberg/enum_names.h"
 #include "common/gnuplot.h"
+#include "common/output_paths.h"
 #include "fusion_energy.h"
 #include "fusion_model.h"
 #include "fusion_training.h"
@@ -228,6 +229,25 @@ FusionTrainingOptions TrainingOptions(double lambda) {
   return options;
 }
 
+// The learner's options from the flags, for a training set of num_examples.
+StochasticLearner::Options LearnerOptions(int num_examples) {
+  StochasticLearner::Options options;
+  CHECK(ceres_wiberg::StringToStochasticOptimiser(FLAGS_optimiser,
+                                                  &options.optimiser));  // see Run()
+  options.learning_rate = FLAGS_learning_rate;
+  options.learning_rate_decay = FLAGS_learning_rate_decay;
+  options.batch_size = std::min(FLAGS_batch_size, num_examples);
+  options.num_epochs = FLAGS_num_epochs;
+  options.seed = FLAGS_learner_seed;
+  options.num_threads = FLAGS_num_threads;
+  // A frame whose damped Hessian is singular or indefinite (possible only at
+  // lambda = 0) has no derivative: it is left out of its minibatch and
+  // counted, and the count is reported.
+  options.skip_failed_examples = true;
+  options.progress_stream = nullptr;
+  return options;
+}
+
 // Trains from w0 on train_frames and scores on the split. Errors: data the
 // objective refuses (e.g. a degenerate ground-truth box).
 Status Train(const std::string& name, double lambda, const Dataset& dataset,
@@ -242,21 +262,7 @@ Status Train(const std::string& name, double lambda, const Dataset& dataset,
   Status status = FusionTrainingObjective::Create(dataset, train_frames, options, &objective);
   if (!status.ok()) return status;
 
-  StochasticLearner::Options learner_options;
-  CHECK(ceres_wiberg::StringToStochasticOptimiser(FLAGS_optimiser,
-                                                  &learner_options.optimiser));  // see Run()
-  learner_options.learning_rate = FLAGS_learning_rate;
-  learner_options.learning_rate_decay = FLAGS_learning_rate_decay;
-  learner_options.batch_size = std::min(FLAGS_batch_size, objective->num_examples());
-  learner_options.num_epochs = FLAGS_num_epochs;
-  learner_options.seed = FLAGS_learner_seed;
-  learner_options.num_threads = FLAGS_num_threads;
-  // A frame whose damped Hessian is singular or indefinite (possible only at
-  // lambda = 0) has no derivative: it is left out of its minibatch and
-  // counted, and the count is reported.
-  learner_options.skip_failed_examples = true;
-  learner_options.progress_stream = nullptr;
-  StochasticLearner learner(learner_options);
+  StochasticLearner learner(LearnerOptions(objective->num_examples()));
   run.w = w0;
   StochasticLearner::Summary summary;
   status = learner.Learn(objective.get(), &run.w, &summary);
@@ -381,8 +387,6 @@ std::string EnergyGridText(const tracker_fusion::FrameInput& input, const Eigen:
 void WriteFigure(const Dataset& dataset, const Split& split, const Eigen::VectorXd& before,
                  const Eigen::VectorXd& after, nlohmann::json* json) {
   namespace fs = std::filesystem;
-  std::error_code error;
-  fs::create_directories(FLAGS_output_dir, error);
   const FusionTrainingOptions options = TrainingOptions(FLAGS_trust_region_lambda);
   // The held-out frame (with at least 10 boxes) on which training raised the
   // IoU most: an illustration, like the paper's, not a statistic.
@@ -637,10 +641,33 @@ int Run() {
     return 1;
   }
   if (!(FLAGS_train_fraction > 0.0 && FLAGS_train_fraction < 1.0) || FLAGS_num_epochs < 1 ||
-      FLAGS_batch_size < 1 || !(FLAGS_trust_region_lambda > 0.0)) {
+      FLAGS_batch_size < 1 || !(FLAGS_trust_region_lambda > 0.0) || FLAGS_max_train_frames < 0) {
     std::fprintf(stderr,
-                 "need 0 < --train_fraction < 1, --num_epochs >= 1, --batch_size >= 1 and "
-                 "--trust_region_lambda > 0\n");
+                 "need 0 < --train_fraction < 1, --num_epochs >= 1, --batch_size >= 1, "
+                 "--trust_region_lambda > 0 and --max_train_frames >= 0\n");
+    return 1;
+  }
+  // Every option is checked before the data is read and anything is trained.
+  std::string error;
+  for (double lambda : {0.0, FLAGS_trust_region_lambda}) {
+    if (!TrainingOptions(lambda).IsValid(&error)) {
+      std::fprintf(stderr, "training options: %s\n", error.c_str());
+      return 1;
+    }
+  }
+  if (!LearnerOptions(FLAGS_batch_size).IsValid(&error)) {
+    std::fprintf(stderr, "learner options: %s\n", error.c_str());
+    return 1;
+  }
+  Status status = Status::Ok();
+  if (!FLAGS_output_json.empty()) {
+    status = examples::CheckOutputFile("--output_json", FLAGS_output_json);
+  }
+  if (status.ok() && !FLAGS_output_dir.empty()) {
+    status = examples::PrepareOutputDirectory("--output_dir", FLAGS_output_dir);
+  }
+  if (!status.ok()) {
+    std::fprintf(stderr, "%s\n", status.ToString().c_str());
     return 1;
   }
   std::vector<SplitProtocol> protocols;
@@ -657,7 +684,7 @@ int Run() {
   }
   Dataset dataset;
   std::string description;
-  Status status = LoadData(&dataset, &description);
+  status = LoadData(&dataset, &description);
   if (!status.ok()) {
     std::fprintf(stderr, "%s\n", status.ToString().c_str());
     return 1;
