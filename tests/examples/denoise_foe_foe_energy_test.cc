@@ -245,7 +245,8 @@ TEST(FoeFile, RejectsMalformedFilesNamingTheLineAndCause) {
   }
   FieldsOfExperts foe;
   const std::string missing = TestFile("x", "") + ".does_not_exist";
-  EXPECT_EQ(ReadFieldsOfExperts(missing, &foe).message(), missing + ": cannot open file");
+  const std::string message = ReadFieldsOfExperts(missing, &foe).message();
+  EXPECT_NE(message.find("cannot open '" + missing + "'"), std::string::npos) << message;
 }
 
 TEST(FoeFile, ReadsRothsModelsFromTheSharedData) {

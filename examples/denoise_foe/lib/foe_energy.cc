@@ -2,11 +2,10 @@
 
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <utility>
 
+#include "ceres_wiberg/file.h"
 #include "ceres_wiberg/learnable_loss.h"
 #include "common/text_tokens.h"
 #include "glog/logging.h"
@@ -17,55 +16,14 @@ namespace {
 using ceres_wiberg::InvalidArgumentError;
 using ceres_wiberg::Status;
 
-// Whitespace-separated tokens of a text with their line numbers.
-class LineTokens {
- public:
-  explicit LineTokens(std::istream* stream) : stream_(stream) {}
-
-  bool Next(std::string* token, int* line) {
-    while (!(current_ >> *token)) {
-      std::string text;
-      if (!std::getline(*stream_, text)) return false;
-      ++line_;
-      current_.clear();
-      current_.str(text);
-    }
-    *line = line_;
-    return true;
-  }
-  int line() const { return line_; }
-
- private:
-  std::istream* stream_;
-  std::istringstream current_;
-  int line_ = 0;
-};
-
 using examples::LineError;
 
-bool ParseInt(const std::string& token, int* value) {
-  try {
-    std::size_t used = 0;
-    const long parsed = std::stol(token, &used);
-    if (used != token.size() || parsed < -1000000 || parsed > 1000000) return false;
-    *value = static_cast<int>(parsed);
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
-
-// A finite double (the whole token).
-bool ParseDouble(const std::string& token, double* value) {
-  try {
-    std::size_t used = 0;
-    const double parsed = std::stod(token, &used);
-    if (used != token.size() || !std::isfinite(parsed)) return false;
-    *value = parsed;
-    return true;
-  } catch (...) {
-    return false;
-  }
+// A non-negative integer token no larger than max.
+bool ParseIndex(const std::string& token, int max, int* value) {
+  long parsed = 0;
+  if (!examples::ParseCount(token, max, &parsed)) return false;
+  *value = static_cast<int>(parsed);
+  return true;
 }
 
 }  // namespace
@@ -146,32 +104,29 @@ FieldsOfExperts DefaultFieldsOfExperts() {
 }
 
 Status ReadFieldsOfExperts(const std::string& path, FieldsOfExperts* foe) {
-  std::ifstream stream(path, std::ios::binary);
-  if (!stream) return InvalidArgumentError(path + ": cannot open file");
-  std::ostringstream contents;
-  contents << stream.rdbuf();
-  if (stream.bad()) return InvalidArgumentError(path + ": read error");
-  return ParseFieldsOfExperts(contents.str(), path, foe);
+  std::string contents;
+  const Status status = ceres_wiberg::ReadFileToString(path, &contents);
+  if (!status.ok()) return status;
+  return ParseFieldsOfExperts(contents, path, foe);
 }
 
 Status ParseFieldsOfExperts(const std::string& contents, const std::string& path,
                             FieldsOfExperts* foe) {
-  std::istringstream stream(contents);
-  LineTokens tokens(&stream);
+  examples::Tokeniser tokens(contents, /*comments=*/false);
   std::string token;
   int line = 0;
   auto missing = [&](const std::string& what) {
-    return InvalidArgumentError(path + ": file ends (after line " + std::to_string(tokens.line()) +
+    return InvalidArgumentError(path + ": file ends (after line " + std::to_string(line) +
                                 ") before " + what);
   };
   FieldsOfExperts result;
   int num_experts = 0;
   if (!tokens.Next(&token, &line)) return missing("the filter size");
-  if (!ParseInt(token, &result.size) || result.size <= 0 || result.size > 64) {
+  if (!ParseIndex(token, 64, &result.size) || result.size == 0) {
     return LineError(path, line, "bad filter size \"" + token + "\" (expected 1..64)");
   }
   if (!tokens.Next(&token, &line)) return missing("the number of experts");
-  if (!ParseInt(token, &num_experts) || num_experts <= 0 || num_experts > 10000) {
+  if (!ParseIndex(token, 10000, &num_experts) || num_experts == 0) {
     return LineError(path, line, "bad number of experts \"" + token + "\" (expected 1..10000)");
   }
   const int taps = result.num_taps();
@@ -182,7 +137,7 @@ Status ParseFieldsOfExperts(const std::string& contents, const std::string& path
       const std::string what = name + std::to_string(t + 1) + " of " + std::to_string(taps);
       if (!tokens.Next(&token, &line)) return missing(what);
       int offset = 0;
-      if (!ParseInt(token, &offset) || offset < 0 || offset >= result.size) {
+      if (!ParseIndex(token, result.size - 1, &offset)) {
         return LineError(path, line,
                          "bad " + what + " \"" + token + "\" (expected 0.." +
                              std::to_string(result.size - 1) + ")");
@@ -206,7 +161,7 @@ Status ParseFieldsOfExperts(const std::string& contents, const std::string& path
         "expert weight " + std::to_string(k + 1) + " of " + std::to_string(num_experts);
     if (!tokens.Next(&token, &line)) return missing(what);
     double value = 0.0;
-    if (!ParseDouble(token, &value) || value <= 0.0) {
+    if (!examples::ParseFiniteDouble(token, &value) || value <= 0.0) {
       return LineError(path, line,
                        "bad " + what + " \"" + token + "\" (expected a positive finite number)");
     }
@@ -219,7 +174,7 @@ Status ParseFieldsOfExperts(const std::string& contents, const std::string& path
                                std::to_string(k + 1) + " of " + std::to_string(num_experts);
       if (!tokens.Next(&token, &line)) return missing(what);
       double value = 0.0;
-      if (!ParseDouble(token, &value)) {
+      if (!examples::ParseFiniteDouble(token, &value)) {
         return LineError(path, line,
                          "bad " + what + " \"" + token + "\" (expected a finite number)");
       }
