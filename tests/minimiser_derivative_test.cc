@@ -243,16 +243,170 @@ TEST(MinimiserDerivative, CurvatureProbesSkipLinearBlocksAndStayExact) {
   EXPECT_LT(CheckedError(bilevel.get(), DerivativeOptions(0.1, HessianModel::EXACT)), kTolerance);
 
   // Evaluations with Jacobians per pose residual in one Linearise without the
-  // Newton step: 1 (first order) + q: probe 2 + 3 columns x 4 (differences
-  // at h and 2h, extrapolated; no halving here), b: probe 2 + 3 x 4, t and a:
-  // one probe each, 2 + 2 (linear: not differenced) = 33, against
-  // 1 + 13 columns x 4 = 53 without probes.
+  // Newton step: 1 (first order) + the residual block's probe 2 (it bends) +
+  // q: probe 2 + 3 columns x 4 (differences at h and 2h, extrapolated; no
+  // halving here), b: probe 2 + 3 x 4, t and a: one probe each, 2 + 2
+  // (linear: not differenced) = 35, against 1 + 13 columns x 4 = 53 without
+  // probes.
   MinimiserDerivative::Options options = DerivativeOptions(0.0, HessianModel::EXACT);
   options.final_newton_step = false;
   MinimiserDerivative derivative(options);
   count = 0;
   ASSERT_TRUE(derivative.Linearise(bilevel.get(), nullptr).ok());
-  EXPECT_EQ(count, 12 * 33);
+  EXPECT_EQ(count, 12 * 35);
+}
+
+// A second difference of neighbouring 1-coordinate blocks (as a filter
+// response over pixels): linear in every inner coordinate, so its curvature
+// is zero and the residual-block probe leaves nothing to difference.
+struct SecondDifference {
+  template <typename T>
+  bool operator()(const T* a, const T* b, const T* c, T* r) const {
+    r[0] = a[0] - 2.0 * b[0] + c[0];
+    return true;
+  }
+};
+
+// sqrt(w) (x - d): the data term, its weight learnable.
+struct WeightedData {
+  explicit WeightedData(double d) : d(d) {}
+  template <typename T>
+  bool operator()(const T* x, const T* w, T* r) const {
+    r[0] = sqrt(w[0]) * (x[0] - T(d));
+    return true;
+  }
+  double d;
+};
+
+TEST(MinimiserDerivative, ResidualsLinearInAllInnerBlocksAreNotDifferenced) {
+  constexpr int kPixels = 40;
+  std::vector<double> x(kPixels);
+  double w[1] = {3.0};
+  ceres::Problem problem;
+  int count = 0;
+  for (int i = 0; i < kPixels; ++i) {
+    x[i] = std::sin(0.3 * i) + 0.1 * std::cos(2.1 * i);
+    problem.AddResidualBlock(new ceres::AutoDiffCostFunction<WeightedData, 1, 1, 1>(
+                                 new WeightedData(x[i])),
+                             nullptr, &x[i], w);
+  }
+  for (int i = 0; i + 2 < kPixels; ++i) {
+    problem.AddResidualBlock(
+        new CountingCost(new ceres::AutoDiffCostFunction<SecondDifference, 1, 1, 1, 1>(
+                             new SecondDifference),
+                         &count),
+        new ceres::CauchyLoss(0.05), &x[i], &x[i + 1], &x[i + 2]);
+  }
+  std::unique_ptr<BilevelProblem> bilevel;
+  ASSERT_TRUE(BilevelProblem::Create(&problem, {w}, &bilevel).ok());
+  ceres::Solver::Summary summary;
+  ASSERT_TRUE(bilevel->SolveInner(TightSolverOptions(), &summary).ok());
+
+  // The Hessian has the robust loss's curvature (rho'') and is exact: the
+  // derivative matches re-solves.
+  EXPECT_LT(CheckedError(bilevel.get(), DerivativeOptions(0.0, HessianModel::EXACT)), kTolerance);
+
+  // 1 (first order) + 2 (the probe) per residual, against 1 + 3 columns x 4.
+  MinimiserDerivative::Options options = DerivativeOptions(0.0, HessianModel::EXACT);
+  options.final_newton_step = false;
+  MinimiserDerivative derivative(options);
+  count = 0;
+  ASSERT_TRUE(derivative.Linearise(bilevel.get(), nullptr).ok());
+  EXPECT_EQ(count, (kPixels - 2) * 3);
+}
+
+// atan(x0 - x2 - x6 + x8) - t on a 3x3 patch x: a bent mixed second
+// difference (the d2/dxdy stencil of image priors). Its curvature matrix is a
+// multiple of f f^T, f the stencil, which is orthogonal to any direction whose
+// coordinates on the patch are an arithmetic progression (mod anything), so a
+// probe along such a direction would take it for linear.
+constexpr int kPatch = 9;
+
+double Stencil(int q) { return q == 0 || q == 8 ? 1.0 : (q == 2 || q == 6 ? -1.0 : 0.0); }
+
+struct BentStencil {
+  explicit BentStencil(double t) : t(t) {}
+  // The patch as one block.
+  template <typename T>
+  bool operator()(const T* x, T* r) const {
+    T z(0.0);
+    for (int q = 0; q < kPatch; ++q) z += Stencil(q) * x[q];
+    r[0] = atan(z) - T(t);
+    return true;
+  }
+  double t;
+};
+
+// The patch as 9 one-coordinate blocks (pixels).
+class BentStencilOfPixels final : public ceres::CostFunction {
+ public:
+  explicit BentStencilOfPixels(double t) : t_(t) {
+    set_num_residuals(1);
+    for (int q = 0; q < kPatch; ++q) mutable_parameter_block_sizes()->push_back(1);
+  }
+  bool Evaluate(double const* const* x, double* r, double** jacobians) const override {
+    double z = 0.0;
+    for (int q = 0; q < kPatch; ++q) z += Stencil(q) * x[q][0];
+    r[0] = std::atan(z) - t_;
+    if (jacobians == nullptr) return true;
+    for (int q = 0; q < kPatch; ++q) {
+      if (jacobians[q] != nullptr) jacobians[q][0] = Stencil(q) / (1.0 + z * z);
+    }
+    return true;
+  }
+
+ private:
+  double t_;
+};
+
+// x - w for blocks of size N.
+template <int N>
+struct PullTowards {
+  template <typename T>
+  bool operator()(const T* x, const T* w, T* r) const {
+    for (int k = 0; k < N; ++k) r[k] = x[k] - w[k];
+    return true;
+  }
+};
+
+// The curvature probes (of the residual block, and of a block of 3 or more
+// coordinates) must not take a bent stencil for a linear one.
+TEST(MinimiserDerivative, ProbesSeeTheCurvatureOfStencils) {
+  for (bool one_block : {false, true}) {
+    std::vector<double> x(kPatch), w(kPatch);
+    for (int q = 0; q < kPatch; ++q) {
+      x[q] = w[q] = 0.1 * std::sin(1.7 * q + 0.4);
+    }
+    ceres::Problem problem;
+    std::vector<double*> learnable;
+    if (one_block) {
+      problem.AddResidualBlock(
+          new ceres::AutoDiffCostFunction<BentStencil, 1, kPatch>(new BentStencil(0.7)), nullptr,
+          x.data());
+      problem.AddResidualBlock(
+          new ceres::AutoDiffCostFunction<PullTowards<kPatch>, kPatch, kPatch, kPatch>(
+              new PullTowards<kPatch>),
+          nullptr, x.data(), w.data());
+      learnable = {w.data()};
+    } else {
+      std::vector<double*> pixels;
+      for (int q = 0; q < kPatch; ++q) pixels.push_back(&x[q]);
+      problem.AddResidualBlock(new BentStencilOfPixels(0.7), nullptr, pixels);
+      for (int q = 0; q < kPatch; ++q) {
+        problem.AddResidualBlock(
+            new ceres::AutoDiffCostFunction<PullTowards<1>, 1, 1, 1>(new PullTowards<1>), nullptr,
+            &x[q], &w[q]);
+        learnable.push_back(&w[q]);
+      }
+    }
+    std::unique_ptr<BilevelProblem> bilevel;
+    ASSERT_TRUE(BilevelProblem::Create(&problem, learnable, &bilevel).ok());
+    ceres::Solver::Summary summary;
+    ASSERT_TRUE(bilevel->SolveInner(TightSolverOptions(), &summary).ok());
+    EXPECT_LT(CheckedError(bilevel.get(), DerivativeOptions(0.0, HessianModel::EXACT)),
+              kTolerance)
+        << (one_block ? "one 9-coordinate block" : "nine 1-coordinate blocks");
+  }
 }
 
 TEST(MinimiserDerivative, LambdaToZeroGivesTheImplicitDerivative) {

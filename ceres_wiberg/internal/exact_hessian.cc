@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 
 namespace ceres_wiberg {
@@ -21,12 +22,17 @@ constexpr int kProbeMinSize = 3;
 // products.
 constexpr int kSmallProductRows = 8;
 
-// The probe direction's coordinates: deterministic, all of one sign and
-// pairwise different, so that a block's curvature columns that are not zero
-// do not cancel along it.
+// The probe direction's coordinates: deterministic, all of one sign, in
+// [1, 2), and with no arithmetic structure (a hash of q, not a progression),
+// so that a curvature matrix that is not zero does not cancel along it. A
+// progression would: a second-difference stencil (1, -2, 1), common in
+// smoothness terms and filters, is orthogonal to any arithmetic progression.
 double ProbeCoefficient(int q) {
-  const double x = 0.6180339887498949 * (q + 1);  // golden-ratio sequence in [1, 2)
-  return 1.0 + (x - std::floor(x));
+  uint64_t z = 0x9E3779B97F4A7C15ull * (static_cast<uint64_t>(q) + 1);  // splitmix64
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return 1.0 + static_cast<double>(z >> 11) * 0x1.0p-53;
 }
 
 // The scale s of a coordinate of value x: |x|, but at least
@@ -243,7 +249,8 @@ Status ExactHessian::InnerLocalHessian(int i, bool exact) {
   return Status::Ok();
 }
 
-// One central difference of the Jacobians per inner local column. A block of
+// One central difference of the Jacobians per inner local column, after two
+// kinds of probes. First the residual block as a whole (see below). Then a block of
 // kProbeMinSize or more tangent coordinates is first differenced along one
 // probe direction: when that changes no Jacobian row of an inner block whose
 // columns are not yet known (itself included), its columns are zero in those
@@ -273,6 +280,38 @@ Status ExactHessian::InnerCurvature(int i) {
     return CurvatureAlong(i, direction_.data(), CurvatureRows::kInner, column_.data(),
                           extrapolate);
   };
+  // Whether every inner row of column_ is exactly zero.
+  auto no_inner_curvature = [&]() {
+    for (int j : probe_order_) {
+      const int t = layout_.blocks[residual.blocks[j]].tangent_size;
+      if ((column_.segment(residual.local_offset[j], t).array() != 0.0).any()) return false;
+    }
+    return true;
+  };
+
+  // The whole residual block first, along all its inner coordinates at once
+  // (unless one block probe below would be the same difference): a residual
+  // linear in all its inner coordinates (e.g. a filter response over pixels,
+  // each its own 1-coordinate block) has no curvature, and nothing more is
+  // differenced.
+  const bool one_probed_block =
+      probe_order_.size() == 1 &&
+      layout_.blocks[residual.blocks[probe_order_[0]]].tangent_size >= kProbeMinSize;
+  if (n >= 2 && !one_probed_block) {
+    for (int j : probe_order_) {
+      const int t = layout_.blocks[residual.blocks[j]].tangent_size;
+      for (int q = 0; q < t; ++q) {
+        direction_[residual.local_offset[j] + q] = ProbeCoefficient(residual.inner_offset[j] + q);
+      }
+    }
+    Status status = difference(false);
+    direction_.setZero();
+    if (!status.ok()) return status;
+    if (no_inner_curvature()) {
+      curvature_.setZero();
+      return Status::Ok();
+    }
+  }
 
   for (int j : probe_order_) {
     const int t = layout_.blocks[residual.blocks[j]].tangent_size;
