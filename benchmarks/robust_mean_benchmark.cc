@@ -1,0 +1,74 @@
+// Robust-mean throughput: derivative evaluations per second of the paper's
+// robust-mean energy (Figure 1; examples/robust_mean), inner solve included,
+// the number benchmarks/robust_mean_peer.sh compares with the PyTorch peer
+// (benchmarks/robust_mean_peer.py) in one run.
+//
+// One evaluation = RobustMeanObjective::EvaluateExample at sigma = 4 on a
+// fresh draw (10 inliers N(c, 4^2) among 100 outliers U[-40, 40], the paper's
+// protocol): a ceres::Problem of 110 residual blocks (learnable Welsch loss),
+// seeded at the lowest-energy sample, solved by Ceres LM, finished by one
+// Newton step and differentiated in reverse mode (the loss 1/2 (t* - c)^2).
+// Cases:
+//   RobustMean/implicit       lambda = 0, as the peer (the implicit derivative);
+//   RobustMean/trust_region   lambda = 0.1, the example's trust-region setting.
+// Counters: examples_per_s (all draws over the manual time), failed (draws whose
+// evaluation returned an error; not counted in examples_per_s).
+//
+// Run (under a minute):
+//   robust_mean_benchmark --benchmark_out=robust_mean.json --benchmark_out_format=json
+
+#include <cstdio>
+#include <string>
+
+#include "Eigen/Core"
+#include "benchmark/benchmark.h"
+#include "ceres_wiberg/minimiser_derivative.h"
+#include "measure.h"
+#include "robust_mean/robust_mean_problem.h"
+
+namespace {
+
+constexpr int kDraws = 2000;
+constexpr double kSigma = 4.0;
+constexpr uint64_t kSeed = 1;
+
+void RobustMean(benchmark::State& state, double lambda) {
+  ceres_wiberg::MinimiserDerivative::Options options;
+  options.lambda = lambda;
+  robust_mean::RobustMeanObjective objective(robust_mean::Protocol::kPaper, kSeed, kDraws,
+                                             options);
+  const Eigen::VectorXd w = Eigen::VectorXd::Constant(1, kSigma);
+  int succeeded = 0, failed = 0;
+  double seconds = 0.0, loss_sum = 0.0;
+  for (auto _ : state) {
+    succeeded = failed = 0;
+    loss_sum = 0.0;
+    const double start = benchmark_measure::Now();
+    for (int i = 0; i < kDraws; ++i) {
+      double loss = 0.0;
+      Eigen::VectorXd gradient;
+      if (objective.EvaluateExample(i, w, &loss, &gradient).ok()) {
+        ++succeeded;
+        loss_sum += loss;
+      } else {
+        ++failed;
+      }
+    }
+    seconds = benchmark_measure::Now() - start;
+    state.SetIterationTime(seconds);
+  }
+  state.counters["examples_per_s"] = succeeded / seconds;
+  state.counters["failed"] = failed;
+  state.counters["mean_loss"] = succeeded > 0 ? loss_sum / succeeded : 0.0;
+  state.counters["draws"] = kDraws;
+}
+
+}  // namespace
+
+BENCHMARK_CAPTURE(RobustMean, implicit, 0.0)->UseManualTime()->Unit(benchmark::kSecond)->Iterations(1);
+BENCHMARK_CAPTURE(RobustMean, trust_region, 0.1)
+    ->UseManualTime()
+    ->Unit(benchmark::kSecond)
+    ->Iterations(1);
+
+BENCHMARK_MAIN();
