@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Training throughput of the distributed learner: human_pose_mpi (the
+# multi-view human-pose model, demo-size training: 750 frames, batch 16,
+# 3,853 parameters) at 1 and 2 MPI processes of 1 thread each, with both
+# example distributions. Writes results/mpi_throughput_<np>_<distribution>.json
+# and results/mpi_throughput.txt (the table, the commands, the machine).
+#
+#   benchmarks/mpi_throughput.sh [BUILD_DIR] [EPOCHS]     # defaults: build 2
+#
+# On a shared machine run it through the lock (buildlock benchmarks/mpi_throughput.sh):
+# np = 2 needs both cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build="${1:-build}"
+epochs="${2:-2}"
+program="$build/examples/human_pose/human_pose_mpi"
+[ -x "$program" ] || { echo "no $program (configure with MPI and build human_pose_mpi)" >&2; exit 1; }
+mpi_flags=(--oversubscribe)
+[ "$(id -u)" = 0 ] && mpi_flags+=(--allow-run-as-root)
+results=benchmarks/results
+mkdir -p "$results"
+log="$results/mpi_throughput.txt"
+{
+  echo "human_pose_mpi throughput, $(date -u +%Y-%m-%dT%H:%M:%SZ), source $(git rev-parse --short HEAD)$(git diff --quiet -- ceres_wiberg examples || echo ' (modified)')"
+  echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(mpirun --version | head -1)"
+} > "$log"
+for distribution in ROUND_ROBIN SHARDED; do
+  for np in 1 2; do
+    json="$results/mpi_throughput_np${np}_${distribution}.json"
+    command=(mpirun "${mpi_flags[@]}" -np "$np" "$program" --threads=1 --epochs="$epochs"
+             --evaluate=false --distribution="$distribution" --output_json="$json")
+    echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); ${command[*]}" >> "$log"
+    "${command[@]}"
+  done
+done
+python3 - "$results" "$log" <<'PY'
+import json, sys
+results, log = sys.argv[1], sys.argv[2]
+lines = ["", "| distribution | processes x threads | epochs | train s | examples/s | speed-up | model fingerprint |",
+         "|---|---:|---:|---:|---:|---:|---|"]
+for distribution in ["ROUND_ROBIN", "SHARDED"]:
+    base = None
+    for np in [1, 2]:
+        r = json.load(open(f"{results}/mpi_throughput_np{np}_{distribution}.json"))
+        base = base or r["examples_per_second"]
+        lines.append(f"| {distribution} | {np} x {r['threads_per_process']} | {r['epochs']} | "
+                     f"{r['train_seconds']:.1f} | {r['examples_per_second']:.2f} | "
+                     f"{r['examples_per_second'] / base:.2f} | {r['model_fingerprint']} |")
+open(log, "a").write("\n".join(lines) + "\n")
+print("\n".join(lines))
+PY
