@@ -36,8 +36,8 @@ done
 python3 - "$results" "$log" <<'PY'
 import json, sys
 results, log = sys.argv[1], sys.argv[2]
-lines = ["", "| distribution | processes x threads | epochs | train s | examples/s | speed-up | model fingerprint |",
-         "|---|---:|---:|---:|---:|---:|---|"]
+lines = ["", "| distribution | processes x threads | epochs | train s | examples/s | speed-up | evaluating s (per process) | exchanging s (per process) | model fingerprint |",
+         "|---|---:|---:|---:|---:|---:|---|---|---|"]
 for distribution in ["ROUND_ROBIN", "SHARDED"]:
     base = None
     for np in [1, 2]:
@@ -45,7 +45,10 @@ for distribution in ["ROUND_ROBIN", "SHARDED"]:
         base = base or r["examples_per_second"]
         lines.append(f"| {distribution} | {np} x {r['threads_per_process']} | {r['epochs']} | "
                      f"{r['train_seconds']:.1f} | {r['examples_per_second']:.2f} | "
-                     f"{r['examples_per_second'] / base:.2f} | {r['model_fingerprint']} |")
+                     f"{r['examples_per_second'] / base:.2f} | "
+                     f"{' / '.join('%.1f' % t for t in r['evaluation_seconds_per_process'])} | "
+                     f"{' / '.join('%.1f' % t for t in r['exchange_seconds_per_process'])} | "
+                     f"{r['model_fingerprint']} |")
 open(log, "a").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY

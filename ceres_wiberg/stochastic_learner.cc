@@ -262,6 +262,8 @@ std::string StochasticLearner::Summary::FullReport() const {
       << num_skipped_validation_examples << ")\n"
       << "  time this call, total (s)    " << FormatShort(time_in_seconds, "%.3f") << ", "
       << FormatShort(total_time_in_seconds, "%.3f") << "\n"
+      << "  evaluating, exchanging (s)   " << FormatShort(evaluation_time_in_seconds, "%.3f")
+      << ", " << FormatShort(communication_time_in_seconds, "%.3f") << "\n"
       << "  termination                  " << StochasticTerminationToString(termination) << ": "
       << message << "\n";
   if (!epochs.empty()) {
@@ -403,6 +405,10 @@ class LearnerRun {
   const int rank_;
   const int num_processes_;
   std::vector<std::string> gathered_;
+  // Time this process spent evaluating its training examples and in their
+  // AllGather.
+  double evaluation_seconds_ = 0.0;
+  double communication_seconds_ = 0.0;
 
   // Per-minibatch scratch, indexed by position in the minibatch.
   std::vector<double> losses_;
@@ -501,9 +507,12 @@ Status LearnerRun::EvaluateMinibatch(int first, int size) {
   for (int k = 0; k < size; ++k) {
     if (OwnerOf(k, state_.epoch_order[first + k]) == rank_) own.push_back(k);
   }
+  auto clock_start = std::chrono::steady_clock::now();
   pool_.ParallelFor(static_cast<int>(own.size()), [&](int i) {
     EvaluateSlot(own[i], state_.epoch_order[first + own[i]]);
   });
+  evaluation_seconds_ +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - clock_start).count();
   if (communicator_ == nullptr) return Status::Ok();
 
   // Every process sends its slots with the iteration and the fingerprint of
@@ -523,7 +532,10 @@ Status LearnerRun::EvaluateMinibatch(int first, int size) {
       writer.Doubles(gradients_[k]);
     }
   }
+  clock_start = std::chrono::steady_clock::now();
   communicator_->AllGather(writer.bytes(), &gathered_);
+  communication_seconds_ +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - clock_start).count();
   std::vector<char> filled(size, 0);
   int64_t iteration0 = 0, fingerprint0 = 0;
   for (int process = 0; process < num_processes_; ++process) {
@@ -1052,6 +1064,8 @@ Status LearnerRun::Run(StochasticLearner::Summary* summary) {
       state_.num_skipped_validation_examples + extra_skipped_validation_examples_;
   s.time_in_seconds = ElapsedSeconds() - elapsed_before_;
   s.total_time_in_seconds = ElapsedSeconds();
+  s.evaluation_time_in_seconds = evaluation_seconds_;
+  s.communication_time_in_seconds = communication_seconds_;
   return status;
 }
 

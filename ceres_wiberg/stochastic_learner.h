@@ -394,6 +394,12 @@ class StochasticLearner {
     // Wall time of this call, and since the run started (across resumes).
     double time_in_seconds = 0.0;
     double total_time_in_seconds = 0.0;
+    // Of this call's time, on this process: evaluating its training
+    // examples (the ParallelFor over its share of each minibatch), and, with
+    // several processes, exchanging results (including waiting for slower
+    // processes: with balanced loads it is the communication time).
+    double evaluation_time_in_seconds = 0.0;
+    double communication_time_in_seconds = 0.0;
 
     // One line: optimiser, iterations, epochs, losses, termination.
     std::string BriefReport() const;

@@ -219,6 +219,15 @@ int Run(MpiCommunicator& world) {
       s.time_in_seconds > 0.0 ? evaluations / s.time_in_seconds : NAN;
   say("  training: %.1f s, %.2f examples/s (%d process(es) x %d thread(s))\n", s.time_in_seconds,
       examples_per_second, world.size(), FLAGS_threads);
+  // Per process: time evaluating its frames, and exchanging (mostly waiting
+  // for the slowest process of each step).
+  double times[2] = {s.evaluation_time_in_seconds, s.communication_time_in_seconds};
+  std::vector<double> all_times(2 * world.size());
+  MPI_Gather(times, 2, MPI_DOUBLE, all_times.data(), 2, MPI_DOUBLE, 0, world.communicator());
+  for (int r = 0; r < world.size(); ++r) {
+    say("    process %d: evaluating %.1f s, exchanging %.1f s\n", r, all_times[2 * r],
+        all_times[2 * r + 1]);
+  }
   if (FLAGS_evaluate) {
     status = DistributedP1(world, model, train.cameras, test_frames, fit_options, &trained_p1);
     if (!status.ok()) return fail("evaluating the trained model", status);
@@ -239,6 +248,16 @@ int Run(MpiCommunicator& world) {
         {"epoch_losses", learning.epoch_losses},
         {"train_seconds", s.time_in_seconds},
         {"examples_evaluated", evaluations},
+        {"evaluation_seconds_per_process", [&] {
+           std::vector<double> v;
+           for (int r = 0; r < world.size(); ++r) v.push_back(all_times[2 * r]);
+           return v;
+         }()},
+        {"exchange_seconds_per_process", [&] {
+           std::vector<double> v;
+           for (int r = 0; r < world.size(); ++r) v.push_back(all_times[2 * r + 1]);
+           return v;
+         }()},
         {"examples_per_second", examples_per_second},
         {"model_fingerprint", fingerprint},
         {"baseline_test_p1", std::isfinite(baseline_p1) ? nlohmann::json(baseline_p1) : nullptr},
