@@ -39,8 +39,12 @@
 
 DEFINE_uint64(seed, 1, "Seed of the data, the k-means of the baseline and the minibatches.");
 DEFINE_int32(threads, 1, "Threads per process for fitting and learning.");
-DEFINE_int32(epochs, 2, "Epochs of training (human_pose --size=demo trains 4).");
-DEFINE_int32(train_stride, 2,
+DEFINE_int32(epochs, 2, "Epochs of training in all (human_pose --size=demo trains 4).");
+DEFINE_int32(schedule_epochs, 0,
+             "The learning rate decays as lr / (1 + 2 t / T), T the steps of this many "
+             "epochs (as human_pose); 0: --epochs. A run stopped early and resumed keeps "
+             "its trajectory when it keeps T: e.g. --epochs=1 --schedule_epochs=2, then "
+             "--resume --epochs=2.");DEFINE_int32(train_stride, 2,
              "The learner uses every n-th training frame (2: the 750 frames of the demo size).");
 DEFINE_int32(test_stride, 4, "Every n-th test frame is fitted before and after (4: 150).");
 DEFINE_string(distribution, "ROUND_ROBIN",
@@ -136,7 +140,8 @@ int Run(MpiCommunicator& world) {
   };
   ceres_wiberg::ExampleDistribution distribution;
   if (!ceres_wiberg::StringToExampleDistribution(FLAGS_distribution, &distribution) ||
-      FLAGS_threads < 1 || FLAGS_epochs < 1 || FLAGS_train_stride < 1 || FLAGS_test_stride < 1) {
+      FLAGS_threads < 1 || FLAGS_epochs < 1 || FLAGS_schedule_epochs < 0 ||
+      FLAGS_train_stride < 1 || FLAGS_test_stride < 1) {
     if (root) {
       std::fprintf(stderr, "bad flags: --distribution SHARDED or ROUND_ROBIN, --threads, "
                            "--epochs, --train_stride and --test_stride >= 1\n");
@@ -189,7 +194,8 @@ int Run(MpiCommunicator& world) {
   PoseLearningOptions options;
   options.num_epochs = FLAGS_epochs;
   options.batch_size = 16;
-  const int steps = FLAGS_epochs * ((static_cast<int>(training_frames.size()) + 15) / 16);
+  const int schedule_epochs = FLAGS_schedule_epochs > 0 ? FLAGS_schedule_epochs : FLAGS_epochs;
+  const int steps = schedule_epochs * ((static_cast<int>(training_frames.size()) + 15) / 16);
   options.learning_rate_decay = 2.0 / std::max(1, steps);  // as human_pose
   options.num_threads = FLAGS_threads;
   options.seed = FLAGS_seed;
