@@ -152,7 +152,20 @@ int Run(MpiCommunicator& world) {
     if (root) std::fprintf(stderr, "--resume needs the --output_dir of the checkpoint\n");
     return 2;
   }
-  if (root && !FLAGS_output_dir.empty()) std::filesystem::create_directories(FLAGS_output_dir);
+  // The output directory, before the long work; every process learns whether
+  // process 0 could make it.
+  int made = 1;
+  if (root && !FLAGS_output_dir.empty()) {
+    std::error_code error;
+    std::filesystem::create_directories(FLAGS_output_dir, error);
+    if (error) {
+      std::fprintf(stderr, "cannot create --output_dir %s: %s\n", FLAGS_output_dir.c_str(),
+                   error.message().c_str());
+      made = 0;
+    }
+  }
+  MPI_Bcast(&made, 1, MPI_INT, 0, world.communicator());
+  if (!made) return 2;
 
   // The data: human_pose's demo size, the same on every process.
   SyntheticH36MOptions data;
