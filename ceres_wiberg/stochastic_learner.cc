@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <limits>
 #include <memory>
@@ -14,11 +15,13 @@
 #include "ceres_wiberg/file.h"
 #include "ceres_wiberg/internal/stochastic_learner_checkpoint.h"
 #include "ceres_wiberg/internal/stochastic_learner_curve.h"
+#include "ceres_wiberg/internal/stochastic_learner_exchange.h"
 #include "ceres_wiberg/internal/stochastic_learner_optimiser.h"
 #include "ceres_wiberg/internal/stochastic_learner_parameter_map.h"
 #include "ceres_wiberg/internal/stochastic_learner_state.h"
 #include "ceres_wiberg/enum_names.h"
 #include "ceres_wiberg/internal/string_util.h"
+#include "ceres_wiberg/learner_communicator.h"
 #include "ceres_wiberg/thread_pool.h"
 #include "glog/logging.h"
 
@@ -62,6 +65,21 @@ const char* StochasticTerminationToString(StochasticTermination termination) {
       return "FAILURE";
   }
   return "UNKNOWN";
+}
+
+const char* ExampleDistributionToString(ExampleDistribution distribution) {
+  switch (distribution) {
+    case ExampleDistribution::SHARDED:
+      return "SHARDED";
+    case ExampleDistribution::ROUND_ROBIN:
+      return "ROUND_ROBIN";
+  }
+  return "UNKNOWN";
+}
+
+bool StringToExampleDistribution(const std::string& name, ExampleDistribution* distribution) {
+  return StringToEnum(name, {ExampleDistribution::SHARDED, ExampleDistribution::ROUND_ROBIN},
+                      ExampleDistributionToString, distribution);
 }
 
 bool StringToStochasticOptimiser(const std::string& name, StochasticOptimiser* optimiser) {
@@ -120,6 +138,19 @@ bool StochasticLearner::Options::IsValid(std::string* error) const {
                 std::to_string(num_threads));
   }
   if (curve_max_parameters < 0) return fail("curve_max_parameters must be >= 0");
+  ExampleDistribution known_distribution;
+  if (!StringToExampleDistribution(ExampleDistributionToString(example_distribution),
+                                   &known_distribution)) {
+    return fail("example_distribution has the unknown value " +
+                std::to_string(static_cast<int>(example_distribution)));
+  }
+  if (communicator != nullptr &&
+      (communicator->size() < 1 || communicator->rank() < 0 ||
+       communicator->rank() >= communicator->size())) {
+    return fail("the communicator has rank " + std::to_string(communicator->rank()) +
+                " of size " + std::to_string(communicator->size()) +
+                ": the size must be >= 1 and the rank in [0, size)");
+  }
   if (checkpoint_every_n_epochs < 0 || checkpoint_every_n_iterations < 0) {
     return fail("checkpoint_every_n_epochs and checkpoint_every_n_iterations must be >= 0");
   }
@@ -210,6 +241,7 @@ std::string StochasticLearner::Summary::FullReport() const {
       << "  optimiser                    " << StochasticOptimiserToString(optimiser) << "\n"
       << "  examples, parameters         " << num_examples << ", " << num_parameters << "\n"
       << "  batch size, threads          " << batch_size << ", " << num_threads << "\n"
+      << "  processes                    " << num_processes << "\n"
       << "  iterations, epochs           " << num_iterations << ", " << num_epochs << "\n";
   if (resumed) {
     out << "  resumed from iteration       " << resumed_from_iteration << "\n";
@@ -230,6 +262,8 @@ std::string StochasticLearner::Summary::FullReport() const {
       << num_skipped_validation_examples << ")\n"
       << "  time this call, total (s)    " << FormatShort(time_in_seconds, "%.3f") << ", "
       << FormatShort(total_time_in_seconds, "%.3f") << "\n"
+      << "  evaluating, exchanging (s)   " << FormatShort(evaluation_time_in_seconds, "%.3f")
+      << ", " << FormatShort(communication_time_in_seconds, "%.3f") << "\n"
       << "  termination                  " << StochasticTerminationToString(termination) << ": "
       << message << "\n";
   if (!epochs.empty()) {
@@ -283,7 +317,12 @@ class LearnerRun {
         map_(state->transforms, options.lower_bounds, options.upper_bounds, state->num_parameters),
         pool_(options.num_threads),
         start_(std::chrono::steady_clock::now()),
-        elapsed_before_(state->elapsed_seconds) {}
+        elapsed_before_(state->elapsed_seconds),
+        communicator_(options.communicator != nullptr && options.communicator->size() > 1
+                          ? options.communicator
+                          : nullptr),
+        rank_(communicator_ != nullptr ? communicator_->rank() : 0),
+        num_processes_(communicator_ != nullptr ? communicator_->size() : 1) {}
 
   // Runs to termination and fills *summary; returns the error of a FAILURE.
   Status Run(StochasticLearner::Summary* summary);
@@ -314,8 +353,23 @@ class LearnerRun {
   void StartEpoch();
   // One minibatch step; *stop is set if the callback asks to stop.
   Status Iterate(bool* stop);
-  // Evaluates the minibatch's examples into the per-position slots.
-  void EvaluateMinibatch(int first, int size);
+  // Evaluates the minibatch's examples into the per-position slots: this
+  // process's own, then (several processes) the others', gathered. An error
+  // if the processes no longer hold the same iterate.
+  Status EvaluateMinibatch(int first, int size);
+  // Evaluates slot k (example `example`) with this process's objective.
+  void EvaluateSlot(int k, int example);
+  // The process that evaluates the example at position k of a minibatch
+  // (or validation example k).
+  int OwnerOf(int position, int example) const {
+    return (options_.example_distribution == ExampleDistribution::SHARDED ? example : position) %
+           num_processes_;
+  }
+  // Several processes: every process learns the status process 0 passes
+  // (e.g. of writing a file only process 0 writes).
+  Status StatusOfProcessZero(const Status& status);
+  // Several processes: an error unless every process starts the same run.
+  Status CheckProcessesAgree();
   // Sums the slots; the first failure that may not be skipped is returned.
   Status ReduceMinibatch(int first, int size, MinibatchResult* result) const;
   // The optimiser's step on theta (capped, projected), and the average.
@@ -331,7 +385,7 @@ class LearnerRun {
   Status EndEpoch(bool complete, StochasticLearner::EpochSummary* epoch);
   Status Validate(const Eigen::VectorXd& w, double* loss, int* num_skipped);
   Status SaveCheckpoint();
-  Status SaveCurve() const;
+  Status SaveCurve();
   void PrintProgress(const StochasticLearner::EpochSummary& epoch) const;
   // An error if one more iteration (and epoch end) could overflow a counter.
   Status CheckCounterLimits() const;
@@ -346,6 +400,15 @@ class LearnerRun {
   int last_checkpoint_iteration_ = -1;
   // Validation examples skipped after an interrupted epoch (not in the state).
   int extra_skipped_validation_examples_ = 0;
+  // Null for a single process; rank_ in [0, num_processes_).
+  LearnerCommunicator* const communicator_;
+  const int rank_;
+  const int num_processes_;
+  std::vector<std::string> gathered_;
+  // Time this process spent evaluating its training examples and in their
+  // AllGather.
+  double evaluation_seconds_ = 0.0;
+  double communication_seconds_ = 0.0;
 
   // Per-minibatch scratch, indexed by position in the minibatch.
   std::vector<double> losses_;
@@ -377,9 +440,10 @@ Status LearnerRun::Iterate(bool* stop) {
   const int size = std::min(state_.batch_size, state_.num_examples - first);
   const double learning_rate = internal::LearningRate(options_, t);
 
-  EvaluateMinibatch(first, size);
+  Status status = EvaluateMinibatch(first, size);
+  if (!status.ok()) return status;
   MinibatchResult result;
-  Status status = ReduceMinibatch(first, size, &result);
+  status = ReduceMinibatch(first, size, &result);
   if (!status.ok()) return status;
 
   StepResult step;
@@ -391,11 +455,47 @@ Status LearnerRun::Iterate(bool* stop) {
   state_.epoch_position += size;
 
   *stop = false;
-  if (options_.iteration_callback) *stop = !NotifyCallback(first, size, result, learning_rate, step);
+  if (options_.iteration_callback) {
+    *stop = !NotifyCallback(first, size, result, learning_rate, step);
+    if (communicator_ != nullptr) {
+      // Stop when any process's callback asks to.
+      communicator_->AllGather(std::string(1, *stop ? '1' : '0'), &gathered_);
+      for (const std::string& bytes : gathered_) *stop = *stop || bytes == "1";
+    }
+  }
   return Status::Ok();
 }
 
-void LearnerRun::EvaluateMinibatch(int first, int size) {
+void LearnerRun::EvaluateSlot(int k, int example) {
+  const int n = state_.num_parameters;
+  broken_contract_[k] = 0;
+  try {
+    statuses_[k] = objective_->EvaluateExample(example, state_.w, &losses_[k], &gradients_[k]);
+  } catch (const std::exception& exception) {
+    broken_contract_[k] = 1;
+    statuses_[k] = Status(StatusCode::kInternalError,
+                          std::string("EvaluateExample threw: ") + exception.what());
+    return;
+  } catch (...) {
+    broken_contract_[k] = 1;
+    statuses_[k] = Status(StatusCode::kInternalError,
+                          "EvaluateExample threw an exception that is not a std::exception");
+    return;
+  }
+  if (!statuses_[k].ok()) return;
+  if (gradients_[k].size() != n) {
+    broken_contract_[k] = 1;
+    statuses_[k] = InvalidArgumentError("EvaluateExample returned a gradient of size " +
+                                        std::to_string(gradients_[k].size()) +
+                                        ", expected num_parameters = " + std::to_string(n));
+  } else if (!std::isfinite(losses_[k])) {
+    statuses_[k] = NumericalFailureError("loss is " + internal::FormatDouble(losses_[k]));
+  } else if (!gradients_[k].allFinite()) {
+    statuses_[k] = NumericalFailureError("gradient is not finite");
+  }
+}
+
+Status LearnerRun::EvaluateMinibatch(int first, int size) {
   const int n = state_.num_parameters;
   if (static_cast<int>(losses_.size()) < size) {
     losses_.resize(size);
@@ -403,23 +503,91 @@ void LearnerRun::EvaluateMinibatch(int first, int size) {
     statuses_.resize(size);
     broken_contract_.resize(size);
   }
-  const Eigen::VectorXd& w = state_.w;
-  pool_.ParallelFor(size, [&](int k) {
-    const int example = state_.epoch_order[first + k];
-    broken_contract_[k] = 0;
-    statuses_[k] = objective_->EvaluateExample(example, w, &losses_[k], &gradients_[k]);
-    if (!statuses_[k].ok()) return;
-    if (gradients_[k].size() != n) {
-      broken_contract_[k] = 1;
-      statuses_[k] = InvalidArgumentError("EvaluateExample returned a gradient of size " +
-                                          std::to_string(gradients_[k].size()) +
-                                          ", expected num_parameters = " + std::to_string(n));
-    } else if (!std::isfinite(losses_[k])) {
-      statuses_[k] = NumericalFailureError("loss is " + internal::FormatDouble(losses_[k]));
-    } else if (!gradients_[k].allFinite()) {
-      statuses_[k] = NumericalFailureError("gradient is not finite");
-    }
+  std::vector<int> own;
+  for (int k = 0; k < size; ++k) {
+    if (OwnerOf(k, state_.epoch_order[first + k]) == rank_) own.push_back(k);
+  }
+  auto clock_start = std::chrono::steady_clock::now();
+  pool_.ParallelFor(static_cast<int>(own.size()), [&](int i) {
+    EvaluateSlot(own[i], state_.epoch_order[first + own[i]]);
   });
+  evaluation_seconds_ +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - clock_start).count();
+  if (communicator_ == nullptr) return Status::Ok();
+
+  // Every process sends its slots with the iteration and the fingerprint of
+  // the iterate it evaluated them at, and decodes every process's message
+  // (its own too), so that all of them take the same decisions.
+  internal::ByteWriter writer;
+  writer.Int(state_.iterations_completed);
+  writer.Int(static_cast<int64_t>(internal::Fingerprint(
+      state_.w.data(), sizeof(double) * static_cast<size_t>(state_.w.size()))));
+  writer.Int(static_cast<int64_t>(own.size()));
+  for (int k : own) {
+    writer.Int(k);
+    writer.Int(broken_contract_[k]);
+    writer.StatusValue(statuses_[k]);
+    if (statuses_[k].ok()) {
+      writer.Double(losses_[k]);
+      writer.Doubles(gradients_[k]);
+    }
+  }
+  clock_start = std::chrono::steady_clock::now();
+  communicator_->AllGather(writer.bytes(), &gathered_);
+  communication_seconds_ +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - clock_start).count();
+  std::vector<char> filled(size, 0);
+  int64_t iteration0 = 0, fingerprint0 = 0;
+  for (int process = 0; process < num_processes_; ++process) {
+    internal::ByteReader reader(gathered_[process]);
+    int64_t iteration = 0, fingerprint = 0, count = 0;
+    reader.Int(&iteration);
+    reader.Int(&fingerprint);
+    if (process == 0) {
+      iteration0 = iteration;
+      fingerprint0 = fingerprint;
+    } else if (reader.ok() && (iteration != iteration0 || fingerprint != fingerprint0)) {
+      return InvalidArgumentError(
+          "process " + std::to_string(process) + " evaluated iteration " +
+          std::to_string(iteration) + " at an iterate other than process 0's (iteration " +
+          std::to_string(iteration0) +
+          "): the processes no longer follow the same trajectory (different options, "
+          "objectives or data on different processes?)");
+    }
+    reader.Int(&count);
+    for (int64_t i = 0; reader.ok() && i < count; ++i) {
+      int64_t k = -1, broken = 0;
+      Status status;
+      double loss = 0.0;
+      Eigen::VectorXd gradient;
+      if (!reader.Int(&k) || !reader.Int(&broken) || !reader.StatusValue(&status)) break;
+      if (status.ok() && (!reader.Double(&loss) || !reader.Doubles(n, &gradient))) break;
+      if (k < 0 || k >= size || filled[k] ||
+          OwnerOf(static_cast<int>(k), state_.epoch_order[first + k]) != process) {
+        return InvalidArgumentError("process " + std::to_string(process) +
+                                    " sent the result of minibatch position " +
+                                    std::to_string(k) + ", which is not its own");
+      }
+      filled[k] = 1;
+      if (process == rank_) continue;  // the slot holds it already
+      broken_contract_[k] = static_cast<char>(broken != 0);
+      statuses_[k] = std::move(status);
+      losses_[k] = loss;
+      if (statuses_[k].ok()) gradients_[k] = std::move(gradient);
+    }
+    if (!reader.ok() || !reader.at_end()) {
+      return InvalidArgumentError("the results of process " + std::to_string(process) +
+                                  " are malformed (the processes do not run the same program "
+                                  "and options?)");
+    }
+  }
+  for (int k = 0; k < size; ++k) {
+    if (!filled[k]) {
+      return InvalidArgumentError("no process evaluated minibatch position " + std::to_string(k) +
+                                  " (the processes disagree on example_distribution?)");
+    }
+  }
+  return Status::Ok();
 }
 
 Status LearnerRun::ReduceMinibatch(int first, int size, MinibatchResult* result) const {
@@ -430,10 +598,13 @@ Status LearnerRun::ReduceMinibatch(int first, int size, MinibatchResult* result)
     if (!statuses_[k].ok()) {
       if (broken_contract_[k] || !options_.skip_failed_examples) {
         const int example = state_.epoch_order[first + k];
-        return Status(statuses_[k].code(),
-                      ExampleContext(example, state_.iterations_completed,
-                                     state_.epochs_completed) +
-                          ": " + statuses_[k].message());
+        std::string context =
+            ExampleContext(example, state_.iterations_completed, state_.epochs_completed);
+        if (communicator_ != nullptr) {
+          context += " on process " + std::to_string(OwnerOf(k, example)) + " of " +
+                     std::to_string(num_processes_);
+        }
+        return Status(statuses_[k].code(), context + ": " + statuses_[k].message());
       }
       ++result->num_skipped;
       continue;
@@ -529,18 +700,85 @@ Status LearnerRun::Validate(const Eigen::VectorXd& w, double* loss, int* num_ski
   const int num_examples = validation->num_examples();
   std::vector<double> losses(num_examples);
   std::vector<Status> statuses(num_examples);
-  pool_.ParallelFor(num_examples, [&](int i) {
-    statuses[i] = validation->EvaluateExample(i, w, &losses[i], nullptr);
+  std::vector<int> own;
+  for (int i = 0; i < num_examples; ++i) {
+    if (OwnerOf(i, i) == rank_) own.push_back(i);
+  }
+  // Exceptions stop the run even when failures are skipped.
+  std::vector<char> threw(num_examples, 0);
+  pool_.ParallelFor(static_cast<int>(own.size()), [&](int j) {
+    const int i = own[j];
+    try {
+      statuses[i] = validation->EvaluateExample(i, w, &losses[i], nullptr);
+    } catch (const std::exception& exception) {
+      threw[i] = 1;
+      statuses[i] = Status(StatusCode::kInternalError,
+                           std::string("EvaluateExample threw: ") + exception.what());
+    } catch (...) {
+      threw[i] = 1;
+      statuses[i] = Status(StatusCode::kInternalError,
+                           "EvaluateExample threw an exception that is not a std::exception");
+    }
     if (statuses[i].ok() && !std::isfinite(losses[i])) {
       statuses[i] = NumericalFailureError("loss is " + internal::FormatDouble(losses[i]));
     }
   });
+  if (communicator_ != nullptr) {
+    internal::ByteWriter writer;
+    writer.Int(static_cast<int64_t>(own.size()));
+    for (int i : own) {
+      writer.Int(i);
+      writer.Int(threw[i]);
+      writer.StatusValue(statuses[i]);
+      writer.Double(losses[i]);
+    }
+    communicator_->AllGather(writer.bytes(), &gathered_);
+    std::vector<char> filled(num_examples, 0);
+    for (int process = 0; process < num_processes_; ++process) {
+      internal::ByteReader reader(gathered_[process]);
+      int64_t count = 0;
+      reader.Int(&count);
+      for (int64_t j = 0; reader.ok() && j < count; ++j) {
+        int64_t i = -1, broken = 0;
+        Status status;
+        double loss = 0.0;
+        if (!reader.Int(&i) || !reader.Int(&broken) || !reader.StatusValue(&status) ||
+            !reader.Double(&loss)) {
+          break;
+        }
+        if (i < 0 || i >= num_examples || filled[i] || OwnerOf(i, i) != process) {
+          return InvalidArgumentError("process " + std::to_string(process) +
+                                      " sent the result of validation example " +
+                                      std::to_string(i) + ", which is not its own");
+        }
+        filled[i] = 1;
+        if (!status.ok()) {
+          status = Status(status.code(), "on process " + std::to_string(process) + " of " +
+                                             std::to_string(num_processes_) + ": " +
+                                             status.message());
+        }
+        statuses[i] = std::move(status);
+        losses[i] = loss;
+        threw[i] = static_cast<char>(broken != 0);
+      }
+      if (!reader.ok() || !reader.at_end()) {
+        return InvalidArgumentError("the validation results of process " +
+                                    std::to_string(process) + " are malformed");
+      }
+    }
+    for (int i = 0; i < num_examples; ++i) {
+      if (!filled[i]) {
+        return InvalidArgumentError("no process evaluated validation example " +
+                                    std::to_string(i));
+      }
+    }
+  }
   double sum = 0.0;
   int count = 0;
   *num_skipped = 0;
   for (int i = 0; i < num_examples; ++i) {
     if (!statuses[i].ok()) {
-      if (!options_.skip_failed_examples) {
+      if (!options_.skip_failed_examples || threw[i]) {
         return Status(statuses[i].code(),
                       "validation example " + std::to_string(i) + " (after epoch " +
                           std::to_string(state_.epochs_completed) + "): " + statuses[i].message());
@@ -593,7 +831,7 @@ Status LearnerRun::EndEpoch(bool complete, StochasticLearner::EpochSummary* epoc
 }
 
 void LearnerRun::PrintProgress(const StochasticLearner::EpochSummary& epoch) const {
-  if (options_.progress_stream == nullptr) return;
+  if (options_.progress_stream == nullptr || rank_ != 0) return;
   // Each piece is formatted on its own (a piece fits its buffer: %.1f of
   // the largest double is 310 characters) and appended, so the line has no
   // length limit.
@@ -647,11 +885,62 @@ Status LearnerRun::CheckCounterLimits() const {
   return Status::Ok();
 }
 
-Status LearnerRun::SaveCurve() const {
+Status LearnerRun::StatusOfProcessZero(const Status& status) {
+  if (communicator_ == nullptr) return status;
+  internal::ByteWriter writer;
+  if (rank_ == 0) writer.StatusValue(status);
+  communicator_->AllGather(writer.bytes(), &gathered_);
+  internal::ByteReader reader(gathered_[0]);
+  Status zero;
+  if (!reader.StatusValue(&zero) || !reader.at_end()) {
+    return InvalidArgumentError("process 0 sent a malformed status");
+  }
+  if (zero.ok()) return zero;
+  return Status(zero.code(), "process 0: " + zero.message());
+}
+
+Status LearnerRun::CheckProcessesAgree() {
+  if (communicator_ == nullptr) return Status::Ok();
+  // The run: the state (a checkpoint's text: sizes, options that shape the
+  // trajectory, position, iterate), and the options that decide which
+  // collective calls a process makes.
+  LearnerState state = state_;
+  state.elapsed_seconds = 0.0;
+  const std::string text = internal::CheckpointToJson(state);
+  const TrainingObjective* validation = options_.validation_objective;
+  const int64_t calls[] = {
+      static_cast<int64_t>(options_.example_distribution),
+      validation != nullptr ? validation->num_examples() : -1,
+      options_.iteration_callback ? 1 : 0,
+      options_.checkpoint_path.empty() ? 0 : 1,
+      options_.checkpoint_every_n_epochs,
+      options_.checkpoint_every_n_iterations,
+      options_.curve_csv_path.empty() ? 0 : 1};
+  internal::ByteWriter writer;
+  writer.Int(static_cast<int64_t>(internal::Fingerprint(text.data(), text.size())));
+  for (int64_t value : calls) writer.Int(value);
+  communicator_->AllGather(writer.bytes(), &gathered_);
+  for (int process = 1; process < num_processes_; ++process) {
+    if (gathered_[process] != gathered_[0]) {
+      return InvalidArgumentError(
+          "process " + std::to_string(process) +
+          " starts another run than process 0 (the options, the objectives' sizes or "
+          "identities, the initial w, the validation set, the callback, the checkpoint or "
+          "curve settings differ): every process must start the same run");
+    }
+  }
+  return Status::Ok();
+}
+
+Status LearnerRun::SaveCurve() {
   if (options_.curve_csv_path.empty()) return Status::Ok();
-  return WriteFileAtomically(
-      options_.curve_csv_path, internal::CurveToCsv(state_.curve, state_.curve_num_w_columns),
-      options_.durable_writes);
+  Status status;
+  if (rank_ == 0) {
+    status = WriteFileAtomically(options_.curve_csv_path,
+                                 internal::CurveToCsv(state_.curve, state_.curve_num_w_columns),
+                                 options_.durable_writes);
+  }
+  return StatusOfProcessZero(status);
 }
 
 Status LearnerRun::SaveCheckpoint() {
@@ -660,8 +949,11 @@ Status LearnerRun::SaveCheckpoint() {
     return Status::Ok();
   }
   state_.elapsed_seconds = ElapsedSeconds();
-  Status status =
-      internal::WriteCheckpoint(options_.checkpoint_path, state_, options_.durable_writes);
+  Status status;
+  if (rank_ == 0) {
+    status = internal::WriteCheckpoint(options_.checkpoint_path, state_, options_.durable_writes);
+  }
+  status = StatusOfProcessZero(status);
   if (!status.ok()) return status;
   last_checkpoint_iteration_ = state_.iterations_completed;
   return SaveCurve();
@@ -671,8 +963,11 @@ Status LearnerRun::Run(StochasticLearner::Summary* summary) {
   const int resumed_from = state_.iterations_completed;
   StochasticTermination termination = StochasticTermination::FAILURE;
   std::string message;
-  Status status;
-  for (;;) {
+  // Several processes: all of them make the same collective calls from here
+  // on, as they take the same decisions on the same data.
+  Status status = CheckProcessesAgree();
+  const bool agreed = status.ok();
+  while (status.ok()) {
     if (options_.max_iterations > 0 && state_.iterations_completed >= options_.max_iterations) {
       termination = StochasticTermination::MAX_ITERATIONS;
       message = "took max_iterations = " + std::to_string(options_.max_iterations) + " iterations";
@@ -724,7 +1019,7 @@ Status LearnerRun::Run(StochasticLearner::Summary* summary) {
   }
   if (status.ok()) {
     status = SaveCurve();
-  } else {
+  } else if (agreed) {
     // Keep the curve up to the last good iterate; the first error is the
     // news, so a failure to save the curve as well is dropped.
     (void)SaveCurve();
@@ -743,6 +1038,7 @@ Status LearnerRun::Run(StochasticLearner::Summary* summary) {
   s.num_parameters = state_.num_parameters;
   s.batch_size = std::min(state_.batch_size, state_.num_examples);
   s.num_threads = options_.num_threads;
+  s.num_processes = num_processes_;
   s.num_iterations = state_.iterations_completed;
   s.num_epochs = state_.epochs_completed;
   s.resumed_from_iteration = resumed_from;
@@ -768,6 +1064,8 @@ Status LearnerRun::Run(StochasticLearner::Summary* summary) {
       state_.num_skipped_validation_examples + extra_skipped_validation_examples_;
   s.time_in_seconds = ElapsedSeconds() - elapsed_before_;
   s.total_time_in_seconds = ElapsedSeconds();
+  s.evaluation_time_in_seconds = evaluation_seconds_;
+  s.communication_time_in_seconds = communication_seconds_;
   return status;
 }
 
@@ -933,6 +1231,167 @@ std::vector<std::string> ScheduleChanges(const internal::ScheduleOptions& saved,
   return changes;
 }
 
+
+// With a communicator of several processes: every process gets the first
+// error of any process (by rank), naming it, or OK if none had one. Without
+// (or with an unusable one, which IsValid reports): `local`.
+Status AgreeAcrossProcesses(LearnerCommunicator* communicator, const Status& local) {
+  if (communicator == nullptr || communicator->size() <= 1 || communicator->rank() < 0 ||
+      communicator->rank() >= communicator->size()) {
+    return local;
+  }
+  internal::ByteWriter writer;
+  writer.StatusValue(local);
+  std::vector<std::string> gathered;
+  communicator->AllGather(writer.bytes(), &gathered);
+  for (size_t process = 0; process < gathered.size(); ++process) {
+    internal::ByteReader reader(gathered[process]);
+    Status status;
+    if (!reader.StatusValue(&status) || !reader.at_end()) {
+      return InvalidArgumentError("process " + std::to_string(process) +
+                                  " sent a malformed status");
+    }
+    if (!status.ok()) {
+      return Status(status.code(), "process " + std::to_string(process) + " of " +
+                                       std::to_string(gathered.size()) + ": " + status.message());
+    }
+  }
+  return Status::Ok();
+}
+
+// The text of the checkpoint at `path`: read by process 0 and sent to the
+// others when there are several (collective), so that the file need only be
+// visible to process 0.
+Status ReadCheckpointText(LearnerCommunicator* communicator, const std::string& path,
+                          std::string* text) {
+  const bool several = communicator != nullptr && communicator->size() > 1;
+  Status status;
+  if (!several || communicator->rank() == 0) {
+    status = ReadFileToString(path, text);
+    if (!status.ok()) status = InvalidArgumentError("checkpoint: " + status.message());
+  }
+  if (!several) return status;
+  internal::ByteWriter writer;
+  if (communicator->rank() == 0) {
+    writer.StatusValue(status);
+    writer.String(*text);
+  }
+  std::vector<std::string> gathered;
+  communicator->AllGather(writer.bytes(), &gathered);
+  internal::ByteReader reader(gathered[0]);
+  if (!reader.StatusValue(&status) || !reader.String(text) || !reader.at_end()) {
+    return InvalidArgumentError("checkpoint: process 0 sent a malformed checkpoint");
+  }
+  return status;
+}
+
+// The initial state of Learn (local: no communication).
+Status PrepareLearn(const StochasticLearner::Options& options, TrainingObjective* objective,
+                    const Eigen::VectorXd& w, LearnerState* state_out) {
+  std::string error;
+  if (!options.IsValid(&error)) return InvalidArgumentError(error);
+  Status status = CheckObjective(options, objective);
+  if (!status.ok()) return status;
+  const int n = objective->num_parameters();
+  if (w.size() != n) {
+    return InvalidArgumentError("w has size " + std::to_string(w.size()) + ", the objective " +
+                                std::to_string(n) + " parameters");
+  }
+
+  LearnerState& state = *state_out;
+  state.optimiser = options.optimiser;
+  state.num_parameters = n;
+  state.num_examples = objective->num_examples();
+  state.batch_size = options.batch_size;
+  state.shuffle = options.shuffle;
+  state.seed = options.seed;
+  state.transforms = ExpandTransforms(options, n);
+  state.trajectory = TrajectoryOf(options, n, *objective);
+  state.schedule = ScheduleOf(options);
+  state.rng.seed(options.seed);
+  const ParameterMap map(state.transforms, options.lower_bounds, options.upper_bounds, n);
+  status = map.ThetaFromW(w, &state.theta);
+  if (!status.ok()) return status;
+  map.WFromTheta(state.theta, &state.w);
+  internal::InitialiseOptimiserState(&state);
+  state.epoch.theta_gradient_sum = Eigen::VectorXd::Zero(n);
+  state.curve_recorded = !options.curve_csv_path.empty();
+  state.curve_num_w_columns = n <= options.curve_max_parameters ? n : 0;
+  return Status::Ok();
+}
+
+// The state of Resume from the checkpoint (collective with several
+// processes: they agree on the checks of the options, then process 0 reads
+// the file for all).
+Status PrepareResume(const StochasticLearner::Options& options,
+                     const std::string& checkpoint_path, TrainingObjective* objective,
+                     LearnerState* state_out, std::vector<std::string>* changes) {
+  std::string error;
+  Status status;
+  if (!options.IsValid(&error)) {
+    status = InvalidArgumentError(error);
+  } else {
+    status = CheckObjective(options, objective);
+  }
+  status = AgreeAcrossProcesses(options.communicator, status);
+  if (!status.ok()) return status;
+  std::string text;
+  status = ReadCheckpointText(options.communicator, checkpoint_path, &text);
+  if (!status.ok()) return status;
+  LearnerState& state = *state_out;
+  status = internal::CheckpointFromJson(text, checkpoint_path, &state);
+  if (!status.ok()) return status;
+
+  const std::string where = "checkpoint '" + checkpoint_path + "' ";
+  auto mismatch = [&where](const std::string& what, const std::string& saved,
+                           const std::string& now) {
+    return InvalidArgumentError(where + "has " + what + " " + saved +
+                                ", but the options/objective " + "have " + now +
+                                "; resuming would not continue the same run");
+  };
+  const int n = objective->num_parameters();
+  if (state.optimiser != options.optimiser) {
+    return mismatch("optimiser", StochasticOptimiserToString(state.optimiser),
+                    StochasticOptimiserToString(options.optimiser));
+  }
+  if (state.num_parameters != n) {
+    return mismatch("num_parameters", std::to_string(state.num_parameters), std::to_string(n));
+  }
+  if (state.num_examples != objective->num_examples()) {
+    return mismatch("num_examples", std::to_string(state.num_examples),
+                    std::to_string(objective->num_examples()));
+  }
+  if (state.batch_size != options.batch_size) {
+    return mismatch("batch_size", std::to_string(state.batch_size),
+                    std::to_string(options.batch_size));
+  }
+  if (state.shuffle != options.shuffle) {
+    return mismatch("shuffle", state.shuffle ? "true" : "false",
+                    options.shuffle ? "true" : "false");
+  }
+  const std::vector<ParameterTransform> transforms = ExpandTransforms(options, n);
+  if (state.transforms != transforms) {
+    return mismatch("parameter_transforms", TransformsToString(state.transforms),
+                    TransformsToString(transforms));
+  }
+  std::string field, saved_value, now_value;
+  if (FirstTrajectoryDifference(state.trajectory, TrajectoryOf(options, n, *objective),
+                                state.optimiser, &field, &saved_value, &now_value)) {
+    return mismatch(field, saved_value, now_value);
+  }
+  if (!options.curve_csv_path.empty() && !state.curve_recorded) {
+    return InvalidArgumentError(where +
+                                "holds no training curve (it was written without "
+                                "curve_csv_path), so curve_csv_path cannot be continued; clear it");
+  }
+  const ParameterMap map(state.transforms, options.lower_bounds, options.upper_bounds, n);
+  status = map.CheckBounds(state.w, where + "iterate");
+  if (!status.ok()) return status;
+  *changes = ScheduleChanges(state.schedule, ScheduleOf(options));
+  state.schedule = ScheduleOf(options);
+  return Status::Ok();
+}
+
 }  // namespace
 
 StochasticLearner::StochasticLearner(const Options& options) : options_(options) {}
@@ -943,36 +1402,10 @@ Status StochasticLearner::Learn(TrainingObjective* objective, Eigen::VectorXd* w
   Summary local_summary;
   Summary& s = summary != nullptr ? *summary : local_summary;
   s = Summary();
-  std::string error;
-  if (!options_.IsValid(&error)) return InvalidArgumentError(error);
-  Status status = CheckObjective(options_, objective);
-  if (!status.ok()) return status;
-  const int n = objective->num_parameters();
-  if (w->size() != n) {
-    return InvalidArgumentError("w has size " + std::to_string(w->size()) + ", the objective " +
-                                std::to_string(n) + " parameters");
-  }
-
   LearnerState state;
-  state.optimiser = options_.optimiser;
-  state.num_parameters = n;
-  state.num_examples = objective->num_examples();
-  state.batch_size = options_.batch_size;
-  state.shuffle = options_.shuffle;
-  state.seed = options_.seed;
-  state.transforms = ExpandTransforms(options_, n);
-  state.trajectory = TrajectoryOf(options_, n, *objective);
-  state.schedule = ScheduleOf(options_);
-  state.rng.seed(options_.seed);
-  const ParameterMap map(state.transforms, options_.lower_bounds, options_.upper_bounds, n);
-  status = map.ThetaFromW(*w, &state.theta);
+  Status status = PrepareLearn(options_, objective, *w, &state);
+  status = AgreeAcrossProcesses(options_.communicator, status);
   if (!status.ok()) return status;
-  map.WFromTheta(state.theta, &state.w);
-  internal::InitialiseOptimiserState(&state);
-  state.epoch.theta_gradient_sum = Eigen::VectorXd::Zero(n);
-  state.curve_recorded = !options_.curve_csv_path.empty();
-  state.curve_num_w_columns = n <= options_.curve_max_parameters ? n : 0;
-
   LearnerRun run(options_, objective, &state);
   status = run.Run(&s);
   *w = state.model_w();
@@ -985,61 +1418,11 @@ Status StochasticLearner::Resume(const std::string& checkpoint_path, TrainingObj
   Summary local_summary;
   Summary& s = summary != nullptr ? *summary : local_summary;
   s = Summary();
-  std::string error;
-  if (!options_.IsValid(&error)) return InvalidArgumentError(error);
-  Status status = CheckObjective(options_, objective);
-  if (!status.ok()) return status;
   LearnerState state;
-  status = internal::ReadCheckpoint(checkpoint_path, &state);
+  std::vector<std::string> changes;
+  Status status = PrepareResume(options_, checkpoint_path, objective, &state, &changes);
+  status = AgreeAcrossProcesses(options_.communicator, status);
   if (!status.ok()) return status;
-
-  const std::string where = "checkpoint '" + checkpoint_path + "' ";
-  auto mismatch = [&where](const std::string& what, const std::string& saved,
-                           const std::string& now) {
-    return InvalidArgumentError(where + "has " + what + " " + saved +
-                                ", but the options/objective " + "have " + now +
-                                "; resuming would not continue the same run");
-  };
-  const int n = objective->num_parameters();
-  if (state.optimiser != options_.optimiser) {
-    return mismatch("optimiser", StochasticOptimiserToString(state.optimiser),
-                    StochasticOptimiserToString(options_.optimiser));
-  }
-  if (state.num_parameters != n) {
-    return mismatch("num_parameters", std::to_string(state.num_parameters), std::to_string(n));
-  }
-  if (state.num_examples != objective->num_examples()) {
-    return mismatch("num_examples", std::to_string(state.num_examples),
-                    std::to_string(objective->num_examples()));
-  }
-  if (state.batch_size != options_.batch_size) {
-    return mismatch("batch_size", std::to_string(state.batch_size),
-                    std::to_string(options_.batch_size));
-  }
-  if (state.shuffle != options_.shuffle) {
-    return mismatch("shuffle", state.shuffle ? "true" : "false",
-                    options_.shuffle ? "true" : "false");
-  }
-  const std::vector<ParameterTransform> transforms = ExpandTransforms(options_, n);
-  if (state.transforms != transforms) {
-    return mismatch("parameter_transforms", TransformsToString(state.transforms),
-                    TransformsToString(transforms));
-  }
-  std::string field, saved_value, now_value;
-  if (FirstTrajectoryDifference(state.trajectory, TrajectoryOf(options_, n, *objective),
-                                state.optimiser, &field, &saved_value, &now_value)) {
-    return mismatch(field, saved_value, now_value);
-  }
-  if (!options_.curve_csv_path.empty() && !state.curve_recorded) {
-    return InvalidArgumentError(where +
-                                "holds no training curve (it was written without "
-                                "curve_csv_path), so curve_csv_path cannot be continued; clear it");
-  }
-  const ParameterMap map(state.transforms, options_.lower_bounds, options_.upper_bounds, n);
-  status = map.CheckBounds(state.w, where + "iterate");
-  if (!status.ok()) return status;
-  const std::vector<std::string> changes = ScheduleChanges(state.schedule, ScheduleOf(options_));
-  state.schedule = ScheduleOf(options_);
   LearnerRun run(options_, objective, &state);
   status = run.Run(&s);
   s.resumed = true;

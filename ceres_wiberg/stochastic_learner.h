@@ -49,6 +49,27 @@
 // counts, elapsed time); curve (columns and one row per iteration).
 // Doubles are written so that they read back to the same bits; non-finite
 // ones as "nan", "inf", "-inf". See internal stochastic_learner_checkpoint.h.
+//
+// Several processes (data parallelism, e.g. MPI). With
+// Options::communicator set (ceres_wiberg/learner_communicator.h; over MPI:
+// ceres_wiberg/mpi_communicator.h), Learn and Resume are collective: every
+// process calls them with the same options (but for the communicator and
+// the streams) and an objective over the same examples. Per minibatch each
+// process evaluates only the examples Options::example_distribution gives
+// it, on its own num_threads threads; the per-example losses, gradients and
+// statuses are then gathered by every process and summed in minibatch order,
+// as above, so the trajectory is bit-identical for any number of processes
+// and threads, and equal to the single-process one. Every process holds the
+// whole learner state; process 0 alone writes the checkpoint and the curve
+// and prints progress, and on Resume reads the checkpoint and sends it to
+// the others (so a run checkpointed with N processes resumes with M).
+// Failures are the single process's: a failing example is skipped and
+// counted (or stops the run) on every process alike; an exception thrown by
+// EvaluateExample is caught and stops the run on every process with an
+// error naming the example and the process; a file that process 0 cannot
+// write stops every process. Processes that disagree (other options, data
+// sizes or initial w) are detected when Learn starts and at every minibatch
+// (the iterates' fingerprints) and stop with kInvalidArgument.
 
 #ifndef CERES_WIBERG_STOCHASTIC_LEARNER_H_
 #define CERES_WIBERG_STOCHASTIC_LEARNER_H_
@@ -98,6 +119,21 @@ enum class ParameterTransform {
   EXP,
 };
 
+// Which process evaluates which example when there are several
+// (Options::communicator); P processes, process p in [0, P).
+enum class ExampleDistribution {
+  // Example e (training or validation) on process e mod P, always: a
+  // process's objective need only hold its shard of the data (its
+  // EvaluateExample is called for no other example). Per minibatch the
+  // processes get binomially distributed shares of its examples.
+  SHARDED,
+  // The example at position k of each minibatch (and validation example k)
+  // on process k mod P: every process evaluates ceil or floor of batch/P
+  // examples per step (balanced load), but any process may be asked for any
+  // training example.
+  ROUND_ROBIN,
+};
+
 enum class StochasticTermination {
   // Options::num_epochs epochs completed.
   MAX_EPOCHS,
@@ -113,9 +149,13 @@ enum class StochasticTermination {
 const char* StochasticOptimiserToString(StochasticOptimiser optimiser);
 const char* ParameterTransformToString(ParameterTransform transform);
 const char* StochasticTerminationToString(StochasticTermination termination);
+const char* ExampleDistributionToString(ExampleDistribution distribution);
 // Inverses of the above (exact, upper-case names); false if unknown.
 bool StringToStochasticOptimiser(const std::string& name, StochasticOptimiser* optimiser);
 bool StringToParameterTransform(const std::string& name, ParameterTransform* transform);
+bool StringToExampleDistribution(const std::string& name, ExampleDistribution* distribution);
+
+class LearnerCommunicator;
 
 // What the iteration callback sees after each step. Iterations and epochs
 // count from 0. Vectors are in w unless named theta.
@@ -271,6 +311,16 @@ class StochasticLearner {
     // frequent checkpoints on slow disks).
     bool durable_writes = true;
 
+    // ---- Several processes.
+
+    // If not null, this process is process communicator->rank() of
+    // communicator->size() that learn together (see the file comment); null
+    // or a communicator of size 1: one process. Must outlive Learn.
+    LearnerCommunicator* communicator = nullptr;
+    // Which process evaluates which example (not part of the trajectory: it
+    // may change on resume).
+    ExampleDistribution example_distribution = ExampleDistribution::SHARDED;
+
     bool IsValid(std::string* error) const;
   };
 
@@ -302,6 +352,8 @@ class StochasticLearner {
     int num_parameters = 0;
     int batch_size = 0;
     int num_threads = 0;
+    // Processes that learnt together (1 without a communicator).
+    int num_processes = 1;
 
     // Totals across resumes. num_epochs counts complete epochs.
     int num_iterations = 0;
@@ -342,6 +394,12 @@ class StochasticLearner {
     // Wall time of this call, and since the run started (across resumes).
     double time_in_seconds = 0.0;
     double total_time_in_seconds = 0.0;
+    // Of this call's time, on this process: evaluating its training
+    // examples (the ParallelFor over its share of each minibatch), and, with
+    // several processes, exchanging results (including waiting for slower
+    // processes: with balanced loads it is the communication time).
+    double evaluation_time_in_seconds = 0.0;
+    double communication_time_in_seconds = 0.0;
 
     // One line: optimiser, iterations, epochs, losses, termination.
     std::string BriefReport() const;

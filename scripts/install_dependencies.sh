@@ -8,6 +8,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libhdf5-dev gnuplot-nox
   clang  # libFuzzer targets (scripts/run_fuzzers.sh)
+  libopenmpi-dev openmpi-bin  # the distributed learner (ceres_wiberg::mpi), optional
 )
 missing=()
 for package in "${packages[@]}"; do

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The main job: installs dependencies, builds in release mode, runs the demos.
 #
-#   scripts/run_demos.sh [--update-readmes] [--no-build]
+#   scripts/run_demos.sh [--update-readmes] [--no-build] [--ranks=N]
 #
+# --ranks=N         MPI processes of the distributed human-pose training
+#                   (human_pose_mpi under mpirun; default 2, 0 skips it)
 # --update-readmes  afterwards, rewrite the results tables of the example
 #                   READMEs from the demos' JSON (scripts/update_readme_tables.py)
 # --no-build        use the programs already in build/ (no install, no build)
@@ -10,13 +12,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 update_readmes=0
 build=1
+ranks=2
 for arg in "$@"; do
   case "$arg" in
     --update-readmes) update_readmes=1 ;;
     --no-build) build=0 ;;
-    *) echo "usage: $0 [--update-readmes] [--no-build]" >&2; exit 2 ;;
+    --ranks=*) ranks="${arg#--ranks=}" ;;
+    *) echo "usage: $0 [--update-readmes] [--no-build] [--ranks=N]" >&2; exit 2 ;;
   esac
 done
+if ! [[ "$ranks" =~ ^[0-9]+$ ]]; then
+  echo "--ranks must be a number of processes (0: skip the MPI demo)" >&2
+  exit 2
+fi
 if [ "$build" = 1 ]; then
   scripts/install_dependencies.sh
   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCERES_WIBERG_BUILD_TESTS=OFF \
@@ -44,6 +52,19 @@ echo "== human_pose (supplementary section 4; demo size): outputs in out/human_p
 mkdir -p out/human_pose
 ./build/examples/human_pose/human_pose --size=demo --output_json=out/human_pose/human_pose.json \
   --output_dir=out/human_pose
+echo
+echo "== human_pose_mpi (the multi-view training on $ranks MPI processes; 2 epochs): outputs in out/human_pose_mpi/ =="
+if [ "$ranks" = 0 ]; then
+  echo "skipped (--ranks=0)"
+elif [ ! -x build/examples/human_pose/human_pose_mpi ]; then
+  echo "skipped: built without MPI (install libopenmpi-dev openmpi-bin)"
+else
+  mpi_flags=(--oversubscribe)  # OpenMPI: more processes than cores are allowed
+  [ "$(id -u)" = 0 ] && mpi_flags+=(--allow-run-as-root)
+  mkdir -p out/human_pose_mpi
+  mpirun "${mpi_flags[@]}" -np "$ranks" build/examples/human_pose/human_pose_mpi \
+    --output_dir=out/human_pose_mpi --output_json=out/human_pose_mpi/human_pose_mpi.json
+fi
 if [ "$update_readmes" = 1 ]; then
   echo
   echo "== README tables from out/*/*.json =="

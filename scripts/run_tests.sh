@@ -34,3 +34,7 @@ cmake -S .ci/downstream -B build/downstream -DCMAKE_PREFIX_PATH="$prefix"
 cmake --build build/downstream -j"$jobs"
 ./build/downstream/downstream
 ./build/downstream/downstream_learning
+if [ -x build/downstream/downstream_mpi ]; then
+  # OpenMPI refuses root without --allow-run-as-root; 2 processes on any machine.
+  mpirun --allow-run-as-root --oversubscribe -np 2 ./build/downstream/downstream_mpi
+fi

@@ -9,16 +9,22 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <condition_variable>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <sstream>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "Eigen/Dense"
+#include "ceres_wiberg/learner_communicator.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
@@ -64,6 +70,10 @@ class TestObjective : public TrainingObjective {
     if (busy_[example].exchange(true)) same_example_concurrently_ = true;
     evaluations_.fetch_add(1);
     Status status;
+    if (example == throwing_example) {
+      busy_[example] = false;
+      throw std::runtime_error("injected exception");
+    }
     if (example == failing_example) {
       status = Status(StatusCode::kNoConvergence, "inner solve did not converge");
     } else {
@@ -94,6 +104,7 @@ class TestObjective : public TrainingObjective {
   int failing_example = -1;
   int nan_gradient_example = -1;
   int wrong_size_example = -1;
+  int throwing_example = -1;
 
  protected:
   virtual void Evaluate(int example, const Eigen::VectorXd& w, double* loss,
@@ -1221,6 +1232,250 @@ TEST(StochasticLearnerFailures, AWrongGradientSizeIsAnErrorEvenWhenSkipping) {
   EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(status.message().find("example 2"), std::string::npos) << status.message();
   EXPECT_NE(status.message().find("gradient of size 1"), std::string::npos) << status.message();
+}
+
+TEST(StochasticLearnerFailures, AnExceptionIsAnErrorNamingTheExampleEvenWhenSkipping) {
+  QuadraticObjective objective(MakeTargets(8, Eigen::Vector2d(1.0, 2.0), 0.3));
+  objective.throwing_example = 5;
+  Options options;
+  options.skip_failed_examples = true;
+  options.batch_size = 4;
+  options.num_threads = 2;
+  Eigen::VectorXd w = Eigen::Vector2d(0.0, 0.0);
+  const Status status = StochasticLearner(options).Learn(&objective, &w, nullptr);
+  EXPECT_EQ(status.code(), StatusCode::kInternalError);
+  EXPECT_NE(status.message().find("example 5 (iteration"), std::string::npos) << status.message();
+  EXPECT_NE(status.message().find("EvaluateExample threw: injected exception"),
+            std::string::npos)
+      << status.message();
+}
+
+// ------------------------------------------------------------ Processes.
+
+// P "processes" as threads of this test, exchanging through shared memory:
+// the LearnerCommunicator seam without MPI (tests/mpi runs it on MPI).
+class ThreadGroup {
+ public:
+  explicit ThreadGroup(int size) : size_(size), slots_(size) {}
+  int size() const { return size_; }
+  void AllGather(int rank, const std::string& local, std::vector<std::string>* all) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      slots_[rank] = local;
+    }
+    Barrier();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      *all = slots_;
+    }
+    Barrier();  // nobody overwrites a slot before everyone has read it
+  }
+
+ private:
+  void Barrier() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    const int64_t generation = generation_;
+    if (++waiting_ == size_) {
+      waiting_ = 0;
+      ++generation_;
+      condition_.notify_all();
+    } else {
+      condition_.wait(lock, [&] { return generation_ != generation; });
+    }
+  }
+  const int size_;
+  std::mutex mutex_;
+  std::condition_variable condition_;
+  std::vector<std::string> slots_;
+  int waiting_ = 0;
+  int64_t generation_ = 0;
+};
+
+class ThreadCommunicator : public LearnerCommunicator {
+ public:
+  ThreadCommunicator(ThreadGroup* group, int rank) : group_(group), rank_(rank) {}
+  int rank() const override { return rank_; }
+  int size() const override { return group_->size(); }
+  void AllGather(const std::string& local, std::vector<std::string>* all) override {
+    group_->AllGather(rank_, local, all);
+  }
+
+ private:
+  ThreadGroup* group_;
+  int rank_;
+};
+
+struct ProcessRun {
+  Status status;
+  Eigen::VectorXd w;
+  Summary summary;
+  std::vector<Eigen::VectorXd> iterates;
+  int evaluations = 0;  // of this process's training objective
+};
+
+// Learns on `num_processes` thread-processes (0: no communicator), each with
+// its own objective; `setup` adjusts each process's objective and options.
+std::vector<ProcessRun> LearnOnProcesses(
+    int num_processes, const std::function<void(int, RegressionObjective*, Options*)>& setup) {
+  const int runs = std::max(1, num_processes);
+  std::vector<ProcessRun> results(runs);
+  ThreadGroup group(runs);
+  auto run = [&](int rank) {
+    RegressionObjective objective(29, Eigen::Vector3d(0.5, -1.0, 2.0), 0.3);
+    RegressionObjective validation(9, Eigen::Vector3d(0.5, -1.0, 2.0), 0.3, /*salt=*/100);
+    ThreadCommunicator communicator(&group, rank);
+    Options options;
+    options.optimiser = StochasticOptimiser::ADAM;
+    options.learning_rate = 0.05;
+    options.batch_size = 4;
+    options.num_epochs = 5;
+    options.seed = 3;
+    options.validation_objective = &validation;
+    if (num_processes > 0) options.communicator = &communicator;
+    options.iteration_callback = [&results, rank](const IterationRecord& record) {
+      results[rank].iterates.push_back(record.w);
+      return true;
+    };
+    setup(rank, &objective, &options);
+    Eigen::VectorXd w = Eigen::Vector3d::Zero();
+    results[rank].status = StochasticLearner(options).Learn(&objective, &w, &results[rank].summary);
+    results[rank].w = w;
+    results[rank].evaluations = objective.evaluations();
+  };
+  std::vector<std::thread> threads;
+  for (int rank = 1; rank < runs; ++rank) threads.emplace_back(run, rank);
+  run(0);
+  for (std::thread& thread : threads) thread.join();
+  return results;
+}
+
+bool SameBits(const Eigen::VectorXd& a, const Eigen::VectorXd& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), sizeof(double) * a.size()) == 0;
+}
+
+TEST(StochasticLearnerProcesses, BitIdenticalToOneProcessWithEitherDistribution) {
+  for (ExampleDistribution distribution :
+       {ExampleDistribution::SHARDED, ExampleDistribution::ROUND_ROBIN}) {
+    for (bool skip : {false, true}) {
+      auto setup = [&](int, RegressionObjective* objective, Options* options) {
+        options->example_distribution = distribution;
+        options->skip_failed_examples = skip;
+        if (skip) objective->failing_example = 6;
+      };
+      const ProcessRun expected = LearnOnProcesses(0, setup)[0];
+      ASSERT_TRUE(expected.status.ok()) << expected.status.ToString();
+      EXPECT_EQ(expected.summary.num_skipped_examples, skip ? 5 : 0);
+      for (int processes : {1, 3}) {
+        for (const ProcessRun& actual : LearnOnProcesses(processes, setup)) {
+          SCOPED_TRACE(std::string(ExampleDistributionToString(distribution)) + ", " +
+                       std::to_string(processes) + " processes, skip " + (skip ? "on" : "off"));
+          ASSERT_TRUE(actual.status.ok()) << actual.status.ToString();
+          EXPECT_TRUE(SameBits(expected.w, actual.w));
+          ASSERT_EQ(expected.iterates.size(), actual.iterates.size());
+          for (size_t i = 0; i < expected.iterates.size(); ++i) {
+            EXPECT_TRUE(SameBits(expected.iterates[i], actual.iterates[i])) << "iteration " << i;
+          }
+          EXPECT_EQ(expected.summary.num_skipped_examples, actual.summary.num_skipped_examples);
+          ASSERT_EQ(expected.summary.epochs.size(), actual.summary.epochs.size());
+          for (size_t e = 0; e < expected.summary.epochs.size(); ++e) {
+            EXPECT_EQ(expected.summary.epochs[e].loss, actual.summary.epochs[e].loss);
+            EXPECT_EQ(expected.summary.epochs[e].validation_loss,
+                      actual.summary.epochs[e].validation_loss);
+          }
+          EXPECT_EQ(actual.summary.num_processes, processes);
+        }
+      }
+    }
+  }
+}
+
+TEST(StochasticLearnerProcesses, EachProcessEvaluatesOnlyItsShare) {
+  // 29 examples, minibatches of 4 (the last of an epoch holds 1), 5 epochs,
+  // 3 processes.
+  const struct {
+    ExampleDistribution distribution;
+    std::vector<int> evaluations;
+  } cases[] = {
+      // Examples e with e mod 3 == rank: 10, 10 and 9 per epoch.
+      {ExampleDistribution::SHARDED, {50, 50, 45}},
+      // Positions k mod 3 == rank of 7 minibatches of 4 and one of 1:
+      // 15, 7 and 7 per epoch.
+      {ExampleDistribution::ROUND_ROBIN, {75, 35, 35}},
+  };
+  for (const auto& c : cases) {
+    const std::vector<ProcessRun> runs =
+        LearnOnProcesses(3, [&](int, RegressionObjective*, Options* options) {
+          options->validation_objective = nullptr;
+          options->example_distribution = c.distribution;
+        });
+    for (int rank = 0; rank < 3; ++rank) {
+      ASSERT_TRUE(runs[rank].status.ok()) << runs[rank].status.ToString();
+      EXPECT_EQ(runs[rank].evaluations, c.evaluations[rank])
+          << ExampleDistributionToString(c.distribution) << ", process " << rank;
+    }
+  }
+}
+
+TEST(StochasticLearnerProcesses, AFailureOnOneProcessStopsAllWithTheSameStatus) {
+  const std::vector<ProcessRun> runs =
+      LearnOnProcesses(3, [](int rank, RegressionObjective* objective, Options*) {
+        // Example 7 is process 1's (SHARDED, 7 mod 3); only that process's
+        // objective fails, or throws.
+        if (rank == 1) objective->failing_example = 7;
+      });
+  for (const ProcessRun& run : runs) {
+    EXPECT_EQ(run.status.code(), StatusCode::kNoConvergence);
+    EXPECT_NE(run.status.message().find("example 7 (iteration"), std::string::npos)
+        << run.status.message();
+    EXPECT_NE(run.status.message().find("on process 1 of 3"), std::string::npos)
+        << run.status.message();
+    EXPECT_TRUE(SameBits(run.w, runs[0].w));
+  }
+  const std::vector<ProcessRun> thrown =
+      LearnOnProcesses(3, [](int rank, RegressionObjective* objective, Options* options) {
+        if (rank == 1) objective->throwing_example = 7;
+        options->skip_failed_examples = true;
+      });
+  for (const ProcessRun& run : thrown) {
+    EXPECT_EQ(run.status.code(), StatusCode::kInternalError);
+    EXPECT_NE(run.status.message().find("threw: injected exception"), std::string::npos)
+        << run.status.message();
+  }
+}
+
+TEST(StochasticLearnerProcesses, ProcessesThatStartDifferentRunsAreRefused) {
+  const std::vector<ProcessRun> runs =
+      LearnOnProcesses(2, [](int rank, RegressionObjective*, Options* options) {
+        if (rank == 1) options->learning_rate = 0.01;
+      });
+  for (const ProcessRun& run : runs) {
+    EXPECT_EQ(run.status.code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(run.status.message().find("process 1 starts another run than process 0"),
+              std::string::npos)
+        << run.status.message();
+  }
+}
+
+TEST(StochasticLearnerProcesses, ExampleDistributionNamesAndCommunicatorChecks) {
+  for (ExampleDistribution distribution :
+       {ExampleDistribution::SHARDED, ExampleDistribution::ROUND_ROBIN}) {
+    ExampleDistribution read;
+    ASSERT_TRUE(StringToExampleDistribution(ExampleDistributionToString(distribution), &read));
+    EXPECT_EQ(read, distribution);
+  }
+  ExampleDistribution read;
+  EXPECT_FALSE(StringToExampleDistribution("SHARD", &read));
+  ThreadGroup group(2);
+  ThreadCommunicator out_of_range(&group, 2);
+  Options options;
+  options.communicator = &out_of_range;
+  std::string error;
+  EXPECT_FALSE(options.IsValid(&error));
+  EXPECT_NE(error.find("rank 2 of size 2"), std::string::npos) << error;
+  options.communicator = nullptr;
+  options.example_distribution = static_cast<ExampleDistribution>(7);
+  EXPECT_FALSE(options.IsValid(&error));
+  EXPECT_NE(error.find("example_distribution"), std::string::npos) << error;
 }
 
 // ------------------------------------------------------------ Monitoring.

@@ -16,6 +16,7 @@
 
 namespace {
 
+using ceres_wiberg::ExampleDistribution;
 using ceres_wiberg::ParameterTransform;
 using ceres_wiberg::Status;
 using ceres_wiberg::StochasticLearner;
@@ -85,6 +86,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Eigen::VectorXd w(kNumParameters);
   w[0] = in.Double();
   w[1] = in.Double();
+  // Read last, so that the seed corpus written before it keeps its meaning:
+  // an exhausted input reads 0 (SHARDED); 2 is an unknown value.
+  options.example_distribution = static_cast<ExampleDistribution>(in.Byte() % 3);
 
   std::string error;
   if (!options.IsValid(&error)) {

@@ -454,9 +454,14 @@ Status TrainPoseModel(const std::vector<Camera>& cameras,
   learner_options.curve_csv_path = options.curve_csv_path;
   learner_options.curve_max_parameters = 0;
   learner_options.durable_writes = false;
+  learner_options.checkpoint_path = options.checkpoint_path;
+  learner_options.communicator = options.communicator;
+  learner_options.example_distribution = options.example_distribution;
   ceres_wiberg::StochasticLearner learner(learner_options);
   Eigen::VectorXd w = layout.Pack(*model);
-  status = learner.Learn(&objective, &w, &s.learner_summary);
+  status = options.resume_from.empty()
+               ? learner.Learn(&objective, &w, &s.learner_summary)
+               : learner.Resume(options.resume_from, &objective, &w, &s.learner_summary);
   layout.Unpack(w, model);  // the last good iterate, also on error
   s.num_epochs = s.learner_summary.num_epochs;
   s.num_iterations = s.learner_summary.num_iterations;

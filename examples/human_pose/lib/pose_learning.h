@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "Eigen/Core"
+#include "ceres_wiberg/learner_communicator.h"
 #include "ceres_wiberg/minimiser_derivative.h"
 #include "ceres_wiberg/status.h"
 #include "ceres_wiberg/stochastic_learner.h"
@@ -178,6 +179,22 @@ struct PoseLearningOptions {
   // If not empty, the learner's per-iteration CSV (iteration, epoch, loss,
   // gradient norm, step norm, learning rate).
   std::string curve_csv_path;
+  // If not empty, the learner's checkpoint, written after every epoch.
+  std::string checkpoint_path;
+  // If not empty, TrainPoseModel continues the run of this checkpoint
+  // (StochasticLearner::Resume: *model then only gives the shape and the
+  // groups that are not learnt) instead of starting from *model.
+  std::string resume_from;
+
+  // ---- Several processes (e.g. MPI: human_pose_mpi.cc). If not null, this
+  // process learns together with the others of the communicator
+  // (StochasticLearner::Options::communicator): TrainPoseModel is then
+  // collective, and the other evaluations it makes (evaluate_training_error,
+  // validation_frames) run on every process; the distributed demo turns
+  // them off. Borrowed.
+  ceres_wiberg::LearnerCommunicator* communicator = nullptr;
+  ceres_wiberg::ExampleDistribution example_distribution =
+      ceres_wiberg::ExampleDistribution::SHARDED;
 
   bool IsValid(std::string* error) const;
 };
