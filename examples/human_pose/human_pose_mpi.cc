@@ -22,7 +22,6 @@
 #include <cmath>
 #include <cstdio>
 #include <exception>
-#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -30,6 +29,7 @@
 #include "ceres_wiberg/mpi_communicator.h"
 #include "ceres_wiberg/stochastic_learner.h"
 #include "ceres_wiberg/thread_pool.h"
+#include "common/output_paths.h"
 #include "gflags/gflags.h"
 #include "mpi.h"
 #include "nlohmann/json.hpp"
@@ -152,15 +152,19 @@ int Run(MpiCommunicator& world) {
     if (root) std::fprintf(stderr, "--resume needs the --output_dir of the checkpoint\n");
     return 2;
   }
-  // The output directory, before the long work; every process learns whether
-  // process 0 could make it.
+  // The outputs, before the long work; every process learns whether process
+  // 0 can write them.
   int made = 1;
-  if (root && !FLAGS_output_dir.empty()) {
-    std::error_code error;
-    std::filesystem::create_directories(FLAGS_output_dir, error);
-    if (error) {
-      std::fprintf(stderr, "cannot create --output_dir %s: %s\n", FLAGS_output_dir.c_str(),
-                   error.message().c_str());
+  if (root) {
+    Status output = Status::Ok();
+    if (!FLAGS_output_dir.empty()) {
+      output = examples::PrepareOutputDirectory("--output_dir", FLAGS_output_dir);
+    }
+    if (output.ok() && !FLAGS_output_json.empty()) {
+      output = examples::CheckOutputFile("--output_json", FLAGS_output_json);
+    }
+    if (!output.ok()) {
+      std::fprintf(stderr, "%s\n", output.ToString().c_str());
       made = 0;
     }
   }
