@@ -75,7 +75,7 @@ ceres::Solver::Options BaSolverOptions() {
   options.function_tolerance = 1e-12;
   options.gradient_tolerance = 1e-12;
   options.parameter_tolerance = 1e-10;
-  options.max_num_iterations = 100;
+  options.max_num_iterations = 500;
   return options;
 }
 
