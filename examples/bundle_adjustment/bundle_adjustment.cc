@@ -45,9 +45,9 @@ DEFINE_int32(epochs, 6, "Epochs of the stochastic learner.");
 DEFINE_int32(batch_size, 3, "Scenes per step.");
 DEFINE_double(learning_rate, 0.1, "Adam's step on log(scale) and log(weights).");
 DEFINE_double(lambda, 0.1, "Damping of the minimiser derivative for learning (D = diag(H)).");
-DEFINE_bool(warm_start, false,
-            "Start each training solve from the scene's last solution (true) or, as the "
-            "held-out evaluation does, from its initial estimates (false).");
+DEFINE_bool(warm_start, true,
+            "Start each training solve from the scene's last solution (true) or from its "
+            "initial estimates (false).");
 DEFINE_double(huber_scale, 1.0,
               "The hand-set Huber scale (pixels) of the baseline; 1, as Ceres' bundle_adjuster "
               "--robustify.");

@@ -42,7 +42,8 @@ class BaTrainingObjective : public ceres_wiberg::TrainingObjective {
     ceres::Solver::Options solver_options = BaSolverOptions();
     ceres_wiberg::MinimiserDerivative::Options derivative_options =
         BaLearningDerivativeOptions();
-    // Start each inner solve from the scene's last solution.
+    // Start each inner solve from the scene's last solution (true), or from
+    // its initial estimates (false).
     bool warm_start = true;
   };
 
