@@ -44,6 +44,11 @@ echo "== human_pose (supplementary section 4; demo size): outputs in out/human_p
 mkdir -p out/human_pose
 ./build/examples/human_pose/human_pose --size=demo --output_json=out/human_pose/human_pose.json \
   --output_dir=out/human_pose
+echo
+echo "== bundle_adjustment (learnt camera weights and robust scale; the gauge; demo size): outputs in out/bundle_adjustment/ =="
+mkdir -p out/bundle_adjustment
+./build/examples/bundle_adjustment/bundle_adjustment \
+  --output_json=out/bundle_adjustment/bundle_adjustment.json --output_dir=out/bundle_adjustment
 if [ "$update_readmes" = 1 ]; then
   echo
   echo "== README tables from out/*/*.json =="
