@@ -8,7 +8,9 @@
 //
 //  - the inner solve: Ceres LM with SPARSE_SCHUR (points eliminated), one
 //    thread, from the scene's initial estimates, at most
-//    --ba_max_iterations iterations: solve_s, iterations, solve_per_iteration_s;
+//    --ba_max_iterations iterations, on the energy written with Ceres' own
+//    losses (ScaledLoss(SoftLOneLoss(a), m_c): the same function):
+//    solve_s, iterations, solve_per_iteration_s;
 //  - the gradient of the example's outer loss (aligned point RMSE) with
 //    respect to w = (scale, weights), reverse mode, as the learner uses it
 //    (lambda = 0.1, D = diag(H), final Newton step, no eigenvalue
@@ -31,6 +33,8 @@
 #include "aligned_point_error.h"
 #include "ba_energy.h"
 #include "ba_learning.h"
+#include "ceres/ceres.h"
+#include "snavely_reprojection_error.h"
 #include "bal_scene.h"
 #include "benchmark/benchmark.h"
 #include "ceres_wiberg/minimiser_derivative.h"
@@ -86,15 +90,36 @@ void BundleAdjustment(benchmark::State& state, const Flags& flags) {
     const int n_y = energy->bilevel()->num_inner_parameters();
     const int n_w = energy->bilevel()->num_learnable_parameters();
 
+    // The inner solve on the same energy written as a BA user writes it:
+    // ceres::ScaledLoss(SoftLOneLoss(a), m_c) on each reprojection error, so
+    // that Ceres' LM uses its robustified Gauss-Newton model (on the
+    // LearnableLossCostFunction form it converges only linearly). The
+    // solution is then copied into the learnable energy, which is the same
+    // function of the cameras and points.
     ceres::Solver::Options solver_options = bundle_adjustment::BaSolverOptions();
     solver_options.max_num_iterations = flags.max_iterations;
     ceres::Solver::Summary summary;
     double solve_s = 0.0;
+    bundle_adjustment::BalProblem solved = scene.initial;
     const double mem_solve = benchmark_measure::PeakIncreaseMb([&] {
+      ceres::Problem problem;
+      for (const bundle_adjustment::BalObservation& o : solved.observations) {
+        problem.AddResidualBlock(
+            bundle_adjustment::SnavelyReprojectionError::Create(o.x, o.y),
+            new ceres::ScaledLoss(new ceres::SoftLOneLoss(model.scale),
+                                  model.camera_weights[o.camera], ceres::TAKE_OWNERSHIP),
+            solved.mutable_camera(o.camera), solved.mutable_point(o.point));
+      }
       const double t0 = benchmark_measure::Now();
-      Check(energy->Solve(solver_options, &summary), "solve");
+      ceres::Solve(solver_options, &problem, &summary);
       solve_s = benchmark_measure::Now() - t0;
     });
+    for (int i = 0; i < flags.cameras; ++i) {
+      std::copy(solved.camera(i), solved.camera(i) + 9, energy->camera(i));
+    }
+    for (int j = 0; j < flags.points; ++j) {
+      std::copy(solved.point(j), solved.point(j) + 3, energy->point(j));
+    }
     const double iterations = static_cast<double>(summary.iterations.size()) - 1.0;
 
     // dL/dy of the outer loss 1/2 RMSE^2 (envelope gradient), in y's order:
