@@ -307,7 +307,7 @@ bool WriteOutputs(const std::vector<Method>& methods, const std::vector<Scene>& 
             "unset logscale y\nset title 'Learnt camera weights (relative to the largest)'\n"
             "set xlabel 'camera'\nset ylabel 'weight / max weight'\nset y2label 'pixel noise "
             "sigma (px)'\nset y2tics\nset ytics nomirror\nset yrange [0:*]\nset y2range [0:*]\n"
-            "set style fill solid 0.5\nset boxwidth 0.4\n"
+            "set style fill solid 0.5\nset boxwidth 0.4\nset key below\n"
             "plot 'camera_weights.dat' using ($1-0.2):4 with boxes title 'learnt weight', "
             "'' using ($1+0.2):2 axes x1y2 with boxes title 'pixel noise (truth)'\n"
             "unset multiplot\n";
