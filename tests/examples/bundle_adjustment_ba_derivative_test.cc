@@ -106,7 +106,7 @@ TEST(BundleAdjustmentDerivative, LambdaPositiveAgreesWithTheChecker) {
   ASSERT_TRUE(status.ok()) << status.ToString();
   EXPECT_EQ(result.method, "damped Newton step");
   // Damped-step differences: O(h^2) truncation with h = 1e-6 |w|, plus
-  // round-off of a 159-variable solve; the checker's relative measure.
+  // round-off of a 135-variable solve; the checker's relative measure.
   EXPECT_LT(result.max_relative_error, 1e-6) << result.Report();
 }
 
