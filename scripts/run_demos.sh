@@ -65,6 +65,11 @@ else
   mpirun "${mpi_flags[@]}" -np "$ranks" build/examples/human_pose/human_pose_mpi \
     --output_dir=out/human_pose_mpi --output_json=out/human_pose_mpi/human_pose_mpi.json
 fi
+echo
+echo "== bundle_adjustment (learnt camera weights and robust scale; the gauge; demo size): outputs in out/bundle_adjustment/ =="
+mkdir -p out/bundle_adjustment
+./build/examples/bundle_adjustment/bundle_adjustment \
+  --output_json=out/bundle_adjustment/bundle_adjustment.json --output_dir=out/bundle_adjustment
 if [ "$update_readmes" = 1 ]; then
   echo
   echo "== README tables from out/*/*.json =="

@@ -79,6 +79,9 @@ COMMANDS = {
                    "--output_json=out/denoise_foe/denoise_foe.json",
     "human_pose": "build/examples/human_pose/human_pose --size=demo "
                   "--output_json=out/human_pose/human_pose.json --output_dir=out/human_pose",
+    "bundle_adjustment": "build/examples/bundle_adjustment/bundle_adjustment "
+                         "--output_json=out/bundle_adjustment/bundle_adjustment.json "
+                         "--output_dir=out/bundle_adjustment",
 }
 
 
@@ -271,11 +274,50 @@ def human_pose(data, path):
     return "\n".join(out)
 
 
+def bundle_adjustment(data, path):
+    s = data["settings"]
+    methods = data["methods"]
+    n = len(methods[0]["heldout_rmse"])
+    header = ["method", "held-out mean RMSE", "training mean RMSE"] + [
+        "scene %d" % i for i in range(n)]
+    rows = []
+    for m in methods:
+        rows.append([m["name"], fixed(m["heldout_mean_rmse"], 4), fixed(m["training_mean_rmse"], 4)]
+                    + [fixed(v, 4) for v in m["heldout_rmse"]])
+    learnt = data["learnt"]
+    text = ("%d training and %d held-out scenes of %d cameras (pixel noise %s px) and %d points; "
+            "%s%% of the held-out observations are gross outliers. Adam, %d epochs of batch %d, "
+            "learning rate %g on the logarithms; lambda = %g, D = diag(H). Learnt scale a = %s px, "
+            "weights %s. Aligned point RMSE in scene units (points in a ball of radius 2).\n\n"
+            % (s["train_scenes"], s["test_scenes"], s["num_cameras"],
+               ", ".join("%g" % v for v in s["camera_pixel_noise"]), s["num_points"],
+               fixed(100.0 * s["heldout_outliers"] / s["heldout_observations"], 1), s["epochs"],
+               s["batch_size"], s["learning_rate"], s["lambda"], num(learnt["scale"], 3),
+               ", ".join(num(v, 3) for v in learnt["camera_weights"])))
+    g = data["gauge"]
+    gauge_rows = [
+        ["every block free, lambda = 0", "%d (null space %d)" % (g["inner_variables_free"],
+                                                                  g["null_dimension_free"]),
+         "refused: %s" % g["lambda_zero_free_status"], "-"],
+        ["every block free, lambda = 0.1, D = diag(H)", "%d" % g["inner_variables_free"],
+         "accepted", "%.1e (damped Newton step)" % g["lambda_positive_checker_error"]],
+        ["camera 0's pose + 1 point coordinate held, lambda = 0",
+         "%d (null space %d)" % (g["inner_variables_fixed"], g["null_dimension_fixed"]),
+         "accepted (scaled condition number %.1e)" % g["fixed_condition_number"],
+         "%.1e (re-solves, polished)" % g["fixed_lambda_zero_checker_error"]],
+    ]
+    return (text + table(header, rows) + "\n\nThe gauge (scene of %d points):\n\n" % g["points"]
+            + table(["variant", "inner variables", "derivative", "checker: max relative error"],
+                    gauge_rows, ["---"] * 4)
+            + "\n\n" + source_line("bundle_adjustment", path))
+
+
 EXAMPLES = {
     "robust_mean": ("robust_mean/robust_mean.json", robust_mean),
     "tracker_fusion": ("tracker_fusion/fusion.json", tracker_fusion),
     "denoise_foe": ("denoise_foe/denoise_foe.json", denoise_foe),
     "human_pose": ("human_pose/human_pose.json", human_pose),
+    "bundle_adjustment": ("bundle_adjustment/bundle_adjustment.json", bundle_adjustment),
 }
 
 
