@@ -40,18 +40,19 @@ class DerivativeEngine {
         solver_(newton_.solver()) {}
 
   uint64_t problem_id() const { return problem_id_; }
+  const InnerNewton& newton() const { return newton_; }
 
   Status Linearise(MinimiserDerivative::Summary* summary);
   Status Jacobian(Eigen::MatrixXd* J_y_w) const;
   Status VectorJacobianProduct(const Eigen::VectorXd& u, Eigen::VectorXd* J_y_w_T_u) const;
   Status Solve(const Eigen::MatrixXd& b, Eigen::MatrixXd* x) const;
   Status InnerGradient(Eigen::VectorXd* gradient) const;
+  // kInvalidArgument if the problem's values moved since Linearise.
+  Status CheckUnchanged(bool learnable_too) const;
 
  private:
   // Builds H at the last evaluated point and factorises H + lambda D.
   Status BuildAndFactorise();
-  // kInvalidArgument if the problem's values moved since Linearise.
-  Status CheckUnchanged(bool learnable_too) const;
   // rho' J^T J (+ 2 rho'' J^T r r^T J if with_rho2) of residual block i.
   RowMajorMatrix FirstOrderLocal(int i, bool with_rho2) const;
 
@@ -309,6 +310,20 @@ Status DerivativeEngine::InnerGradient(Eigen::VectorXd* gradient) const {
   Status status = CheckUnchanged(false);
   if (!status.ok()) return status;
   return linearisation_.EvaluateGradient(gradient);
+}
+
+Status LinearisedHessian(const MinimiserDerivative& derivative, Eigen::MatrixXd* H,
+                         std::vector<char>* fixed) {
+  CHECK(H != nullptr);
+  CHECK(fixed != nullptr);
+  if (derivative.engine_ == nullptr) {
+    return InvalidArgumentError("call MinimiserDerivative::Linearise first (and check its status)");
+  }
+  Status status = derivative.engine_->CheckUnchanged(false);
+  if (!status.ok()) return status;
+  *H = derivative.engine_->newton().hessian().ToDense();
+  *fixed = derivative.engine_->newton().active_bounds().active;
+  return Status::Ok();
 }
 
 }  // namespace internal

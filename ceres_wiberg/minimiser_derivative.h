@@ -52,6 +52,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "Eigen/Core"
 #include "ceres_wiberg/bilevel_problem.h"
@@ -60,8 +61,14 @@
 
 namespace ceres_wiberg {
 
+class MinimiserDerivative;
+
 namespace internal {
 class DerivativeEngine;
+// For MinimiserDerivativeChecker (internal/derivative_access.h): the H of the
+// last successful Linearise.
+Status LinearisedHessian(const MinimiserDerivative& derivative, Eigen::MatrixXd* H,
+                         std::vector<char>* fixed);
 }  // namespace internal
 
 class MinimiserDerivative {
@@ -216,6 +223,9 @@ class MinimiserDerivative {
   Status InnerGradient(Eigen::VectorXd* gradient) const;
 
  private:
+  friend Status internal::LinearisedHessian(const MinimiserDerivative& derivative,
+                                            Eigen::MatrixXd* H, std::vector<char>* fixed);
+
   Options options_;
   std::unique_ptr<internal::DerivativeEngine> engine_;
 };
