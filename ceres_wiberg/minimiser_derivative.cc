@@ -312,7 +312,7 @@ Status DerivativeEngine::InnerGradient(Eigen::VectorXd* gradient) const {
   return linearisation_.EvaluateGradient(gradient);
 }
 
-Status LinearisedHessian(const MinimiserDerivative& derivative, Eigen::MatrixXd* H,
+Status LinearisedHessian(const MinimiserDerivative& derivative, Eigen::SparseMatrix<double>* H,
                          std::vector<char>* fixed) {
   CHECK(H != nullptr);
   CHECK(fixed != nullptr);
@@ -321,7 +321,8 @@ Status LinearisedHessian(const MinimiserDerivative& derivative, Eigen::MatrixXd*
   }
   Status status = derivative.engine_->CheckUnchanged(false);
   if (!status.ok()) return status;
-  *H = derivative.engine_->newton().hessian().ToDense();
+  const Eigen::SparseMatrix<double> upper = derivative.engine_->newton().hessian().ToSparseUpper();
+  *H = upper.selfadjointView<Eigen::Upper>();
   *fixed = derivative.engine_->newton().active_bounds().active;
   return Status::Ok();
 }

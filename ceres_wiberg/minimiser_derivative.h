@@ -55,6 +55,7 @@
 #include <vector>
 
 #include "Eigen/Core"
+#include "Eigen/SparseCore"
 #include "ceres_wiberg/bilevel_problem.h"
 #include "ceres_wiberg/status.h"
 #include "ceres_wiberg/types.h"
@@ -67,7 +68,7 @@ namespace internal {
 class DerivativeEngine;
 // For MinimiserDerivativeChecker (internal/derivative_access.h): the H of the
 // last successful Linearise.
-Status LinearisedHessian(const MinimiserDerivative& derivative, Eigen::MatrixXd* H,
+Status LinearisedHessian(const MinimiserDerivative& derivative, Eigen::SparseMatrix<double>* H,
                          std::vector<char>* fixed);
 }  // namespace internal
 
@@ -224,7 +225,8 @@ class MinimiserDerivative {
 
  private:
   friend Status internal::LinearisedHessian(const MinimiserDerivative& derivative,
-                                            Eigen::MatrixXd* H, std::vector<char>* fixed);
+                                            Eigen::SparseMatrix<double>* H,
+                                            std::vector<char>* fixed);
 
   Options options_;
   std::unique_ptr<internal::DerivativeEngine> engine_;

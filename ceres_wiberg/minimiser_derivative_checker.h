@@ -85,9 +85,12 @@ class MinimiserDerivativeChecker {
     // manifold block's |x|_inf; at least sqrt(eps) / hessian_relative_step,
     // Ceres' NumericDiff floor, for values at or near zero), so that units
     // may differ by orders of magnitude inside a block. Costs two gradient
-    // evaluations of the whole problem per free coordinate (four with
-    // Richardson) and a dense n_y x n_y H: switch it off for large problems.
+    // evaluations of the whole problem per checked column (four with
+    // Richardson).
     bool check_hessian = true;
+    // Columns of H checked: every free coordinate when there are at most this
+    // many, else this many spread evenly over them (first and last included).
+    int max_hessian_columns = 100;
     // Its O(h^2) truncation and eps / h round-off are both about 1e-10
     // relative at 1e-5.
     double hessian_relative_step = 1e-5;
@@ -120,10 +123,12 @@ class MinimiserDerivativeChecker {
     MinimiserDerivative::Summary derivative_summary;
 
     // The H check (Options::check_hessian). Entries of the free coordinates
-    // are compared on the Jacobi-scaled form:
+    // in the checked columns are compared on the Jacobi-scaled form:
     // |H_ij - R_ij| / sqrt(d_i d_j), d_i = max(|H_ii|, |R_ii|) (at least
-    // relative_floor times max |R|), which does not depend on the units.
+    // relative_floor times max |R|; |H_ii| for rows whose column is not
+    // checked), which does not depend on the units.
     bool hessian_checked = false;
+    int hessian_columns_checked = 0;
     double hessian_max_relative_error = 0.0;
     // "d2E/d(inner block ... tangent coordinate i) d(...)".
     std::string hessian_worst_location;

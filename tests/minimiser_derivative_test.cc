@@ -43,6 +43,8 @@ double CheckedError(BilevelProblem* problem, const MinimiserDerivative::Options&
       MinimiserDerivativeChecker::Check(MinimiserDerivativeChecker::Options(), options,
                                         problem, &result);
   EXPECT_TRUE(status.ok()) << status.ToString();
+  // H itself, against differences of the gradient (EXACT model only).
+  EXPECT_TRUE(result.hessian_within_tolerance) << result.Report();
   // Recorded for the report: --gtest_output=json lists every checked error.
   char key[96], value[32];
   std::snprintf(key, sizeof(key), "max_relative_error_%d_lambda_%g_%s",
