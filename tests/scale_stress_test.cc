@@ -3,7 +3,8 @@
 // a case needs lambda = 0). Each dy*/dw is compared with a reference that
 // shares no code with the library's second derivatives: -(H + lambda I)^-1 G
 // with H and G the exact Hessian of the energy over (y, w), from nested
-// forward-mode jets of the energy terms written out here.
+// forward-mode jets of the energy terms written out here (restricted to the
+// free coordinates where a bound is active, case (e)).
 //
 // Error measure (ReferenceError): entrywise, |J - J_ref| relative to
 // max(|J_ref_ij|, kRowFloor * max_l |J_ref_il|). Rows are compared on their
