@@ -52,6 +52,10 @@ double CheckedError(BilevelProblem* problem, const MinimiserDerivative::Options&
                 options.lambda, HessianModelToString(options.hessian_model));
   std::snprintf(value, sizeof(value), "%.3g", result.max_relative_error);
   ::testing::Test::RecordProperty(key, value);
+  if (result.hessian_checked) {
+    std::snprintf(value, sizeof(value), "%.3g", result.hessian_max_relative_error);
+    ::testing::Test::RecordProperty(std::string(key) + "_hessian", value);
+  }
   return result.max_relative_error;
 }
 
