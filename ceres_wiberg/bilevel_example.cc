@@ -7,6 +7,7 @@
 
 #include "ceres/manifold.h"
 #include "ceres_wiberg/internal/problem_layout.h"
+#include "ceres_wiberg/newton_polish.h"
 #include "glog/logging.h"
 
 namespace ceres_wiberg {
@@ -122,6 +123,16 @@ Status BilevelExample::SolveAndEvaluateLoss(const Eigen::VectorXd& w,
                                : initial_inner_values_);
   Status status = problem_->SolveInner(options_.inner_solver_options, &inner_summary_);
   if (!status.ok()) return status;
+  if (problem_->layout().has_bounds) {
+    // Ceres' projected LM can stop well short of the constrained minimiser
+    // with a bound active (one final Newton step is not enough): finish with
+    // projected Newton steps.
+    NewtonPolish::Options polish;
+    polish.derivative_options = options_.derivative_options;
+    NewtonPolish::Summary polish_summary;
+    status = NewtonPolish::Polish(polish, problem_, &polish_summary);
+    if (!status.ok()) return status;
+  }
   status = derivative_.Linearise(problem_, &derivative_summary_);
   if (!status.ok()) return status;
   last_solution_ = problem_->GetInnerValues();

@@ -11,7 +11,10 @@
 // EvaluateLoss returns L and, in reverse mode, dL/dw = (dy*/dw)^T J_r_y^T r +
 // J_r_w^T r with one linear solve whatever n_w is. Each call sets w, solves the
 // inner problem (warm-started from this example's last solution) and
-// linearises it.
+// linearises it. When inner blocks have bounds, the solve is finished by
+// NewtonPolish (projected Newton steps): Ceres' projected LM can stop well
+// short of the constrained minimiser with a bound active (measured: 1%
+// error in dr/dw on the test fit without it, 6e-11 with it).
 //
 // The outer loss is one cost function, or many terms r = (r_1; r_2; ...),
 // each a cost function over a few blocks (e.g. one per pixel). J_r_y is never

@@ -9,6 +9,16 @@
 // Ceres' own Jacobians); w is the concatenation of the learnable blocks'
 // *ambient* values, so that dy*/dw plugs straight into a ceres::CostFunction
 // over the learnable blocks.
+//
+// Bounds and manifolds. Inner blocks may have a manifold or Ceres bounds (not
+// both: refused, since ambient bounds on a manifold do not fix tangent
+// coordinates); the derivative of a bounded minimiser holds its active
+// coordinates fixed (see minimiser_derivative.h). Learnable blocks are held
+// constant in this problem, so a manifold or bounds on them here would be
+// ignored: Create refuses them, naming the block. Put them on the outer
+// problem instead (WibergCostFunction: Ceres keeps the outer steps feasible
+// and maps the ambient dy*/dw to the tangent space) or use the stochastic
+// learner's bounds. Bounds and manifolds are read once, by Create.
 
 #ifndef CERES_WIBERG_BILEVEL_PROBLEM_H_
 #define CERES_WIBERG_BILEVEL_PROBLEM_H_
@@ -55,8 +65,9 @@ class BilevelProblem {
 
   // Checks the split and builds the wrapper. Errors (kInvalidArgument) name the
   // block: a learnable or inner block that is not in the problem, that is in
-  // no residual block, that is listed twice or in both sets, or an inner block
-  // the user set constant.
+  // no residual block, that is listed twice or in both sets, an inner block
+  // the user set constant or with both a manifold and bounds, or a learnable
+  // block with a manifold or bounds.
   static Status Create(ceres::Problem* problem,
                        const std::vector<double*>& learnable_parameter_blocks,
                        const Options& options,

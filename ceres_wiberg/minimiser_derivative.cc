@@ -40,18 +40,19 @@ class DerivativeEngine {
         solver_(newton_.solver()) {}
 
   uint64_t problem_id() const { return problem_id_; }
+  const InnerNewton& newton() const { return newton_; }
 
   Status Linearise(MinimiserDerivative::Summary* summary);
   Status Jacobian(Eigen::MatrixXd* J_y_w) const;
   Status VectorJacobianProduct(const Eigen::VectorXd& u, Eigen::VectorXd* J_y_w_T_u) const;
   Status Solve(const Eigen::MatrixXd& b, Eigen::MatrixXd* x) const;
   Status InnerGradient(Eigen::VectorXd* gradient) const;
+  // kInvalidArgument if the problem's values moved since Linearise.
+  Status CheckUnchanged(bool learnable_too) const;
 
  private:
   // Builds H at the last evaluated point and factorises H + lambda D.
   Status BuildAndFactorise();
-  // kInvalidArgument if the problem's values moved since Linearise.
-  Status CheckUnchanged(bool learnable_too) const;
   // rho' J^T J (+ 2 rho'' J^T r r^T J if with_rho2) of residual block i.
   RowMajorMatrix FirstOrderLocal(int i, bool with_rho2) const;
 
@@ -92,7 +93,7 @@ Status DerivativeEngine::Linearise(MinimiserDerivative::Summary* summary) {
   Status status = newton_.Evaluate();
   if (!status.ok()) return status;
   summary->gradient_max_norm_before_newton_step =
-      linearisation_.gradient().lpNorm<Eigen::Infinity>();
+      newton_.free_gradient().lpNorm<Eigen::Infinity>();
   double evaluation_time = SecondsSince(start);
 
   // The inner values before a final Newton step: restored if anything
@@ -104,7 +105,7 @@ Status DerivativeEngine::Linearise(MinimiserDerivative::Summary* summary) {
     if (!status.ok()) {
       return Status(status.code(), "before the final Newton step: " + status.message());
     }
-    const Eigen::VectorXd step = newton_.Step(linearisation_.gradient());
+    const Eigen::VectorXd step = newton_.Step(newton_.free_gradient());
     if (!step.allFinite()) {
       return NumericalFailureError(
           "the final Newton step has a NaN or infinite entry (the factorisation of "
@@ -130,8 +131,10 @@ Status DerivativeEngine::Linearise(MinimiserDerivative::Summary* summary) {
   status = BuildAndFactorise();
   summary->factorisation_time_in_seconds = SecondsSince(factor_start);
   summary->evaluation_time_in_seconds = evaluation_time;
-  summary->gradient_max_norm = linearisation_.gradient().lpNorm<Eigen::Infinity>();
-  summary->gradient_norm = linearisation_.gradient().norm();
+  summary->gradient_max_norm = newton_.free_gradient().lpNorm<Eigen::Infinity>();
+  summary->gradient_norm = newton_.free_gradient().norm();
+  summary->num_active_bounds = newton_.active_bounds().num_active;
+  summary->min_active_bound_multiplier = newton_.active_bounds().min_multiplier;
   summary->min_eigenvalue = solver_.min_eigenvalue();
   summary->max_eigenvalue = solver_.max_eigenvalue();
   summary->scaled_min_eigenvalue = solver_.scaled_min_eigenvalue();
@@ -178,6 +181,7 @@ Status DerivativeEngine::Jacobian(Eigen::MatrixXd* J_y_w) const {
   // G = dg/dw: first-order part plus the mixed residual curvature, differenced
   // along whichever local set (inner or learnable columns) is smaller.
   Eigen::MatrixXd G = Eigen::MatrixXd::Zero(layout_.num_inner, layout_.num_learnable);
+  const std::vector<char>& active = newton_.active_bounds().active;
   for (size_t i = 0; i < layout_.residuals.size(); ++i) {
     const ResidualBlockInfo& residual = layout_.residuals[i];
     if (!residual.has_learnable) continue;
@@ -195,6 +199,9 @@ Status DerivativeEngine::Jacobian(Eigen::MatrixXd* J_y_w) const {
       const ParameterBlockInfo& block = layout_.blocks[residual.blocks[j]];
       if (block.role != differenced) continue;
       for (int q = 0; q < block.local_size(); ++q) {
+        // An active bound's row of G is not used: not differenced along (no
+        // evaluation beyond the bound).
+        if (!along_learnable && active[block.offset + q]) continue;
         const int col = residual.local_offset[j] + q;
         direction[col] = 1.0;
         column.setZero();
@@ -305,6 +312,21 @@ Status DerivativeEngine::InnerGradient(Eigen::VectorXd* gradient) const {
   return linearisation_.EvaluateGradient(gradient);
 }
 
+Status LinearisedHessian(const MinimiserDerivative& derivative, Eigen::SparseMatrix<double>* H,
+                         std::vector<char>* fixed) {
+  CHECK(H != nullptr);
+  CHECK(fixed != nullptr);
+  if (derivative.engine_ == nullptr) {
+    return InvalidArgumentError("call MinimiserDerivative::Linearise first (and check its status)");
+  }
+  Status status = derivative.engine_->CheckUnchanged(false);
+  if (!status.ok()) return status;
+  const Eigen::SparseMatrix<double> upper = derivative.engine_->newton().hessian().ToSparseUpper();
+  *H = upper.selfadjointView<Eigen::Upper>();
+  *fixed = derivative.engine_->newton().active_bounds().active;
+  return Status::Ok();
+}
+
 }  // namespace internal
 
 bool MinimiserDerivative::Options::IsValid(std::string* error) const {
@@ -336,6 +358,9 @@ bool MinimiserDerivative::Options::IsValid(std::string* error) const {
     return fail("second_derivative_relative_step must be in (0, 1), got " +
                 std::to_string(second_derivative_relative_step));
   }
+  if (!(bound_tolerance >= 0.0 && bound_tolerance < 1.0)) {
+    return fail("bound_tolerance must be in [0, 1), got " + std::to_string(bound_tolerance));
+  }
   if (!(singular_tolerance >= 0.0) || !std::isfinite(singular_tolerance)) {
     return fail("singular_tolerance must be finite and >= 0");
   }
@@ -354,7 +379,9 @@ std::string MinimiserDerivative::Summary::BriefReport() const {
   out << "MinimiserDerivative: n_y " << num_inner_parameters << ", n_w "
       << num_learnable_parameters << ", lambda " << lambda << ", "
       << HessianModelToString(hessian_model) << "/" << LinearSolverTypeToString(linear_solver_type)
-      << ", |g|_max " << gradient_max_norm << ", eig(H + lambda D) in [" << min_eigenvalue
+      << ", |g|_max " << gradient_max_norm;
+  if (num_active_bounds > 0) out << ", " << num_active_bounds << " active bound(s)";
+  out << ", eig(H + lambda D) in [" << min_eigenvalue
       << ", " << max_eigenvalue << "]" << (eigenvalues_are_estimates ? " (est.)" : "");
   return out.str();
 }
@@ -373,6 +400,8 @@ std::string MinimiserDerivative::Summary::FullReport() const {
       << "  |g|_max at inner solution    " << gradient_max_norm_before_newton_step << "\n"
       << "  final Newton step norm       " << newton_step_norm << "\n"
       << "  |g|_max, |g|_2 differentiated " << gradient_max_norm << ", " << gradient_norm << "\n"
+      << "  active bounds (fixed coords) " << num_active_bounds << "\n"
+      << "  min active bound multiplier  " << min_active_bound_multiplier << "\n"
       << "  eigenvalues of H + lambda D  [" << min_eigenvalue << ", " << max_eigenvalue << "]"
       << (eigenvalues_are_estimates ? " (estimates)" : " (exact)") << "\n"
       << "  Jacobi-scaled eigenvalues    [" << scaled_min_eigenvalue << ", "

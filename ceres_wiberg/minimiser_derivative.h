@@ -27,6 +27,22 @@
 // H + lambda D once; Jacobian and VectorJacobianProduct reuse it. They refuse
 // (kInvalidArgument) if the problem's values changed since Linearise.
 //
+// Bounds. Inner blocks may carry Ceres bounds (Problem::SetParameterLowerBound
+// / UpperBound; a block with both a manifold and bounds is refused by
+// BilevelProblem::Create). y* is then the minimiser over the box, and a
+// coordinate held at an ACTIVE bound does not move with w: its rows of dy*/dw
+// are zero and it leaves the system, so dy*/dw = -(H_FF + lambda D_FF)^-1 G_F
+// on the free coordinates F (H, D and G restricted to them; the eigenvalues,
+// classification and condition number are those of the free system). Active
+// means at the bound (within bound_tolerance, relative to the bound's value)
+// with the gradient not pointing into the box, i.e. a KKT multiplier >= 0; a
+// zero multiplier (degenerate: y* is only one-sidedly differentiable there)
+// is treated as active, and Summary::min_active_bound_multiplier shows it.
+// The exact rule is FindActiveBounds in internal/problem_layout.h. The final
+// Newton step keeps the active coordinates and projects the others onto the
+// bounds. Learnable blocks are held constant in the inner problem, so bounds
+// or a manifold on them there are refused (see bilevel_problem.h).
+//
 // Thread safety: one MinimiserDerivative is used by one thread at a time (its
 // evaluation buffers are reused between calls, const ones included); use one
 // object per thread or per example (as BilevelExample does).
@@ -36,16 +52,24 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "Eigen/Core"
+#include "Eigen/SparseCore"
 #include "ceres_wiberg/bilevel_problem.h"
 #include "ceres_wiberg/status.h"
 #include "ceres_wiberg/types.h"
 
 namespace ceres_wiberg {
 
+class MinimiserDerivative;
+
 namespace internal {
 class DerivativeEngine;
+// For MinimiserDerivativeChecker (internal/derivative_access.h): the H of the
+// last successful Linearise.
+Status LinearisedHessian(const MinimiserDerivative& derivative, Eigen::SparseMatrix<double>* H,
+                         std::vector<char>* fixed);
 }  // namespace internal
 
 class MinimiserDerivative {
@@ -65,8 +89,16 @@ class MinimiserDerivative {
 
     // Take one damped Newton step y <- y - (H + lambda D)^-1 g before
     // differentiating, writing it back into the problem. Needed when the inner
-    // solve stops short of the fixed point (loose tolerances, L-BFGS).
+    // solve stops short of the fixed point (loose tolerances, L-BFGS). With
+    // bounds: on the free coordinates, projected onto the bounds.
     bool final_newton_step = false;
+
+    // A bounded coordinate y_i is at its bound b when |y_i - b| <=
+    // bound_tolerance * max(|b|, |y_i|) (relative to the bound's own scale,
+    // so units do not matter; a bound at 0 needs y_i = 0 exactly, which
+    // Ceres' and the final Newton step's projections produce). See "Bounds"
+    // above for when it is active. In [0, 1).
+    double bound_tolerance = 1e-10;
 
     // AUTOMATIC: DENSE for up to max_dense_size inner variables, else SPARSE.
     LinearSolverType linear_solver_type = LinearSolverType::AUTOMATIC;
@@ -124,7 +156,14 @@ class MinimiserDerivative {
     HessianModel hessian_model = HessianModel::EXACT;
     LinearSolverType linear_solver_type = LinearSolverType::AUTOMATIC;
 
-    // max |g_i| and ||g||_2 at the point that was differentiated. With
+    // Coordinates at an active bound (fixed: zero rows of dy*/dw), and the
+    // smallest of their KKT multipliers |g_i| (0 if none; near zero relative
+    // to the gradient's scale means a degenerate bound, see "Bounds").
+    int num_active_bounds = 0;
+    double min_active_bound_multiplier = 0.0;
+
+    // max |g_i| and ||g||_2 over the free coordinates (the active bounds'
+    // multipliers left out) at the point that was differentiated. With
     // final_newton_step, the *_before_newton_step values are those at the
     // inner solve's solution, and newton_step_norm is ||step||_2.
     double gradient_max_norm = 0.0;
@@ -185,6 +224,10 @@ class MinimiserDerivative {
   Status InnerGradient(Eigen::VectorXd* gradient) const;
 
  private:
+  friend Status internal::LinearisedHessian(const MinimiserDerivative& derivative,
+                                            Eigen::SparseMatrix<double>* H,
+                                            std::vector<char>* fixed);
+
   Options options_;
   std::unique_ptr<internal::DerivativeEngine> engine_;
 };

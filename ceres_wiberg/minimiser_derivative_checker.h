@@ -13,7 +13,20 @@
 //  - lambda > 0: one damped Newton step from the fixed y*,
 //    N(w) = y* - (H + lambda D)^-1 g(y*, w), at w +- h e_j. The damped
 //    derivative is exactly dN/dw, so this is the exact reference for it; it
-//    checks G and the damped solve, while H is checked by the lambda = 0 case.
+//    checks G and the damped solve, but reuses the factorisation of the H it
+//    would check, so it cannot see an error in H.
+// Hence a third reference, for any lambda: H itself against central
+// differences of the inner GRADIENT g = dE/dy (ceres::Problem::Evaluate, the
+// learnable blocks constant), along each free tangent coordinate (through
+// the block's Manifold::Plus), which shares nothing with the engine's
+// differences of per-residual Jacobians. It holds where y* is not a strict
+// minimum (a gauge, the paper's energies at lambda > 0), where no re-solve
+// reference exists. See Options::check_hessian.
+//
+// Bounds: the re-solves are Ceres solves with the problem's bounds, polished
+// by NewtonPolish's projected Newton steps, so they move only the free
+// coordinates; coordinates at an active bound (see minimiser_derivative.h)
+// have zero rows in both, and H is compared on the free coordinates.
 //
 // Either can be Richardson-extrapolated (Options::richardson_extrapolation).
 // Entries are compared relative to max(|analytic|, |numeric|,
@@ -64,6 +77,28 @@ class MinimiserDerivativeChecker {
     // |numeric| entry. Without a floor, entries that are zero by structure
     // (analytic 1e-11, numeric 0) would report relative errors of 1.
     double relative_floor = 1e-4;
+    // The H check (HessianModel::EXACT only: GAUSS_NEWTON is a model, not
+    // dg/dy). Column j of the reference is (g(y (+) h_j e_j) - g(y (+) -h_j
+    // e_j)) / 2 h_j over the free coordinates, Richardson-extrapolated with
+    // 2 h_j when richardson_extrapolation is set, with h_j =
+    // hessian_relative_step times the coordinate's own scale (|y_j|, a
+    // manifold block's |x|_inf; at least sqrt(eps) / hessian_relative_step,
+    // Ceres' NumericDiff floor, for values at or near zero), so that units
+    // may differ by orders of magnitude inside a block. Costs two gradient
+    // evaluations of the whole problem per checked column (four with
+    // Richardson).
+    bool check_hessian = true;
+    // Columns of H checked: every free coordinate when there are at most this
+    // many, else this many spread evenly over them (first and last included).
+    int max_hessian_columns = 100;
+    // Its O(h^2) truncation and eps / h round-off are both about 1e-10
+    // relative at 1e-5.
+    double hessian_relative_step = 1e-5;
+    // Result::hessian_within_tolerance is hessian_max_relative_error <=
+    // hessian_tolerance. The default is 1e4 times the differences' error
+    // above, and far below the error of any real mistake in H (a wrong
+    // second derivative, a missing loss or manifold term: percents).
+    double hessian_tolerance = 1e-6;
     // Learnable coordinates (columns of dy*/dw) to check; empty: all.
     std::vector<int> learnable_coordinates;
     // If it has columns, directions v in w-space (n_w x k) to check instead:
@@ -87,6 +122,18 @@ class MinimiserDerivativeChecker {
     std::string method;
     MinimiserDerivative::Summary derivative_summary;
 
+    // The H check (Options::check_hessian). Entries of the free coordinates
+    // in the checked columns are compared on the Jacobi-scaled form:
+    // |H_ij - R_ij| / sqrt(d_i d_j), d_i = max(|H_ii|, |R_ii|) (at least
+    // relative_floor times max |R|; |H_ii| for rows whose column is not
+    // checked), which does not depend on the units.
+    bool hessian_checked = false;
+    int hessian_columns_checked = 0;
+    double hessian_max_relative_error = 0.0;
+    // "d2E/d(inner block ... tangent coordinate i) d(...)".
+    std::string hessian_worst_location;
+    bool hessian_within_tolerance = true;
+
     std::string Report() const;
   };
 
@@ -105,17 +152,19 @@ class MinimiserDerivativeChecker {
                            Eigen::MatrixXd* directions);
   // Newton steps from the current inner values towards g = 0.
   static Status PolishToFixedPoint(const Options& options, BilevelProblem* problem);
-  // The central difference of y*(w) along v at step h by re-solves from the
-  // fixed point (y_star, w0), in y_star's tangent space.
-  static Status ResolveDifference(const Options& options, const Eigen::VectorXd& y_star,
-                                  const Eigen::VectorXd& w0, const Eigen::VectorXd& v, double h,
-                                  BilevelProblem* problem, Eigen::VectorXd* difference);
-  // The central difference along v at step h of one damped Newton step from
-  // the linearised fixed point, N(w) = y* - (H + lambda D)^-1 g(y*, w).
-  static Status DampedStepDifference(const MinimiserDerivative& derivative,
-                                     const Eigen::VectorXd& w0, const Eigen::VectorXd& v,
-                                     double h, BilevelProblem* problem,
-                                     Eigen::VectorXd* difference);
+  // y*(w) - y_star in y_star's tangent space, by a re-solve at w from
+  // y_star, polished; the problem's values are restored.
+  static Status ResolveOutcome(const Options& options, const Eigen::VectorXd& y_star,
+                               const Eigen::VectorXd& w, BilevelProblem* problem,
+                               Eigen::VectorXd* outcome);
+  // One damped Newton step from the linearised fixed point at w,
+  // N(w) - y* = -(H + lambda D)^-1 g(y*, w).
+  static Status DampedStepOutcome(const MinimiserDerivative& derivative,
+                                  const Eigen::VectorXd& w, BilevelProblem* problem,
+                                  Eigen::VectorXd* outcome);
+  // The H check at the linearised point (result's hessian_* fields).
+  static Status CheckHessian(const Options& options, const MinimiserDerivative& derivative,
+                             BilevelProblem* problem, Result* result);
   // Fills max_relative_error and the worst entry's location.
   static void Compare(const Options& options, const Eigen::MatrixXd& directions,
                       const BilevelProblem& problem, Result* result);

@@ -19,6 +19,13 @@
 // |g|_inf <= gradient_tolerance, and then reports whether H itself is
 // positive definite there.
 //
+// Bounds (Ceres' SetParameterLowerBound/UpperBound on inner blocks): a
+// projected Newton method. Coordinates at an active bound (see
+// minimiser_derivative.h) are held fixed, the others take the step of the
+// free system, the result is projected onto the bounds, and |g|_inf is over
+// the free coordinates (the KKT residual); "positive definite" is H's on the
+// free coordinates. Steps never leave the bounds.
+//
 //   NewtonPolish::Options options;
 //   NewtonPolish::Summary summary;
 //   Status status = NewtonPolish::Polish(options, &bilevel_problem, &summary);

@@ -3,6 +3,7 @@
 
 #include "ceres_wiberg/bilevel_example.h"
 
+#include <cstdio>
 #include <random>
 #include <vector>
 
@@ -285,6 +286,42 @@ TEST(BilevelExample, PerVariableOuterLossOnTwentyThousandVariables) {
   EXPECT_NEAR(loss, 0.5 * r.squaredNorm(), 1e-10 * loss);
   EXPECT_GT(gradient.norm(), 1e-3);
   EXPECT_LT((gradient - J.transpose() * r).norm() / gradient.norm(), 1e-7);
+}
+
+// With an active bound (y0 <= 1.7) the pipeline's y0 stays at the bound, so
+// the outer loss's forward Jacobian has no y0 part, and reverse mode agrees
+// with forward mode: both see the free system.
+TEST(BilevelExample, ActiveBoundPipelineForwardAndReverseAgreeWithDifferences) {
+  ExponentialProblem fit(Loss::kNone, 23);
+  fit.problem.SetParameterUpperBound(fit.y, 0, 1.7);
+  ASSERT_TRUE(BilevelProblem::Create(&fit.problem, {fit.w}, &fit.bilevel).ok());
+  std::unique_ptr<BilevelExample> example = MakeExample(&fit, 0.0);
+  const Eigen::Vector2d w(0.1, 1.0);
+  Eigen::VectorXd r;
+  Eigen::MatrixXd J;
+  ASSERT_TRUE(example->Evaluate(w, &r, &J).ok());
+  EXPECT_EQ(fit.y[0], 1.7);
+  EXPECT_EQ(example->last_derivative_summary().num_active_bounds, 1)
+      << example->last_derivative_summary().FullReport();
+  double loss;
+  Eigen::VectorXd gradient;
+  ASSERT_TRUE(example->EvaluateLoss(w, &loss, &gradient).ok());
+  EXPECT_LT((gradient - J.transpose() * r).norm(), 1e-10 * gradient.norm());
+  const double h = 1e-5;
+  Eigen::MatrixXd numeric(3, 2);
+  for (int j = 0; j < 2; ++j) {
+    Eigen::VectorXd plus, minus;
+    Eigen::Vector2d w_plus = w, w_minus = w;
+    w_plus[j] += h;
+    w_minus[j] -= h;
+    ASSERT_TRUE(example->Evaluate(w_plus, &plus, nullptr).ok());
+    ASSERT_TRUE(example->Evaluate(w_minus, &minus, nullptr).ok());
+    numeric.col(j) = (plus - minus) / (2 * h);
+  }
+  EXPECT_EQ(numeric.row(0).norm(), 0.0);
+  const double error = (J - numeric).cwiseAbs().maxCoeff() / numeric.cwiseAbs().maxCoeff();
+  std::printf("bounded pipeline: forward vs differences %.3g\n", error);
+  EXPECT_LT(error, 1e-6) << "analytic\n" << J << "\nnumeric\n" << numeric;
 }
 
 }  // namespace

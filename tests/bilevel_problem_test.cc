@@ -150,5 +150,54 @@ TEST(BilevelProblem, NanInTheDataFailsTheInnerSolveWithAMessage) {
   EXPECT_TRUE(Contains(status.message(), "inner solve failed")) << status.message();
 }
 
+// Learnable blocks are held constant in the inner problem: a manifold or
+// bounds on them there would be ignored, so they are refused, naming the
+// block and where to put them instead.
+TEST(BilevelProblem, LearnableBlockWithAManifoldOrBoundsIsRefused) {
+  for (int kind = 0; kind < 2; ++kind) {
+    double y[2] = {1, 1}, w[2] = {0, 1};
+    ceres::Problem problem;
+    problem.AddResidualBlock(Exponential(0.0, 1.0), nullptr, y, w);
+    if (kind == 0) {
+      problem.SetManifold(w, new ceres::SubsetManifold(2, {1}));
+    } else {
+      problem.SetParameterLowerBound(w, 1, 0.0);
+    }
+    BilevelProblem::Options options;
+    options.parameter_block_names[w] = "w";
+    std::unique_ptr<BilevelProblem> bilevel;
+    const Status status = BilevelProblem::Create(&problem, {w}, options, &bilevel);
+    EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+    EXPECT_TRUE(Contains(status.message(), "learnable block 'w'")) << status.message();
+    EXPECT_TRUE(Contains(status.message(), kind == 0 ? "has a manifold" : "has bounds"))
+        << status.message();
+    EXPECT_TRUE(Contains(status.message(), "outer problem")) << status.message();
+  }
+}
+
+// Bounds on the ambient values of a manifold block do not fix tangent
+// coordinates: refused. Bounds alone, or a manifold alone, are accepted.
+TEST(BilevelProblem, InnerBlockWithAManifoldAndBoundsIsRefused) {
+  for (int kind = 0; kind < 3; ++kind) {
+    double y[2] = {1, 1}, w[2] = {0, 1};
+    ceres::Problem problem;
+    problem.AddResidualBlock(Exponential(0.0, 1.0), nullptr, y, w);
+    problem.AddResidualBlock(Exponential(1.0, 0.5), nullptr, y, w);
+    if (kind != 1) problem.SetManifold(y, new ceres::SubsetManifold(2, {0}));
+    if (kind != 0) problem.SetParameterUpperBound(y, 1, 5.0);
+    BilevelProblem::Options options;
+    options.parameter_block_names[y] = "y";
+    std::unique_ptr<BilevelProblem> bilevel;
+    const Status status = BilevelProblem::Create(&problem, {w}, options, &bilevel);
+    if (kind < 2) {
+      EXPECT_TRUE(status.ok()) << status.ToString();
+      continue;
+    }
+    EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+    EXPECT_TRUE(Contains(status.message(), "inner block 'y'")) << status.message();
+    EXPECT_TRUE(Contains(status.message(), "both a manifold and bounds")) << status.message();
+  }
+}
+
 }  // namespace
 }  // namespace ceres_wiberg

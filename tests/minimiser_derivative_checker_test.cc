@@ -1,7 +1,13 @@
 // The checker must be able to fail: a cost function whose Jacobian with
-// respect to the learnable block is wrong is caught, and located.
+// respect to the learnable block is wrong is caught, and located; one whose
+// Jacobian with respect to the inner block is wrong gives a wrong H, which the
+// damped-step reference (lambda > 0) cannot see and the H check (gradient
+// differences) does, also where y* is not a strict minimum.
 
 #include "ceres_wiberg/minimiser_derivative_checker.h"
+
+#include <cstdio>
+#include <memory>
 
 #include "ceres/ceres.h"
 #include "gtest/gtest.h"
@@ -55,6 +61,8 @@ TEST(MinimiserDerivativeChecker, PassesACorrectDerivative) {
   for (double lambda : {0.0, 0.1}) {
     const MinimiserDerivativeChecker::Result result = CheckScaled(1.0, lambda);
     EXPECT_LT(result.max_relative_error, 1e-6) << result.Report();
+    EXPECT_TRUE(result.hessian_checked);
+    EXPECT_TRUE(result.hessian_within_tolerance) << result.Report();
   }
 }
 
@@ -115,9 +123,113 @@ TEST(MinimiserDerivativeChecker, RestoresTheProblemAndRejectsBadOptions) {
       MinimiserDerivativeChecker::Check(bad, derivative_options, fit.bilevel.get(), &result);
   EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
   bad = MinimiserDerivativeChecker::Options();
+  bad.hessian_relative_step = 0.0;
+  status = MinimiserDerivativeChecker::Check(bad, derivative_options, fit.bilevel.get(), &result);
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  bad = MinimiserDerivativeChecker::Options();
   bad.resolve_relative_step = 0.0;
   status = MinimiserDerivativeChecker::Check(bad, derivative_options, fit.bilevel.get(), &result);
   EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+}
+
+// r = exp(y0 + y1) - w d: E depends on y0 + y1 only, so H is singular (no
+// strict minimum, the paper's case where only lambda > 0 has a derivative).
+// dr/dy0 is scaled by `inner_jacobian_error` (1 = correct): then the engine's
+// H (rho' J^T J + the Jacobians' differences along y) is not the derivative
+// of the g = J^T r that Ceres and the checker minimise and difference, while
+// G = dg/dw stays exact (dr/dw is right, and dJ/dw = 0).
+class FlatCost : public ceres::SizedCostFunction<1, 2, 1> {
+ public:
+  FlatCost(double d, double inner_jacobian_error) : d_(d), error_(inner_jacobian_error) {}
+  bool Evaluate(double const* const* x, double* r, double** jacobians) const override {
+    const double e = std::exp(x[0][0] + x[0][1]);
+    r[0] = e - x[1][0] * d_;
+    if (jacobians != nullptr) {
+      if (jacobians[0] != nullptr) {
+        jacobians[0][0] = e * error_;
+        jacobians[0][1] = e;
+      }
+      if (jacobians[1] != nullptr) jacobians[1][0] = -d_;
+    }
+    return true;
+  }
+
+ private:
+  double d_, error_;
+};
+
+MinimiserDerivativeChecker::Result CheckFlat(double inner_jacobian_error, double lambda) {
+  double y[2] = {0.1, -0.2}, w[1] = {1.5};
+  ceres::Problem problem;
+  for (double d : {1.0, 2.0, 3.5}) {
+    problem.AddResidualBlock(new FlatCost(d, inner_jacobian_error), nullptr, y, w);
+  }
+  BilevelProblem::Options options;
+  options.parameter_block_names[y] = "y";
+  std::unique_ptr<BilevelProblem> bilevel;
+  EXPECT_TRUE(BilevelProblem::Create(&problem, {w}, options, &bilevel).ok());
+  ceres::Solver::Summary summary;
+  EXPECT_TRUE(bilevel->SolveInner(TightSolverOptions(), &summary).ok());
+  MinimiserDerivative::Options derivative_options;
+  derivative_options.lambda = lambda;
+  MinimiserDerivativeChecker::Result result;
+  const Status status = MinimiserDerivativeChecker::Check(
+      MinimiserDerivativeChecker::Options(), derivative_options, bilevel.get(), &result);
+  EXPECT_TRUE(status.ok()) << status.ToString();
+  std::printf("inner Jacobian error %g, lambda %g: %s\n", inner_jacobian_error, lambda,
+              result.Report().c_str());
+  return result;
+}
+
+TEST(MinimiserDerivativeChecker, HessianCheckPassesWhereThereIsNoStrictMinimum) {
+  // lambda = 0 has no derivative here ...
+  double y[2] = {0.1, -0.2}, w[1] = {1.5};
+  ceres::Problem problem;
+  problem.AddResidualBlock(new FlatCost(1.0, 1.0), nullptr, y, w);
+  std::unique_ptr<BilevelProblem> bilevel;
+  ASSERT_TRUE(BilevelProblem::Create(&problem, {w}, &bilevel).ok());
+  ceres::Solver::Summary summary;
+  ASSERT_TRUE(bilevel->SolveInner(TightSolverOptions(), &summary).ok());
+  MinimiserDerivative::Options at_zero;
+  at_zero.lambda = 0.0;
+  MinimiserDerivative derivative(at_zero);
+  EXPECT_EQ(derivative.Linearise(bilevel.get(), nullptr).code(), StatusCode::kSingularHessian);
+  // ... the default lambda has, and both its references agree with it.
+  const MinimiserDerivativeChecker::Result result = CheckFlat(1.0, 0.1);
+  EXPECT_LT(result.max_relative_error, 1e-6) << result.Report();
+  ASSERT_TRUE(result.hessian_checked);
+  EXPECT_TRUE(result.hessian_within_tolerance) << result.Report();
+  ::testing::Test::RecordProperty("flat_correct_hessian_error",
+                                  ::testing::PrintToString(result.hessian_max_relative_error));
+}
+
+TEST(MinimiserDerivativeChecker, HessianCheckCatchesAWrongHAtLambdaPositive) {
+  const MinimiserDerivativeChecker::Result result = CheckFlat(1.1, 0.1);
+  // The damped-step reference reuses the wrong factorisation: it agrees.
+  EXPECT_LT(result.max_relative_error, 1e-6) << result.Report();
+  // The H check does not.
+  ASSERT_TRUE(result.hessian_checked);
+  EXPECT_FALSE(result.hessian_within_tolerance) << result.Report();
+  EXPECT_GT(result.hessian_max_relative_error, 1e-2) << result.Report();
+  EXPECT_NE(result.hessian_worst_location.find("inner block 'y'"), std::string::npos)
+      << result.hessian_worst_location;
+  EXPECT_NE(result.Report().find("FAILED"), std::string::npos) << result.Report();
+  ::testing::Test::RecordProperty("flat_wrong_hessian_error",
+                                  ::testing::PrintToString(result.hessian_max_relative_error));
+}
+
+// GAUSS_NEWTON's H is a model, not dg/dy: not checked, and said so.
+TEST(MinimiserDerivativeChecker, GaussNewtonHessianIsNotChecked) {
+  testing::ExponentialProblem fit(testing::Loss::kNone, 3);
+  ASSERT_TRUE(fit.Solve().ok());
+  MinimiserDerivative::Options options;
+  options.hessian_model = HessianModel::GAUSS_NEWTON;
+  MinimiserDerivativeChecker::Result result;
+  ASSERT_TRUE(MinimiserDerivativeChecker::Check(MinimiserDerivativeChecker::Options(), options,
+                                                fit.bilevel.get(), &result)
+                  .ok());
+  EXPECT_FALSE(result.hessian_checked);
+  EXPECT_NE(result.Report().find("H not checked"), std::string::npos);
 }
 
 }  // namespace

@@ -4,17 +4,20 @@
 
 #include "ceres_wiberg/minimiser_derivative.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <random>
 #include <vector>
 
 #include "ceres/ceres.h"
 #include "ceres/rotation.h"
 #include "ceres_wiberg/minimiser_derivative_checker.h"
+#include "ceres_wiberg/newton_polish.h"
 #include "gtest/gtest.h"
 #include "test_problems.h"
 
@@ -40,6 +43,8 @@ double CheckedError(BilevelProblem* problem, const MinimiserDerivative::Options&
       MinimiserDerivativeChecker::Check(MinimiserDerivativeChecker::Options(), options,
                                         problem, &result);
   EXPECT_TRUE(status.ok()) << status.ToString();
+  // H itself, against differences of the gradient (EXACT model only).
+  EXPECT_TRUE(result.hessian_within_tolerance) << result.Report();
   // Recorded for the report: --gtest_output=json lists every checked error.
   char key[96], value[32];
   std::snprintf(key, sizeof(key), "max_relative_error_%d_lambda_%g_%s",
@@ -47,6 +52,10 @@ double CheckedError(BilevelProblem* problem, const MinimiserDerivative::Options&
                 options.lambda, HessianModelToString(options.hessian_model));
   std::snprintf(value, sizeof(value), "%.3g", result.max_relative_error);
   ::testing::Test::RecordProperty(key, value);
+  if (result.hessian_checked) {
+    std::snprintf(value, sizeof(value), "%.3g", result.hessian_max_relative_error);
+    ::testing::Test::RecordProperty(std::string(key) + "_hessian", value);
+  }
   return result.max_relative_error;
 }
 
@@ -937,6 +946,8 @@ TEST(MinimiserDerivativeOptions, EveryFieldIsChecked) {
        },
        "linear_solver_type"},
       {[](MinimiserDerivative::Options* o) { o->max_dense_size = -1; }, "max_dense_size"},
+      {[](MinimiserDerivative::Options* o) { o->bound_tolerance = -1e-3; }, "bound_tolerance"},
+      {[](MinimiserDerivative::Options* o) { o->bound_tolerance = 1.0; }, "bound_tolerance"},
       {[](MinimiserDerivative::Options* o) { o->eigenvalue_iterations = 1 << 30; },
        "eigenvalue_iterations"},
   };
@@ -948,6 +959,157 @@ TEST(MinimiserDerivativeOptions, EveryFieldIsChecked) {
     EXPECT_FALSE(options.IsValid(&error)) << c.expected;
     EXPECT_NE(error.find(c.expected), std::string::npos) << error;
   }
+}
+
+// ---------------------------------------------------------------------------
+// Bounds. The exponential fit's amplitude y0 (about 2.2 unconstrained) under
+// the upper bound 1.8: active, so y0 stays at 1.8 for w nearby.
+
+constexpr double kAmplitudeBound = 1.8;
+
+// The fit with y0 <= kAmplitudeBound, solved by Ceres (which projects onto
+// the bound).
+std::unique_ptr<ExponentialProblem> BoundedFit(Loss loss) {
+  auto fit = std::make_unique<ExponentialProblem>(loss, 3);
+  fit->problem.SetParameterUpperBound(fit->y, 0, kAmplitudeBound);
+  Status status = BilevelProblem::Create(&fit->problem, {fit->w}, &fit->bilevel);
+  EXPECT_TRUE(status.ok()) << status.ToString();
+  EXPECT_TRUE(fit->Solve().ok());
+  EXPECT_EQ(fit->y[0], kAmplitudeBound);
+  return fit;
+}
+
+// The checker's worst relative error between two matrices (relative to
+// max(|a|, |b|, 1e-4 max|b|)).
+double RelativeError(const Eigen::MatrixXd& a, const Eigen::MatrixXd& b) {
+  const double floor = 1e-4 * b.cwiseAbs().maxCoeff();
+  double worst = 0.0;
+  for (int j = 0; j < a.cols(); ++j) {
+    for (int i = 0; i < a.rows(); ++i) {
+      const double scale = std::max({std::abs(a(i, j)), std::abs(b(i, j)), floor});
+      if (scale > 0.0) worst = std::max(worst, std::abs(a(i, j) - b(i, j)) / scale);
+    }
+  }
+  return worst;
+}
+
+// lambda = 0 against the checker's re-solves: Ceres with the bound, polished
+// by NewtonPolish (projected Newton steps on the free coordinate), at default
+// options. The re-solves keep y0 at its bound exactly.
+TEST(MinimiserDerivative, ActiveBoundMatchesPolishedResolvesAtLambdaZero) {
+  for (Loss loss : {Loss::kNone, Loss::kHuber}) {
+    std::unique_ptr<ExponentialProblem> fit = BoundedFit(loss);
+    MinimiserDerivativeChecker::Result result;
+    Status status = MinimiserDerivativeChecker::Check(
+        MinimiserDerivativeChecker::Options(), DerivativeOptions(0.0, HessianModel::EXACT),
+        fit->bilevel.get(), &result);
+    ASSERT_TRUE(status.ok()) << status.ToString();
+    std::printf("%s\n%s\n", result.Report().c_str(),
+                result.derivative_summary.FullReport().c_str());
+    EXPECT_EQ(result.derivative_summary.num_active_bounds, 1);
+    EXPECT_EQ(result.analytic.row(0).norm(), 0.0);
+    EXPECT_EQ(result.numeric.row(0).norm(), 0.0);
+    EXPECT_GT(result.analytic.row(1).norm(), 0.0);
+    EXPECT_LT(result.max_relative_error, 1e-7) << result.Report();
+    ::testing::Test::RecordProperty(
+        std::string("active_bound_resolve_error_") + (loss == Loss::kNone ? "none" : "huber"),
+        ::testing::PrintToString(result.max_relative_error));
+  }
+}
+
+// lambda > 0 against re-solves too: the damped derivative is the derivative
+// of the proximal minimiser argmin_y E(y; w) + lambda/2 |y - y*|^2 with the
+// anchor y* held fixed (its gradient condition g + lambda (y - y*) = 0 gives
+// (H + lambda I) dy + G dw = 0). The proximal term is added to the problem
+// as a residual sqrt(lambda) (y - y*) and that problem's lambda = 0
+// derivative is taken by the checker's polished re-solves, which respect the
+// bound: they share neither H nor the damped factorisation.
+struct ProximalResidual {
+  template <typename T>
+  bool operator()(const T* y, T* r) const {
+    for (int i = 0; i < 2; ++i) r[i] = T(std::sqrt(lambda)) * (y[i] - T(anchor[i]));
+    return true;
+  }
+  double lambda;
+  double anchor[2];
+};
+
+TEST(MinimiserDerivative, ActiveBoundMatchesProximalResolvesAtLambdaPositive) {
+  for (bool bounded : {true, false}) {
+    std::unique_ptr<ExponentialProblem> fit =
+        bounded ? BoundedFit(Loss::kHuber) : std::make_unique<ExponentialProblem>(Loss::kHuber, 3);
+    if (!bounded) ASSERT_TRUE(fit->Solve().ok());
+    // Ceres' projected LM stops short with the bound active: y* is the
+    // polished point (projected Newton steps).
+    NewtonPolish::Summary polish;
+    ASSERT_TRUE(NewtonPolish::Polish(NewtonPolish::Options(), fit->bilevel.get(), &polish).ok());
+    const MinimiserDerivative::Options options;  // lambda 0.1, D = I
+    MinimiserDerivative derivative(options);
+    MinimiserDerivative::Summary summary;
+    ASSERT_TRUE(derivative.Linearise(fit->bilevel.get(), &summary).ok());
+    EXPECT_EQ(summary.num_active_bounds, bounded ? 1 : 0);
+    Eigen::MatrixXd J;
+    ASSERT_TRUE(derivative.Jacobian(&J).ok());
+
+    fit->problem.AddResidualBlock(
+        new ceres::AutoDiffCostFunction<ProximalResidual, 2, 2>(
+            new ProximalResidual{options.lambda, {fit->y[0], fit->y[1]}}),
+        nullptr, fit->y);
+    std::unique_ptr<BilevelProblem> proximal;
+    ASSERT_TRUE(BilevelProblem::Create(&fit->problem, {fit->w}, &proximal).ok());
+    MinimiserDerivativeChecker::Result result;
+    ASSERT_TRUE(MinimiserDerivativeChecker::Check(MinimiserDerivativeChecker::Options(),
+                                                  DerivativeOptions(0.0, HessianModel::EXACT),
+                                                  proximal.get(), &result)
+                    .ok());
+    if (bounded) EXPECT_EQ(result.numeric.row(0).norm(), 0.0);
+    const double error = RelativeError(J, result.numeric);
+    const std::string name = bounded ? "active_bound" : "unbounded";
+    std::printf("%s: %s\ndamped derivative vs proximal re-solves: %.3g\n", name.c_str(),
+                polish.BriefReport().c_str(), error);
+    ::testing::Test::RecordProperty(name + "_proximal_error", ::testing::PrintToString(error));
+    EXPECT_LT(error, 1e-7) << "J\n" << J << "\nre-solves\n" << result.numeric;
+  }
+}
+
+// Reverse mode sees the same system: (dy*/dw)^T u equals J^T u, and u's
+// entry on the active coordinate has no effect.
+TEST(MinimiserDerivative, ReverseModeWithAnActiveBoundIsTheTransposedJacobian) {
+  std::unique_ptr<ExponentialProblem> fit = BoundedFit(Loss::kCauchy);
+  for (LinearSolverType type : {LinearSolverType::DENSE, LinearSolverType::SPARSE}) {
+    MinimiserDerivative::Options options;
+    options.linear_solver_type = type;
+    MinimiserDerivative derivative(options);
+    ASSERT_TRUE(derivative.Linearise(fit->bilevel.get(), nullptr).ok());
+    Eigen::MatrixXd J;
+    ASSERT_TRUE(derivative.Jacobian(&J).ok());
+    const Eigen::Vector2d u(0.7, -1.3);
+    Eigen::VectorXd J_T_u, J_T_u_free;
+    ASSERT_TRUE(derivative.VectorJacobianProduct(u, &J_T_u).ok());
+    ASSERT_TRUE(derivative.VectorJacobianProduct(Eigen::Vector2d(0.0, -1.3), &J_T_u_free).ok());
+    EXPECT_LT((J_T_u - J.transpose() * u).norm(), 1e-12 * J_T_u.norm());
+    EXPECT_EQ(J_T_u, J_T_u_free);
+  }
+}
+
+// The final Newton step is projected: from a point short of convergence it
+// leaves y feasible, and the derivative there has the bound active.
+TEST(MinimiserDerivative, FinalNewtonStepStaysWithinTheBounds) {
+  auto fit = std::make_unique<ExponentialProblem>(Loss::kNone, 3);
+  fit->problem.SetParameterUpperBound(fit->y, 0, kAmplitudeBound);
+  ASSERT_TRUE(BilevelProblem::Create(&fit->problem, {fit->w}, &fit->bilevel).ok());
+  // Just inside the bound, the gradient pushing y0 out: the full Newton step
+  // of the free system would cross it.
+  fit->y[0] = kAmplitudeBound * (1.0 - 1e-3);
+  fit->y[1] = 0.6;
+  MinimiserDerivative::Options options;
+  options.final_newton_step = true;
+  MinimiserDerivative derivative(options);
+  MinimiserDerivative::Summary summary;
+  ASSERT_TRUE(derivative.Linearise(fit->bilevel.get(), &summary).ok());
+  EXPECT_LE(fit->y[0], kAmplitudeBound);
+  EXPECT_EQ(fit->y[0], kAmplitudeBound) << summary.FullReport();
+  EXPECT_EQ(summary.num_active_bounds, 1) << summary.FullReport();
 }
 
 }  // namespace

@@ -26,12 +26,48 @@ constexpr int kNullDirectionIterations = 8;
 DampedSolver::DampedSolver(const MinimiserDerivative::Options& options)
     : options_(options), lambda_(options.lambda) {}
 
+void DampedSolver::SetFixed(const std::vector<char>& fixed) {
+  std::vector<int> free;
+  const bool reduced = std::find(fixed.begin(), fixed.end(), 1) != fixed.end();
+  if (reduced) {
+    for (size_t i = 0; i < fixed.size(); ++i) {
+      if (!fixed[i]) free.push_back(static_cast<int>(i));
+    }
+  }
+  // A new free set is a new sparsity pattern.
+  if (reduced != reduced_ || free != free_) sparse_pattern_analysed_ = false;
+  reduced_ = reduced;
+  free_ = std::move(free);
+}
+
 void DampedSolver::SetDense(Eigen::MatrixXd H) {
   dense_ = true;
-  dense_hessian_ = std::move(H);
+  size_ = static_cast<int>(H.rows());
+  if (!reduced_) {
+    dense_hessian_ = std::move(H);
+  } else {
+    dense_hessian_ = H(free_, free_);
+  }
 }
 
 void DampedSolver::SetSparse(Eigen::SparseMatrix<double> H_upper) {
+  size_ = static_cast<int>(H_upper.rows());
+  if (reduced_) {
+    std::vector<int> position(size_, -1);
+    for (size_t i = 0; i < free_.size(); ++i) position[free_[i]] = static_cast<int>(i);
+    std::vector<Eigen::Triplet<double>> triplets;
+    triplets.reserve(H_upper.nonZeros());
+    for (int col = 0; col < H_upper.outerSize(); ++col) {
+      for (Eigen::SparseMatrix<double>::InnerIterator it(H_upper, col); it; ++it) {
+        const int r = position[it.row()];
+        const int c = position[it.col()];
+        if (r >= 0 && c >= 0) triplets.emplace_back(r, c, it.value());
+      }
+    }
+    const int n = static_cast<int>(free_.size());
+    H_upper = Eigen::SparseMatrix<double>(n, n);
+    H_upper.setFromTriplets(triplets.begin(), triplets.end());
+  }
   // The sparsity pattern is the problem's: analysed once, kept across points.
   sparse_pattern_analysed_ = sparse_pattern_analysed_ && !dense_ &&
                              H_upper.rows() == sparse_hessian_upper_.rows() &&
@@ -42,7 +78,24 @@ void DampedSolver::SetSparse(Eigen::SparseMatrix<double> H_upper) {
 
 Status DampedSolver::Factorise(double lambda) {
   lambda_ = lambda;
+  const int free_size = dense_ ? static_cast<int>(dense_hessian_.rows())
+                               : static_cast<int>(sparse_hessian_upper_.rows());
+  if (free_size == 0) {
+    // Every coordinate fixed: nothing to factorise, the solution is zero.
+    estimates_ = false;
+    min_eigenvalue_ = max_eigenvalue_ = scaled_min_eigenvalue_ = scaled_max_eigenvalue_ = 0.0;
+    scale_.resize(0);
+    null_direction_.resize(0);
+    return Status::Ok();
+  }
   return dense_ ? FactoriseDense() : FactoriseSparse();
+}
+
+Eigen::VectorXd DampedSolver::null_direction() const {
+  if (!reduced_ || null_direction_.size() == 0) return null_direction_;
+  Eigen::VectorXd full = Eigen::VectorXd::Zero(size_);
+  for (size_t i = 0; i < free_.size(); ++i) full[free_[i]] = null_direction_[i];
+  return full;
 }
 
 Eigen::VectorXd DampedSolver::DampingDiagonal(const Eigen::VectorXd& h) const {
@@ -175,7 +228,7 @@ Status DampedSolver::FactoriseDense() {
     const int n = options_.eigenvalue_iterations;
     EstimateEigenvalues(
         n, [&A](const Eigen::VectorXd& v) -> Eigen::VectorXd { return A * v; },
-        [this](const Eigen::VectorXd& v) -> Eigen::VectorXd { return Solve(v); },
+        [this](const Eigen::VectorXd& v) -> Eigen::VectorXd { return SolveFree(v); },
         &min_eigenvalue_, &max_eigenvalue_);
     EstimateEigenvalues(
         n, [&scaled](const Eigen::VectorXd& v) -> Eigen::VectorXd { return scaled * v; },
@@ -233,7 +286,7 @@ Status DampedSolver::FactoriseSparse() {
     const Eigen::SparseMatrix<double> A_full = A.selfadjointView<Eigen::Upper>();
     EstimateEigenvalues(
         n, [&A_full](const Eigen::VectorXd& v) -> Eigen::VectorXd { return A_full * v; },
-        [this](const Eigen::VectorXd& v) -> Eigen::VectorXd { return Solve(v); },
+        [this](const Eigen::VectorXd& v) -> Eigen::VectorXd { return SolveFree(v); },
         &min_eigenvalue_, &max_eigenvalue_);
     const Eigen::SparseMatrix<double> scaled_full = scaled.selfadjointView<Eigen::Upper>();
     EstimateEigenvalues(
@@ -254,10 +307,19 @@ Status DampedSolver::FactoriseSparse() {
   return status;
 }
 
-Eigen::MatrixXd DampedSolver::Solve(const Eigen::MatrixXd& B) const {
+Eigen::MatrixXd DampedSolver::SolveFree(const Eigen::MatrixXd& B) const {
+  if (B.rows() == 0) return B;
   const Eigen::MatrixXd scaled_B = scale_.asDiagonal() * B;
   if (dense_) return scale_.asDiagonal() * dense_factor_.solve(scaled_B);
   return scale_.asDiagonal() * sparse_factor_.solve(scaled_B);
+}
+
+Eigen::MatrixXd DampedSolver::Solve(const Eigen::MatrixXd& B) const {
+  if (!reduced_) return SolveFree(B);
+  const Eigen::MatrixXd X_free = SolveFree(B(free_, Eigen::all));
+  Eigen::MatrixXd X = Eigen::MatrixXd::Zero(B.rows(), B.cols());
+  X(free_, Eigen::all) = X_free;
+  return X;
 }
 
 }  // namespace internal

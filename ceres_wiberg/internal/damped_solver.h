@@ -6,12 +6,17 @@
 // in its Jacobi-scaled form S A S, S = diag(|A_ii|)^-1/2 (1 where A_ii = 0),
 // as Ceres scales its Levenberg-Marquardt system: the classification and the
 // condition number then do not depend on the parameters' units.
+//
+// Coordinates held fixed (active bounds, SetFixed) leave the system: A is
+// A_FF over the free coordinates F, its eigenvalues and classification are
+// A_FF's, and Solve returns X_F = A_FF^-1 B_F and X = 0 on the fixed rows.
 
 #ifndef CERES_WIBERG_INTERNAL_DAMPED_SOLVER_H_
 #define CERES_WIBERG_INTERNAL_DAMPED_SOLVER_H_
 
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "Eigen/Cholesky"
 #include "Eigen/Core"
@@ -27,14 +32,20 @@ class DampedSolver {
  public:
   explicit DampedSolver(const MinimiserDerivative::Options& options);
 
-  // Keeps H: both triangles (dense) or upper triangle (sparse).
+  // The coordinates held fixed by the next SetDense/SetSparse: n entries, 1
+  // for fixed; empty: none.
+  void SetFixed(const std::vector<char>& fixed);
+
+  // Keeps H (n x n; only its free rows and columns are used): both
+  // triangles (dense) or upper triangle (sparse).
   void SetDense(Eigen::MatrixXd H);
   void SetSparse(Eigen::SparseMatrix<double> H_upper);
 
   // Factorises H + lambda D for the kept H (D from options.damping).
   Status Factorise(double lambda);
 
-  // X = (H + lambda D)^-1 B for the last Factorise.
+  // X = (H + lambda D)^-1 B for the last Factorise (over the free
+  // coordinates; zero rows for the fixed ones).
   Eigen::MatrixXd Solve(const Eigen::MatrixXd& B) const;
 
   // Extreme eigenvalues of A = H + lambda D, and of its Jacobi-scaled form.
@@ -46,8 +57,9 @@ class DampedSolver {
   bool is_dense() const { return dense_; }
 
   // After a kSingularHessian Factorise: the direction (scaled coordinates,
-  // unit norm) along which S A S is (nearly) null; empty if unknown.
-  const Eigen::VectorXd& null_direction() const { return null_direction_; }
+  // unit norm, n entries, zero on the fixed ones) along which S A S is
+  // (nearly) null; empty if unknown.
+  Eigen::VectorXd null_direction() const;
 
  private:
   using Multiply = std::function<Eigen::VectorXd(const Eigen::VectorXd&)>;
@@ -62,13 +74,19 @@ class DampedSolver {
   // iterations of `solve`.
   void EstimateEigenvalues(int iterations, const Multiply& multiply, const Multiply& solve,
                            double* min, double* max) const;
-  // (S A S)^-1 v with the factorisation.
+  // (S A S)^-1 v with the factorisation (free coordinates).
   Eigen::VectorXd SolveScaled(const Eigen::VectorXd& v) const;
+  // X = A_FF^-1 B_F (free coordinates only).
+  Eigen::MatrixXd SolveFree(const Eigen::MatrixXd& B_free) const;
   // The error for the scaled eigenvalues found, or OK if S A S is positive
   // definite beyond options.singular_tolerance.
   Status Classify() const;
 
   const MinimiserDerivative::Options options_;
+  // Some coordinates are fixed; free_ lists the others in order.
+  bool reduced_ = false;
+  std::vector<int> free_;
+  int size_ = 0;  // n, fixed coordinates included
   double lambda_ = 0.0;
   bool dense_ = true;
   bool sparse_pattern_analysed_ = false;

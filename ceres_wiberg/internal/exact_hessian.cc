@@ -313,11 +313,15 @@ Status ExactHessian::InnerCurvature(int i) {
     }
   }
 
+  // Coordinate q of block j is fixed (an active bound): not differenced.
+  auto fixed = [&](int j, int q) {
+    return fixed_ != nullptr && (*fixed_)[layout_.blocks[residual.blocks[j]].offset + q];
+  };
   for (int j : probe_order_) {
     const int t = layout_.blocks[residual.blocks[j]].tangent_size;
     const int local = residual.local_offset[j];
     if (t >= kProbeMinSize) {
-      for (int q = 0; q < t; ++q) direction_[local + q] = ProbeCoefficient(q);
+      for (int q = 0; q < t; ++q) direction_[local + q] = fixed(j, q) ? 0.0 : ProbeCoefficient(q);
       // Only exact zeros are read: one plain difference serves.
       Status status = difference(false);
       direction_.segment(local, t).setZero();
@@ -331,11 +335,15 @@ Status ExactHessian::InnerCurvature(int i) {
       if (!moves_unknown_rows) continue;
     }
     for (int q = 0; q < t; ++q) {
+      const int col = residual.inner_offset[j] + q;
+      if (fixed(j, q)) {
+        curvature_.col(col).setZero();
+        continue;
+      }
       direction_[local + q] = 1.0;
       Status status = difference(true);
       direction_[local + q] = 0.0;
       if (!status.ok()) return status;
-      const int col = residual.inner_offset[j] + q;
       for (size_t l = 0; l < residual.blocks.size(); ++l) {
         if (residual.inner_offset[l] < 0) continue;
         const int t_l = layout_.blocks[residual.blocks[l]].tangent_size;
@@ -370,11 +378,26 @@ Status ExactHessian::InnerCurvature(int i) {
       }
     }
   }
+  // The fixed coordinates' rows and columns: zero (not differenced).
+  if (fixed_ != nullptr) {
+    for (int j : probe_order_) {
+      const int t = layout_.blocks[residual.blocks[j]].tangent_size;
+      for (int q = 0; q < t; ++q) {
+        if (!fixed(j, q)) continue;
+        curvature_.row(residual.inner_offset[j] + q).setZero();
+        curvature_.col(residual.inner_offset[j] + q).setZero();
+      }
+    }
+  }
   return Status::Ok();
 }
 
-Status ExactHessian::Assemble(HessianModel model, SymmetricBlockMatrix* hessian) {
+Status ExactHessian::Assemble(HessianModel model, const std::vector<char>* fixed,
+                              SymmetricBlockMatrix* hessian) {
   const bool exact = model == HessianModel::EXACT;
+  fixed_ = fixed != nullptr && std::find(fixed->begin(), fixed->end(), 1) != fixed->end()
+               ? fixed
+               : nullptr;
   hessian->SetZero();
   for (size_t i = 0; i < layout_.residuals.size(); ++i) {
     Status status = InnerLocalHessian(static_cast<int>(i), exact);

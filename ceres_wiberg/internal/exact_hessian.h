@@ -53,8 +53,13 @@ class ExactHessian {
   Status CurvatureAlong(int i, const double* direction, CurvatureRows rows, double* out,
                         bool extrapolate = true) const;
 
-  // H (the model's) at the linearisation's point into `hessian`.
-  Status Assemble(HessianModel model, SymmetricBlockMatrix* hessian);
+  // H (the model's) at the linearisation's point into `hessian`. Inner
+  // coordinates marked in `fixed` (active bounds; n_y entries, or null for
+  // none) are not differenced along, so no cost function is evaluated beyond
+  // an active bound: their rows and columns hold the Gauss-Newton part only
+  // (the solver drops them).
+  Status Assemble(HessianModel model, const std::vector<char>* fixed,
+                  SymmetricBlockMatrix* hessian);
 
  private:
   // H of residual block i over its inner local columns into local_hessian_.
@@ -69,6 +74,7 @@ class ExactHessian {
   const ProblemLayout& layout_;
   const Linearisation& linearisation_;
   const double relative_step_;
+  const std::vector<char>* fixed_ = nullptr;  // of the current Assemble
   mutable ResidualScratch scratch_;
   // CurvatureAlong's differences at steps h and 2h and their extrapolation.
   mutable Eigen::VectorXd fine_, coarse_, extrapolated_;

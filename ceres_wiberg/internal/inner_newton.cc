@@ -21,7 +21,18 @@ InnerNewton::InnerNewton(const MinimiserDerivative::Options& options, BilevelPro
       hessian_(layout_),
       solver_(options) {}
 
-Status InnerNewton::Evaluate() { return linearisation_.Evaluate(); }
+Status InnerNewton::Evaluate() {
+  Status status = linearisation_.Evaluate();
+  if (!status.ok()) return status;
+  FindActiveBounds(layout_, linearisation_.gradient(), options_.bound_tolerance, &active_bounds_);
+  free_gradient_ = linearisation_.gradient();
+  if (active_bounds_.num_active > 0) {
+    for (int i = 0; i < layout_.num_inner; ++i) {
+      if (active_bounds_.active[i]) free_gradient_[i] = 0.0;
+    }
+  }
+  return Status::Ok();
+}
 
 namespace {
 
@@ -42,11 +53,13 @@ int InnerBlockOf(const ProblemLayout& layout, int coordinate) {
 }  // namespace
 
 Status InnerNewton::BuildHessian() {
-  Status status = exact_hessian_.Assemble(options_.hessian_model, &hessian_);
+  Status status =
+      exact_hessian_.Assemble(options_.hessian_model, &active_bounds_.active, &hessian_);
   if (!status.ok()) return status;
   const bool dense = options_.linear_solver_type == LinearSolverType::DENSE ||
                      (options_.linear_solver_type == LinearSolverType::AUTOMATIC &&
                       layout_.num_inner <= options_.max_dense_size);
+  solver_.SetFixed(active_bounds_.active);
   if (dense) {
     Eigen::MatrixXd H = hessian_.ToDense();
     for (int j = 0; j < H.cols(); ++j) {
@@ -132,7 +145,8 @@ bool InnerNewtonModel::Linearise(double* gradient_max_norm) {
   Status status = newton_->BuildHessian();
   if (!status.ok()) return Fail(std::move(status));
   gradient_ = newton_->linearisation().gradient();
-  *gradient_max_norm = gradient_.lpNorm<Eigen::Infinity>();
+  free_gradient_max_norm_ = newton_->free_gradient().lpNorm<Eigen::Infinity>();
+  *gradient_max_norm = newton_->free_gradient().lpNorm<Eigen::Infinity>();
   return true;
 }
 
@@ -160,8 +174,8 @@ bool InnerNewtonModel::Trial(double* cost) {
 
 bool InnerNewtonModel::TrialHalvesGradient() {
   evaluated_at_trial_ = newton_->Evaluate().ok();
-  return evaluated_at_trial_ && newton_->linearisation().gradient().lpNorm<Eigen::Infinity>() <
-                                    0.5 * gradient_.lpNorm<Eigen::Infinity>();
+  return evaluated_at_trial_ && newton_->free_gradient().lpNorm<Eigen::Infinity>() <
+                                    0.5 * free_gradient_max_norm_;
 }
 
 void InnerNewtonModel::Accept() {}

@@ -35,16 +35,26 @@ class InnerNewton {
   const ExactHessian& exact_hessian() const { return exact_hessian_; }
   const DampedSolver& solver() const { return solver_; }
 
-  // Residuals, Jacobians and g at the problem's current values.
+  // Residuals, Jacobians, g and the active bounds at the problem's current
+  // values.
   Status Evaluate();
-  // H at the point of the last Evaluate, handed to the solver.
+  // The bounds active at the last Evaluate (FindActiveBounds with
+  // options.bound_tolerance): those coordinates leave the system.
+  const ActiveBounds& active_bounds() const { return active_bounds_; }
+  // g with the active coordinates' entries (their KKT multipliers) zeroed:
+  // the first-order optimality residual of the bound-constrained problem.
+  const Eigen::VectorXd& free_gradient() const { return free_gradient_; }
+  // H at the point of the last Evaluate (all n_y coordinates, for reading),
+  // handed to the solver without the active coordinates.
   Status BuildHessian();
+  const SymmetricBlockMatrix& hessian() const { return hessian_; }
   // Factorises H + lambda D for the last BuildHessian. A kSingularHessian
   // message names the blocks where the null direction lives.
   Status Factorise(double lambda);
-  // -(H + lambda D)^-1 gradient with the last factorisation.
+  // -(H + lambda D)^-1 gradient with the last factorisation (zero on the
+  // active coordinates).
   Eigen::VectorXd Step(const Eigen::VectorXd& gradient) const { return -solver_.Solve(gradient); }
-  // y <- y (+) step on the inner blocks.
+  // y <- y (+) step on the inner blocks, projected onto the bounds.
   Status ApplyStep(const Eigen::VectorXd& step) const { return ApplyInnerStep(layout_, step); }
 
  private:
@@ -55,12 +65,17 @@ class InnerNewton {
   ExactHessian exact_hessian_;
   SymmetricBlockMatrix hessian_;
   DampedSolver solver_;
+  ActiveBounds active_bounds_;
+  Eigen::VectorXd free_gradient_;
 };
 
 // The DampedNewton model (ceres_wiberg/damped_newton.h) of the inner energy
 // with D = I: the cost is Ceres' (ceres::Problem::Evaluate), steps use the
-// blocks' manifold Plus, a rejected step restores the inner values. The first
-// error is kept in status().
+// blocks' manifold Plus, a rejected step restores the inner values. With
+// bounds it is a projected Newton method: the active coordinates stay fixed,
+// the others take the Newton step of the free system, the result is projected
+// onto the bounds, and |g|_inf is over the free coordinates. The first error
+// is kept in status().
 class InnerNewtonModel {
  public:
   explicit InnerNewtonModel(InnerNewton* newton) : newton_(newton) {}
@@ -84,6 +99,7 @@ class InnerNewtonModel {
   InnerNewton* newton_;
   Status status_;
   Eigen::VectorXd gradient_;  // g at the current point
+  double free_gradient_max_norm_ = 0.0;  // its |g|_inf over the free coordinates
   Eigen::VectorXd values_;    // the current point's inner values during a trial
   Eigen::VectorXd step_;
   // The linearisation holds the trial point's first-order data (after

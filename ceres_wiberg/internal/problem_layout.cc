@@ -1,6 +1,8 @@
 #include "ceres_wiberg/internal/problem_layout.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 #include "ceres/cost_function.h"
@@ -70,7 +72,43 @@ Status AssignRole(const ceres::Problem& problem, const std::vector<double*>& blo
     info.name = describe(blocks[i], inner ? "inner" : "learnable", static_cast<int>(i),
                          info.ambient_size);
     if (!in_residual[index]) return InvalidArgumentError(info.name + " is in no residual block");
+    // Ceres reports an unbounded side as -/+ max().
+    constexpr double kUnbounded = std::numeric_limits<double>::max();
+    constexpr double kInfinity = std::numeric_limits<double>::infinity();
+    std::vector<double> lower(info.ambient_size), upper(info.ambient_size);
+    bool bounded = false;
+    for (int k = 0; k < info.ambient_size; ++k) {
+      lower[k] = problem.GetParameterLowerBound(blocks[i], k);
+      upper[k] = problem.GetParameterUpperBound(blocks[i], k);
+      bounded |= lower[k] > -kUnbounded || upper[k] < kUnbounded;
+      if (lower[k] <= -kUnbounded) lower[k] = -kInfinity;
+      if (upper[k] >= kUnbounded) upper[k] = kInfinity;
+    }
+    const bool has_manifold = problem.HasManifold(blocks[i]);
+    if (!inner && (has_manifold || bounded)) {
+      return InvalidArgumentError(
+          info.name + " has " + (has_manifold ? "a manifold" : "bounds") +
+          " in the inner problem, where learnable blocks are held constant: " +
+          (has_manifold ? "the manifold" : "the bounds") +
+          " would be ignored, and dy*/dw is taken in w's ambient coordinates. Remove " +
+          (has_manifold ? "it" : "them") +
+          " here and set " + (has_manifold ? "it" : "them") +
+          " on the outer problem (WibergCostFunction: Ceres then keeps the outer steps "
+          "feasible and the derivatives in the tangent space), or use "
+          "StochasticLearner::Options lower_bounds/upper_bounds");
+    }
+    if (inner && has_manifold && bounded) {
+      return InvalidArgumentError(
+          info.name +
+          " has both a manifold and bounds: not supported (bounds on the ambient values of a "
+          "manifold do not fix tangent coordinates at an active bound); remove one of them");
+    }
     if (inner) {
+      if (bounded) {
+        info.lower_bounds = std::move(lower);
+        info.upper_bounds = std::move(upper);
+        layout->has_bounds = true;
+      }
       info.manifold = problem.GetManifold(blocks[i]);
       info.tangent_size = problem.ParameterBlockTangentSize(blocks[i]);
       info.offset = layout->num_inner;
@@ -189,7 +227,43 @@ Status ApplyInnerStep(const ProblemLayout& layout, const Eigen::VectorXd& step) 
     }
     x = moved;
   }
+  if (!layout.has_bounds) return Status::Ok();
+  for (int b : layout.inner_blocks) {
+    const ParameterBlockInfo& block = layout.blocks[b];
+    if (block.lower_bounds.empty()) continue;
+    for (int k = 0; k < block.ambient_size; ++k) {
+      block.values[k] =
+          std::min(std::max(block.values[k], block.lower_bounds[k]), block.upper_bounds[k]);
+    }
+  }
   return Status::Ok();
+}
+
+void FindActiveBounds(const ProblemLayout& layout, const Eigen::VectorXd& gradient,
+                      double tolerance, ActiveBounds* bounds) {
+  bounds->active.assign(layout.num_inner, 0);
+  bounds->num_active = 0;
+  bounds->min_multiplier = 0.0;
+  if (!layout.has_bounds) return;
+  double min_multiplier = std::numeric_limits<double>::infinity();
+  for (int b : layout.inner_blocks) {
+    const ParameterBlockInfo& block = layout.blocks[b];
+    if (block.lower_bounds.empty()) continue;
+    for (int k = 0; k < block.ambient_size; ++k) {
+      const double y = block.values[k];
+      const double l = block.lower_bounds[k];
+      const double u = block.upper_bounds[k];
+      const double g = gradient[block.offset + k];
+      const bool at_lower = std::isfinite(l) && y - l <= tolerance * std::max(std::abs(l), std::abs(y));
+      const bool at_upper = std::isfinite(u) && u - y <= tolerance * std::max(std::abs(u), std::abs(y));
+      const bool active = (at_lower && at_upper) || (at_lower && g >= 0.0) || (at_upper && g <= 0.0);
+      if (!active) continue;
+      bounds->active[block.offset + k] = 1;
+      ++bounds->num_active;
+      min_multiplier = std::min(min_multiplier, std::abs(g));
+    }
+  }
+  if (bounds->num_active > 0) bounds->min_multiplier = min_multiplier;
 }
 
 }  // namespace internal

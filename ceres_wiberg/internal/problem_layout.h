@@ -26,6 +26,13 @@ struct ParameterBlockInfo {
   int tangent_size = 0;
   // The block's manifold if it is an inner block with one, else null.
   const ceres::Manifold* manifold = nullptr;
+  // Inner blocks with a Ceres bound (Problem::SetParameterLowerBound /
+  // UpperBound) on some coordinate: ambient_size entries each, -inf / +inf
+  // where a side is unbounded. Empty for unbounded blocks (and all others).
+  // Such blocks have no manifold (BuildProblemLayout refuses both), so their
+  // coordinates are y's.
+  std::vector<double> lower_bounds;
+  std::vector<double> upper_bounds;
   BlockRole role = BlockRole::kFixed;
   // Inner: offset in y. Learnable: offset in w. Fixed: -1.
   int offset = -1;
@@ -70,6 +77,7 @@ class ProblemLayout {
   int num_inner = 0;       // n_y
   int num_learnable = 0;   // n_w
   int num_inner_ambient = 0;
+  bool has_bounds = false;  // some inner block has bounds
 };
 
 // The name of a block in messages, from its values, role ("inner",
@@ -81,7 +89,12 @@ using BlockNamer =
 // Builds the layout of `problem` with the given inner blocks (y order) and
 // learnable blocks (w order); every other block is fixed. The lists must
 // already be checked (in the problem, distinct, disjoint). kInvalidArgument
-// naming the block if an inner or learnable block is in no residual block.
+// naming the block if an inner or learnable block is in no residual block, if
+// an inner block has both a manifold and bounds (bounds on the ambient values
+// of a manifold do not fix tangent coordinates: not supported), or if a
+// learnable block has a manifold or bounds in this problem (it is held
+// constant in it, so they would be ignored, and w is differentiated in
+// ambient coordinates; see bilevel_problem.h).
 Status BuildProblemLayout(const ceres::Problem& problem, const std::vector<double*>& inner,
                           const std::vector<double*>& learnable, const BlockNamer& describe,
                           ProblemLayout* layout);
@@ -97,9 +110,36 @@ Status EvaluateResidualBlock(const ProblemLayout& layout,
                              double* residuals, double** jacobians);
 
 // y <- y (+) step: moves every inner block by its segment of `step` (tangent
-// coordinates, y order), through the block's manifold Plus where it has one.
+// coordinates, y order), through the block's manifold Plus where it has one,
+// and projects the bounded blocks onto their bounds (coordinate-wise clamp, as
+// Ceres' ParameterBlock::Plus), so that y stays feasible.
 // kNumericalFailure naming the block if a Plus fails or is not finite.
 Status ApplyInnerStep(const ProblemLayout& layout, const Eigen::VectorXd& step);
+
+// The active set of the bounds at the inner blocks' current values.
+//
+// Coordinate i of a bounded block is AT its lower bound l when
+// y_i - l <= tolerance * max(|l|, |y_i|) (at its upper bound u likewise):
+// relative to the bound's own scale, so that units do not matter; a bound at
+// 0 needs y_i = 0 exactly, which is what the projections of Ceres and of
+// ApplyInnerStep produce. It is ACTIVE when it is at a bound and the gradient
+// does not point into the box there: g_i >= 0 at a lower bound, g_i <= 0 at
+// an upper one (the KKT multiplier |g_i| is >= 0), or when it is at both
+// (l = u). A coordinate at a bound whose gradient points strictly inwards is
+// free: y is not a constrained minimiser along it and a Newton step moves it
+// inwards. Degenerate case: a zero multiplier (g_i = 0 at the bound) is
+// treated as active; y*(w) is then only one-sidedly differentiable, and the
+// derivative is that of the side that keeps the coordinate at its bound
+// (see min_multiplier).
+struct ActiveBounds {
+  std::vector<char> active;  // n_y entries, 1 for active coordinates
+  int num_active = 0;
+  // min |g_i| over the active coordinates (0 if none): near zero relative to
+  // the gradient's other entries means a degenerate bound.
+  double min_multiplier = 0.0;
+};
+void FindActiveBounds(const ProblemLayout& layout, const Eigen::VectorXd& gradient,
+                      double tolerance, ActiveBounds* bounds);
 
 }  // namespace internal
 }  // namespace ceres_wiberg
