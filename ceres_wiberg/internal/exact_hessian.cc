@@ -289,7 +289,12 @@ Status ExactHessian::InnerCurvature(int i) {
     return true;
   };
 
-  // The whole residual block first, along all its inner coordinates at once
+  // Coordinate q of block j is fixed (an active bound): not differenced.
+  auto fixed = [&](int j, int q) {
+    return fixed_ != nullptr && (*fixed_)[layout_.blocks[residual.blocks[j]].offset + q];
+  };
+
+  // The whole residual block first, along all its free inner coordinates at once
   // (unless one block probe below would be the same difference): a residual
   // linear in all its inner coordinates (e.g. a filter response over pixels,
   // each its own 1-coordinate block) has no curvature, and nothing more is
@@ -301,7 +306,8 @@ Status ExactHessian::InnerCurvature(int i) {
     for (int j : probe_order_) {
       const int t = layout_.blocks[residual.blocks[j]].tangent_size;
       for (int q = 0; q < t; ++q) {
-        direction_[residual.local_offset[j] + q] = ProbeCoefficient(residual.inner_offset[j] + q);
+        direction_[residual.local_offset[j] + q] =
+            fixed(j, q) ? 0.0 : ProbeCoefficient(residual.inner_offset[j] + q);
       }
     }
     Status status = difference(false);
@@ -313,10 +319,6 @@ Status ExactHessian::InnerCurvature(int i) {
     }
   }
 
-  // Coordinate q of block j is fixed (an active bound): not differenced.
-  auto fixed = [&](int j, int q) {
-    return fixed_ != nullptr && (*fixed_)[layout_.blocks[residual.blocks[j]].offset + q];
-  };
   for (int j : probe_order_) {
     const int t = layout_.blocks[residual.blocks[j]].tangent_size;
     const int local = residual.local_offset[j];
