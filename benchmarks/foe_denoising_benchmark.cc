@@ -406,10 +406,7 @@ bool ParseFlags(int* argc, char** argv, Flags* flags) {
   for (int i = 1; i < *argc; ++i) {
     const std::string arg = argv[i];
     auto value_of = [&arg](const char* name, std::string* value) {
-      const std::string prefix = std::string("--") + name + "=";
-      if (arg.compare(0, prefix.size(), prefix) != 0) return false;
-      *value = arg.substr(prefix.size());
-      return true;
+      return benchmark_measure::FlagValue(arg, name, value);
     };
     std::string value;
     try {

@@ -80,6 +80,15 @@ inline std::vector<int> SpreadColumns(int n, int count) {
   return columns;
 }
 
+// For a program's own flags beside Google Benchmark's: true, with the text
+// after '=', if arg is --<name>=<value>.
+inline bool FlagValue(const std::string& arg, const char* name, std::string* value) {
+  const std::string prefix = std::string("--") + name + "=";
+  if (arg.compare(0, prefix.size(), prefix) != 0) return false;
+  *value = arg.substr(prefix.size());
+  return true;
+}
+
 }  // namespace benchmark_measure
 
 #endif  // CERES_WIBERG_BENCHMARKS_MEASURE_H_

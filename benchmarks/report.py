@@ -8,7 +8,9 @@ Two sub-commands (Python 3 standard library only; plots need gnuplot):
       commands, writing benchmarks/results/<name>.json, and records each exact
       command line, start and end time in benchmarks/results/commands.json.
       --full adds the 256 x 256 and 512 x 512 Fields-of-Experts cases
-      (about 25 minutes on 2 cores) as results/foe_large.json.
+      (about 25 minutes on 2 cores) as results/foe_large.json, and the
+      109,080-variable bundle-adjustment scene (several minutes) as
+      results/bundle_adjustment.json.
 
   report.py report
       Reads benchmarks/results/*.json and writes the log-log plots
@@ -40,6 +42,9 @@ RUNS = {
     "tiny_problems": ("tiny_problems_benchmark", []),
     "foe": ("foe_denoising_benchmark", []),
     "foe_large": ("foe_denoising_benchmark", ["--foe_sides=256,512"]),
+    "robust_mean": ("robust_mean_benchmark", []),
+    "bundle_adjustment": ("bundle_adjustment_benchmark",
+                          ["--ba_cameras=120", "--ba_points=36000", "--ba_max_iterations=500"]),
 }
 
 
@@ -77,8 +82,8 @@ def load_commands():
 
 def run(args):
     os.makedirs(RESULTS, exist_ok=True)
-    names = args.only or (["dense_pose", "tiny_problems", "foe"] +
-                          (["foe_large"] if args.full else []))
+    names = args.only or (["dense_pose", "tiny_problems", "foe", "robust_mean"] +
+                          (["foe_large", "bundle_adjustment"] if args.full else []))
     commands = load_commands()
     for name in names:
         command = command_for(os.path.abspath(args.build_dir), name)
@@ -454,18 +459,57 @@ def targets_section(dense, foe_sets, tiny):
     return "\n".join(out)
 
 
+def robust_mean_section(data):
+    out = ["### Many tiny problems: the robust mean, 110 samples, n_y = 1, 2,000 draws", "",
+           "Inner solve included; the PyTorch peer is timed by `robust_mean_peer.sh` "
+           "(below the tables).", ""]
+    header = ["case", "derivative evaluations / s", "failed", "mean loss"]
+    body = [[family(b["name"]), fmt(b["examples_per_s"]), fmt(b["failed"]), fmt(b["mean_loss"])]
+            for b in runs(data)]
+    out.append(table(header, body))
+    out.append("")
+    return "\n".join(out)
+
+
+def bundle_adjustment_section(data):
+    out = ["### Bundle adjustment at scale (opt-in: `report.py run --only bundle_adjustment`)", ""]
+    header = ["n_y", "n_w", "observations", "LM iters", "converged", "solve s", "s / LM iter",
+              "EXACT grad s (factorisation)", "EXACT ok", "GN grad s", "GN ok",
+              "EXACT grad / LM iter", "GN grad / LM iter", "mem solve MB", "mem EXACT MB",
+              "mem GN MB", "peak RSS MB"]
+    body = []
+    for b in runs(data):
+        body.append([fmt(b["n_y"]), fmt(b["n_w"]), fmt(b["observations"]),
+                     fmt(b["solve_iterations"]), "yes" if b["solve_converged"] else "no",
+                     fmt(b["solve_s"]), fmt(b["solve_per_iteration_s"]),
+                     "%s (%s)" % (fmt(b["grad_s"]), fmt(b["linearise_factorisation_s"])),
+                     "yes" if b["exact_ok"] else "no", fmt(b["grad_gn_s"]),
+                     "yes" if b["gn_ok"] else "no", fmt(b["grad_over_iteration"]),
+                     fmt(b["grad_gn_over_iteration"]), fmt(b["mem_solve_MB"]),
+                     fmt(b["mem_grad_MB"]), fmt(b["mem_grad_gn_MB"]), fmt(b["peak_rss_MB"])])
+    out.append(table(header, body))
+    out.append("")
+    return "\n".join(out)
+
+
 def report(args):
     dense = load("dense_pose")
     tiny = load("tiny_problems")
     foe = load("foe")
     foe_large = load("foe_large")
+    robust_mean = load("robust_mean")
+    bundle_adjustment = load("bundle_adjustment")
     sections = [
         targets_section(dense, [foe, foe_large], tiny),
         dense_section(dense) if dense else "### Dense family\n\n(no results)",
         foe_section([foe, foe_large]),
         tiny_section(tiny) if tiny else "### Many tiny problems\n\n(no results)",
+        robust_mean_section(robust_mean) if robust_mean else "### Robust mean\n\n(no results)",
+        (bundle_adjustment_section(bundle_adjustment) if bundle_adjustment
+         else "### Bundle adjustment at scale\n\n(no results)"),
         machine_section([("dense_pose", dense), ("tiny_problems", tiny), ("foe", foe),
-                         ("foe_large", foe_large)]),
+                         ("foe_large", foe_large), ("robust_mean", robust_mean),
+                         ("bundle_adjustment", bundle_adjustment)]),
     ]
     generated = "\n\n".join(s.rstrip() for s in sections)
     if os.path.exists(README):

@@ -49,6 +49,27 @@ std::unique_ptr<BilevelExample> MakeExample(ExponentialProblem* fit, double lamb
   return example;
 }
 
+// Central differences of the example's residuals through full re-solves
+// (tight solve + final Newton step), h = 1e-5: O(h^2) truncation ~1e-10,
+// re-solve noise ~1e-15 / h.
+bool PipelineDifferences(BilevelExample* example, const Eigen::VectorXd& w,
+                         Eigen::MatrixXd* numeric) {
+  const double h = 1e-5;
+  for (int j = 0; j < w.size(); ++j) {
+    Eigen::VectorXd plus, minus;
+    Eigen::VectorXd w_plus = w, w_minus = w;
+    w_plus[j] += h;
+    w_minus[j] -= h;
+    if (!example->Evaluate(w_plus, &plus, nullptr).ok() ||
+        !example->Evaluate(w_minus, &minus, nullptr).ok()) {
+      return false;
+    }
+    if (j == 0) numeric->resize(plus.size(), w.size());
+    numeric->col(j) = (plus - minus) / (2 * h);
+  }
+  return true;
+}
+
 TEST(BilevelExample, ForwardJacobianMatchesFiniteDifferencesOfThePipeline) {
   for (Loss loss : {Loss::kNone, Loss::kCauchy}) {
     ExponentialProblem fit(loss, 23);
@@ -58,19 +79,8 @@ TEST(BilevelExample, ForwardJacobianMatchesFiniteDifferencesOfThePipeline) {
     Eigen::VectorXd r;
     Eigen::MatrixXd J;
     ASSERT_TRUE(example->Evaluate(w, &r, &J).ok());
-    // Central differences through full re-solves (tight solve + final Newton
-    // step), h = 1e-5: O(h^2) truncation ~1e-10, re-solve noise ~1e-15 / h.
-    const double h = 1e-5;
-    Eigen::MatrixXd numeric(3, 2);
-    for (int j = 0; j < 2; ++j) {
-      Eigen::VectorXd plus, minus;
-      Eigen::Vector2d w_plus = w, w_minus = w;
-      w_plus[j] += h;
-      w_minus[j] -= h;
-      ASSERT_TRUE(example->Evaluate(w_plus, &plus, nullptr).ok());
-      ASSERT_TRUE(example->Evaluate(w_minus, &minus, nullptr).ok());
-      numeric.col(j) = (plus - minus) / (2 * h);
-    }
+    Eigen::MatrixXd numeric;
+    ASSERT_TRUE(PipelineDifferences(example.get(), w, &numeric));
     EXPECT_LT((J - numeric).cwiseAbs().maxCoeff() / numeric.cwiseAbs().maxCoeff(), 1e-6)
         << "analytic\n" << J << "\nnumeric\n" << numeric;
   }
@@ -307,17 +317,8 @@ TEST(BilevelExample, ActiveBoundPipelineForwardAndReverseAgreeWithDifferences) {
   Eigen::VectorXd gradient;
   ASSERT_TRUE(example->EvaluateLoss(w, &loss, &gradient).ok());
   EXPECT_LT((gradient - J.transpose() * r).norm(), 1e-10 * gradient.norm());
-  const double h = 1e-5;
-  Eigen::MatrixXd numeric(3, 2);
-  for (int j = 0; j < 2; ++j) {
-    Eigen::VectorXd plus, minus;
-    Eigen::Vector2d w_plus = w, w_minus = w;
-    w_plus[j] += h;
-    w_minus[j] -= h;
-    ASSERT_TRUE(example->Evaluate(w_plus, &plus, nullptr).ok());
-    ASSERT_TRUE(example->Evaluate(w_minus, &minus, nullptr).ok());
-    numeric.col(j) = (plus - minus) / (2 * h);
-  }
+  Eigen::MatrixXd numeric;
+  ASSERT_TRUE(PipelineDifferences(example.get(), w, &numeric));
   EXPECT_EQ(numeric.row(0).norm(), 0.0);
   const double error = (J - numeric).cwiseAbs().maxCoeff() / numeric.cwiseAbs().maxCoeff();
   std::printf("bounded pipeline: forward vs differences %.3g\n", error);
