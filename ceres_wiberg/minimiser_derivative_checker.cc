@@ -262,7 +262,9 @@ Status MinimiserDerivativeChecker::CheckHessian(const Options& options,
         return Status::Ok();
       };
       Eigen::VectorXd column;
-      status = CentralDifference(gradient_at, h, options.richardson_extrapolation, &column);
+      // Always extrapolated: gradient evaluations are cheap, and a plain
+      // difference's O(h^2) error reached 1.6e-4 on a Snavely camera.
+      status = CentralDifference(gradient_at, h, /*richardson=*/true, &column);
       if (!status.ok()) {
         problem->SetInnerValues(y_star);
         return status;
