@@ -1168,6 +1168,9 @@ TEST(LearnableLossMinimiser, DerivativeWithRespectToScaleAndWeightMatchesFiniteD
       Status status = MinimiserDerivativeChecker::Check(MinimiserDerivativeChecker::Options(),
                                                         options, bilevel.get(), &result);
       ASSERT_TRUE(status.ok()) << status.ToString();
+      // H against differences of the inner gradient (EXACT models).
+      EXPECT_TRUE(!result.hessian_checked || result.hessian_within_tolerance)
+          << result.Report();
       // The checker's default 1e-6: re-solves for lambda = 0, one damped
       // Newton step for lambda = 0.1.
       EXPECT_LT(result.max_relative_error, 1e-6)

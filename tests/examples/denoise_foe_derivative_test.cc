@@ -78,6 +78,9 @@ TEST(FoeDerivative, ImplicitDerivativeMatchesReSolves) {
   const ceres_wiberg::Status status = MinimiserDerivativeChecker::Check(
       checker, DerivativeOptions(0.0), tiny.bilevel.get(), &result);
   ASSERT_TRUE(status.ok()) << status.ToString();
+  // H against differences of the inner gradient (EXACT models).
+  EXPECT_TRUE(!result.hessian_checked || result.hessian_within_tolerance)
+      << result.Report();
   ASSERT_EQ(result.analytic.cols(), 8);
   // The extrapolated reference is good to O(h^4) plus round-off / h
   // (~1e-9 relative); the analytic side to the second differences' O(h^2).
@@ -99,6 +102,9 @@ TEST(FoeDerivative, TrustRegionDerivativeMatchesDampedSteps) {
   const ceres_wiberg::Status status = MinimiserDerivativeChecker::Check(
       checker, DerivativeOptions(0.1), tiny.bilevel.get(), &result);
   ASSERT_TRUE(status.ok()) << status.ToString();
+  // H against differences of the inner gradient (EXACT models).
+  EXPECT_TRUE(!result.hessian_checked || result.hessian_within_tolerance)
+      << result.Report();
   EXPECT_EQ(result.method, "damped Newton step");
   EXPECT_LT(result.max_relative_error, 1e-6) << result.Report();
 }

@@ -219,6 +219,9 @@ TEST(HumanPoseEnergy, MinimiserDerivativeMatchesFiniteDifferences) {
           MinimiserDerivativeChecker::Check(checker_options, derivative_options, bilevel.get(),
                                             &result);
       ASSERT_TRUE(status.ok()) << status.ToString();
+      // H against differences of the inner gradient (EXACT models).
+      EXPECT_TRUE(!result.hessian_checked || result.hessian_within_tolerance)
+          << result.Report();
       EXPECT_LT(result.max_relative_error, 1e-4) << result.Report();
       EXPECT_GT(result.analytic.cwiseAbs().maxCoeff(), 1e-6);  // not vacuous
     }

@@ -396,6 +396,9 @@ TEST(FusionDerivativeTest, FrameDerivativeMatchesChecker) {
     const ceres_wiberg::Status status = ceres_wiberg::MinimiserDerivativeChecker::Check(
         checker_options, derivative_options, frame_problem.bilevel.get(), &result);
     ASSERT_TRUE(status.ok()) << status.ToString();
+    // H against differences of the inner gradient (EXACT models).
+    EXPECT_TRUE(!result.hessian_checked || result.hessian_within_tolerance)
+        << result.Report();
     EXPECT_EQ(result.analytic.rows(), 4);
     EXPECT_EQ(result.analytic.cols(),
               kNumTrackerParameters * static_cast<int>(input.trackers.size()));
