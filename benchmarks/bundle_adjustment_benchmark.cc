@@ -210,31 +210,15 @@ void BundleAdjustment(benchmark::State& state, const Flags& flags) {
 
 // Consumes the --ba_* flags from argv.
 bool ParseFlags(int* argc, char** argv, Flags* flags) {
-  int out = 1;
-  for (int i = 1; i < *argc; ++i) {
-    const std::string arg = argv[i];
-    auto value_of = [&arg](const char* name, std::string* value) {
-      return benchmark_measure::FlagValue(arg, name, value);
-    };
-    std::string value;
-    try {
-      if (value_of("ba_cameras", &value)) {
-        flags->cameras = std::stoi(value);
-      } else if (value_of("ba_points", &value)) {
-        flags->points = std::stoi(value);
-      } else if (value_of("ba_views", &value)) {
-        flags->views = std::stod(value);
-      } else if (value_of("ba_max_iterations", &value)) {
-        flags->max_iterations = std::stoi(value);
-      } else {
-        argv[out++] = argv[i];
-      }
-    } catch (...) {
-      std::fprintf(stderr, "bad value in %s\n", arg.c_str());
-      return false;
-    }
+  if (!benchmark_measure::ConsumeFlags(
+          argc, argv,
+          {{"ba_cameras", [flags](const std::string& v) { flags->cameras = std::stoi(v); }},
+           {"ba_points", [flags](const std::string& v) { flags->points = std::stoi(v); }},
+           {"ba_views", [flags](const std::string& v) { flags->views = std::stod(v); }},
+           {"ba_max_iterations",
+            [flags](const std::string& v) { flags->max_iterations = std::stoi(v); }}})) {
+    return false;
   }
-  *argc = out;
   if (flags->cameras < 2 || flags->points < 3 || !(flags->views >= 2.0) ||
       flags->views > flags->cameras || flags->max_iterations < 1) {
     std::fprintf(stderr, "need --ba_cameras >= 2, --ba_points >= 3, 2 <= --ba_views <= "

@@ -402,36 +402,23 @@ void FoeDenoising(benchmark::State& state, const Flags& flags) {
 
 // Consumes the --foe_* flags from argv.
 bool ParseFlags(int* argc, char** argv, Flags* flags) {
-  int out = 1;
-  for (int i = 1; i < *argc; ++i) {
-    const std::string arg = argv[i];
-    auto value_of = [&arg](const char* name, std::string* value) {
-      return benchmark_measure::FlagValue(arg, name, value);
-    };
-    std::string value;
-    try {
-      if (value_of("foe_sides", &value)) {
-        flags->sides.clear();
-        std::stringstream list(value);
-        std::string item;
-        while (std::getline(list, item, ',')) flags->sides.push_back(std::stoi(item));
-      } else if (value_of("foe_file", &value)) {
-        flags->foe_file = value;
-      } else if (value_of("foe_fd_columns", &value)) {
-        flags->fd_columns = std::stoi(value);
-      } else if (value_of("foe_check_columns", &value)) {
-        flags->check_columns = std::stoi(value);
-      } else if (value_of("foe_check_max_side", &value)) {
-        flags->check_max_side = std::stoi(value);
-      } else {
-        argv[out++] = argv[i];
-      }
-    } catch (...) {
-      std::fprintf(stderr, "bad value in %s\n", arg.c_str());
-      return false;
-    }
+  auto sides = [flags](const std::string& value) {
+    flags->sides.clear();
+    std::stringstream list(value);
+    std::string item;
+    while (std::getline(list, item, ',')) flags->sides.push_back(std::stoi(item));
+  };
+  if (!benchmark_measure::ConsumeFlags(
+          argc, argv,
+          {{"foe_sides", sides},
+           {"foe_file", [flags](const std::string& v) { flags->foe_file = v; }},
+           {"foe_fd_columns", [flags](const std::string& v) { flags->fd_columns = std::stoi(v); }},
+           {"foe_check_columns",
+            [flags](const std::string& v) { flags->check_columns = std::stoi(v); }},
+           {"foe_check_max_side",
+            [flags](const std::string& v) { flags->check_max_side = std::stoi(v); }}})) {
+    return false;
   }
-  *argc = out;
   for (int side : flags->sides) {
     if (side < 8) {
       std::fprintf(stderr, "--foe_sides: sides must be >= 8\n");

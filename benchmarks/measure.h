@@ -11,7 +11,9 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "Eigen/Core"
@@ -80,12 +82,33 @@ inline std::vector<int> SpreadColumns(int n, int count) {
   return columns;
 }
 
-// For a program's own flags beside Google Benchmark's: true, with the text
-// after '=', if arg is --<name>=<value>.
-inline bool FlagValue(const std::string& arg, const char* name, std::string* value) {
-  const std::string prefix = std::string("--") + name + "=";
-  if (arg.compare(0, prefix.size(), prefix) != 0) return false;
-  *value = arg.substr(prefix.size());
+// A program's own flags beside Google Benchmark's: every --<name>=<value> of
+// argv whose name is in `setters` is passed to its setter and removed from
+// argv; the others are kept for benchmark::Initialize. False, with a message,
+// if a setter throws (std::stoi and the like on a bad value).
+inline bool ConsumeFlags(
+    int* argc, char** argv,
+    const std::vector<std::pair<std::string, std::function<void(const std::string&)>>>&
+        setters) {
+  int out = 1;
+  for (int i = 1; i < *argc; ++i) {
+    const std::string arg = argv[i];
+    bool consumed = false;
+    for (const auto& [name, set] : setters) {
+      const std::string prefix = "--" + name + "=";
+      if (arg.compare(0, prefix.size(), prefix) != 0) continue;
+      try {
+        set(arg.substr(prefix.size()));
+      } catch (...) {
+        std::fprintf(stderr, "bad value in %s\n", arg.c_str());
+        return false;
+      }
+      consumed = true;
+      break;
+    }
+    if (!consumed) argv[out++] = argv[i];
+  }
+  *argc = out;
   return true;
 }
 
