@@ -729,6 +729,32 @@ TEST(MinimiserDerivative, SingularHessianAtLambdaZeroIsAnErrorSuggestingLambda) 
   }
 }
 
+// r = y0 + y1 + y2 - w: H = 1 1^T has a null space of dimension 2, which the
+// refusal at lambda = 0 states (dense: eigenvalues of the scaled form).
+struct TripleSumResidual {
+  template <typename T>
+  bool operator()(const T* y, const T* w, T* r) const {
+    r[0] = y[0] + y[1] + y[2] - w[0];
+    return true;
+  }
+};
+
+TEST(MinimiserDerivative, SingularHessianMessageStatesTheNullSpaceDimension) {
+  double y[3] = {0.3, 0.7, 0.1}, w[1] = {1.1};
+  ceres::Problem problem;
+  problem.AddResidualBlock(
+      new ceres::AutoDiffCostFunction<TripleSumResidual, 1, 3, 1>(new TripleSumResidual),
+      nullptr, y, w);
+  std::unique_ptr<BilevelProblem> bilevel;
+  ASSERT_TRUE(BilevelProblem::Create(&problem, {w}, &bilevel).ok());
+  MinimiserDerivative::Options options = DerivativeOptions(0.0, HessianModel::EXACT);
+  options.linear_solver_type = LinearSolverType::DENSE;
+  MinimiserDerivative implicit(options);
+  const Status status = implicit.Linearise(bilevel.get(), nullptr);
+  EXPECT_EQ(status.code(), StatusCode::kSingularHessian);
+  EXPECT_TRUE(Contains(status.message(), "null space has dimension 2")) << status.message();
+}
+
 // r = y - w under a Cauchy loss: at |y - w| = 2 (s = 4 > 1), the exact H =
 // rho' + 2 rho'' s = (1 - s) / (1 + s)^2 = -0.12 < 0.
 struct DifferenceResidual {

@@ -206,6 +206,11 @@ Status DampedSolver::Classify() const {
             << " of the largest (" << scaled_max_eigenvalue_ << "; unscaled " << min_eigenvalue_
             << " and " << max_eigenvalue_
             << "), so the minimiser is not isolated (a flat direction, e.g. a gauge freedom). ";
+    if (null_space_dimension_ > 0) {
+      message << "Its null space has dimension " << null_space_dimension_ << " ("
+              << (dense_ ? "eigenvalues" : "factorisation pivots")
+              << " of the Jacobi-scaled form within singular_tolerance of the largest). ";
+    }
   }
   if (lambda_ == 0.0) {
     message << "The implicit derivative (lambda = 0) does not exist here; use "
@@ -260,6 +265,7 @@ Eigen::VectorXd DampedSolver::SolveScaled(const Eigen::VectorXd& v) const {
 
 Status DampedSolver::FactoriseDense() {
   factor_ = Factor::kDense;
+  null_space_dimension_ = -1;
   Eigen::MatrixXd A = dense_hessian_;
   A.diagonal() += DampingDiagonal(dense_hessian_.diagonal());
   scale_ = JacobiScale(A.diagonal());
@@ -275,11 +281,19 @@ Status DampedSolver::FactoriseDense() {
     scaled_max_eigenvalue_ = eigen.eigenvalues().maxCoeff();
     estimates_ = false;
   };
-  // The eigenvector of the scaled matrix's smallest eigenvalue.
+  // The eigenvector of the scaled matrix's smallest eigenvalue, and the
+  // dimension of its null space (then in the message).
   auto find_null_direction = [&](Status status) {
     if (status.code() == StatusCode::kSingularHessian) {
       Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eigen(scaled);
       null_direction_ = eigen.eigenvectors().col(0);
+      const Eigen::VectorXd& values = eigen.eigenvalues();
+      const double tolerance =
+          options_.singular_tolerance * std::max(std::abs(values.minCoeff()),
+                                                 std::abs(values.maxCoeff()));
+      null_space_dimension_ = static_cast<int>((values.array().abs() <= tolerance).count());
+      Status with_dimension = Classify();
+      if (with_dimension.code() == status.code()) return with_dimension;
     }
     return status;
   };
@@ -353,6 +367,7 @@ Status DampedSolver::FactoriseSparse() {
   estimates_ = true;
   null_direction_.resize(0);
   analysis_time_ = numeric_time_ = 0.0;
+  null_space_dimension_ = -1;
   const Eigen::SparseMatrix<double> scaled = ScaledSparse();
   if (options_.sparse_linear_algebra_library_type ==
       SparseLinearAlgebraLibraryType::EIGEN_SPARSE) {
@@ -422,6 +437,13 @@ Status DampedSolver::ClassifySparse(const Eigen::SparseMatrix<double>& scaled,
   max_eigenvalue_ = pivots.maxCoeff();
   scaled_min_eigenvalue_ = scaled_pivots.minCoeff();
   scaled_max_eigenvalue_ = scaled_pivots.maxCoeff();
+  // Pivots within the singular band count the null space's dimension (a
+  // positive semi-definite matrix of rank r has n - r zero pivots in exact
+  // arithmetic); 0 leaves it unknown.
+  const double band =
+      options_.singular_tolerance * scaled_pivots.cwiseAbs().maxCoeff();
+  const int small_pivots = static_cast<int>((scaled_pivots.array().abs() <= band).count());
+  null_space_dimension_ = small_pivots > 0 ? small_pivots : -1;
   const int n = options_.eigenvalue_iterations;
   if (min_eigenvalue_ > 0.0) {
     EstimateEigenvalues(

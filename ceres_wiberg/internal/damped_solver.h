@@ -141,6 +141,9 @@ class DampedSolver {
   double scaled_max_eigenvalue_ = 0.0;
   Eigen::VectorXd scale_;  // S's diagonal
   Eigen::VectorXd null_direction_;
+  // For the kSingularHessian message: the eigenvalues (dense) or pivots
+  // (sparse) of S A S within singular_tolerance of the largest; -1 unknown.
+  int null_space_dimension_ = -1;
   Eigen::LLT<Eigen::MatrixXd> dense_factor_;
   Eigen::SimplicialLDLT<Eigen::SparseMatrix<double>, Eigen::Upper> sparse_factor_;
   std::unique_ptr<CholmodLlt> cholmod_factor_;  // made on the first SUITE_SPARSE use
