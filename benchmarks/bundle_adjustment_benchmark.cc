@@ -1,6 +1,7 @@
-// Bundle adjustment at scale: a seeded synthetic scene (examples/
-// bundle_adjustment/lib/bal_scene.h) of --ba_cameras cameras (9 parameters
-// each) and --ba_points points (3 each), every point seen by about
+// Bundle adjustment at scale: seeded synthetic scenes (examples/
+// bundle_adjustment/lib/bal_scene.h) at the sizes --ba_sizes (cameras x
+// points: 9 parameters per camera, 3 per point; default 40x4880, 80x13000,
+// 120x36000, i.e. n_y = 1.5e4, 4.0e4, 1.09e5), every point seen by about
 // --ba_views cameras, 5% gross outliers, some cameras noisier than others;
 // the learnt energy of the example (pseudo-Huber with a learnable scale and a
 // weight per camera, LearnableLossCostFunction), every block free (7-dof
@@ -14,21 +15,28 @@
 //  - the gradient of the example's outer loss (aligned point RMSE) with
 //    respect to w = (scale, weights), reverse mode, as the learner uses it
 //    (lambda = 0.1, D = diag(H), final Newton step, no eigenvalue
-//    iterations): Linearise (assemble and factorise H + lambda D, sparse
-//    LDL^T) and VectorJacobianProduct, with the EXACT Hessian and with
-//    GAUSS_NEWTON;
+//    iterations): Linearise (assemble and factorise H + lambda D) and
+//    VectorJacobianProduct, with the EXACT Hessian and with GAUSS_NEWTON,
+//    for each sparse library of --ba_libraries (default SUITE_SPARSE, then
+//    EIGEN_SPARSE: the counters of the first are unsuffixed, the others'
+//    end in _cholmod / _eigen); linearise_hessian_s, linearise_factorisation_s
+//    and linearise_symbolic_s split Linearise (both points of the final
+//    Newton step summed);
 //  - the peak resident memory each phase adds (mem_*_MB).
 //
-//   build/benchmarks/bundle_adjustment_benchmark --ba_cameras=120 --ba_points=36000 \
+//   build/benchmarks/bundle_adjustment_benchmark --ba_max_iterations=500 \
 //       --benchmark_out=benchmarks/results/bundle_adjustment.json --benchmark_out_format=json
 //
-// Not a ctest test: the default scene (109,080 inner variables) takes minutes.
+// Not a ctest test: the largest scene (109,080 inner variables) takes minutes.
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "aligned_point_error.h"
 #include "ba_energy.h"
@@ -50,12 +58,25 @@ using bundle_adjustment::BaModel;
 using ceres_wiberg::MinimiserDerivative;
 using ceres_wiberg::Status;
 
-struct Flags {
-  int cameras = 120;
-  int points = 36000;
-  double views = 6.0;
-  int max_iterations = 100;
+struct Size {
+  int cameras;
+  int points;
 };
+
+struct Flags {
+  std::vector<Size> sizes = {{40, 4880}, {80, 13000}, {120, 36000}};
+  double views = 6.0;
+  int max_iterations = 500;
+  std::vector<ceres_wiberg::SparseLinearAlgebraLibraryType> libraries = {
+      ceres_wiberg::SparseLinearAlgebraLibraryType::SUITE_SPARSE,
+      ceres_wiberg::SparseLinearAlgebraLibraryType::EIGEN_SPARSE};
+};
+
+// The counters' suffix of a library that is not the first of --ba_libraries.
+std::string LibrarySuffix(ceres_wiberg::SparseLinearAlgebraLibraryType library) {
+  return library == ceres_wiberg::SparseLinearAlgebraLibraryType::SUITE_SPARSE ? "_cholmod"
+                                                                              : "_eigen";
+}
 
 void Check(const Status& status, const char* what) {
   if (!status.ok()) {
@@ -64,18 +85,18 @@ void Check(const Status& status, const char* what) {
   }
 }
 
-void BundleAdjustment(benchmark::State& state, const Flags& flags) {
+void BundleAdjustment(benchmark::State& state, const Flags& flags, const Size& size) {
   for (auto _ : state) {
     bundle_adjustment::SceneOptions scene_options;
-    scene_options.num_cameras = flags.cameras;
-    scene_options.num_points = flags.points;
-    scene_options.visibility = flags.views / flags.cameras;
+    scene_options.num_cameras = size.cameras;
+    scene_options.num_points = size.points;
+    scene_options.visibility = flags.views / size.cameras;
     bundle_adjustment::Scene scene;
     Check(bundle_adjustment::GenerateScene(scene_options, &scene), "scene");
     // A model that is not the initial one: noisy cameras down-weighted.
-    BaModel model = BaModel::Initial(flags.cameras);
+    BaModel model = BaModel::Initial(size.cameras);
     model.scale = 1.0;
-    for (int i = 0; i < flags.cameras; ++i) {
+    for (int i = 0; i < size.cameras; ++i) {
       model.camera_weights[i] = scene.camera_pixel_noise[i] > scene_options.pixel_noise ? 0.3 : 1.0;
     }
     BaEnergyOptions energy_options;
@@ -114,10 +135,10 @@ void BundleAdjustment(benchmark::State& state, const Flags& flags) {
       ceres::Solve(solver_options, &problem, &summary);
       solve_s = benchmark_measure::Now() - t0;
     });
-    for (int i = 0; i < flags.cameras; ++i) {
+    for (int i = 0; i < size.cameras; ++i) {
       std::copy(solved.camera(i), solved.camera(i) + 9, energy->camera(i));
     }
-    for (int j = 0; j < flags.points; ++j) {
+    for (int j = 0; j < size.points; ++j) {
       std::copy(solved.point(j), solved.point(j) + 3, energy->point(j));
     }
     const double iterations = static_cast<double>(summary.iterations.size()) - 1.0;
@@ -131,98 +152,155 @@ void BundleAdjustment(benchmark::State& state, const Flags& flags) {
                                                &gradient),
           "outer loss");
     Eigen::VectorXd dL_dy = Eigen::VectorXd::Zero(n_y);
-    dL_dy.tail(3 * flags.points) = rmse * Eigen::Map<const Eigen::VectorXd>(gradient.data(),
+    dL_dy.tail(3 * size.points) = rmse * Eigen::Map<const Eigen::VectorXd>(gradient.data(),
                                                                               gradient.size());
     const Eigen::VectorXd y_solved = energy->bilevel()->GetInnerValues();
 
     // Linearise's refusal (e.g. an indefinite exact H where LM stopped short
     // of the minimum) is recorded (*_ok = 0, with the message on stderr), not
     // fatal: its time is still measured.
-    auto derivative_run = [&](ceres_wiberg::HessianModel model_type, double* linearise_s,
-                              double* vjp_s, double* mem, MinimiserDerivative::Summary* out,
-                              bool* ok) {
+    struct Run {
+      double linearise_s = 0.0, vjp_s = 0.0, mem_MB = 0.0;
+      MinimiserDerivative::Summary summary;
+      bool ok = false;
+      Eigen::VectorXd dL_dw;
+    };
+    auto derivative_run = [&](ceres_wiberg::HessianModel model_type,
+                              ceres_wiberg::SparseLinearAlgebraLibraryType library, Run* run) {
       energy->bilevel()->SetInnerValues(y_solved);
       MinimiserDerivative::Options options = bundle_adjustment::BaLearningDerivativeOptions();
       options.hessian_model = model_type;
+      options.sparse_linear_algebra_library_type = library;
       MinimiserDerivative derivative(options);
-      *mem = benchmark_measure::PeakIncreaseMb([&] {
+      run->mem_MB = benchmark_measure::PeakIncreaseMb([&] {
         const double t0 = benchmark_measure::Now();
-        const Status status = derivative.Linearise(energy->bilevel(), out);
+        const Status status = derivative.Linearise(energy->bilevel(), &run->summary);
         const double t1 = benchmark_measure::Now();
-        *linearise_s = t1 - t0;
-        *ok = status.ok();
+        run->linearise_s = t1 - t0;
+        run->ok = status.ok();
         if (!status.ok()) {
-          std::fprintf(stderr, "%s Linearise: %s\n", ceres_wiberg::HessianModelToString(model_type),
+          std::fprintf(stderr, "%s %s Linearise: %s\n",
+                       ceres_wiberg::HessianModelToString(model_type),
+                       ceres_wiberg::SparseLinearAlgebraLibraryTypeToString(library),
                        status.ToString().c_str());
           return;
         }
-        Eigen::VectorXd dL_dw;
-        Check(derivative.VectorJacobianProduct(dL_dy, &dL_dw), "VectorJacobianProduct");
-        *vjp_s = benchmark_measure::Now() - t1;
-        benchmark::DoNotOptimize(dL_dw.data());
+        Check(derivative.VectorJacobianProduct(dL_dy, &run->dL_dw), "VectorJacobianProduct");
+        run->vjp_s = benchmark_measure::Now() - t1;
+        benchmark::DoNotOptimize(run->dL_dw.data());
       });
     };
-    double linearise_s = 0, vjp_s = 0, mem_grad = 0;
-    double linearise_gn_s = 0, vjp_gn_s = 0, mem_grad_gn = 0;
-    MinimiserDerivative::Summary exact_summary, gn_summary;
-    bool exact_ok = false, gn_ok = false;
-    derivative_run(ceres_wiberg::HessianModel::EXACT, &linearise_s, &vjp_s, &mem_grad,
-                   &exact_summary, &exact_ok);
-    derivative_run(ceres_wiberg::HessianModel::GAUSS_NEWTON, &linearise_gn_s, &vjp_gn_s,
-                   &mem_grad_gn, &gn_summary, &gn_ok);
-    state.counters["exact_ok"] = exact_ok;
-    state.counters["gn_ok"] = gn_ok;
-    state.SetIterationTime(linearise_s + vjp_s);
+    const double per_iteration_s = solve_s / std::max(1.0, iterations);
+    Run first_exact;
+    for (size_t l = 0; l < flags.libraries.size(); ++l) {
+      const std::string suffix = l == 0 ? "" : LibrarySuffix(flags.libraries[l]);
+      Run exact, gn;
+      derivative_run(ceres_wiberg::HessianModel::EXACT, flags.libraries[l], &exact);
+      derivative_run(ceres_wiberg::HessianModel::GAUSS_NEWTON, flags.libraries[l], &gn);
+      auto counter = [&](const std::string& name, double value) {
+        state.counters[name + suffix] = value;
+      };
+      counter("exact_ok", exact.ok);
+      counter("gn_ok", gn.ok);
+      counter("grad_s", exact.linearise_s + exact.vjp_s);
+      counter("linearise_s", exact.linearise_s);
+      counter("linearise_evaluation_s", exact.summary.evaluation_time_in_seconds);
+      counter("linearise_hessian_s", exact.summary.hessian_time_in_seconds);
+      counter("linearise_factorisation_s", exact.summary.factorisation_time_in_seconds);
+      counter("linearise_symbolic_s", exact.summary.symbolic_analysis_time_in_seconds);
+      counter("vjp_s", exact.vjp_s);
+      counter("grad_gn_s", gn.linearise_s + gn.vjp_s);
+      counter("linearise_gn_s", gn.linearise_s);
+      counter("linearise_hessian_gn_s", gn.summary.hessian_time_in_seconds);
+      counter("linearise_factorisation_gn_s", gn.summary.factorisation_time_in_seconds);
+      counter("vjp_gn_s", gn.vjp_s);
+      counter("grad_over_iteration", (exact.linearise_s + exact.vjp_s) / per_iteration_s);
+      counter("grad_gn_over_iteration", (gn.linearise_s + gn.vjp_s) / per_iteration_s);
+      counter("mem_grad_MB", exact.mem_MB);
+      counter("mem_grad_gn_MB", gn.mem_MB);
+      if (l == 0) {
+        state.SetIterationTime(exact.linearise_s + exact.vjp_s);
+        state.counters["gradient_max_at_solve"] =
+            exact.summary.gradient_max_norm_before_newton_step;
+        first_exact = std::move(exact);
+      } else if (first_exact.ok && exact.ok) {
+        // The libraries' EXACT gradients dL/dw: the same to round-off.
+        counter("dL_dw_difference", (exact.dL_dw - first_exact.dL_dw).norm() /
+                                        first_exact.dL_dw.norm());
+      }
+    }
 
-    state.counters["cameras"] = flags.cameras;
-    state.counters["points"] = flags.points;
+    state.counters["cameras"] = size.cameras;
+    state.counters["points"] = size.points;
     state.counters["observations"] = scene.initial.num_observations();
     state.counters["n_y"] = n_y;
     state.counters["n_w"] = n_w;
     state.counters["build_s"] = build_s;
     state.counters["solve_s"] = solve_s;
     state.counters["solve_iterations"] = iterations;
-    state.counters["solve_per_iteration_s"] = solve_s / std::max(1.0, iterations);
+    state.counters["solve_per_iteration_s"] = per_iteration_s;
     state.counters["solve_converged"] = summary.termination_type == ceres::CONVERGENCE ? 1 : 0;
     state.counters["initial_cost"] = summary.initial_cost;
     state.counters["final_cost"] = summary.final_cost;
     state.counters["rmse"] = rmse;
-    state.counters["gradient_max_at_solve"] = exact_summary.gradient_max_norm_before_newton_step;
-    state.counters["grad_s"] = linearise_s + vjp_s;
-    state.counters["linearise_s"] = linearise_s;
-    state.counters["linearise_evaluation_s"] = exact_summary.evaluation_time_in_seconds;
-    state.counters["linearise_factorisation_s"] = exact_summary.factorisation_time_in_seconds;
-    state.counters["vjp_s"] = vjp_s;
-    state.counters["grad_gn_s"] = linearise_gn_s + vjp_gn_s;
-    state.counters["linearise_gn_s"] = linearise_gn_s;
-    state.counters["vjp_gn_s"] = vjp_gn_s;
-    state.counters["grad_over_iteration"] =
-        (linearise_s + vjp_s) / (solve_s / std::max(1.0, iterations));
-    state.counters["grad_gn_over_iteration"] =
-        (linearise_gn_s + vjp_gn_s) / (solve_s / std::max(1.0, iterations));
     state.counters["mem_build_MB"] = mem_build;
     state.counters["mem_solve_MB"] = mem_solve;
-    state.counters["mem_grad_MB"] = mem_grad;
-    state.counters["mem_grad_gn_MB"] = mem_grad_gn;
     state.counters["peak_rss_MB"] = benchmark_measure::ReadStatusKb("VmHWM:") / 1024.0;
   }
 }
 
+// "40x4880,80x13000" -> sizes; false if malformed.
+bool ParseSizes(const std::string& text, std::vector<Size>* sizes) {
+  sizes->clear();
+  std::stringstream list(text);
+  std::string item;
+  while (std::getline(list, item, ',')) {
+    const size_t x = item.find('x');
+    if (x == std::string::npos) return false;
+    sizes->push_back({std::stoi(item.substr(0, x)), std::stoi(item.substr(x + 1))});
+  }
+  return !sizes->empty();
+}
+
+bool ParseLibraries(const std::string& text,
+                    std::vector<ceres_wiberg::SparseLinearAlgebraLibraryType>* libraries) {
+  libraries->clear();
+  std::stringstream list(text);
+  std::string item;
+  while (std::getline(list, item, ',')) {
+    ceres_wiberg::SparseLinearAlgebraLibraryType library;
+    if (!ceres_wiberg::StringToSparseLinearAlgebraLibraryType(item, &library)) return false;
+    libraries->push_back(library);
+  }
+  return !libraries->empty();
+}
+
 // Consumes the --ba_* flags from argv.
 bool ParseFlags(int* argc, char** argv, Flags* flags) {
+  bool sizes_ok = true, libraries_ok = true;
   if (!benchmark_measure::ConsumeFlags(
           argc, argv,
-          {{"ba_cameras", [flags](const std::string& v) { flags->cameras = std::stoi(v); }},
-           {"ba_points", [flags](const std::string& v) { flags->points = std::stoi(v); }},
+          {{"ba_sizes",
+            [flags, &sizes_ok](const std::string& v) { sizes_ok = ParseSizes(v, &flags->sizes); }},
+           {"ba_libraries",
+            [flags, &libraries_ok](const std::string& v) {
+              libraries_ok = ParseLibraries(v, &flags->libraries);
+            }},
            {"ba_views", [flags](const std::string& v) { flags->views = std::stod(v); }},
            {"ba_max_iterations",
             [flags](const std::string& v) { flags->max_iterations = std::stoi(v); }}})) {
     return false;
   }
-  if (flags->cameras < 2 || flags->points < 3 || !(flags->views >= 2.0) ||
-      flags->views > flags->cameras || flags->max_iterations < 1) {
-    std::fprintf(stderr, "need --ba_cameras >= 2, --ba_points >= 3, 2 <= --ba_views <= "
-                         "--ba_cameras, --ba_max_iterations >= 1\n");
+  bool sizes_valid = sizes_ok;
+  for (const Size& size : flags->sizes) {
+    sizes_valid = sizes_valid && size.cameras >= 2 && size.points >= 3 &&
+                  flags->views <= size.cameras;
+  }
+  if (!sizes_valid || !libraries_ok || !(flags->views >= 2.0) || flags->max_iterations < 1) {
+    std::fprintf(stderr,
+                 "need --ba_sizes=CAMERASxPOINTS,... (cameras >= 2, points >= 3), "
+                 "--ba_libraries=SUITE_SPARSE,EIGEN_SPARSE (one or both), "
+                 "2 <= --ba_views <= cameras, --ba_max_iterations >= 1\n");
     return false;
   }
   return true;
@@ -244,12 +322,23 @@ int main(int argc, char** argv) {
                                   " iterations, 1 thread");
   benchmark::AddCustomContext("derivative",
                               "lambda 0.1, HESSIAN_DIAGONAL, EXACT (and GAUSS_NEWTON: *_gn_*), "
-                              "AUTOMATIC (sparse LDL^T), final_newton_step, "
+                              "AUTOMATIC (sparse), final_newton_step, "
                               "eigenvalue_iterations 0; reverse mode");
-  benchmark::RegisterBenchmark("BundleAdjustment", BundleAdjustment, flags)
-      ->UseManualTime()
-      ->Unit(benchmark::kSecond)
-      ->Iterations(1);
+  std::string libraries;
+  for (ceres_wiberg::SparseLinearAlgebraLibraryType library : flags.libraries) {
+    libraries += std::string(libraries.empty() ? "" : ", ") +
+                 ceres_wiberg::SparseLinearAlgebraLibraryTypeToString(library);
+  }
+  benchmark::AddCustomContext("sparse_libraries", libraries);
+  for (const Size& size : flags.sizes) {
+    benchmark::RegisterBenchmark(("BundleAdjustment/n_y:" +
+                                  std::to_string(9 * size.cameras + 3 * size.points))
+                                     .c_str(),
+                                 BundleAdjustment, flags, size)
+        ->UseManualTime()
+        ->Unit(benchmark::kSecond)
+        ->Iterations(1);
+  }
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

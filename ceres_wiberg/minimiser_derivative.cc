@@ -51,8 +51,9 @@ class DerivativeEngine {
   Status CheckUnchanged(bool learnable_too) const;
 
  private:
-  // Builds H at the last evaluated point and factorises H + lambda D.
-  Status BuildAndFactorise();
+  // Builds H at the last evaluated point and factorises H + lambda D,
+  // adding the times to *summary.
+  Status BuildAndFactorise(MinimiserDerivative::Summary* summary);
   // rho' J^T J (+ 2 rho'' J^T r r^T J if with_rho2) of residual block i.
   RowMajorMatrix FirstOrderLocal(int i, bool with_rho2) const;
 
@@ -82,10 +83,16 @@ RowMajorMatrix DerivativeEngine::FirstOrderLocal(int i, bool with_rho2) const {
   return local;
 }
 
-Status DerivativeEngine::BuildAndFactorise() {
+Status DerivativeEngine::BuildAndFactorise(MinimiserDerivative::Summary* summary) {
+  const auto start = std::chrono::steady_clock::now();
   Status status = newton_.BuildHessian();
+  summary->hessian_time_in_seconds += SecondsSince(start);
   if (!status.ok()) return status;
-  return newton_.Factorise(options_.lambda);
+  const auto factor_start = std::chrono::steady_clock::now();
+  status = newton_.Factorise(options_.lambda);
+  summary->factorisation_time_in_seconds += SecondsSince(factor_start);
+  summary->symbolic_analysis_time_in_seconds += solver_.analysis_time_in_seconds();
+  return status;
 }
 
 Status DerivativeEngine::Linearise(MinimiserDerivative::Summary* summary) {
@@ -101,7 +108,7 @@ Status DerivativeEngine::Linearise(MinimiserDerivative::Summary* summary) {
   // problem as it was (no non-finite values).
   Eigen::VectorXd before_step;
   if (options_.final_newton_step) {
-    status = BuildAndFactorise();
+    status = BuildAndFactorise(summary);
     if (!status.ok()) {
       return Status(status.code(), "before the final Newton step: " + status.message());
     }
@@ -127,9 +134,7 @@ Status DerivativeEngine::Linearise(MinimiserDerivative::Summary* summary) {
     }
   }
 
-  const auto factor_start = std::chrono::steady_clock::now();
-  status = BuildAndFactorise();
-  summary->factorisation_time_in_seconds = SecondsSince(factor_start);
+  status = BuildAndFactorise(summary);
   summary->evaluation_time_in_seconds = evaluation_time;
   summary->gradient_max_norm = newton_.free_gradient().lpNorm<Eigen::Infinity>();
   summary->gradient_norm = newton_.free_gradient().norm();
@@ -353,6 +358,13 @@ bool MinimiserDerivative::Options::IsValid(std::string* error) const {
     return fail("linear_solver_type has the unknown value " +
                 std::to_string(static_cast<int>(linear_solver_type)));
   }
+  SparseLinearAlgebraLibraryType known_library;
+  if (!StringToSparseLinearAlgebraLibraryType(
+          SparseLinearAlgebraLibraryTypeToString(sparse_linear_algebra_library_type),
+          &known_library)) {
+    return fail("sparse_linear_algebra_library_type has the unknown value " +
+                std::to_string(static_cast<int>(sparse_linear_algebra_library_type)));
+  }
   if (max_dense_size < 0) return fail("max_dense_size must be >= 0");
   if (!(second_derivative_relative_step > 0.0 && second_derivative_relative_step < 1.0)) {
     return fail("second_derivative_relative_step must be in (0, 1), got " +
@@ -396,7 +408,12 @@ std::string MinimiserDerivative::Summary::FullReport() const {
       << "  lambda                       " << lambda << "\n"
       << "  damping                      " << DampingTypeToString(damping) << "\n"
       << "  Hessian model                " << HessianModelToString(hessian_model) << "\n"
-      << "  linear solver                " << LinearSolverTypeToString(linear_solver_type) << "\n"
+      << "  linear solver                " << LinearSolverTypeToString(linear_solver_type)
+      << (linear_solver_type == LinearSolverType::SPARSE
+              ? std::string(" (") +
+                    SparseLinearAlgebraLibraryTypeToString(sparse_linear_algebra_library_type) + ")"
+              : std::string())
+      << "\n"
       << "  |g|_max at inner solution    " << gradient_max_norm_before_newton_step << "\n"
       << "  final Newton step norm       " << newton_step_norm << "\n"
       << "  |g|_max, |g|_2 differentiated " << gradient_max_norm << ", " << gradient_norm << "\n"
@@ -408,7 +425,9 @@ std::string MinimiserDerivative::Summary::FullReport() const {
       << scaled_max_eigenvalue << "]\n"
       << "  condition number (scaled)    " << condition_number << "\n"
       << "  evaluation time (s)          " << evaluation_time_in_seconds << "\n"
-      << "  factorisation time (s)       " << factorisation_time_in_seconds << "\n";
+      << "  Hessian time (s)             " << hessian_time_in_seconds << "\n"
+      << "  factorisation time (s)       " << factorisation_time_in_seconds << " (symbolic "
+      << symbolic_analysis_time_in_seconds << ")\n";
   return out.str();
 }
 
@@ -434,6 +453,7 @@ Status MinimiserDerivative::Linearise(BilevelProblem* problem, Summary* summary)
   out->damping = options_.damping;
   out->hessian_model = options_.hessian_model;
   out->linear_solver_type = options_.linear_solver_type;
+  out->sparse_linear_algebra_library_type = options_.sparse_linear_algebra_library_type;
   Status status = engine_->Linearise(out);
   if (!status.ok()) engine_.reset();
   return status;

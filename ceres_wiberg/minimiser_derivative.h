@@ -104,6 +104,13 @@ class MinimiserDerivative {
     LinearSolverType linear_solver_type = LinearSolverType::AUTOMATIC;
     int max_dense_size = 1000;
 
+    // The sparse factorisation (SPARSE): CHOLMOD's supernodal LL^T, or
+    // Eigen's simplicial LDL^T. Both classify H + lambda D alike (positive
+    // definite, singular, indefinite) and give the same derivative to
+    // round-off.
+    SparseLinearAlgebraLibraryType sparse_linear_algebra_library_type =
+        SparseLinearAlgebraLibraryType::SUITE_SPARSE;
+
     // Relative step of the central differences of the analytic Jacobians
     // that give the residuals' second derivatives. Steps are per coordinate:
     // a direction's step moves each coordinate x_p by at most
@@ -155,6 +162,8 @@ class MinimiserDerivative {
     DampingType damping = DampingType::IDENTITY;
     HessianModel hessian_model = HessianModel::EXACT;
     LinearSolverType linear_solver_type = LinearSolverType::AUTOMATIC;
+    SparseLinearAlgebraLibraryType sparse_linear_algebra_library_type =
+        SparseLinearAlgebraLibraryType::SUITE_SPARSE;
 
     // Coordinates at an active bound (fixed: zero rows of dy*/dw), and the
     // smallest of their KKT multipliers |g_i| (0 if none; near zero relative
@@ -184,8 +193,15 @@ class MinimiserDerivative {
     double condition_number = 0.0;
     bool eigenvalues_are_estimates = false;
 
+    // Wall times of this Linearise, summed over its points (two with
+    // final_newton_step): residuals and Jacobians (evaluation), building H
+    // (its second derivatives and assembly), and factorising H + lambda D,
+    // of which the sparse symbolic analysis (done once per sparsity pattern
+    // and kept by later Linearise calls of this object).
     double evaluation_time_in_seconds = 0.0;
+    double hessian_time_in_seconds = 0.0;
     double factorisation_time_in_seconds = 0.0;
+    double symbolic_analysis_time_in_seconds = 0.0;
 
     // One line: sizes, model, gradient norm, eigenvalue range.
     std::string BriefReport() const;

@@ -36,6 +36,16 @@ const char* LinearSolverTypeToString(LinearSolverType type) {
   return "UNKNOWN";
 }
 
+const char* SparseLinearAlgebraLibraryTypeToString(SparseLinearAlgebraLibraryType type) {
+  switch (type) {
+    case SparseLinearAlgebraLibraryType::SUITE_SPARSE:
+      return "SUITE_SPARSE";
+    case SparseLinearAlgebraLibraryType::EIGEN_SPARSE:
+      return "EIGEN_SPARSE";
+  }
+  return "UNKNOWN";
+}
+
 bool StringToDampingType(const std::string& name, DampingType* type) {
   return StringToEnum(name, {DampingType::IDENTITY, DampingType::HESSIAN_DIAGONAL},
                                 DampingTypeToString, type);
@@ -50,6 +60,14 @@ bool StringToLinearSolverType(const std::string& name, LinearSolverType* type) {
   return StringToEnum(
       name, {LinearSolverType::AUTOMATIC, LinearSolverType::DENSE, LinearSolverType::SPARSE},
       LinearSolverTypeToString, type);
+}
+
+bool StringToSparseLinearAlgebraLibraryType(const std::string& name,
+                                            SparseLinearAlgebraLibraryType* type) {
+  return StringToEnum(name,
+                      {SparseLinearAlgebraLibraryType::SUITE_SPARSE,
+                       SparseLinearAlgebraLibraryType::EIGEN_SPARSE},
+                      SparseLinearAlgebraLibraryTypeToString, type);
 }
 
 }  // namespace ceres_wiberg

@@ -37,17 +37,33 @@ enum class LinearSolverType {
   AUTOMATIC,
   // Eigen dense Cholesky (LLT) on an n_y x n_y matrix.
   DENSE,
-  // Eigen sparse LDL^T (SimplicialLDLT, AMD ordering) on the block-sparse
-  // Hessian; never densified.
+  // A sparse Cholesky factorisation of the block-sparse Hessian, which is
+  // never densified; the library is chosen by
+  // SparseLinearAlgebraLibraryType.
   SPARSE,
+};
+
+// The library behind LinearSolverType::SPARSE (Ceres' option of the same
+// name).
+enum class SparseLinearAlgebraLibraryType {
+  // SuiteSparse CHOLMOD: supernodal LL^T (dense BLAS kernels on the
+  // supernodes, AMD ordering), its symbolic analysis done once per sparsity
+  // pattern. A matrix whose LL^T fails (not positive definite) is classified
+  // singular or indefinite by the LDL^T of EIGEN_SPARSE.
+  SUITE_SPARSE,
+  // Eigen's SimplicialLDLT (AMD ordering): no BLAS, one column at a time.
+  EIGEN_SPARSE,
 };
 
 const char* DampingTypeToString(DampingType type);
 const char* HessianModelToString(HessianModel model);
 const char* LinearSolverTypeToString(LinearSolverType type);
+const char* SparseLinearAlgebraLibraryTypeToString(SparseLinearAlgebraLibraryType type);
 bool StringToDampingType(const std::string& name, DampingType* type);
 bool StringToHessianModel(const std::string& name, HessianModel* model);
 bool StringToLinearSolverType(const std::string& name, LinearSolverType* type);
+bool StringToSparseLinearAlgebraLibraryType(const std::string& name,
+                                            SparseLinearAlgebraLibraryType* type);
 
 }  // namespace ceres_wiberg
 

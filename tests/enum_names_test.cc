@@ -34,6 +34,13 @@ TEST(EnumNames, EveryNameReadsBackIgnoringCase) {
     ASSERT_TRUE(StringToLinearSolverType(LinearSolverTypeToString(type), &read));
     EXPECT_EQ(read, type);
   }
+  for (SparseLinearAlgebraLibraryType type : {SparseLinearAlgebraLibraryType::SUITE_SPARSE,
+                                              SparseLinearAlgebraLibraryType::EIGEN_SPARSE}) {
+    SparseLinearAlgebraLibraryType read;
+    ASSERT_TRUE(StringToSparseLinearAlgebraLibraryType(
+        SparseLinearAlgebraLibraryTypeToString(type), &read));
+    EXPECT_EQ(read, type);
+  }
   for (LearnableLossType type : {LearnableLossType::PSEUDO_HUBER, LearnableLossType::CAUCHY,
                                  LearnableLossType::WELSCH, LearnableLossType::NORMALISED_WELSCH}) {
     LearnableLossType read;

@@ -729,6 +729,32 @@ TEST(MinimiserDerivative, SingularHessianAtLambdaZeroIsAnErrorSuggestingLambda) 
   }
 }
 
+// r = y0 + y1 + y2 - w: H = 1 1^T has a null space of dimension 2, which the
+// refusal at lambda = 0 states (dense: eigenvalues of the scaled form).
+struct TripleSumResidual {
+  template <typename T>
+  bool operator()(const T* y, const T* w, T* r) const {
+    r[0] = y[0] + y[1] + y[2] - w[0];
+    return true;
+  }
+};
+
+TEST(MinimiserDerivative, SingularHessianMessageStatesTheNullSpaceDimension) {
+  double y[3] = {0.3, 0.7, 0.1}, w[1] = {1.1};
+  ceres::Problem problem;
+  problem.AddResidualBlock(
+      new ceres::AutoDiffCostFunction<TripleSumResidual, 1, 3, 1>(new TripleSumResidual),
+      nullptr, y, w);
+  std::unique_ptr<BilevelProblem> bilevel;
+  ASSERT_TRUE(BilevelProblem::Create(&problem, {w}, &bilevel).ok());
+  MinimiserDerivative::Options options = DerivativeOptions(0.0, HessianModel::EXACT);
+  options.linear_solver_type = LinearSolverType::DENSE;
+  MinimiserDerivative implicit(options);
+  const Status status = implicit.Linearise(bilevel.get(), nullptr);
+  EXPECT_EQ(status.code(), StatusCode::kSingularHessian);
+  EXPECT_TRUE(Contains(status.message(), "null space has dimension 2")) << status.message();
+}
+
 // r = y - w under a Cauchy loss: at |y - w| = 2 (s = 4 > 1), the exact H =
 // rho' + 2 rho'' s = (1 - s) / (1 + s)^2 = -0.12 < 0.
 struct DifferenceResidual {
@@ -760,6 +786,102 @@ TEST(MinimiserDerivative, IndefiniteHessianIsAnError) {
   // Gauss-Newton's H = rho' = 0.2 is positive.
   MinimiserDerivative gauss_newton(DerivativeOptions(0.0, HessianModel::GAUSS_NEWTON));
   EXPECT_TRUE(gauss_newton.Linearise(bilevel.get(), nullptr).ok());
+}
+
+// The two sparse libraries (CHOLMOD's supernodal LL^T, Eigen's simplicial
+// LDL^T) on the same systems: the same derivative to round-off, and the same
+// classification where the LL^T fails (singular, indefinite) or succeeds with
+// a null direction of round-off size.
+TEST(MinimiserDerivative, SparseLibrariesAgreeAndClassifyAlike) {
+  const SparseLinearAlgebraLibraryType libraries[] = {
+      SparseLinearAlgebraLibraryType::SUITE_SPARSE, SparseLinearAlgebraLibraryType::EIGEN_SPARSE};
+  auto sparse_options = [](double lambda, HessianModel model,
+                           SparseLinearAlgebraLibraryType library) {
+    MinimiserDerivative::Options options = DerivativeOptions(lambda, model);
+    options.linear_solver_type = LinearSolverType::SPARSE;
+    options.sparse_linear_algebra_library_type = library;
+    return options;
+  };
+
+  // Positive definite, lambda = 0 and 0.1: the Jacobians agree to round-off
+  // (two factorisations of a system with condition number ~1e3).
+  ExponentialProblem fit(Loss::kHuber, 17);
+  ASSERT_TRUE(fit.Solve().ok());
+  for (double lambda : {0.0, 0.1}) {
+    Eigen::MatrixXd J[2];
+    for (int i = 0; i < 2; ++i) {
+      MinimiserDerivative derivative(sparse_options(lambda, HessianModel::EXACT, libraries[i]));
+      MinimiserDerivative::Summary summary;
+      ASSERT_TRUE(derivative.Linearise(fit.bilevel.get(), &summary).ok());
+      EXPECT_EQ(summary.sparse_linear_algebra_library_type, libraries[i]);
+      ASSERT_TRUE(derivative.Jacobian(&J[i]).ok());
+    }
+    EXPECT_LT((J[0] - J[1]).norm() / J[0].norm(), 1e-12) << "lambda " << lambda;
+  }
+
+  // Singular (H = [1 1; 1 1]) at lambda = 0, with the null direction's
+  // block named; indefinite (H = -0.12) at lambda = 0 and 0.1.
+  double y[2] = {0.3, 0.7}, w[1] = {1.0};
+  ceres::Problem sum_problem;
+  sum_problem.AddResidualBlock(
+      new ceres::AutoDiffCostFunction<SumResidual, 1, 2, 1>(new SumResidual), nullptr, y, w);
+  std::unique_ptr<BilevelProblem> sum;
+  ASSERT_TRUE(BilevelProblem::Create(&sum_problem, {w}, &sum).ok());
+  double z[1] = {2.0}, v[1] = {0.0};
+  ceres::Problem difference_problem;
+  difference_problem.AddResidualBlock(
+      new ceres::AutoDiffCostFunction<DifferenceResidual, 1, 1, 1>(new DifferenceResidual),
+      new ceres::CauchyLoss(1.0), z, v);
+  std::unique_ptr<BilevelProblem> difference;
+  ASSERT_TRUE(BilevelProblem::Create(&difference_problem, {v}, &difference).ok());
+  for (SparseLinearAlgebraLibraryType library : libraries) {
+    const char* name = SparseLinearAlgebraLibraryTypeToString(library);
+    MinimiserDerivative singular(sparse_options(0.0, HessianModel::EXACT, library));
+    Status status = singular.Linearise(sum.get(), nullptr);
+    EXPECT_EQ(status.code(), StatusCode::kSingularHessian) << name;
+    EXPECT_TRUE(Contains(status.message(), "use lambda > 0")) << status.message();
+    for (double lambda : {0.0, 0.1}) {
+      MinimiserDerivative indefinite(sparse_options(lambda, HessianModel::EXACT, library));
+      status = indefinite.Linearise(difference.get(), nullptr);
+      EXPECT_EQ(status.code(), StatusCode::kIndefiniteHessian) << name << " " << status.message();
+      // -0.12 + lambda.
+      EXPECT_TRUE(Contains(status.message(), lambda == 0.0 ? "-0.12" : "-0.02"))
+          << status.message();
+    }
+    MinimiserDerivative gauss_newton(sparse_options(0.0, HessianModel::GAUSS_NEWTON, library));
+    EXPECT_TRUE(gauss_newton.Linearise(difference.get(), nullptr).ok()) << name;
+  }
+}
+
+// One MinimiserDerivative linearised again at other values of the same
+// problem (the same sparsity pattern: the symbolic analysis is kept, only the
+// numeric factorisation is redone) gives what a fresh one gives, for both
+// sparse libraries.
+TEST(MinimiserDerivative, SparseFactorisationIsReusedAcrossPoints) {
+  for (SparseLinearAlgebraLibraryType library :
+       {SparseLinearAlgebraLibraryType::SUITE_SPARSE,
+        SparseLinearAlgebraLibraryType::EIGEN_SPARSE}) {
+    ExponentialProblem fit(Loss::kCauchy, 23);
+    ASSERT_TRUE(fit.Solve().ok());
+    MinimiserDerivative::Options options = DerivativeOptions(0.1, HessianModel::EXACT);
+    options.linear_solver_type = LinearSolverType::SPARSE;
+    options.sparse_linear_algebra_library_type = library;
+    MinimiserDerivative reused(options);
+    Eigen::MatrixXd J_first;
+    ASSERT_TRUE(reused.Linearise(fit.bilevel.get(), nullptr).ok());
+    ASSERT_TRUE(reused.Jacobian(&J_first).ok());
+    // Other learnable values: another minimiser, another H.
+    for (double& w_i : fit.w) w_i *= 1.1;
+    ASSERT_TRUE(fit.Solve().ok());
+    Eigen::MatrixXd J_reused, J_fresh;
+    ASSERT_TRUE(reused.Linearise(fit.bilevel.get(), nullptr).ok());
+    ASSERT_TRUE(reused.Jacobian(&J_reused).ok());
+    MinimiserDerivative fresh(options);
+    ASSERT_TRUE(fresh.Linearise(fit.bilevel.get(), nullptr).ok());
+    ASSERT_TRUE(fresh.Jacobian(&J_fresh).ok());
+    EXPECT_EQ(J_reused, J_fresh) << SparseLinearAlgebraLibraryTypeToString(library);
+    EXPECT_GT((J_reused - J_first).norm(), 1e-6 * J_first.norm());
+  }
 }
 
 // r = y - w * d, with a Jacobian that is NaN or an evaluation that fails on
@@ -945,6 +1067,10 @@ TEST(MinimiserDerivativeOptions, EveryFieldIsChecked) {
          o->linear_solver_type = static_cast<LinearSolverType>(3);
        },
        "linear_solver_type"},
+      {[](MinimiserDerivative::Options* o) {
+         o->sparse_linear_algebra_library_type = static_cast<SparseLinearAlgebraLibraryType>(2);
+       },
+       "sparse_linear_algebra_library_type"},
       {[](MinimiserDerivative::Options* o) { o->max_dense_size = -1; }, "max_dense_size"},
       {[](MinimiserDerivative::Options* o) { o->bound_tolerance = -1e-3; }, "bound_tolerance"},
       {[](MinimiserDerivative::Options* o) { o->bound_tolerance = 1.0; }, "bound_tolerance"},

@@ -93,6 +93,34 @@ TEST(NewtonPolish, LeavesAnIndefinitePointForAStrictMinimum) {
   EXPECT_TRUE(derivative.Linearise(bilevel.get(), &derivative_summary).ok());
 }
 
+// The same descent on the sparse path, both libraries: raising mu after a
+// failed factorisation (CHOLMOD's LL^T refuses the indefinite H + mu I, the
+// LDL^T names it indefinite) refactorises the same symbolic analysis.
+TEST(NewtonPolish, LeavesAnIndefinitePointOnTheSparsePath) {
+  for (SparseLinearAlgebraLibraryType library : {SparseLinearAlgebraLibraryType::SUITE_SPARSE,
+                                                 SparseLinearAlgebraLibraryType::EIGEN_SPARSE}) {
+    double x[2] = {0.3, 0.3};
+    double w[1] = {1.0};
+    ceres::Problem problem;
+    problem.AddResidualBlock(
+        new ceres::AutoDiffCostFunction<DoubleWell, 2, 2, 1>(new DoubleWell), nullptr, x, w);
+    std::unique_ptr<BilevelProblem> bilevel;
+    ASSERT_TRUE(BilevelProblem::Create(&problem, {w}, &bilevel).ok());
+    NewtonPolish::Options options;
+    options.derivative_options.linear_solver_type = LinearSolverType::SPARSE;
+    options.derivative_options.sparse_linear_algebra_library_type = library;
+    NewtonPolish::Summary summary;
+    const Status status = NewtonPolish::Polish(options, bilevel.get(), &summary);
+    const char* name = SparseLinearAlgebraLibraryTypeToString(library);
+    ASSERT_TRUE(status.ok()) << name << " " << status.ToString();
+    EXPECT_TRUE(summary.converged) << name << " " << summary.BriefReport();
+    EXPECT_TRUE(summary.strict_local_minimum) << name << " " << summary.BriefReport();
+    EXPECT_GT(summary.factorisations, summary.iterations) << name << " " << summary.BriefReport();
+    EXPECT_LT(std::abs(x[0] - 1.0), 1e-10) << name << " " << summary.BriefReport();
+    EXPECT_LT(std::abs(x[1] - 1.0), 1e-10) << name;
+  }
+}
+
 TEST(NewtonPolish, BadOptionsAndNonFiniteEnergiesAreErrors) {
   ExponentialProblem fit(Loss::kNone, 53);
   NewtonPolish::Summary summary;

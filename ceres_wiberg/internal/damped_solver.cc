@@ -1,17 +1,78 @@
 #include "ceres_wiberg/internal/damped_solver.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <mutex>
 #include <sstream>
 #include <utility>
 
+#include "Eigen/CholmodSupport"
 #include "Eigen/Eigenvalues"
 
 namespace ceres_wiberg {
 namespace internal {
+
+// CHOLMOD's supernodal LL^T through Eigen's CholmodSupport, with AMD
+// ordering only (as Ceres orders it: no METIS trial, so the analysis time
+// does not depend on the fill AMD finds), CHOLMOD's own printing off (a
+// matrix that is not positive definite is a result here, not a warning), and
+// the pivots of the factor, which Eigen does not expose.
+class CholmodLlt
+    : public Eigen::CholmodSupernodalLLT<Eigen::SparseMatrix<double>, Eigen::Upper> {
+ public:
+  CholmodLlt() {
+    cholmod().nmethods = 1;
+    cholmod().method[0].ordering = CHOLMOD_AMD;
+    cholmod().postorder = 1;
+    cholmod().print = 0;
+  }
+
+  // diag(L)^2, the pivots of the LDL^T with CHOLMOD's ordering, in the
+  // order of the matrix's rows (after a successful factorize).
+  Eigen::VectorXd Pivots() const {
+    const cholmod_factor& L = *m_cholmodFactor;
+    Eigen::VectorXd pivots(L.n);
+    const int* perm = static_cast<const int*>(L.Perm);
+    const double* x = static_cast<const double*>(L.x);
+    if (L.is_super) {
+      const int* super = static_cast<const int*>(L.super);
+      const int* pi = static_cast<const int*>(L.pi);
+      const int* px = static_cast<const int*>(L.px);
+      for (size_t s = 0; s < L.nsuper; ++s) {
+        // Supernode s: columns super[s] .. super[s + 1] - 1 of L, a dense
+        // column-major block of pi[s + 1] - pi[s] rows at x + px[s].
+        const int rows = pi[s + 1] - pi[s];
+        for (int j = 0; j < super[s + 1] - super[s]; ++j) {
+          const double l = x[px[s] + j * rows + j];
+          pivots[perm[super[s] + j]] = l * l;
+        }
+      }
+    } else {
+      // A simplicial LL^T (CHOLMOD's fallback): the diagonal leads each column.
+      const int* p = static_cast<const int*>(L.p);
+      for (size_t j = 0; j < L.n; ++j) pivots[perm[j]] = x[p[j]] * x[p[j]];
+    }
+    return pivots;
+  }
+
+  // CHOLMOD's solve writes into the shared workspace of cholmod_common.
+  Eigen::MatrixXd LockedSolve(const Eigen::MatrixXd& B) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return solve(B);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+};
+
 namespace {
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 
 // Ceres' Levenberg-Marquardt clamps its diagonal to this range.
 constexpr double kMinDiagonal = 1e-6;
@@ -26,6 +87,8 @@ constexpr int kNullDirectionIterations = 8;
 DampedSolver::DampedSolver(const MinimiserDerivative::Options& options)
     : options_(options), lambda_(options.lambda) {}
 
+DampedSolver::~DampedSolver() = default;
+
 void DampedSolver::SetFixed(const std::vector<char>& fixed) {
   std::vector<int> free;
   const bool reduced = std::find(fixed.begin(), fixed.end(), 1) != fixed.end();
@@ -35,7 +98,7 @@ void DampedSolver::SetFixed(const std::vector<char>& fixed) {
     }
   }
   // A new free set is a new sparsity pattern.
-  if (reduced != reduced_ || free != free_) sparse_pattern_analysed_ = false;
+  if (reduced != reduced_ || free != free_) cholmod_analysed_ = ldlt_analysed_ = false;
   reduced_ = reduced;
   free_ = std::move(free);
 }
@@ -68,10 +131,17 @@ void DampedSolver::SetSparse(Eigen::SparseMatrix<double> H_upper) {
     H_upper = Eigen::SparseMatrix<double>(n, n);
     H_upper.setFromTriplets(triplets.begin(), triplets.end());
   }
-  // The sparsity pattern is the problem's: analysed once, kept across points.
-  sparse_pattern_analysed_ = sparse_pattern_analysed_ && !dense_ &&
-                             H_upper.rows() == sparse_hessian_upper_.rows() &&
-                             H_upper.nonZeros() == sparse_hessian_upper_.nonZeros();
+  // The sparsity pattern is the problem's: analysed once, kept across points
+  // while it is the same.
+  H_upper.makeCompressed();
+  const bool same_pattern =
+      !dense_ && H_upper.rows() == sparse_hessian_upper_.rows() &&
+      H_upper.nonZeros() == sparse_hessian_upper_.nonZeros() &&
+      std::equal(H_upper.outerIndexPtr(), H_upper.outerIndexPtr() + H_upper.outerSize() + 1,
+                 sparse_hessian_upper_.outerIndexPtr()) &&
+      std::equal(H_upper.innerIndexPtr(), H_upper.innerIndexPtr() + H_upper.nonZeros(),
+                 sparse_hessian_upper_.innerIndexPtr());
+  if (!same_pattern) cholmod_analysed_ = ldlt_analysed_ = false;
   dense_ = false;
   sparse_hessian_upper_ = std::move(H_upper);
 }
@@ -136,6 +206,11 @@ Status DampedSolver::Classify() const {
             << " of the largest (" << scaled_max_eigenvalue_ << "; unscaled " << min_eigenvalue_
             << " and " << max_eigenvalue_
             << "), so the minimiser is not isolated (a flat direction, e.g. a gauge freedom). ";
+    if (null_space_dimension_ > 0) {
+      message << "Its null space has dimension " << null_space_dimension_ << " ("
+              << (dense_ ? "eigenvalues" : "factorisation pivots")
+              << " of the Jacobi-scaled form within singular_tolerance of the largest). ";
+    }
   }
   if (lambda_ == 0.0) {
     message << "The implicit derivative (lambda = 0) does not exist here; use "
@@ -177,11 +252,20 @@ void DampedSolver::EstimateEigenvalues(int iterations, const Multiply& multiply,
 }
 
 Eigen::VectorXd DampedSolver::SolveScaled(const Eigen::VectorXd& v) const {
-  if (dense_) return dense_factor_.solve(v);
-  return sparse_factor_.solve(v);
+  switch (factor_) {
+    case Factor::kDense:
+      return dense_factor_.solve(v);
+    case Factor::kCholmodLlt:
+      return cholmod_factor_->LockedSolve(v);
+    case Factor::kEigenLdlt:
+      return sparse_factor_.solve(v);
+  }
+  return v;
 }
 
 Status DampedSolver::FactoriseDense() {
+  factor_ = Factor::kDense;
+  null_space_dimension_ = -1;
   Eigen::MatrixXd A = dense_hessian_;
   A.diagonal() += DampingDiagonal(dense_hessian_.diagonal());
   scale_ = JacobiScale(A.diagonal());
@@ -197,11 +281,19 @@ Status DampedSolver::FactoriseDense() {
     scaled_max_eigenvalue_ = eigen.eigenvalues().maxCoeff();
     estimates_ = false;
   };
-  // The eigenvector of the scaled matrix's smallest eigenvalue.
+  // The eigenvector of the scaled matrix's smallest eigenvalue, and the
+  // dimension of its null space (then in the message).
   auto find_null_direction = [&](Status status) {
     if (status.code() == StatusCode::kSingularHessian) {
       Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eigen(scaled);
       null_direction_ = eigen.eigenvectors().col(0);
+      const Eigen::VectorXd& values = eigen.eigenvalues();
+      const double tolerance =
+          options_.singular_tolerance * std::max(std::abs(values.minCoeff()),
+                                                 std::abs(values.maxCoeff()));
+      null_space_dimension_ = static_cast<int>((values.array().abs() <= tolerance).count());
+      Status with_dimension = Classify();
+      if (with_dimension.code() == status.code()) return with_dimension;
     }
     return status;
   };
@@ -238,65 +330,137 @@ Status DampedSolver::FactoriseDense() {
   return find_null_direction(Classify());
 }
 
-Status DampedSolver::FactoriseSparse() {
-  estimates_ = true;
-  null_direction_.resize(0);
-  Eigen::SparseMatrix<double> A = sparse_hessian_upper_;
-  const Eigen::VectorXd damping = DampingDiagonal(Eigen::VectorXd(A.diagonal()));
-  for (int i = 0; i < A.rows(); ++i) A.coeffRef(i, i) += damping[i];
-  scale_ = JacobiScale(Eigen::VectorXd(A.diagonal()));
-  Eigen::SparseMatrix<double> scaled = A;
+Eigen::SparseMatrix<double> DampedSolver::ScaledSparse() {
+  const Eigen::SparseMatrix<double>& H = sparse_hessian_upper_;
+  const Eigen::VectorXd h = H.diagonal();
+  const Eigen::VectorXd a = h + DampingDiagonal(h);
+  scale_ = JacobiScale(a);
+  Eigen::SparseMatrix<double> scaled = H;
+  // The upper triangle's columns end with their diagonal entry where H has
+  // one; a missing one is inserted.
+  bool inserted = false;
+  for (int col = 0; col < scaled.outerSize(); ++col) {
+    const int end = scaled.outerIndexPtr()[col + 1];
+    if (end > scaled.outerIndexPtr()[col] && scaled.innerIndexPtr()[end - 1] == col) {
+      scaled.valuePtr()[end - 1] += a[col] - h[col];
+    } else {
+      scaled.coeffRef(col, col) += a[col] - h[col];
+      inserted = true;
+    }
+  }
+  if (inserted) scaled.makeCompressed();
   for (int col = 0; col < scaled.outerSize(); ++col) {
     for (Eigen::SparseMatrix<double>::InnerIterator it(scaled, col); it; ++it) {
       it.valueRef() *= scale_[it.row()] * scale_[it.col()];
     }
   }
-  if (!sparse_pattern_analysed_) {
-    sparse_factor_.analyzePattern(scaled);
-    sparse_pattern_analysed_ = true;
+  return scaled;
+}
+
+Eigen::VectorXd DampedSolver::MultiplySparse(const Eigen::VectorXd& v) const {
+  const Eigen::VectorXd h = sparse_hessian_upper_.diagonal();
+  return sparse_hessian_upper_.selfadjointView<Eigen::Upper>() * v +
+         DampingDiagonal(h).cwiseProduct(v);
+}
+
+Status DampedSolver::FactoriseSparse() {
+  estimates_ = true;
+  null_direction_.resize(0);
+  analysis_time_ = numeric_time_ = 0.0;
+  null_space_dimension_ = -1;
+  const Eigen::SparseMatrix<double> scaled = ScaledSparse();
+  if (options_.sparse_linear_algebra_library_type ==
+      SparseLinearAlgebraLibraryType::EIGEN_SPARSE) {
+    return FactoriseLdlt(scaled);
   }
+  if (cholmod_factor_ == nullptr) cholmod_factor_ = std::make_unique<CholmodLlt>();
+  if (!cholmod_analysed_) {
+    const auto start = std::chrono::steady_clock::now();
+    cholmod_factor_->analyzePattern(scaled);
+    cholmod_analysed_ = true;
+    analysis_time_ += SecondsSince(start);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  cholmod_factor_->factorize(scaled);
+  numeric_time_ += SecondsSince(start);
+  if (cholmod_factor_->info() != Eigen::Success) {
+    // Not positive definite (to the factorisation): the LDL^T tells singular
+    // from indefinite.
+    return FactoriseLdlt(scaled);
+  }
+  factor_ = Factor::kCholmodLlt;
+  const Eigen::VectorXd scaled_pivots = cholmod_factor_->Pivots();
+  return ClassifySparse(scaled, scaled_pivots, scaled_pivots.cwiseQuotient(scale_.cwiseAbs2()));
+}
+
+Status DampedSolver::FactoriseLdlt(const Eigen::SparseMatrix<double>& scaled) {
+  factor_ = Factor::kEigenLdlt;
+  if (!ldlt_analysed_) {
+    const auto start = std::chrono::steady_clock::now();
+    sparse_factor_.analyzePattern(scaled);
+    ldlt_analysed_ = true;
+    analysis_time_ += SecondsSince(start);
+  }
+  const auto start = std::chrono::steady_clock::now();
   sparse_factor_.factorize(scaled);
+  numeric_time_ += SecondsSince(start);
   if (sparse_factor_.info() != Eigen::Success) {
     // A zero pivot: S A S is singular (or, beyond it, indefinite); the
     // pivot's coordinate is where the null direction shows.
     min_eigenvalue_ = scaled_min_eigenvalue_ = 0.0;
-    max_eigenvalue_ = A.diagonal().cwiseAbs().maxCoeff();
+    max_eigenvalue_ = (Eigen::VectorXd(sparse_hessian_upper_.diagonal()) +
+                       DampingDiagonal(sparse_hessian_upper_.diagonal()))
+                          .cwiseAbs()
+                          .maxCoeff();
     scaled_max_eigenvalue_ = Eigen::VectorXd(scaled.diagonal()).cwiseAbs().maxCoeff();
     Status status = Classify();
     const Eigen::VectorXd pivots = sparse_factor_.vectorD();
-    if (status.code() == StatusCode::kSingularHessian && pivots.size() == A.rows()) {
+    if (status.code() == StatusCode::kSingularHessian && pivots.size() == scaled.rows()) {
       Eigen::Index smallest = 0;
       pivots.cwiseAbs().minCoeff(&smallest);
-      null_direction_ = Eigen::VectorXd::Unit(A.rows(), smallest);
+      null_direction_ = Eigen::VectorXd::Unit(scaled.rows(), smallest);
     }
     return status;
   }
+  const Eigen::VectorXd scaled_pivots = sparse_factor_.vectorD();
+  return ClassifySparse(scaled, scaled_pivots, scaled_pivots.cwiseQuotient(scale_.cwiseAbs2()));
+}
+
+Status DampedSolver::ClassifySparse(const Eigen::SparseMatrix<double>& scaled,
+                                    const Eigen::VectorXd& scaled_pivots,
+                                    const Eigen::VectorXd& pivots) {
   // For a symmetric matrix with an LDL^T factorisation the signs of the pivots
   // are the signs of the eigenvalues (Sylvester); for a positive definite one
   // the pivots lie inside [min, max] eigenvalue. The pivots of A are those of
   // S A S divided by S^2.
-  const Eigen::VectorXd scaled_pivots = sparse_factor_.vectorD();
-  const Eigen::VectorXd pivots = scaled_pivots.cwiseQuotient(scale_.cwiseAbs2());
   min_eigenvalue_ = pivots.minCoeff();
   max_eigenvalue_ = pivots.maxCoeff();
   scaled_min_eigenvalue_ = scaled_pivots.minCoeff();
   scaled_max_eigenvalue_ = scaled_pivots.maxCoeff();
+  // Pivots within the singular band count the null space's dimension (a
+  // positive semi-definite matrix of rank r has n - r zero pivots in exact
+  // arithmetic); 0 leaves it unknown.
+  const double band =
+      options_.singular_tolerance * scaled_pivots.cwiseAbs().maxCoeff();
+  const int small_pivots = static_cast<int>((scaled_pivots.array().abs() <= band).count());
+  null_space_dimension_ = small_pivots > 0 ? small_pivots : -1;
   const int n = options_.eigenvalue_iterations;
   if (min_eigenvalue_ > 0.0) {
-    const Eigen::SparseMatrix<double> A_full = A.selfadjointView<Eigen::Upper>();
     EstimateEigenvalues(
-        n, [&A_full](const Eigen::VectorXd& v) -> Eigen::VectorXd { return A_full * v; },
+        n, [this](const Eigen::VectorXd& v) -> Eigen::VectorXd { return MultiplySparse(v); },
         [this](const Eigen::VectorXd& v) -> Eigen::VectorXd { return SolveFree(v); },
         &min_eigenvalue_, &max_eigenvalue_);
-    const Eigen::SparseMatrix<double> scaled_full = scaled.selfadjointView<Eigen::Upper>();
     EstimateEigenvalues(
-        n, [&scaled_full](const Eigen::VectorXd& v) -> Eigen::VectorXd { return scaled_full * v; },
+        n,
+        [&scaled](const Eigen::VectorXd& v) -> Eigen::VectorXd {
+          return scaled.selfadjointView<Eigen::Upper>() * v;
+        },
         [this](const Eigen::VectorXd& v) { return SolveScaled(v); }, &scaled_min_eigenvalue_,
         &scaled_max_eigenvalue_);
   }
   Status status = Classify();
   if (status.code() == StatusCode::kSingularHessian) {
-    Eigen::VectorXd v = Eigen::VectorXd::LinSpaced(A.rows(), 1.0, 2.0).normalized();
+    Eigen::VectorXd v = Eigen::VectorXd::LinSpaced(scaled.rows(), 1.0, 2.0).normalized();
     for (int i = 0; i < kNullDirectionIterations; ++i) {
       const Eigen::VectorXd x = SolveScaled(v);
       if (x.norm() == 0.0 || !x.allFinite()) break;
@@ -310,8 +474,15 @@ Status DampedSolver::FactoriseSparse() {
 Eigen::MatrixXd DampedSolver::SolveFree(const Eigen::MatrixXd& B) const {
   if (B.rows() == 0) return B;
   const Eigen::MatrixXd scaled_B = scale_.asDiagonal() * B;
-  if (dense_) return scale_.asDiagonal() * dense_factor_.solve(scaled_B);
-  return scale_.asDiagonal() * sparse_factor_.solve(scaled_B);
+  switch (factor_) {
+    case Factor::kDense:
+      return scale_.asDiagonal() * dense_factor_.solve(scaled_B);
+    case Factor::kCholmodLlt:
+      return scale_.asDiagonal() * cholmod_factor_->LockedSolve(scaled_B);
+    case Factor::kEigenLdlt:
+      return scale_.asDiagonal() * sparse_factor_.solve(scaled_B);
+  }
+  return B;
 }
 
 Eigen::MatrixXd DampedSolver::Solve(const Eigen::MatrixXd& B) const {

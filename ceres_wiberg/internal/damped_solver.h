@@ -1,6 +1,14 @@
 // ceres_wiberg internal: keeps H and factorises A = H + lambda D (dense
-// Cholesky or sparse LDL^T), reports its extreme eigenvalues, and solves
-// A X = B. A new lambda refactorises A from the kept H: H is not rebuilt.
+// Cholesky, or sparse: CHOLMOD's supernodal LL^T or Eigen's simplicial
+// LDL^T), reports its extreme eigenvalues, and solves A X = B. A new lambda
+// refactorises A from the kept H: H is not rebuilt, and the sparse symbolic
+// analysis (ordering, elimination tree, supernodes) is kept while the
+// sparsity pattern stays.
+//
+// Classification of a sparse A: a successful LL^T proves S A S positive
+// definite (singular if its pivots span more than 1 / singular_tolerance);
+// a failed one is refactorised by the LDL^T, whose pivots' signs are those
+// of the eigenvalues (Sylvester), to tell singular from indefinite.
 //
 // A is factorised, and classified (positive definite, singular, indefinite),
 // in its Jacobi-scaled form S A S, S = diag(|A_ii|)^-1/2 (1 where A_ii = 0),
@@ -28,9 +36,16 @@
 namespace ceres_wiberg {
 namespace internal {
 
+// CHOLMOD's supernodal LL^T (defined in damped_solver.cc, so that CHOLMOD's
+// headers stay private to the library's sources).
+class CholmodLlt;
+
 class DampedSolver {
  public:
   explicit DampedSolver(const MinimiserDerivative::Options& options);
+  ~DampedSolver();
+  DampedSolver(const DampedSolver&) = delete;
+  DampedSolver& operator=(const DampedSolver&) = delete;
 
   // The coordinates held fixed by the next SetDense/SetSparse: n entries, 1
   // for fixed; empty: none.
@@ -45,7 +60,8 @@ class DampedSolver {
   Status Factorise(double lambda);
 
   // X = (H + lambda D)^-1 B for the last Factorise (over the free
-  // coordinates; zero rows for the fixed ones).
+  // coordinates; zero rows for the fixed ones). Not to be called from two
+  // threads at once (CHOLMOD's solve uses the factorisation's workspace).
   Eigen::MatrixXd Solve(const Eigen::MatrixXd& B) const;
 
   // Extreme eigenvalues of A = H + lambda D, and of its Jacobi-scaled form.
@@ -56,6 +72,12 @@ class DampedSolver {
   bool eigenvalues_are_estimates() const { return estimates_; }
   bool is_dense() const { return dense_; }
 
+  // After a Factorise of a sparse A: the time of the symbolic analysis it
+  // did (0 when the pattern's analysis was kept) and of the numeric
+  // factorisation(s).
+  double analysis_time_in_seconds() const { return analysis_time_; }
+  double numeric_time_in_seconds() const { return numeric_time_; }
+
   // After a kSingularHessian Factorise: the direction (scaled coordinates,
   // unit norm, n entries, zero on the fixed ones) along which S A S is
   // (nearly) null; empty if unknown.
@@ -64,8 +86,23 @@ class DampedSolver {
  private:
   using Multiply = std::function<Eigen::VectorXd(const Eigen::VectorXd&)>;
 
+  // Which factorisation Solve uses.
+  enum class Factor { kDense, kCholmodLlt, kEigenLdlt };
+
   Status FactoriseDense();
   Status FactoriseSparse();
+  // S A S (upper triangle) from the kept sparse H; sets scale_.
+  Eigen::SparseMatrix<double> ScaledSparse();
+  // A v for the kept sparse H (free coordinates).
+  Eigen::VectorXd MultiplySparse(const Eigen::VectorXd& v) const;
+  // The eigenvalue bounds and estimates, classification and null direction
+  // from the sparse factorisation's pivots (those of S A S, in any order;
+  // `pivots` the matching ones of A).
+  Status ClassifySparse(const Eigen::SparseMatrix<double>& scaled,
+                        const Eigen::VectorXd& scaled_pivots, const Eigen::VectorXd& pivots);
+  // The LDL^T route: classification (and the solve) by Eigen's
+  // SimplicialLDLT of S A S.
+  Status FactoriseLdlt(const Eigen::SparseMatrix<double>& scaled);
   // D's diagonal for a Hessian with diagonal `h`.
   Eigen::VectorXd DampingDiagonal(const Eigen::VectorXd& h) const;
   // S's diagonal for A's diagonal.
@@ -89,7 +126,12 @@ class DampedSolver {
   int size_ = 0;  // n, fixed coordinates included
   double lambda_ = 0.0;
   bool dense_ = true;
-  bool sparse_pattern_analysed_ = false;
+  Factor factor_ = Factor::kDense;
+  // The sparse symbolic analyses done for the kept pattern.
+  bool cholmod_analysed_ = false;
+  bool ldlt_analysed_ = false;
+  double analysis_time_ = 0.0;
+  double numeric_time_ = 0.0;
   Eigen::MatrixXd dense_hessian_;
   Eigen::SparseMatrix<double> sparse_hessian_upper_;
   bool estimates_ = false;
@@ -99,8 +141,12 @@ class DampedSolver {
   double scaled_max_eigenvalue_ = 0.0;
   Eigen::VectorXd scale_;  // S's diagonal
   Eigen::VectorXd null_direction_;
+  // For the kSingularHessian message: the eigenvalues (dense) or pivots
+  // (sparse) of S A S within singular_tolerance of the largest; -1 unknown.
+  int null_space_dimension_ = -1;
   Eigen::LLT<Eigen::MatrixXd> dense_factor_;
   Eigen::SimplicialLDLT<Eigen::SparseMatrix<double>, Eigen::Upper> sparse_factor_;
+  std::unique_ptr<CholmodLlt> cholmod_factor_;  // made on the first SUITE_SPARSE use
 };
 
 }  // namespace internal

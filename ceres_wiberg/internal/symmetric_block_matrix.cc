@@ -1,6 +1,8 @@
 #include "ceres_wiberg/internal/symmetric_block_matrix.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <vector>
 
 #include "glog/logging.h"
 
@@ -95,22 +97,53 @@ Eigen::MatrixXd SymmetricBlockMatrix::ToDense() const {
 }
 
 Eigen::SparseMatrix<double> SymmetricBlockMatrix::ToSparseUpper() const {
-  std::vector<Eigen::Triplet<double>> triplets;
-  triplets.reserve(values_.size());
+  // Compressed columns written directly (no triplets: their list and
+  // setFromTriplets' transposed copy would triple the peak memory of a
+  // large H). Entries of column c come in increasing block position p, then
+  // i, i.e. increasing row where offsets increase with position.
+  const int n = layout_.num_inner;
+  std::vector<int64_t> start(n + 1, 0);
   for (size_t p = 0; p < pairs_.size(); ++p) {
     const ParameterBlockInfo& row = layout_.blocks[layout_.inner_blocks[p]];
     for (const auto& [q, offset] : pairs_[p]) {
       const ParameterBlockInfo& col = layout_.blocks[layout_.inner_blocks[q]];
       for (int i = 0; i < row.tangent_size; ++i) {
         for (int j = (static_cast<int>(p) == q ? i : 0); j < col.tangent_size; ++j) {
-          triplets.emplace_back(row.offset + i, col.offset + j,
-                                values_[offset + i * col.tangent_size + j]);
+          ++start[col.offset + j + 1];
         }
       }
     }
   }
-  Eigen::SparseMatrix<double> sparse(layout_.num_inner, layout_.num_inner);
-  sparse.setFromTriplets(triplets.begin(), triplets.end());
+  for (int c = 0; c < n; ++c) start[c + 1] += start[c];
+  Eigen::SparseMatrix<double> sparse(n, n);
+  sparse.resizeNonZeros(static_cast<Eigen::Index>(start[n]));
+  std::vector<int64_t> next(start.begin(), start.end() - 1);
+  int* inner = sparse.innerIndexPtr();
+  double* values = sparse.valuePtr();
+  for (size_t p = 0; p < pairs_.size(); ++p) {
+    const ParameterBlockInfo& row = layout_.blocks[layout_.inner_blocks[p]];
+    for (const auto& [q, offset] : pairs_[p]) {
+      const ParameterBlockInfo& col = layout_.blocks[layout_.inner_blocks[q]];
+      for (int i = 0; i < row.tangent_size; ++i) {
+        for (int j = (static_cast<int>(p) == q ? i : 0); j < col.tangent_size; ++j) {
+          const int64_t k = next[col.offset + j]++;
+          inner[k] = row.offset + i;
+          values[k] = values_[offset + i * col.tangent_size + j];
+        }
+      }
+    }
+  }
+  bool sorted = true;
+  for (int c = 0; c < n; ++c) {
+    sparse.outerIndexPtr()[c] = static_cast<int>(start[c]);
+    for (int64_t k = start[c] + 1; k < start[c + 1]; ++k) sorted = sorted && inner[k - 1] < inner[k];
+  }
+  sparse.outerIndexPtr()[n] = static_cast<int>(start[n]);
+  if (!sorted) {
+    // Offsets not increasing with position: sort each column by row.
+    const Eigen::SparseMatrix<double, Eigen::RowMajor> transposed = sparse;
+    sparse = transposed;
+  }
   return sparse;
 }
 

@@ -69,6 +69,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.singular_tolerance = in.Double();
   options.max_exact_eigenvalue_size = in.Int();
   options.eigenvalue_iterations = in.Int();
+  options.sparse_linear_algebra_library_type =
+      static_cast<ceres_wiberg::SparseLinearAlgebraLibraryType>(in.Int());
 
   std::string error;
   if (!options.IsValid(&error)) {
