@@ -50,6 +50,9 @@ DEFINE_double(initial_scale, 0.5,
 DEFINE_bool(select_by_validation, true,
             "Return the model, among the initial one and those at the end of each epoch, with "
             "the lowest validation loss (early stopping); false: the last one.");
+DEFINE_bool(robust_outer_loss, false,
+            "Learn with the robust aligned point error (pseudo-Huber of the point errors, "
+            "scale 1% of the scene's size) as the outer loss instead of the RMSE.");
 DEFINE_bool(show_gauge, true, "Show the gauge (the first part of the program).");
 DEFINE_bool(print_scenes, false, "Print every scene's RMSE per method and split.");
 DEFINE_uint64(seed, 1, "Seed of training scene i: seed + i; held-out scene i: seed + 1000 + i.");
@@ -400,6 +403,7 @@ int main(int argc, char** argv) {
   bundle_adjustment::BaTrainingObjective::Options objective_options;
   objective_options.derivative_options.lambda = FLAGS_lambda;
   objective_options.warm_start = FLAGS_warm_start;
+  objective_options.robust_outer_loss = FLAGS_robust_outer_loss;
   std::unique_ptr<bundle_adjustment::BaTrainingObjective> objective;
   if (Fail("training objective", bundle_adjustment::BaTrainingObjective::Create(
                                      &train, initial, objective_options, &objective))) {
@@ -562,6 +566,7 @@ int main(int argc, char** argv) {
                         {"validation_scenes", FLAGS_validation_scenes},
                         {"initial_scale", FLAGS_initial_scale},
                         {"select_by_validation", FLAGS_select_by_validation},
+                        {"robust_outer_loss", FLAGS_robust_outer_loss},
                         {"test_scenes", FLAGS_test_scenes},
                         {"seed", FLAGS_seed},
                         {"epochs", FLAGS_epochs},
