@@ -278,22 +278,30 @@ def bundle_adjustment(data, path):
     s = data["settings"]
     methods = data["methods"]
     n = len(methods[0]["heldout_rmse"])
-    header = ["method", "held-out mean RMSE", "training mean RMSE"] + [
-        "scene %d" % i for i in range(n)]
+    header = ["method", "held-out mean RMSE", "held-out mean median", "training mean RMSE",
+              "validation mean RMSE"] + ["scene %d" % i for i in range(n)]
     rows = []
     for m in methods:
-        rows.append([m["name"], fixed(m["heldout_mean_rmse"], 4), fixed(m["training_mean_rmse"], 4)]
+        rows.append([m["name"], fixed(m["heldout_mean_rmse"], 4),
+                     fixed(m["heldout_mean_median_error"], 4), fixed(m["training_mean_rmse"], 4),
+                     fixed(m["validation_mean_rmse"], 4)]
                     + [fixed(v, 4) for v in m["heldout_rmse"]])
     learnt = data["learnt"]
-    text = ("%d training and %d held-out scenes of %d cameras (pixel noise %s px) and %d points; "
-            "%s%% of the held-out observations are gross outliers. Adam, %d epochs of batch %d, "
-            "learning rate %g on the logarithms; lambda = %g, D = diag(H). Learnt scale a = %s px, "
-            "weights %s. Aligned point RMSE in scene units (points in a ball of radius 2).\n\n"
-            % (s["train_scenes"], s["test_scenes"], s["num_cameras"],
+    learning = data["learning"]
+    selected = learning["selected_epoch"]
+    text = ("%d training, %d validation (training side, seeds 501..) and %d held-out scenes of %d "
+            "cameras (pixel noise %s px) and %d points; %s%% of the held-out observations are "
+            "gross outliers. Adam from a = %g px, all weights 1, %d epochs of batch %d, learning "
+            "rate %g on the logarithms; lambda = %g, D = diag(H); the model returned is the one of "
+            "lowest validation loss (%s). Learnt scale a = %s px, weights %s. Point error in scene "
+            "units (points in a ball of radius 2) after the similarity alignment; \"median\": the "
+            "median point error of a scene.\n\n"
+            % (s["train_scenes"], s["validation_scenes"], s["test_scenes"], s["num_cameras"],
                ", ".join("%g" % v for v in s["camera_pixel_noise"]), s["num_points"],
-               fixed(100.0 * s["heldout_outliers"] / s["heldout_observations"], 1), s["epochs"],
-               s["batch_size"], s["learning_rate"], s["lambda"], num(learnt["scale"], 3),
-               ", ".join(num(v, 3) for v in learnt["camera_weights"])))
+               fixed(100.0 * s["heldout_outliers"] / s["heldout_observations"], 1),
+               s["initial_scale"], s["epochs"], s["batch_size"], s["learning_rate"], s["lambda"],
+               "the initial model" if selected == 0 else "epoch %d" % selected,
+               num(learnt["scale"], 3), ", ".join(num(v, 3) for v in learnt["camera_weights"])))
     g = data["gauge"]
     gauge_rows = [
         ["every block free, lambda = 0", "%d (null space %d)" % (g["inner_variables_free"],

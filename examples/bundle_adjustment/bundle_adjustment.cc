@@ -40,8 +40,25 @@ DEFINE_int32(num_cameras, 8, "Cameras per scene (every scene has the same rig)."
 DEFINE_int32(num_points, 200, "Points per scene.");
 DEFINE_int32(train_scenes, 6, "Training scenes.");
 DEFINE_int32(test_scenes, 6, "Held-out scenes.");
+DEFINE_int32(validation_scenes, 6,
+             "Validation scenes, from the training side (seed of scene i: seed + 500 + i): "
+             "every choice of the learning is made on them, never on the held-out scenes.");
+DEFINE_double(initial_scale, 0.5,
+              "The pseudo-Huber scale a (pixels) learning starts from: 0.5, where the initial "
+              "model matches the Huber baseline (b = 1 px) on the training and validation scenes "
+              "(a = 1 is worse than it on both); see README.md.");
+DEFINE_bool(select_by_validation, true,
+            "Return the model, among the initial one and those at the end of each epoch, with "
+            "the lowest validation loss (early stopping); false: the last one.");
+DEFINE_bool(robust_outer_loss, false,
+            "Learn with the robust aligned point error (pseudo-Huber of the point errors, "
+            "scale 1% of the scene's size) as the outer loss instead of the RMSE.");
+DEFINE_bool(show_gauge, true, "Show the gauge (the first part of the program).");
+DEFINE_bool(print_scenes, false, "Print every scene's RMSE per method and split.");
 DEFINE_uint64(seed, 1, "Seed of training scene i: seed + i; held-out scene i: seed + 1000 + i.");
-DEFINE_int32(epochs, 6, "Epochs of the stochastic learner.");
+DEFINE_int32(epochs, 3,
+             "Epochs of the stochastic learner (the validation loss was lowest after the first "
+             "in every configuration tried: see README.md).");
 DEFINE_int32(batch_size, 3, "Scenes per step.");
 DEFINE_double(learning_rate, 0.1, "Adam's step on log(scale) and log(weights).");
 DEFINE_double(lambda, 0.1, "Damping of the minimiser derivative for learning (D = diag(H)).");
@@ -236,9 +253,17 @@ struct Method {
   std::string name;
   BaEnergyOptions options;
   BaModel model;
+  // Per scene: the aligned point RMSE, the median aligned point error, and
+  // the share of the squared error (RMSE^2 N) that its worst point holds.
   std::vector<double> rmse;
+  std::vector<double> median;
+  std::vector<double> worst_share;
   std::vector<int> iterations;
-  double Mean() const { return std::accumulate(rmse.begin(), rmse.end(), 0.0) / rmse.size(); }
+  double Mean() const { return MeanOf(rmse); }
+  double MeanMedian() const { return MeanOf(median); }
+  static double MeanOf(const std::vector<double>& v) {
+    return std::accumulate(v.begin(), v.end(), 0.0) / v.size();
+  }
 };
 
 // Every method is solved with camera 0's pose and one point coordinate held
@@ -249,18 +274,25 @@ bool Evaluate(const std::vector<Scene>& scenes, Method* method) {
   method->options.gauge = GaugeFixing::FIRST_CAMERA_AND_ONE_COORDINATE;
   method->options.newton_polish = false;
   method->rmse.clear();
+  method->median.clear();
+  method->worst_share.clear();
   method->iterations.clear();
   for (size_t i = 0; i < scenes.size(); ++i) {
     double rmse = 0.0;
+    Eigen::VectorXd errors;
     ceres::Solver::Summary summary;
     if (Fail(method->name + ", scene " + std::to_string(i),
              bundle_adjustment::SolveAndScore(scenes[i].initial, scenes[i].truth, method->options,
                                               method->model,
                                               bundle_adjustment::BaSolverOptions(), &rmse,
-                                              &summary))) {
+                                              &summary, &errors))) {
       return false;
     }
     method->rmse.push_back(rmse);
+    method->worst_share.push_back(errors.array().square().maxCoeff() / errors.squaredNorm());
+    std::sort(errors.data(), errors.data() + errors.size());
+    const Eigen::Index n = errors.size();
+    method->median.push_back(n % 2 ? errors[n / 2] : 0.5 * (errors[n / 2 - 1] + errors[n / 2]));
     method->iterations.push_back(summary.iterations.size() - 1);
   }
   return true;
@@ -344,11 +376,12 @@ int main(int argc, char** argv) {
 
   GaugeResults gauge;
   const auto gauge_start = std::chrono::steady_clock::now();
-  if (!ShowGauge(&gauge)) return 1;
+  if (FLAGS_show_gauge && !ShowGauge(&gauge)) return 1;
   const double gauge_seconds = Seconds(gauge_start);
 
-  std::vector<Scene> train, test;
+  std::vector<Scene> train, validation, test;
   if (!MakeScenes(FLAGS_train_scenes, FLAGS_seed, FLAGS_num_points, &train) ||
+      !MakeScenes(FLAGS_validation_scenes, FLAGS_seed + 500, FLAGS_num_points, &validation) ||
       !MakeScenes(FLAGS_test_scenes, FLAGS_seed + 1000, FLAGS_num_points, &test)) {
     return 1;
   }
@@ -365,16 +398,26 @@ int main(int argc, char** argv) {
   std::printf("\n");
 
   // Learning.
-  const BaModel initial = BaModel::Initial(FLAGS_num_cameras);
+  BaModel initial = BaModel::Initial(FLAGS_num_cameras);
+  initial.scale = FLAGS_initial_scale;
   bundle_adjustment::BaTrainingObjective::Options objective_options;
   objective_options.derivative_options.lambda = FLAGS_lambda;
   objective_options.warm_start = FLAGS_warm_start;
+  objective_options.robust_outer_loss = FLAGS_robust_outer_loss;
   std::unique_ptr<bundle_adjustment::BaTrainingObjective> objective;
   if (Fail("training objective", bundle_adjustment::BaTrainingObjective::Create(
                                      &train, initial, objective_options, &objective))) {
     return 1;
   }
+  std::unique_ptr<bundle_adjustment::BaTrainingObjective> validation_objective;
+  if (!validation.empty() &&
+      Fail("validation objective", bundle_adjustment::BaTrainingObjective::Create(
+                                       &validation, initial, objective_options,
+                                       &validation_objective))) {
+    return 1;
+  }
   ceres_wiberg::StochasticLearner::Options learner_options;
+  learner_options.validation_objective = validation_objective.get();
   learner_options.optimiser = ceres_wiberg::StochasticOptimiser::ADAM;
   learner_options.learning_rate = FLAGS_learning_rate;
   learner_options.batch_size = std::min(FLAGS_batch_size, FLAGS_train_scenes);
@@ -387,10 +430,53 @@ int main(int argc, char** argv) {
   std::printf("\n== Learning: Adam on log(scale), log(weights); lambda = %g, D = diag(H) ==\n",
               FLAGS_lambda);
   Eigen::VectorXd w = initial.ToVector();
+  // The model at the end of each epoch (the iterate after its last step).
+  std::vector<Eigen::VectorXd> epoch_models;
+  learner_options.iteration_callback = [&epoch_models](const ceres_wiberg::IterationRecord& r) {
+    if (static_cast<int>(epoch_models.size()) <= r.epoch) epoch_models.resize(r.epoch + 1);
+    epoch_models[r.epoch] = r.w;
+    return true;
+  };
   ceres_wiberg::StochasticLearner learner(learner_options);
   ceres_wiberg::StochasticLearner::Summary learner_summary;
   const auto learn_start = std::chrono::steady_clock::now();
-  if (Fail("learning", learner.Learn(objective.get(), &w, &learner_summary))) return 1;
+  if (FLAGS_epochs > 0 &&
+      Fail("learning", learner.Learn(objective.get(), &w, &learner_summary))) {
+    return 1;
+  }
+  // The validation loss of the initial model and after each epoch, and the
+  // epoch whose model is returned (0: the initial model).
+  std::vector<double> validation_curve;
+  int selected_epoch = static_cast<int>(learner_summary.epochs.size());
+  if (FLAGS_select_by_validation && validation_objective != nullptr) {
+    double initial_loss = 0.0;
+    for (int e = 0; e < validation_objective->num_examples(); ++e) {
+      double loss = 0.0;
+      if (Fail("validation", validation_objective->EvaluateExample(e, initial.ToVector(), &loss,
+                                                                   nullptr))) {
+        return 1;
+      }
+      initial_loss += loss / validation_objective->num_examples();
+    }
+    double best = initial_loss;
+    w = initial.ToVector();
+    selected_epoch = 0;
+    validation_curve.push_back(initial_loss);
+    std::printf("validation loss: initial model %.4e", initial_loss);
+    for (size_t e = 0; e < learner_summary.epochs.size() && e < epoch_models.size(); ++e) {
+      const double loss = learner_summary.epochs[e].validation_loss;
+      validation_curve.push_back(loss);
+      std::printf(", epoch %zu %.4e", e + 1, loss);
+      if (loss < best) {
+        best = loss;
+        w = epoch_models[e];
+        selected_epoch = static_cast<int>(e) + 1;
+      }
+    }
+    std::printf("\nselected: %s (lowest validation loss)\n",
+                selected_epoch == 0 ? "the initial model"
+                                    : ("epoch " + std::to_string(selected_epoch)).c_str());
+  }
   const double learn_seconds = Seconds(learn_start);
   std::cout << learner_summary.BriefReport() << "\n";
   const BaModel learnt = BaModel::FromVector(w);
@@ -414,28 +500,60 @@ int main(int argc, char** argv) {
   methods[3].options.loss = BaLoss::LEARNT;
   methods[3].model = learnt;
   const auto eval_start = std::chrono::steady_clock::now();
-  std::vector<Method> train_methods = methods;
+  std::vector<Method> train_methods = methods, validation_methods = methods;
   for (Method& m : methods) {
     if (!Evaluate(test, &m)) return 1;
   }
   for (Method& m : train_methods) {
     if (!Evaluate(train, &m)) return 1;
   }
+  for (Method& m : validation_methods) {
+    if (!validation.empty() && !Evaluate(validation, &m)) return 1;
+  }
+  if (FLAGS_print_scenes) {
+    const std::vector<std::pair<std::string, const std::vector<Method>*>> splits = {
+        {"training", &train_methods}, {"validation", &validation_methods}, {"held-out", &methods}};
+    for (const auto& split : splits) {
+      std::printf("\n%s scenes, per scene: RMSE / median point error / the worst point's "
+                  "share of RMSE^2:\n",
+                  split.first.c_str());
+      for (const Method& m : *split.second) {
+        std::printf("  %-28s", m.name.c_str());
+        for (size_t i = 0; i < m.rmse.size(); ++i) {
+          std::printf(" %.4f/%.4f/%2.0f%%", m.rmse[i], m.median[i], 100.0 * m.worst_share[i]);
+        }
+        std::printf("\n");
+      }
+    }
+  }
   const double eval_seconds = Seconds(eval_start);
-  std::printf("\n== Point RMSE after similarity alignment (scene units; points in a ball of "
-              "radius 2) ==\n%-30s %12s %12s %10s\n",
-              "method", "held-out", "training", "vs LS");
+  std::printf("\n== Point error after similarity alignment (scene units; points in a ball of "
+              "radius 2): mean over scenes of the RMSE and of the median point error ==\n"
+              "%-30s %10s %10s %10s %10s %10s %10s\n",
+              "method", "train RMSE", "median", "valid RMSE", "median", "test RMSE", "median");
   for (size_t k = 0; k < methods.size(); ++k) {
-    std::printf("%-30s %12.5f %12.5f %9.1f%%\n", methods[k].name.c_str(), methods[k].Mean(),
-                train_methods[k].Mean(), 100.0 * (methods[k].Mean() / methods[0].Mean() - 1.0));
+    const bool v = !validation.empty();
+    std::printf("%-30s %10.5f %10.5f %10.5f %10.5f %10.5f %10.5f\n", methods[k].name.c_str(),
+                train_methods[k].Mean(), train_methods[k].MeanMedian(),
+                v ? validation_methods[k].Mean() : 0.0,
+                v ? validation_methods[k].MeanMedian() : 0.0, methods[k].Mean(),
+                methods[k].MeanMedian());
   }
-  int wins_ls = 0, wins_huber = 0;
-  for (int i = 0; i < FLAGS_test_scenes; ++i) {
-    wins_ls += methods[3].rmse[i] < methods[0].rmse[i];
-    wins_huber += methods[3].rmse[i] < methods[1].rmse[i];
-  }
-  std::printf("learnt lower than least squares on %d of %d held-out scenes, than Huber on %d\n",
-              wins_ls, FLAGS_test_scenes, wins_huber);
+  // Scenes where the learnt energy's RMSE is lower than `baseline`'s.
+  const auto wins = [](const std::vector<Method>& split, int baseline) {
+    int count = 0;
+    for (size_t i = 0; i < split[3].rmse.size(); ++i) {
+      count += split[3].rmse[i] < split[baseline].rmse[i];
+    }
+    return count;
+  };
+  const int wins_ls = wins(methods, 0), wins_huber = wins(methods, 1);
+  std::printf("learnt lower than least squares / Huber on: %d / %d of %d training scenes, %d / %d "
+              "of %d validation scenes, %d / %d of %d held-out scenes\n",
+              wins(train_methods, 0), wins(train_methods, 1), FLAGS_train_scenes,
+              validation.empty() ? 0 : wins(validation_methods, 0),
+              validation.empty() ? 0 : wins(validation_methods, 1), FLAGS_validation_scenes,
+              wins_ls, wins_huber, FLAGS_test_scenes);
 
   const std::vector<Method> plotted = {methods[0], methods[1], methods[3]};
   if (!WriteOutputs(plotted, test, learnt)) return 1;
@@ -445,6 +563,10 @@ int main(int argc, char** argv) {
     json["settings"] = {{"num_cameras", FLAGS_num_cameras},
                         {"num_points", FLAGS_num_points},
                         {"train_scenes", FLAGS_train_scenes},
+                        {"validation_scenes", FLAGS_validation_scenes},
+                        {"initial_scale", FLAGS_initial_scale},
+                        {"select_by_validation", FLAGS_select_by_validation},
+                        {"robust_outer_loss", FLAGS_robust_outer_loss},
                         {"test_scenes", FLAGS_test_scenes},
                         {"seed", FLAGS_seed},
                         {"epochs", FLAGS_epochs},
@@ -464,13 +586,32 @@ int main(int argc, char** argv) {
                                  {"heldout_rmse", methods[k].rmse},
                                  {"heldout_mean_rmse", methods[k].Mean()},
                                  {"heldout_ceres_iterations", methods[k].iterations},
-                                 {"training_mean_rmse", train_methods[k].Mean()}});
+                                 {"heldout_median_error", methods[k].median},
+                                 {"heldout_mean_median_error", methods[k].MeanMedian()},
+                                 {"heldout_worst_point_share", methods[k].worst_share},
+                                 {"training_rmse", train_methods[k].rmse},
+                                 {"training_mean_rmse", train_methods[k].Mean()},
+                                 {"training_mean_median_error", train_methods[k].MeanMedian()},
+                                 {"validation_rmse", validation_methods[k].rmse},
+                                 {"validation_mean_rmse",
+                                  validation.empty() ? 0.0 : validation_methods[k].Mean()},
+                                 {"validation_mean_median_error",
+                                  validation.empty() ? 0.0
+                                                     : validation_methods[k].MeanMedian()}});
     }
     json["learnt"] = {{"scale", learnt.scale}, {"camera_weights", learnt.camera_weights}};
     json["learning"] = {{"iterations", learner_summary.num_iterations},
                         {"final_loss", learner_summary.final_loss},
+                        {"validation_curve", validation_curve},
+                        {"selected_epoch", selected_epoch},
                         {"seconds", learn_seconds}};
-    json["wins"] = {{"vs_least_squares", wins_ls}, {"vs_huber", wins_huber}};
+    json["wins"] = {{"vs_least_squares", wins_ls},
+                    {"vs_huber", wins_huber},
+                    {"training_vs_least_squares", wins(train_methods, 0)},
+                    {"training_vs_huber", wins(train_methods, 1)},
+                    {"validation_vs_least_squares",
+                     validation.empty() ? 0 : wins(validation_methods, 0)},
+                    {"validation_vs_huber", validation.empty() ? 0 : wins(validation_methods, 1)}};
     std::vector<double> sv(gauge.free_singular_values.data(),
                            gauge.free_singular_values.data() + gauge.free_singular_values.size());
     json["gauge"] = {{"points", FLAGS_gauge_points},

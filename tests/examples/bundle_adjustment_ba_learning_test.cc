@@ -50,7 +50,10 @@ double HeldOutRmse(const std::vector<Scene>& scenes, const BaModel& model) {
 TEST(BundleAdjustmentLearning, ShortTrainingRunLowersTrainingLoss) {
   const std::vector<Scene> train = Scenes(3, 1);
   const std::vector<Scene> test = Scenes(6, 1001);
-  const BaModel initial = BaModel::Initial(8);
+  // The program's starting point: a = 0.5 px, where the initial model
+  // matches the Huber baseline (examples/bundle_adjustment/README.md).
+  BaModel initial = BaModel::Initial(8);
+  initial.scale = 0.5;
   std::unique_ptr<BaTrainingObjective> objective;
   ASSERT_TRUE(BaTrainingObjective::Create(&train, initial, BaTrainingObjective::Options(),
                                           &objective)
@@ -71,10 +74,10 @@ TEST(BundleAdjustmentLearning, ShortTrainingRunLowersTrainingLoss) {
   const double after = HeldOutRmse(test, BaModel::FromVector(w));
   std::printf("held-out aligned RMSE: initial model %.5f, after %d steps %.5f\n", before,
               summary.num_iterations, after);
-  // Not asserted: at this size the learnt model does NOT reliably lower the
-  // held-out mean (measured: 0.0200 -> 0.0278 here; better on 3 of the 6
-  // scenes, much worse on 2 where the smaller learnt scale settles in a
-  // worse minimum). See examples/bundle_adjustment/README.md.
+  // Not asserted: 4 steps on 3 scenes of 100 points, with no validation
+  // scenes to stop on, do NOT lower the held-out mean (measured: 0.0186 ->
+  // 0.0273 here). The program's validation split and early stopping are
+  // what make the learnt energy generalise (examples/bundle_adjustment/README.md).
   EXPECT_TRUE(std::isfinite(after));
 }
 

@@ -66,6 +66,42 @@ class AlignedPointRmseCost final : public ceres::CostFunction {
   const Eigen::Matrix3Xd truth_;
 };
 
+// A point error robust to a few badly placed points: the pseudo-Huber
+// analogue of the aligned RMSE,
+//
+//   P(x) = sqrt(min_{s, R, t} (1/N) sum_j phi(|s R x_j + t - X_j|^2)),
+//   phi(u) = 2 c^2 (sqrt(1 + u / c^2) - 1),
+//
+// quadratic (the RMSE) for point errors well below c, linear beyond, so that
+// a point off by 100 c weighs like 100, not 10^4, points off by c. c is
+// `relative_scale` times the RMS distance of the true points from their
+// centroid (scale-free; 0.01: a point more than 1% of the scene's size off
+// counts as failed). The alignment is the robust one (it minimises the same
+// sum: iteratively reweighted Umeyama, weights phi'(u_j), from the least-
+// squares alignment, to convergence), so the envelope theorem gives
+//
+//   dP/dx_j = phi'(u_j) s R^T r_j / (N P),   phi'(u) = 1 / sqrt(1 + u / c^2).
+//
+// Errors as AlignedPointError, and kNumericalFailure if the reweighting does
+// not converge within 1000 iterations.
+ceres_wiberg::Status RobustAlignedPointError(const Eigen::Matrix3Xd& estimate,
+                                             const Eigen::Matrix3Xd& truth, double relative_scale,
+                                             double* value, Eigen::Matrix3Xd* gradient = nullptr,
+                                             Similarity* alignment = nullptr);
+
+// One residual, P above, over N point blocks of size 3, like
+// AlignedPointRmseCost.
+class RobustAlignedPointCost final : public ceres::CostFunction {
+ public:
+  RobustAlignedPointCost(Eigen::Matrix3Xd truth, double relative_scale);
+  bool Evaluate(double const* const* parameters, double* residuals,
+                double** jacobians) const override;
+
+ private:
+  const Eigen::Matrix3Xd truth_;
+  const double relative_scale_;
+};
+
 }  // namespace bundle_adjustment
 
 #endif  // CERES_WIBERG_EXAMPLES_BUNDLE_ADJUSTMENT_ALIGNED_POINT_ERROR_H_

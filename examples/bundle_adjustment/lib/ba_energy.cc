@@ -269,14 +269,24 @@ Eigen::Matrix3Xd PointMatrix(const BalProblem& problem) {
 Status SolveAndScore(const BalProblem& initial, const BalProblem& truth,
                      const BaEnergyOptions& options, const BaModel& model,
                      const ceres::Solver::Options& solver_options, double* rmse,
-                     ceres::Solver::Summary* summary) {
+                     ceres::Solver::Summary* summary, Eigen::VectorXd* point_errors) {
   std::unique_ptr<BaEnergy> energy;
   Status status = BaEnergy::Create(initial, options, model, &energy);
   if (!status.ok()) return status;
   ceres::Solver::Summary local;
   status = energy->Solve(solver_options, summary != nullptr ? summary : &local);
   if (!status.ok()) return status;
-  return AlignedPointError(energy->Points(), PointMatrix(truth), rmse);
+  const Eigen::Matrix3Xd true_points = PointMatrix(truth);
+  Similarity alignment;
+  status = AlignedPointError(energy->Points(), true_points, rmse, nullptr, &alignment);
+  if (!status.ok() || point_errors == nullptr) return status;
+  *point_errors = (((alignment.scale * alignment.rotation * energy->Points()).colwise() +
+                    alignment.translation) -
+                   true_points)
+                      .colwise()
+                      .norm()
+                      .transpose();
+  return Status::Ok();
 }
 
 }  // namespace bundle_adjustment

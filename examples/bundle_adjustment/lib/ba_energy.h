@@ -147,11 +147,14 @@ Eigen::Matrix3Xd PointMatrix(const BalProblem& problem);
 
 // Solves `scene_initial` from its initial estimates with `options` (and
 // `model` for LEARNT) and returns the aligned point RMSE against `truth`
-// (aligned_point_error.h). `summary` may be null.
+// (aligned_point_error.h). `summary` may be null; `point_errors`, if not
+// null, receives each point's distance to its true position after that
+// alignment (|r_j|, in scene units; RMSE^2 is their mean square).
 ceres_wiberg::Status SolveAndScore(const BalProblem& initial, const BalProblem& truth,
                                    const BaEnergyOptions& options, const BaModel& model,
                                    const ceres::Solver::Options& solver_options, double* rmse,
-                                   ceres::Solver::Summary* summary);
+                                   ceres::Solver::Summary* summary,
+                                   Eigen::VectorXd* point_errors = nullptr);
 
 }  // namespace bundle_adjustment
 

@@ -47,7 +47,11 @@ Status BaTrainingObjective::Create(const std::vector<Scene>* scenes, const BaMod
     example_options.warm_start = options.warm_start;
     std::unique_ptr<ceres_wiberg::BilevelExample> example;
     status = ceres_wiberg::BilevelExample::Create(
-        energy->bilevel(), new AlignedPointRmseCost(PointMatrix(scene.truth)),
+        energy->bilevel(),
+        options.robust_outer_loss
+            ? static_cast<ceres::CostFunction*>(new RobustAlignedPointCost(
+                  PointMatrix(scene.truth), options.robust_relative_scale))
+            : new AlignedPointRmseCost(PointMatrix(scene.truth)),
         ceres::TAKE_OWNERSHIP, energy->point_blocks(), example_options, &example);
     if (!status.ok()) return InvalidArgumentError(name + status.message());
     num_points += energy->num_points();

@@ -45,6 +45,11 @@ class BaTrainingObjective : public ceres_wiberg::TrainingObjective {
     // Start each inner solve from the scene's last solution (true), or from
     // its initial estimates (false).
     bool warm_start = true;
+    // The outer loss: 1/2 RMSE^2 (false), or 1/2 P^2 with P the robust
+    // aligned point error (true; aligned_point_error.h) with this relative
+    // scale.
+    bool robust_outer_loss = false;
+    double robust_relative_scale = 0.01;
   };
 
   // One LEARNT energy per scene, starting from its initial estimates
