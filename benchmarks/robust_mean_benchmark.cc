@@ -10,7 +10,14 @@
 // Newton step and differentiated in reverse mode (the loss 1/2 (t* - c)^2).
 // Cases:
 //   RobustMean/implicit       lambda = 0, as the peer (the implicit derivative);
-//   RobustMean/trust_region   lambda = 0.1, the example's trust-region setting.
+//   RobustMean/trust_region   lambda = 0.1, the example's trust-region setting;
+// both build a fresh problem per draw and solve it with Ceres, as before the
+// two options below, for comparison. With lambda = 0:
+//   RobustMean/implicit_reuse         one problem structure kept across draws
+//                                     (data updated in place);
+//   RobustMean/implicit_newton        the trust-region Newton inner solver
+//                                     (InnerSolverType::NEWTON), fresh problems;
+//   RobustMean/implicit_newton_reuse  both.
 // Counters: examples_per_s (all draws over the manual time), failed (draws whose
 // evaluation returned an error; not counted in examples_per_s).
 //
@@ -32,9 +39,12 @@ constexpr int kDraws = 2000;
 constexpr double kSigma = 4.0;
 constexpr uint64_t kSeed = 1;
 
-void RobustMean(benchmark::State& state, double lambda) {
-  ceres_wiberg::MinimiserDerivative::Options options;
-  options.lambda = lambda;
+void RobustMean(benchmark::State& state, double lambda, ceres_wiberg::InnerSolverType solver,
+                bool reuse) {
+  robust_mean::RobustMeanObjective::Options options;
+  options.derivative_options.lambda = lambda;
+  options.inner_solver_type = solver;
+  options.reuse_problems = reuse;
   robust_mean::RobustMeanObjective objective(robust_mean::Protocol::kPaper, kSeed, kDraws,
                                              options);
   const Eigen::VectorXd w = Eigen::VectorXd::Constant(1, kSigma);
@@ -65,10 +75,16 @@ void RobustMean(benchmark::State& state, double lambda) {
 
 }  // namespace
 
-BENCHMARK_CAPTURE(RobustMean, implicit, 0.0)->UseManualTime()->Unit(benchmark::kSecond)->Iterations(1);
-BENCHMARK_CAPTURE(RobustMean, trust_region, 0.1)
-    ->UseManualTime()
-    ->Unit(benchmark::kSecond)
-    ->Iterations(1);
+using ceres_wiberg::InnerSolverType;
+#define ROBUST_MEAN_CASE(name, lambda, solver, reuse)                        \
+  BENCHMARK_CAPTURE(RobustMean, name, lambda, InnerSolverType::solver, reuse) \
+      ->UseManualTime()                                                      \
+      ->Unit(benchmark::kSecond)                                             \
+      ->Iterations(1)
+ROBUST_MEAN_CASE(implicit, 0.0, CERES, false);
+ROBUST_MEAN_CASE(trust_region, 0.1, CERES, false);
+ROBUST_MEAN_CASE(implicit_reuse, 0.0, CERES, true);
+ROBUST_MEAN_CASE(implicit_newton, 0.0, NEWTON, false);
+ROBUST_MEAN_CASE(implicit_newton_reuse, 0.0, NEWTON, true);
 
 BENCHMARK_MAIN();

@@ -36,6 +36,16 @@ const char* LinearSolverTypeToString(LinearSolverType type) {
   return "UNKNOWN";
 }
 
+const char* InnerSolverTypeToString(InnerSolverType type) {
+  switch (type) {
+    case InnerSolverType::CERES:
+      return "CERES";
+    case InnerSolverType::NEWTON:
+      return "NEWTON";
+  }
+  return "UNKNOWN";
+}
+
 bool StringToDampingType(const std::string& name, DampingType* type) {
   return StringToEnum(name, {DampingType::IDENTITY, DampingType::HESSIAN_DIAGONAL},
                                 DampingTypeToString, type);
@@ -50,6 +60,11 @@ bool StringToLinearSolverType(const std::string& name, LinearSolverType* type) {
   return StringToEnum(
       name, {LinearSolverType::AUTOMATIC, LinearSolverType::DENSE, LinearSolverType::SPARSE},
       LinearSolverTypeToString, type);
+}
+
+bool StringToInnerSolverType(const std::string& name, InnerSolverType* type) {
+  return StringToEnum(name, {InnerSolverType::CERES, InnerSolverType::NEWTON},
+                      InnerSolverTypeToString, type);
 }
 
 }  // namespace ceres_wiberg

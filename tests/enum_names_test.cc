@@ -34,6 +34,11 @@ TEST(EnumNames, EveryNameReadsBackIgnoringCase) {
     ASSERT_TRUE(StringToLinearSolverType(LinearSolverTypeToString(type), &read));
     EXPECT_EQ(read, type);
   }
+  for (InnerSolverType type : {InnerSolverType::CERES, InnerSolverType::NEWTON}) {
+    InnerSolverType read;
+    ASSERT_TRUE(StringToInnerSolverType(InnerSolverTypeToString(type), &read));
+    EXPECT_EQ(read, type);
+  }
   for (LearnableLossType type : {LearnableLossType::PSEUDO_HUBER, LearnableLossType::CAUCHY,
                                  LearnableLossType::WELSCH, LearnableLossType::NORMALISED_WELSCH}) {
     LearnableLossType read;

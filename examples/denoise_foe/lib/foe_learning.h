@@ -65,6 +65,11 @@ class FoeTrainingObjective : public ceres_wiberg::TrainingObjective {
     bool warm_start = true;
     ceres::Solver::Options solver_options = DenoisingSolverOptions();
     ceres_wiberg::MinimiserDerivative::Options derivative_options = LearningDerivativeOptions();
+    // The inner solver of the learning's solves (BilevelExample): Ceres' LM
+    // with solver_options, or the trust-region Newton on the exact H with its
+    // default settings, falling back to Ceres (solver_options) when Newton
+    // fails (e.g. far from a minimiser, where H is strongly indefinite).
+    ceres_wiberg::InnerSolverType inner_solver_type = ceres_wiberg::InnerSolverType::CERES;
 
     bool IsValid(std::string* error) const;
   };
