@@ -23,6 +23,9 @@
 //
 // Run (under a minute):
 //   robust_mean_benchmark --benchmark_out=robust_mean.json --benchmark_out_format=json
+// Instruction counts (repeatable, unlike wall time), one case at a time:
+//   valgrind --tool=callgrind robust_mean_benchmark --draws=100 \
+//       --benchmark_filter=RobustMean/implicit_newton_reuse
 
 #include <cstdio>
 #include <string>
@@ -35,7 +38,8 @@
 
 namespace {
 
-constexpr int kDraws = 2000;
+// Draws per case; --draws=N overrides (e.g. 100 under callgrind).
+int num_draws = 2000;
 constexpr double kSigma = 4.0;
 constexpr uint64_t kSeed = 1;
 
@@ -45,7 +49,7 @@ void RobustMean(benchmark::State& state, double lambda, ceres_wiberg::InnerSolve
   options.derivative_options.lambda = lambda;
   options.inner_solver_type = solver;
   options.reuse_problems = reuse;
-  robust_mean::RobustMeanObjective objective(robust_mean::Protocol::kPaper, kSeed, kDraws,
+  robust_mean::RobustMeanObjective objective(robust_mean::Protocol::kPaper, kSeed, num_draws,
                                              options);
   const Eigen::VectorXd w = Eigen::VectorXd::Constant(1, kSigma);
   int succeeded = 0, failed = 0;
@@ -54,7 +58,7 @@ void RobustMean(benchmark::State& state, double lambda, ceres_wiberg::InnerSolve
     succeeded = failed = 0;
     loss_sum = 0.0;
     const double start = benchmark_measure::Now();
-    for (int i = 0; i < kDraws; ++i) {
+    for (int i = 0; i < num_draws; ++i) {
       double loss = 0.0;
       Eigen::VectorXd gradient;
       if (objective.EvaluateExample(i, w, &loss, &gradient).ok()) {
@@ -70,7 +74,7 @@ void RobustMean(benchmark::State& state, double lambda, ceres_wiberg::InnerSolve
   state.counters["examples_per_s"] = succeeded / seconds;
   state.counters["failed"] = failed;
   state.counters["mean_loss"] = succeeded > 0 ? loss_sum / succeeded : 0.0;
-  state.counters["draws"] = kDraws;
+  state.counters["draws"] = num_draws;
 }
 
 }  // namespace
@@ -87,4 +91,14 @@ ROBUST_MEAN_CASE(implicit_reuse, 0.0, CERES, true);
 ROBUST_MEAN_CASE(implicit_newton, 0.0, NEWTON, false);
 ROBUST_MEAN_CASE(implicit_newton_reuse, 0.0, NEWTON, true);
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  if (!benchmark_measure::ConsumeFlags(
+          &argc, argv, {{"draws", [](const std::string& v) { num_draws = std::stoi(v); }}})) {
+    return 1;
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

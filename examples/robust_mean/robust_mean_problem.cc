@@ -6,6 +6,7 @@
 #include <memory>
 #include <random>
 
+#include "Eigen/Core"
 #include "ceres/ceres.h"
 #include "ceres_wiberg/bilevel_example.h"
 #include "ceres_wiberg/bilevel_problem.h"
@@ -104,12 +105,16 @@ struct RobustMeanObjective::Pipeline {
     std::copy(draw.samples.begin(), draw.samples.end(), samples.begin());
     centre = draw.centre;
     sigma = sigma_value;
+    // E at every sample, vectorised (Eigen's exp; the 110 x 110 kernel
+    // values were 11% of a draw's instructions with std::exp).
+    const Eigen::Map<const Eigen::ArrayXd> x(samples.data(), kSamples);
+    const double inverse_variance = 1.0 / (sigma * sigma);
     double best = std::numeric_limits<double>::infinity();
-    for (double x : draw.samples) {
-      const double energy = Energy(draw.samples, sigma, x);
+    for (int i = 0; i < kSamples; ++i) {
+      const double energy = -(-(x - x[i]).square() * inverse_variance).exp().sum();
       if (energy < best) {
         best = energy;
-        t = x;
+        t = x[i];
       }
     }
     example->RestartFromCurrentValues();
