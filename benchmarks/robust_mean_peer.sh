@@ -32,7 +32,7 @@ result = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespe
           "peer": peer}
 print("robust mean, sigma = 4, paper protocol; derivative evaluations per second (inner solve included)")
 for name, b in cases.items():
-    print(f"  ceres_wiberg {name:13s} {b['examples_per_s']:10.0f}/s  (mean loss {b['mean_loss']:.3g}, failed {int(b['failed'])})")
+    print(f"  ceres_wiberg {name:21s} {b['examples_per_s']:10.0f}/s  (mean loss {b['mean_loss']:.3g}, failed {int(b['failed'])})")
 if "skipped" in peer:
     print("  PyTorch peer: skipped:", peer["skipped"])
 else:
@@ -40,6 +40,11 @@ else:
     ratio = cases["implicit"]["examples_per_s"] / peer["examples_per_s"]
     result["ratio_implicit_over_peer"] = ratio
     print(f"  ratio (implicit / peer): {ratio:.1f}x")
+    for name, b in cases.items():
+        if name.startswith("implicit_"):
+            ratio = b["examples_per_s"] / peer["examples_per_s"]
+            result[f"ratio_{name}_over_peer"] = ratio
+            print(f"  ratio ({name} / peer): {ratio:.1f}x")
 out = sys.argv[3]
 with open(out + ".tmp", "w") as f:
     json.dump(result, f, indent=2)

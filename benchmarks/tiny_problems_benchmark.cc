@@ -32,6 +32,12 @@
 //   example        BilevelExample::EvaluateLoss (solve + reverse mode, its
 //                  default options: final Newton step, lambda 0.1), the path a
 //                  learner takes;
+//   newton_example the same with InnerSolverType::NEWTON (the library's
+//                  trust-region Newton on the exact H instead of Ceres' LM,
+//                  from the same start), reported as
+//                  newton_example_examples_per_s, with newton_over_ceres (its
+//                  throughput over example's) and newton_max_abs_dy (the
+//                  largest |y*_newton - y*_ceres| over the batch, pixels);
 // reported as *_examples_per_s, with grad_over_solve (the derivative's own
 // time over the solve's), fd_over_grad (the finite differences' re-solves
 // over the derivative's own time) and, once, max_rel_err: the timed
@@ -155,6 +161,7 @@ struct Frame {
   std::unique_ptr<BilevelProblem> bilevel;
   std::unique_ptr<MinimiserDerivative> derivative;
   std::unique_ptr<BilevelExample> example;
+  std::unique_ptr<BilevelExample> newton_example;
 };
 
 double FusionEnergy(const Frame& frame, double y0, double y1) {
@@ -245,6 +252,12 @@ std::vector<std::unique_ptr<Frame>> MakeFrames(HessianModel model, Status* statu
                                      new CornerError(frame->truth[0], frame->truth[1]),
                                      ceres::TAKE_OWNERSHIP, {frame->y}, example_options,
                                      &frame->example);
+    if (!status->ok()) return {};
+    example_options.inner_solver_type = InnerSolverType::NEWTON;
+    *status = BilevelExample::Create(frame->bilevel.get(),
+                                     new CornerError(frame->truth[0], frame->truth[1]),
+                                     ceres::TAKE_OWNERSHIP, {frame->y}, example_options,
+                                     &frame->newton_example);
     if (!status->ok()) return {};
     frames.push_back(std::move(frame));
   }
@@ -344,7 +357,25 @@ void TrackerFusion(benchmark::State& state, HessianModel model) {
     return;
   }
 
-  double solve_s = 0, grad_s = 0, forward_s = 0, fd_s = 0, example_s = 0;
+  // Once: the Newton inner solver's y* against Ceres' (both examples start
+  // from frame.initial, warm_start false).
+  double newton_max_abs_dy = 0.0;
+  for (auto& frame : frames) {
+    double loss = 0.0;
+    const Eigen::VectorXd w = frame->bilevel->GetLearnableParameters();
+    if (status.ok()) status = frame->example->EvaluateLoss(w, &loss, nullptr);
+    const Eigen::VectorXd y_ceres = frame->bilevel->GetInnerValues();
+    if (status.ok()) status = frame->newton_example->EvaluateLoss(w, &loss, nullptr);
+    if (!status.ok()) break;
+    newton_max_abs_dy = std::max(
+        newton_max_abs_dy, (frame->bilevel->GetInnerValues() - y_ceres).lpNorm<Eigen::Infinity>());
+  }
+  if (!status.ok()) {
+    state.SkipWithError(("newton: " + status.ToString()).c_str());
+    return;
+  }
+
+  double solve_s = 0, grad_s = 0, forward_s = 0, fd_s = 0, example_s = 0, newton_s = 0;
   Eigen::MatrixXd J;
   for (auto _ : state) {
     double start = Now();
@@ -383,6 +414,17 @@ void TrackerFusion(benchmark::State& state, HessianModel model) {
       }
     }
     example_s += Now() - start;
+
+    start = Now();
+    for (auto& frame : frames) {
+      double loss = 0.0;
+      Eigen::VectorXd gradient;
+      if (status.ok()) {
+        status = frame->newton_example->EvaluateLoss(frame->bilevel->GetLearnableParameters(),
+                                                     &loss, &gradient);
+      }
+    }
+    newton_s += Now() - start;
     if (!status.ok()) {
       state.SkipWithError(status.ToString().c_str());
       return;
@@ -402,6 +444,9 @@ void TrackerFusion(benchmark::State& state, HessianModel model) {
   state.counters["forward_examples_per_s"] = examples / forward_s;
   state.counters["fd_examples_per_s"] = examples / fd_s;
   state.counters["bilevel_example_examples_per_s"] = examples / example_s;
+  state.counters["newton_example_examples_per_s"] = examples / newton_s;
+  state.counters["newton_over_ceres"] = example_s / newton_s;
+  state.counters["newton_max_abs_dy"] = newton_max_abs_dy;
   state.counters["solve_us"] = 1e6 * solve_s / examples;
   state.counters["grad_only_us"] = 1e6 * derivative_s / examples;
   state.counters["fd_only_us"] = 1e6 * fd_only_s / examples;

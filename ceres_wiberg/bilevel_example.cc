@@ -1,11 +1,13 @@
 #include "ceres_wiberg/bilevel_example.h"
 
+#include <limits>
 #include <set>
 #include <sstream>
 #include <string>
 #include <utility>
 
 #include "ceres/manifold.h"
+#include "ceres_wiberg/internal/inner_newton.h"
 #include "ceres_wiberg/internal/problem_layout.h"
 #include "ceres_wiberg/newton_polish.h"
 #include "glog/logging.h"
@@ -15,7 +17,6 @@ namespace {
 
 using internal::BlockRole;
 using internal::ParameterBlockInfo;
-using RowMajorMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 }  // namespace
 
@@ -71,6 +72,9 @@ Status BilevelExample::Build(BilevelProblem* problem, std::vector<OuterLossTerm>
   if (!options.inner_solver_options.IsValid(&error)) {
     return InvalidArgumentError("inner_solver_options: " + error);
   }
+  if (!options.newton_options.IsValid(&error)) {
+    return InvalidArgumentError("newton_options: " + error);
+  }
   if (terms.empty()) return InvalidArgumentError("the outer loss has no terms");
   const internal::ProblemLayout& layout = problem->layout();
   int first_residual = 0;
@@ -109,18 +113,48 @@ Status BilevelExample::Build(BilevelProblem* problem, std::vector<OuterLossTerm>
   return Status::Ok();
 }
 
-Status BilevelExample::SolveAndEvaluateLoss(const Eigen::VectorXd& w,
-                                            Eigen::VectorXd* residuals,
-                                            std::vector<JacobianPiece>* pieces) {
-  if (w.size() != problem_->num_learnable_parameters()) {
-    return InvalidArgumentError("w has size " + std::to_string(w.size()) + ", not n_w = " +
-                                std::to_string(problem_->num_learnable_parameters()));
+void BilevelExample::RestartFromCurrentValues() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  initial_inner_values_ = problem_->GetInnerValues();
+  last_solution_.resize(0);
+}
+
+Status BilevelExample::SolveWithNewton() {
+  if (newton_ == nullptr) {
+    // NewtonPolish's model with D = diag(|H|): mu is unit-free (the
+    // Jacobi-scaled shift, as Ceres' LM scales its system), so that
+    // initial_mu and max_mu mean the same whatever the units of y.
+    MinimiserDerivative::Options options =
+        internal::NewtonPolishDerivativeOptions(options_.derivative_options);
+    options.damping = DampingType::HESSIAN_DIAGONAL;
+    newton_ = std::make_unique<internal::InnerNewton>(options, problem_);
   }
-  if (!w.allFinite()) return NumericalFailureError("w has a NaN or infinite entry");
-  problem_->SetLearnableParameters(w);
-  problem_->SetInnerValues(options_.warm_start && last_solution_.size() > 0
-                               ? last_solution_
-                               : initial_inner_values_);
+  // Converged also when a full Newton step predicts a decrease below the
+  // energy's rounding (eps |E|): a test in units of energy, which holds on
+  // badly scaled problems where |g|_inf cannot reach gradient_tolerance.
+  Status status = internal::PolishWith(options_.newton_options,
+                                       std::numeric_limits<double>::epsilon(), newton_.get(),
+                                       &newton_summary_);
+  if (status.ok() && !newton_summary_.converged) {
+    status = Status(StatusCode::kNoConvergence,
+                    "NEWTON inner solve did not converge: " + newton_summary_.BriefReport());
+  } else if (!status.ok()) {
+    status = Status(status.code(),
+                    "NEWTON inner solve failed: " + status.message() + " (" +
+                        newton_summary_.BriefReport() + ")");
+  }
+  return status;
+}
+
+Status BilevelExample::SolveInner() {
+  if (options_.inner_solver_type == InnerSolverType::NEWTON) {
+    last_inner_solver_type_ = InnerSolverType::NEWTON;
+    if (!options_.newton_falls_back_to_ceres) return SolveWithNewton();
+    const Eigen::VectorXd start = problem_->GetInnerValues();
+    if (SolveWithNewton().ok()) return Status::Ok();
+    problem_->SetInnerValues(start);
+  }
+  last_inner_solver_type_ = InnerSolverType::CERES;
   Status status = problem_->SolveInner(options_.inner_solver_options, &inner_summary_);
   if (!status.ok()) return status;
   if (problem_->layout().has_bounds) {
@@ -133,24 +167,43 @@ Status BilevelExample::SolveAndEvaluateLoss(const Eigen::VectorXd& w,
     status = NewtonPolish::Polish(polish, problem_, &polish_summary);
     if (!status.ok()) return status;
   }
+  return Status::Ok();
+}
+
+Status BilevelExample::SolveAndEvaluateLoss(const Eigen::VectorXd& w,
+                                            Eigen::VectorXd* residuals,
+                                            std::vector<JacobianPiece>* pieces) {
+  if (w.size() != problem_->num_learnable_parameters()) {
+    return InvalidArgumentError("w has size " + std::to_string(w.size()) + ", not n_w = " +
+                                std::to_string(problem_->num_learnable_parameters()));
+  }
+  if (!w.allFinite()) return NumericalFailureError("w has a NaN or infinite entry");
+  problem_->SetLearnableParameters(w);
+  problem_->SetInnerValues(options_.warm_start && last_solution_.size() > 0
+                               ? last_solution_
+                               : initial_inner_values_);
+  Status status = SolveInner();
+  if (!status.ok()) return status;
   status = derivative_.Linearise(problem_, &derivative_summary_);
   if (!status.ok()) return status;
-  last_solution_ = problem_->GetInnerValues();
+  if (options_.warm_start) last_solution_ = problem_->GetInnerValues();
 
   const internal::ProblemLayout& layout = problem_->layout();
   residuals->resize(num_residuals_);
-  if (pieces != nullptr) pieces->clear();
-  std::vector<const double*> values;
-  std::vector<RowMajorMatrix> jacobians;
-  std::vector<double*> jacobian_pointers;
+  size_t num_pieces = 0;
+  std::vector<const double*>& values = values_scratch_;
+  std::vector<RowMajorMatrix>& jacobians = jacobians_scratch_;
+  std::vector<double*>& jacobian_pointers = jacobian_pointers_scratch_;
   for (size_t t = 0; t < terms_.size(); ++t) {
     const Term& term = terms_[t];
-    const std::string term_name =
-        terms_.size() == 1 ? "the outer loss" : "outer loss term " + std::to_string(t);
+    auto term_name = [&] {
+      return terms_.size() == 1 ? std::string("the outer loss")
+                                : "outer loss term " + std::to_string(t);
+    };
     const int m = term.cost_function->num_residuals();
     const size_t num_blocks = term.blocks.size();
     values.assign(term.blocks.begin(), term.blocks.end());
-    jacobians.resize(num_blocks);
+    if (jacobians.size() < num_blocks) jacobians.resize(num_blocks);
     jacobian_pointers.assign(num_blocks, nullptr);
     for (size_t j = 0; j < num_blocks; ++j) {
       jacobians[j].resize(m, term.cost_function->parameter_block_sizes()[j]);
@@ -159,22 +212,26 @@ Status BilevelExample::SolveAndEvaluateLoss(const Eigen::VectorXd& w,
     auto r = residuals->segment(term.first_residual, m);
     if (!term.cost_function->Evaluate(values.data(), r.data(),
                                       pieces != nullptr ? jacobian_pointers.data() : nullptr)) {
-      return NumericalFailureError(term_name + " failed to evaluate at y*");
+      return NumericalFailureError(term_name() + " failed to evaluate at y*");
     }
     if (!r.allFinite()) {
-      return NumericalFailureError(term_name + " has a NaN or infinite residual at y*");
+      return NumericalFailureError(term_name() + " has a NaN or infinite residual at y*");
     }
     if (pieces == nullptr) continue;
     for (size_t j = 0; j < num_blocks; ++j) {
       const int index = layout.block_index.at(term.blocks[j]);
       const ParameterBlockInfo& block = layout.blocks[index];
       if (!jacobians[j].allFinite()) {
-        return NumericalFailureError(term_name + ": the Jacobian with respect to " + block.name +
-                                     " has a NaN or infinite entry");
+        return NumericalFailureError(term_name() + ": the Jacobian with respect to " +
+                                     block.name + " has a NaN or infinite entry");
       }
-      JacobianPiece piece{term.first_residual, index, RowMajorMatrix()};
+      // Pieces are reused across calls: same structure, same sizes.
+      if (pieces->size() <= num_pieces) pieces->emplace_back();
+      JacobianPiece& piece = (*pieces)[num_pieces++];
+      piece.row = term.first_residual;
+      piece.block = index;
       if (block.role == BlockRole::kLearnable || block.manifold == nullptr) {
-        piece.J = std::move(jacobians[j]);
+        piece.J = jacobians[j];
       } else {
         RowMajorMatrix plus_jacobian(block.ambient_size, block.tangent_size);
         if (!block.manifold->PlusJacobian(block.values, plus_jacobian.data())) {
@@ -182,9 +239,9 @@ Status BilevelExample::SolveAndEvaluateLoss(const Eigen::VectorXd& w,
         }
         piece.J = jacobians[j] * plus_jacobian;
       }
-      pieces->push_back(std::move(piece));
     }
   }
+  if (pieces != nullptr) pieces->resize(num_pieces);
   return Status::Ok();
 }
 
@@ -192,15 +249,14 @@ Status BilevelExample::Evaluate(const Eigen::VectorXd& w, Eigen::VectorXd* resid
                                 Eigen::MatrixXd* J_r_w) {
   CHECK(residuals != nullptr);
   std::lock_guard<std::mutex> lock(mutex_);
-  std::vector<JacobianPiece> pieces;
-  Status status = SolveAndEvaluateLoss(w, residuals, J_r_w != nullptr ? &pieces : nullptr);
+  Status status = SolveAndEvaluateLoss(w, residuals, J_r_w != nullptr ? &pieces_ : nullptr);
   if (!status.ok() || J_r_w == nullptr) return status;
   Eigen::MatrixXd J_y_w;
   status = derivative_.Jacobian(&J_y_w);
   if (!status.ok()) return status;
   const internal::ProblemLayout& layout = problem_->layout();
   *J_r_w = Eigen::MatrixXd::Zero(num_residuals_, layout.num_learnable);
-  for (const JacobianPiece& piece : pieces) {
+  for (const JacobianPiece& piece : pieces_) {
     const ParameterBlockInfo& block = layout.blocks[piece.block];
     if (block.role == BlockRole::kLearnable) {
       J_r_w->block(piece.row, block.offset, piece.J.rows(), piece.J.cols()) += piece.J;
@@ -216,26 +272,24 @@ Status BilevelExample::EvaluateLoss(const Eigen::VectorXd& w, double* loss,
                                     Eigen::VectorXd* gradient) {
   CHECK(loss != nullptr);
   std::lock_guard<std::mutex> lock(mutex_);
-  Eigen::VectorXd r;
-  std::vector<JacobianPiece> pieces;
-  Status status = SolveAndEvaluateLoss(w, &r, gradient != nullptr ? &pieces : nullptr);
+  Eigen::VectorXd& r = loss_residuals_;
+  Status status = SolveAndEvaluateLoss(w, &r, gradient != nullptr ? &pieces_ : nullptr);
   if (!status.ok()) return status;
   *loss = 0.5 * r.squaredNorm();
   if (gradient == nullptr) return Status::Ok();
   // dL/dy (tangent) and the direct dL/dw, one term block at a time.
   const internal::ProblemLayout& layout = problem_->layout();
-  Eigen::VectorXd dl_dy = Eigen::VectorXd::Zero(layout.num_inner);
-  Eigen::VectorXd direct = Eigen::VectorXd::Zero(layout.num_learnable);
-  for (const JacobianPiece& piece : pieces) {
+  dl_dy_.setZero(layout.num_inner);
+  direct_.setZero(layout.num_learnable);
+  for (const JacobianPiece& piece : pieces_) {
     const ParameterBlockInfo& block = layout.blocks[piece.block];
-    Eigen::VectorXd& target = block.role == BlockRole::kLearnable ? direct : dl_dy;
-    target.segment(block.offset, piece.J.cols()) +=
+    Eigen::VectorXd& target = block.role == BlockRole::kLearnable ? direct_ : dl_dy_;
+    target.segment(block.offset, piece.J.cols()).noalias() +=
         piece.J.transpose() * r.segment(piece.row, piece.J.rows());
   }
-  Eigen::VectorXd through_y;
-  status = derivative_.VectorJacobianProduct(dl_dy, &through_y);
+  status = derivative_.VectorJacobianProduct(dl_dy_, &through_y_);
   if (!status.ok()) return status;
-  *gradient = through_y + direct;
+  *gradient = through_y_ + direct_;
   return Status::Ok();
 }
 

@@ -11,7 +11,22 @@
 // EvaluateLoss returns L and, in reverse mode, dL/dw = (dy*/dw)^T J_r_y^T r +
 // J_r_w^T r with one linear solve whatever n_w is. Each call sets w, solves the
 // inner problem (warm-started from this example's last solution) and
-// linearises it. When inner blocks have bounds, the solve is finished by
+// linearises it. The inner solve is Ceres' (the default) or the library's
+// trust-region Newton on the exact H (Options::inner_solver_type; see
+// InnerSolverType in types.h for when to choose which).
+//
+// Reuse across examples whose data change. Building a ceres::Problem, a
+// BilevelProblem and an example costs more than solving a tiny problem
+// (110 residual blocks: measured in benchmarks/robust_mean_benchmark.cc).
+// Keep one of each and let the cost functions read data the user updates in
+// place (e.g. a functor holding a pointer to its sample): the contract is
+// that the structure is fixed (the same residual blocks, parameter blocks,
+// sizes, loss functions, bounds and manifolds; the outer loss over the same
+// blocks) while values and data change between calls. Set the new start
+// values in the inner blocks and call RestartFromCurrentValues(); the next
+// call then gives bit-identical results to a freshly built example (tested
+// in bilevel_example_test.cc), and reuses the derivative's buffers, the
+// Newton solver's and the layout. When inner blocks have bounds, the solve is finished by
 // NewtonPolish (projected Newton steps): Ceres' projected LM can stop well
 // short of the constrained minimiser with a bound active (measured: 1%
 // error in dr/dw on the test fit without it, 6e-11 with it).
@@ -39,10 +54,16 @@
 #include "ceres/solver.h"
 #include "ceres/types.h"
 #include "ceres_wiberg/bilevel_problem.h"
+#include "ceres_wiberg/damped_newton.h"
 #include "ceres_wiberg/minimiser_derivative.h"
+#include "ceres_wiberg/newton_polish.h"
 #include "ceres_wiberg/status.h"
+#include "ceres_wiberg/types.h"
 
 namespace ceres_wiberg {
+namespace internal {
+class InnerNewton;
+}  // namespace internal
 
 class BilevelExample {
  public:
@@ -56,6 +77,30 @@ class BilevelExample {
     // Start each inner solve from this example's last solution (true) or from
     // the inner values it had when the example was created (false).
     bool warm_start = true;
+    // Which solver finds y*. NEWTON uses derivative_options' Hessian
+    // settings (linear solver, second-derivative step) with the EXACT model,
+    // projected steps where inner blocks have bounds, and newton_options
+    // below; inner_solver_options are then used only by the fallback. Keep
+    // derivative_options.final_newton_step: where Newton stops on its
+    // decrease test (below), the step it leaves is up to sqrt(eps |E| / h)
+    // for curvature h, above round-off on a flat minimum (measured: 3e-11
+    // relative in t* on a robust mean without the final step).
+    InnerSolverType inner_solver_type = InnerSolverType::CERES;
+    // NEWTON: the descent (DampedNewtonOptions: up to 50 iterations, each one
+    // H; y <- y (+) -(H + mu diag|H|)^-1 g with the unit-free mu from 1e-6 up
+    // to 1e12). Converged at |g|_inf <= gradient_tolerance (1e-10), or when
+    // a full Newton step (mu = 0) predicted a decrease 1/2 g^T H^-1 g of at
+    // most eps |E|, the energy's rounding (a test that does not depend on
+    // the units of y; then the Newton step just taken leaves y at round-off).
+    DampedNewtonOptions newton_options;
+    // NEWTON: when the Newton solve fails (no step lowers the cost for mu up
+    // to max_mu; not converged within max_num_iterations; a numerical
+    // failure), false (the default) returns the error (kIndefiniteHessian,
+    // kNoConvergence or kNumericalFailure, the message naming the cause and
+    // the descent's report); true restarts from the same start with Ceres
+    // (inner_solver_options) and continues, which last_inner_solver_type()
+    // then reports.
+    bool newton_falls_back_to_ceres = false;
   };
 
   // `outer_loss_blocks` are the parameter blocks of `outer_loss`, in order;
@@ -87,11 +132,22 @@ class BilevelExample {
   // L = 1/2 |r|^2 and, if gradient is not null, dL/dw by reverse mode.
   Status EvaluateLoss(const Eigen::VectorXd& w, double* loss, Eigen::VectorXd* gradient);
 
+  // The next call starts from the inner values the problem holds now (as an
+  // example does after Create), forgetting any warm start. Use after
+  // updating the data and the start values in place (see the top of this
+  // file).
+  void RestartFromCurrentValues();
+
   BilevelProblem* problem() const { return problem_; }
   int num_residuals() const;
   int num_learnable_parameters() const { return problem_->num_learnable_parameters(); }
   // Of the last call (valid once a call has got that far).
+  // The solver that gave the last y* (NEWTON, or CERES also after a
+  // fallback), Ceres' summary (when Ceres solved) and the Newton descent's
+  // (when Newton ran).
+  InnerSolverType last_inner_solver_type() const { return last_inner_solver_type_; }
   const ceres::Solver::Summary& last_inner_summary() const { return inner_summary_; }
+  const NewtonPolish::Summary& last_newton_summary() const { return newton_summary_; }
   const MinimiserDerivative::Summary& last_derivative_summary() const {
     return derivative_summary_;
   }
@@ -105,10 +161,11 @@ class BilevelExample {
   // The Jacobian of rows [row, row + J.rows()) of r with respect to one
   // block: its tangent coordinates for an inner block, its ambient ones for
   // a learnable block.
+  using RowMajorMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   struct JacobianPiece {
     int row;
     int block;  // index into the problem's layout
-    Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> J;
+    RowMajorMatrix J;
   };
 
   BilevelExample(BilevelProblem* problem, const Options& options);
@@ -119,6 +176,9 @@ class BilevelExample {
   // term's Jacobian blocks.
   Status SolveAndEvaluateLoss(const Eigen::VectorXd& w, Eigen::VectorXd* residuals,
                               std::vector<JacobianPiece>* pieces);
+  // Finds y* from the problem's current inner values.
+  Status SolveInner();
+  Status SolveWithNewton();
 
   BilevelProblem* problem_;
   std::vector<std::unique_ptr<ceres::CostFunction>> owned_costs_;
@@ -129,7 +189,20 @@ class BilevelExample {
   Eigen::VectorXd initial_inner_values_;
   Eigen::VectorXd last_solution_;
   ceres::Solver::Summary inner_summary_;
+  NewtonPolish::Summary newton_summary_;
+  InnerSolverType last_inner_solver_type_ = InnerSolverType::CERES;
+  // The Newton solver's model and buffers, built on first use.
+  std::unique_ptr<internal::InnerNewton> newton_;
   MinimiserDerivative::Summary derivative_summary_;
+  // Scratch of the outer loss terms' evaluation, kept across calls.
+  Eigen::VectorXd loss_residuals_;
+  std::vector<JacobianPiece> pieces_;
+  std::vector<const double*> values_scratch_;
+  std::vector<RowMajorMatrix> jacobians_scratch_;
+  std::vector<double*> jacobian_pointers_scratch_;
+  Eigen::VectorXd dl_dy_;
+  Eigen::VectorXd direct_;
+  Eigen::VectorXd through_y_;
   std::mutex mutex_;
 };
 

@@ -49,20 +49,22 @@ std::string NewtonPolish::Summary::FullReport() const {
   return out.str();
 }
 
-Status NewtonPolish::Polish(const Options& options, BilevelProblem* problem, Summary* summary) {
-  CHECK(problem != nullptr);
-  CHECK(summary != nullptr);
-  *summary = Summary();
-  std::string error;
-  if (!options.IsValid(&error)) return InvalidArgumentError("NewtonPolish::Options: " + error);
-  MinimiserDerivative::Options derivative_options = options.derivative_options;
-  derivative_options.lambda = 0.0;
-  derivative_options.damping = DampingType::IDENTITY;
-  derivative_options.hessian_model = HessianModel::EXACT;
-  derivative_options.final_newton_step = false;
+namespace internal {
 
-  internal::InnerNewton newton(derivative_options, problem);
-  internal::InnerNewtonModel model(&newton);
+MinimiserDerivative::Options NewtonPolishDerivativeOptions(
+    const MinimiserDerivative::Options& derivative_options) {
+  MinimiserDerivative::Options options = derivative_options;
+  options.lambda = 0.0;
+  options.damping = DampingType::IDENTITY;
+  options.hessian_model = HessianModel::EXACT;
+  options.final_newton_step = false;
+  return options;
+}
+
+Status PolishWith(const DampedNewtonOptions& options, double decrement_tolerance,
+                  InnerNewton* newton, NewtonPolish::Summary* summary) {
+  *summary = NewtonPolish::Summary();
+  InnerNewtonModel model(newton, decrement_tolerance);
   switch (DampedNewton(options, &model, summary)) {
     case DampedNewtonTermination::kFailure:
       return Status(model.status().code(), "NewtonPolish: " + model.status().message());
@@ -75,8 +77,21 @@ Status NewtonPolish::Polish(const Options& options, BilevelProblem* problem, Sum
       break;
   }
   // H at the final point is built: one more factorisation classifies it.
-  if (summary->converged) summary->strict_local_minimum = newton.Factorise(0.0).ok();
+  if (summary->converged) summary->strict_local_minimum = newton->Factorise(0.0).ok();
   return Status::Ok();
+}
+
+}  // namespace internal
+
+Status NewtonPolish::Polish(const Options& options, BilevelProblem* problem, Summary* summary) {
+  CHECK(problem != nullptr);
+  CHECK(summary != nullptr);
+  *summary = Summary();
+  std::string error;
+  if (!options.IsValid(&error)) return InvalidArgumentError("NewtonPolish::Options: " + error);
+  internal::InnerNewton newton(internal::NewtonPolishDerivativeOptions(options.derivative_options),
+                               problem);
+  return internal::PolishWith(options, /*decrement_tolerance=*/0.0, &newton, summary);
 }
 
 }  // namespace ceres_wiberg

@@ -46,6 +46,16 @@ const char* SparseLinearAlgebraLibraryTypeToString(SparseLinearAlgebraLibraryTyp
   return "UNKNOWN";
 }
 
+const char* InnerSolverTypeToString(InnerSolverType type) {
+  switch (type) {
+    case InnerSolverType::CERES:
+      return "CERES";
+    case InnerSolverType::NEWTON:
+      return "NEWTON";
+  }
+  return "UNKNOWN";
+}
+
 bool StringToDampingType(const std::string& name, DampingType* type) {
   return StringToEnum(name, {DampingType::IDENTITY, DampingType::HESSIAN_DIAGONAL},
                                 DampingTypeToString, type);
@@ -68,6 +78,11 @@ bool StringToSparseLinearAlgebraLibraryType(const std::string& name,
                       {SparseLinearAlgebraLibraryType::SUITE_SPARSE,
                        SparseLinearAlgebraLibraryType::EIGEN_SPARSE},
                       SparseLinearAlgebraLibraryTypeToString, type);
+}
+
+bool StringToInnerSolverType(const std::string& name, InnerSolverType* type) {
+  return StringToEnum(name, {InnerSolverType::CERES, InnerSolverType::NEWTON},
+                      InnerSolverTypeToString, type);
 }
 
 }  // namespace ceres_wiberg

@@ -55,15 +55,36 @@ enum class SparseLinearAlgebraLibraryType {
   EIGEN_SPARSE,
 };
 
+// How BilevelExample finds y* (BilevelExample::Options::inner_solver_type).
+enum class InnerSolverType {
+  // ceres::Solve with the example's inner_solver_options (Levenberg-Marquardt
+  // on the Gauss-Newton model by default). Choose it far from a minimiser, for
+  // large sparse problems (Ceres' Schur and sparse solvers, threads), and for
+  // energies whose exact H is expensive. Each call pays Ceres' per-Solve
+  // setup (preprocessor, program, evaluator).
+  CERES,
+  // The library's trust-region Newton descent on the exact H (DampedNewton
+  // on the inner energy, as NewtonPolish): y <- y (+) -(H + mu I)^-1 g, mu
+  // raised while H + mu I is not positive definite or the cost rises.
+  // Quadratic near a strict minimiser, where Ceres' LM on a non-convex or
+  // robust energy converges only linearly (Fields of Experts), and no
+  // per-call setup beyond buffers kept by the example (tiny problems). It is
+  // a local method: start it near the minimiser (a seed, a warm start); it
+  // reports an error when it fails (see BilevelExample::Options).
+  NEWTON,
+};
+
 const char* DampingTypeToString(DampingType type);
 const char* HessianModelToString(HessianModel model);
 const char* LinearSolverTypeToString(LinearSolverType type);
 const char* SparseLinearAlgebraLibraryTypeToString(SparseLinearAlgebraLibraryType type);
+const char* InnerSolverTypeToString(InnerSolverType type);
 bool StringToDampingType(const std::string& name, DampingType* type);
 bool StringToHessianModel(const std::string& name, HessianModel* model);
 bool StringToLinearSolverType(const std::string& name, LinearSolverType* type);
 bool StringToSparseLinearAlgebraLibraryType(const std::string& name,
                                             SparseLinearAlgebraLibraryType* type);
+bool StringToInnerSolverType(const std::string& name, InnerSolverType* type);
 
 }  // namespace ceres_wiberg
 

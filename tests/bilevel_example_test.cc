@@ -3,12 +3,17 @@
 
 #include "ceres_wiberg/bilevel_example.h"
 
+#include <cmath>
 #include <cstdio>
+#include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "ceres/ceres.h"
+#include "ceres_wiberg/learnable_loss.h"
 #include "ceres_wiberg/minimiser_derivative_checker.h"
+#include "ceres_wiberg/newton_polish.h"
 #include "gtest/gtest.h"
 #include "test_problems.h"
 
@@ -323,6 +328,331 @@ TEST(BilevelExample, ActiveBoundPipelineForwardAndReverseAgreeWithDifferences) {
   const double error = (J - numeric).cwiseAbs().maxCoeff() / numeric.cwiseAbs().maxCoeff();
   std::printf("bounded pipeline: forward vs differences %.3g\n", error);
   EXPECT_LT(error, 1e-6) << "analytic\n" << J << "\nnumeric\n" << numeric;
+}
+
+// ---------------------------------------------------------------------------
+// The NEWTON inner solver against the CERES one, and structure reuse.
+
+// A badly scaled fit: y(x) = b0 (1 - exp(-b1 x^w1)) + w0 with b0 ~ 2.4e2 and
+// b1 ~ 5e-4 (H's unscaled eigenvalues ~1e10 apart), w = (offset, power).
+struct ScaledExponentialResidual {
+  ScaledExponentialResidual(double x, double m) : x(x), m(m) {}
+  template <typename T>
+  bool operator()(const T* b, const T* w, T* r) const {
+    r[0] = b[0] * (T(1.0) - exp(-b[1] * pow(T(x), w[1]))) + w[0] - T(m);
+    return true;
+  }
+  double x, m;
+};
+
+struct ScaledFit {
+  ScaledFit() {
+    const double xs[] = {77.6,  114.9, 141.1, 190.8, 239.9, 289.0, 332.8,
+                         378.4, 434.8, 477.3, 536.8, 593.1, 689.1, 760.0};
+    std::mt19937 rng(3);
+    std::normal_distribution<double> noise(0.0, 0.1);
+    for (double x : xs) {
+      const double m = 238.9 * (1.0 - std::exp(-5.5e-4 * x)) + noise(rng);
+      problem.AddResidualBlock(
+          new ceres::AutoDiffCostFunction<ScaledExponentialResidual, 1, 2, 2>(
+              new ScaledExponentialResidual(x, m)),
+          nullptr, b, w);
+    }
+    EXPECT_TRUE(BilevelProblem::Create(&problem, {w}, &bilevel).ok());
+  }
+  double b[2] = {250.0, 5e-4};
+  double w[2] = {0.0, 1.0};
+  ceres::Problem problem;
+  std::unique_ptr<BilevelProblem> bilevel;
+};
+
+// Outer residuals y - target (any loss over y will do).
+struct ScaledTarget {
+  template <typename T>
+  bool operator()(const T* b, T* r) const {
+    r[0] = b[0] - T(240.0);
+    r[1] = T(1e5) * (b[1] - T(5e-4));
+    return true;
+  }
+};
+
+// A non-convex energy: the robust mean, E(t) = sum_i -exp(-(t - x_i)^2 /
+// sigma^2) (learnable Welsch loss, w = sigma), samples x_i read from `data`
+// (updated in place by the reuse test).
+struct Offset {
+  explicit Offset(const double* x) : x(x) {}
+  template <typename T>
+  bool operator()(const T* t, T* r) const {
+    r[0] = t[0] - T(*x);
+    return true;
+  }
+  const double* x;
+};
+
+struct RobustMean {
+  RobustMean(int num_samples, const BilevelExample::Options& options)
+      : samples(num_samples, 0.0) {
+    for (const double& x : samples) {
+      problem.AddResidualBlock(
+          new LearnableLossCostFunction(new ceres::AutoDiffCostFunction<Offset, 1, 1>(
+                                            new Offset(&x)),
+                                        LearnableLossType::WELSCH, /*has_weight_block=*/false),
+          nullptr, &t, &sigma);
+    }
+    EXPECT_TRUE(BilevelProblem::Create(&problem, {&sigma}, &bilevel).ok());
+    EXPECT_TRUE(BilevelExample::Create(
+                    bilevel.get(),
+                    new ceres::AutoDiffCostFunction<Offset, 1, 1>(new Offset(&centre)),
+                    ceres::TAKE_OWNERSHIP, {&t}, options, &example)
+                    .ok());
+  }
+  // Draw `index`: 4 inliers around a centre among 16 outliers; t seeded at
+  // the sample of lowest energy.
+  void SetDraw(int index) {
+    std::mt19937 rng(100 + index);
+    centre = std::uniform_real_distribution<double>(-10.0, 10.0)(rng);
+    std::normal_distribution<double> inlier(centre, 1.0);
+    std::uniform_real_distribution<double> outlier(-20.0, 20.0);
+    for (size_t i = 0; i < samples.size(); ++i) {
+      samples[i] = i < 4 ? inlier(rng) : outlier(rng);
+    }
+    double best = std::numeric_limits<double>::infinity();
+    for (double seed : samples) {
+      double energy = 0.0;
+      for (double x : samples) energy -= std::exp(-(x - seed) * (x - seed) / (sigma * sigma));
+      if (energy < best) {
+        best = energy;
+        t = seed;
+      }
+    }
+    example->RestartFromCurrentValues();
+  }
+  std::vector<double> samples;
+  double centre = 0.0;
+  double t = 0.0;
+  double sigma = 2.0;
+  ceres::Problem problem;
+  std::unique_ptr<BilevelProblem> bilevel;
+  std::unique_ptr<BilevelExample> example;
+};
+
+BilevelExample::Options SolverOptions(InnerSolverType type) {
+  BilevelExample::Options options = ColdTightOptions(0.0);
+  options.inner_solver_type = type;
+  return options;
+}
+
+// Largest |a_i - b_i| / |b_i|: coordinates in their own units.
+double MaxRelativeDifference(const Eigen::VectorXd& a, const Eigen::VectorXd& b) {
+  return ((a - b).array().abs() / b.array().abs()).maxCoeff();
+}
+
+// y* of the Ceres path, polished by NewtonPolish (its default options; on
+// the badly scaled fit its absolute |g|_inf <= 1e-10 is out of reach, and it
+// stops at round-off after its iterations), as the reference of the Newton
+// solver's y*.
+Eigen::VectorXd PolishedCeresSolution(BilevelExample* example, const Eigen::VectorXd& w) {
+  Eigen::VectorXd r;
+  EXPECT_TRUE(example->Evaluate(w, &r, nullptr).ok());
+  NewtonPolish::Summary summary;
+  EXPECT_TRUE(NewtonPolish::Polish(NewtonPolish::Options(), example->problem(), &summary).ok());
+  std::printf("  reference: %s\n", summary.BriefReport().c_str());
+  return example->problem()->GetInnerValues();
+}
+
+// The checker (default options) on the Newton path's y*, lambda = 0: re-solves
+// polished to round-off, and H against differences of the gradient.
+void ExpectCheckerAgrees(BilevelProblem* problem, const char* name) {
+  MinimiserDerivativeChecker::Result result;
+  MinimiserDerivative::Options derivative;
+  derivative.lambda = 0.0;
+  Status status = MinimiserDerivativeChecker::Check(MinimiserDerivativeChecker::Options(),
+                                                    derivative, problem, &result);
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  std::printf("%s: NEWTON y*, checker dy*/dw error %.3g, H error %.3g\n", name,
+              result.max_relative_error, result.hessian_max_relative_error);
+  // The library's agreement with the checker (README): 1e-6.
+  EXPECT_LT(result.max_relative_error, 1e-6) << result.Report();
+  EXPECT_TRUE(result.hessian_within_tolerance) << result.Report();
+}
+
+TEST(BilevelExample, NewtonInnerSolverMatchesCeresOnABadlyScaledFit) {
+  ScaledFit ceres_fit, newton_fit;
+  std::unique_ptr<BilevelExample> ceres_example, newton_example;
+  ASSERT_TRUE(BilevelExample::Create(ceres_fit.bilevel.get(),
+                                     new ceres::AutoDiffCostFunction<ScaledTarget, 2, 2>(
+                                         new ScaledTarget),
+                                     ceres::TAKE_OWNERSHIP, {ceres_fit.b},
+                                     SolverOptions(InnerSolverType::CERES), &ceres_example)
+                  .ok());
+  ASSERT_TRUE(BilevelExample::Create(newton_fit.bilevel.get(),
+                                     new ceres::AutoDiffCostFunction<ScaledTarget, 2, 2>(
+                                         new ScaledTarget),
+                                     ceres::TAKE_OWNERSHIP, {newton_fit.b},
+                                     SolverOptions(InnerSolverType::NEWTON), &newton_example)
+                  .ok());
+  const Eigen::Vector2d w(0.3, 1.02);
+  Eigen::VectorXd r_newton, r_ceres;
+  Eigen::MatrixXd J_newton, J_ceres;
+  ASSERT_TRUE(ceres_example->Evaluate(w, &r_ceres, &J_ceres).ok());
+  Status status = newton_example->Evaluate(w, &r_newton, &J_newton);
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  EXPECT_EQ(newton_example->last_inner_solver_type(), InnerSolverType::NEWTON);
+  EXPECT_TRUE(newton_example->last_newton_summary().converged);
+  const Eigen::VectorXd y_newton = newton_fit.bilevel->GetInnerValues();
+  const Eigen::VectorXd y_ceres = PolishedCeresSolution(ceres_example.get(), w);
+  // Round-off: the Jacobi-scaled H's condition number is below 1e4 here
+  // (scale_stress_test), so y* is determined to about 1e4 eps relative.
+  const double y_difference = MaxRelativeDifference(y_newton, y_ceres);
+  std::printf("badly scaled fit: NEWTON %d iterations; y* vs polished CERES %.3g, "
+              "dr/dw vs CERES %.3g\n",
+              newton_example->last_newton_summary().iterations, y_difference,
+              (J_newton - J_ceres).norm() / J_ceres.norm());
+  EXPECT_LT(y_difference, 1e4 * std::numeric_limits<double>::epsilon());
+  EXPECT_LT((J_newton - J_ceres).norm() / J_ceres.norm(), 1e-6);
+  ExpectCheckerAgrees(newton_fit.bilevel.get(), "badly scaled fit");
+}
+
+TEST(BilevelExample, NewtonInnerSolverMatchesCeresOnANonConvexEnergy) {
+  RobustMean ceres_mean(20, SolverOptions(InnerSolverType::CERES));
+  RobustMean newton_mean(20, SolverOptions(InnerSolverType::NEWTON));
+  for (int draw = 0; draw < 3; ++draw) {
+    ceres_mean.SetDraw(draw);
+    newton_mean.SetDraw(draw);
+    const Eigen::VectorXd w = Eigen::VectorXd::Constant(1, ceres_mean.sigma);
+    double loss_newton = 0.0, loss_ceres = 0.0;
+    Eigen::VectorXd gradient_newton, gradient_ceres;
+    ASSERT_TRUE(ceres_mean.example->EvaluateLoss(w, &loss_ceres, &gradient_ceres).ok());
+    Status status = newton_mean.example->EvaluateLoss(w, &loss_newton, &gradient_newton);
+    ASSERT_TRUE(status.ok()) << status.ToString();
+    const Eigen::VectorXd y_newton = newton_mean.bilevel->GetInnerValues();
+    const Eigen::VectorXd y_ceres = PolishedCeresSolution(ceres_mean.example.get(), w);
+    const double y_difference = MaxRelativeDifference(y_newton, y_ceres);
+    std::printf("robust mean draw %d: NEWTON %d iterations, t* %.17g; vs polished CERES %.3g, "
+                "dL/dsigma %.6g vs %.6g\n",
+                draw, newton_mean.example->last_newton_summary().iterations, y_newton[0],
+                y_difference, gradient_newton[0], gradient_ceres[0]);
+    // Round-off of a 1-variable minimiser with H ~ 1: a few eps of |t*|.
+    EXPECT_LT(y_difference, 1e3 * std::numeric_limits<double>::epsilon());
+    EXPECT_LT(std::abs(gradient_newton[0] - gradient_ceres[0]),
+              1e-6 * std::abs(gradient_ceres[0]));
+    ExpectCheckerAgrees(newton_mean.bilevel.get(), "robust mean");
+  }
+}
+
+// E = -1/2 (y - w)^2: concave, no minimiser. Newton raises mu until H + mu I
+// is positive definite and descends forever.
+class NegativeLoss : public ceres::LossFunction {
+ public:
+  void Evaluate(double s, double rho[3]) const override {
+    rho[0] = -s;
+    rho[1] = -1.0;
+    rho[2] = 0.0;
+  }
+};
+
+struct Difference {
+  template <typename T>
+  bool operator()(const T* y, const T* w, T* r) const {
+    r[0] = y[0] - w[0];
+    return true;
+  }
+};
+
+struct Identity {
+  template <typename T>
+  bool operator()(const T* y, T* r) const {
+    r[0] = y[0];
+    return true;
+  }
+};
+
+TEST(BilevelExample, NewtonFailsCleanlyOnAnEnergyWithoutMinimiser) {
+  double y = 0.5, w = 0.0;
+  ceres::Problem problem;
+  problem.AddResidualBlock(new ceres::AutoDiffCostFunction<Difference, 1, 1, 1>(new Difference),
+                           new NegativeLoss, &y, &w);
+  std::unique_ptr<BilevelProblem> bilevel;
+  ASSERT_TRUE(BilevelProblem::Create(&problem, {&w}, &bilevel).ok());
+  std::unique_ptr<BilevelExample> example;
+  ASSERT_TRUE(BilevelExample::Create(bilevel.get(),
+                                     new ceres::AutoDiffCostFunction<Identity, 1, 1>(new Identity),
+                                     ceres::TAKE_OWNERSHIP, {&y},
+                                     SolverOptions(InnerSolverType::NEWTON), &example)
+                  .ok());
+  double loss = 0.0;
+  Eigen::VectorXd gradient;
+  Status status = example->EvaluateLoss(Eigen::VectorXd::Zero(1), &loss, &gradient);
+  std::printf("no minimiser: %s\n", status.ToString().c_str());
+  EXPECT_EQ(status.code(), StatusCode::kNoConvergence);
+  EXPECT_NE(status.message().find("NEWTON inner solve did not converge"), std::string::npos)
+      << status.message();
+  EXPECT_FALSE(example->last_newton_summary().converged);
+  EXPECT_TRUE(std::isfinite(y));
+}
+
+TEST(BilevelExample, NewtonFallsBackToCeresWhenAskedTo) {
+  ScaledFit fit;
+  BilevelExample::Options options = SolverOptions(InnerSolverType::NEWTON);
+  // A Newton solve that cannot converge in one iteration from this start.
+  options.newton_options.max_num_iterations = 1;
+  std::unique_ptr<BilevelExample> example;
+  ASSERT_TRUE(BilevelExample::Create(fit.bilevel.get(),
+                                     new ceres::AutoDiffCostFunction<ScaledTarget, 2, 2>(
+                                         new ScaledTarget),
+                                     ceres::TAKE_OWNERSHIP, {fit.b}, options, &example)
+                  .ok());
+  const Eigen::Vector2d w(0.3, 1.1);
+  Eigen::VectorXd r;
+  EXPECT_EQ(example->Evaluate(w, &r, nullptr).code(), StatusCode::kNoConvergence);
+  ASSERT_TRUE(BilevelExample::Create(fit.bilevel.get(),
+                                     new ceres::AutoDiffCostFunction<ScaledTarget, 2, 2>(
+                                         new ScaledTarget),
+                                     ceres::TAKE_OWNERSHIP, {fit.b},
+                                     [&] {
+                                       BilevelExample::Options fallback = options;
+                                       fallback.newton_falls_back_to_ceres = true;
+                                       return fallback;
+                                     }(),
+                                     &example)
+                  .ok());
+  fit.b[0] = 250.0;
+  fit.b[1] = 5e-4;
+  example->RestartFromCurrentValues();
+  Status status = example->Evaluate(w, &r, nullptr);
+  EXPECT_TRUE(status.ok()) << status.ToString();
+  EXPECT_EQ(example->last_inner_solver_type(), InnerSolverType::CERES);
+  EXPECT_FALSE(example->last_newton_summary().converged);
+}
+
+// One problem structure kept across draws whose data change in place gives
+// bit-identical results to a problem built afresh for each draw, with either
+// inner solver.
+TEST(BilevelExample, ReusedStructureIsBitIdenticalToFreshConstruction) {
+  for (InnerSolverType type : {InnerSolverType::CERES, InnerSolverType::NEWTON}) {
+    BilevelExample::Options options = SolverOptions(type);
+    options.inner_solver_options = ceres::Solver::Options();
+    options.inner_solver_options.logging_type = ceres::SILENT;
+    RobustMean reused(20, options);
+    for (int draw = 0; draw < 6; ++draw) {
+      RobustMean fresh(20, options);
+      fresh.SetDraw(draw);
+      reused.SetDraw(draw);
+      const Eigen::VectorXd w = Eigen::VectorXd::Constant(1, 2.0);
+      double loss_fresh = 0.0, loss_reused = 0.0;
+      Eigen::VectorXd gradient_fresh, gradient_reused, r_fresh, r_reused;
+      Eigen::MatrixXd J_fresh, J_reused;
+      ASSERT_TRUE(fresh.example->EvaluateLoss(w, &loss_fresh, &gradient_fresh).ok());
+      ASSERT_TRUE(reused.example->EvaluateLoss(w, &loss_reused, &gradient_reused).ok());
+      EXPECT_EQ(loss_reused, loss_fresh) << InnerSolverTypeToString(type) << " draw " << draw;
+      EXPECT_EQ(gradient_reused[0], gradient_fresh[0]) << InnerSolverTypeToString(type);
+      EXPECT_EQ(reused.t, fresh.t) << InnerSolverTypeToString(type);
+      ASSERT_TRUE(fresh.example->Evaluate(w, &r_fresh, &J_fresh).ok());
+      ASSERT_TRUE(reused.example->Evaluate(w, &r_reused, &J_reused).ok());
+      EXPECT_EQ(r_reused[0], r_fresh[0]) << InnerSolverTypeToString(type);
+      EXPECT_EQ(J_reused(0, 0), J_fresh(0, 0)) << InnerSolverTypeToString(type);
+    }
+  }
 }
 
 }  // namespace

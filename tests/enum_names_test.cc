@@ -41,6 +41,11 @@ TEST(EnumNames, EveryNameReadsBackIgnoringCase) {
         SparseLinearAlgebraLibraryTypeToString(type), &read));
     EXPECT_EQ(read, type);
   }
+  for (InnerSolverType type : {InnerSolverType::CERES, InnerSolverType::NEWTON}) {
+    InnerSolverType read;
+    ASSERT_TRUE(StringToInnerSolverType(InnerSolverTypeToString(type), &read));
+    EXPECT_EQ(read, type);
+  }
   for (LearnableLossType type : {LearnableLossType::PSEUDO_HUBER, LearnableLossType::CAUCHY,
                                  LearnableLossType::WELSCH, LearnableLossType::NORMALISED_WELSCH}) {
     LearnableLossType read;

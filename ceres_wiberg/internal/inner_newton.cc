@@ -4,9 +4,11 @@
 #include <cmath>
 #include <functional>
 #include <sstream>
+#include <string>
 #include <utility>
 #include <vector>
 
+#include "ceres/loss_function.h"
 #include "ceres/problem.h"
 
 namespace ceres_wiberg {
@@ -19,7 +21,52 @@ InnerNewton::InnerNewton(const MinimiserDerivative::Options& options, BilevelPro
       linearisation_(layout_),
       exact_hessian_(layout_, linearisation_, options.second_derivative_relative_step),
       hessian_(layout_),
-      solver_(options) {}
+      solver_(options) {
+  std::vector<ceres::ResidualBlockId> residual_blocks;
+  problem->problem()->GetResidualBlocks(&residual_blocks);
+  std::vector<char> touches_y(residual_blocks.size(), 0);
+  for (const ResidualBlockInfo& residual : layout_.residuals) touches_y[residual.index] = 1;
+  for (size_t i = 0; i < residual_blocks.size(); ++i) {
+    if (!touches_y[i]) y_independent_residuals_.push_back(residual_blocks[i]);
+  }
+}
+
+Status InnerNewton::EvaluateCost(double* cost) {
+  double sum = 0.0;
+  for (const ResidualBlockInfo& residual : layout_.residuals) {
+    cost_scratch_.Reset(layout_, residual);
+    double* r = cost_scratch_.residuals.data();
+    Status status = EvaluateResidualBlock(layout_, residual, cost_scratch_.values.data(), r,
+                                          nullptr);
+    if (!status.ok()) return status;
+    double s = 0.0;
+    for (int k = 0; k < residual.num_residuals; ++k) s += r[k] * r[k];
+    if (residual.loss_function != nullptr) {
+      double rho[3];
+      residual.loss_function->Evaluate(s, rho);
+      s = rho[0];
+    }
+    if (!std::isfinite(s)) {
+      return NumericalFailureError("the loss function of residual block #" +
+                                   std::to_string(residual.index) +
+                                   " returned a NaN or infinite value");
+    }
+    sum += 0.5 * s;
+  }
+  for (ceres::ResidualBlockId id : y_independent_residuals_) {
+    double block_cost = 0.0;
+    if (!problem_->problem()->EvaluateResidualBlock(id, /*apply_loss_function=*/true,
+                                                    &block_cost, nullptr, nullptr) ||
+        !std::isfinite(block_cost)) {
+      return NumericalFailureError(
+          "a residual block that does not depend on the inner variables failed to evaluate "
+          "or is not finite");
+    }
+    sum += block_cost;
+  }
+  *cost = sum;
+  return Status::Ok();
+}
 
 Status InnerNewton::Evaluate() {
   Status status = linearisation_.Evaluate();
@@ -128,11 +175,12 @@ bool InnerNewtonModel::Fail(Status status) {
 }
 
 bool InnerNewtonModel::Cost(double* cost) {
-  if (!newton_->problem()->problem()->Evaluate(ceres::Problem::EvaluateOptions(), cost, nullptr,
-                                               nullptr, nullptr) ||
-      !std::isfinite(*cost)) {
-    return Fail(NumericalFailureError("the inner energy is not finite at the start"));
+  Status status = newton_->EvaluateCost(cost);
+  if (!status.ok()) {
+    return Fail(NumericalFailureError("the inner energy is not finite at the start: " +
+                                      status.message()));
   }
+  cost_ = *cost;
   return true;
 }
 
@@ -151,6 +199,7 @@ bool InnerNewtonModel::Linearise(double* gradient_max_norm) {
 }
 
 ShiftedFactorisation InnerNewtonModel::Factorise(double mu) {
+  mu_ = mu;
   Status status = newton_->Factorise(mu);
   if (status.ok()) return ShiftedFactorisation::kPositiveDefinite;
   if (status.code() == StatusCode::kIndefiniteHessian ||
@@ -167,9 +216,9 @@ bool InnerNewtonModel::Trial(double* cost) {
   values_ = problem->GetInnerValues();
   step_ = newton_->Step(gradient_);
   if (!step_.allFinite() || !newton_->ApplyStep(step_).ok()) return false;
-  return problem->problem()->Evaluate(ceres::Problem::EvaluateOptions(), cost, nullptr, nullptr,
-                                      nullptr) &&
-         std::isfinite(*cost);
+  if (!newton_->EvaluateCost(cost).ok()) return false;
+  trial_cost_ = *cost;
+  return true;
 }
 
 bool InnerNewtonModel::TrialHalvesGradient() {
@@ -178,7 +227,11 @@ bool InnerNewtonModel::TrialHalvesGradient() {
                                     0.5 * free_gradient_max_norm_;
 }
 
-void InnerNewtonModel::Accept() {}
+void InnerNewtonModel::Accept() {
+  accepted_mu_ = mu_;
+  accepted_decrease_ = -0.5 * gradient_.dot(step_);
+  cost_ = trial_cost_;
+}
 
 void InnerNewtonModel::Reject() {
   // The linearisation may hold the trial point's data now, but the next
@@ -189,6 +242,10 @@ void InnerNewtonModel::Reject() {
 }
 
 bool InnerNewtonModel::StepIsNegligible(double tolerance) const {
+  if (decrement_tolerance_ > 0.0 && accepted_mu_ == 0.0 &&
+      accepted_decrease_ <= decrement_tolerance_ * std::abs(cost_)) {
+    return true;
+  }
   return step_.norm() <= tolerance * (1.0 + newton_->problem()->GetInnerValues().norm());
 }
 

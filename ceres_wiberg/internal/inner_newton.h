@@ -17,7 +17,11 @@
 #include "ceres_wiberg/internal/linearisation.h"
 #include "ceres_wiberg/internal/problem_layout.h"
 #include "ceres_wiberg/internal/symmetric_block_matrix.h"
+#include <vector>
+
+#include "ceres/problem.h"
 #include "ceres_wiberg/minimiser_derivative.h"
+#include "ceres_wiberg/newton_polish.h"
 #include "ceres_wiberg/status.h"
 
 namespace ceres_wiberg {
@@ -35,6 +39,13 @@ class InnerNewton {
   const ExactHessian& exact_hessian() const { return exact_hessian_; }
   const DampedSolver& solver() const { return solver_; }
 
+  // The energy E = 1/2 sum_i rho_i(|r_i|^2) over every residual block of the
+  // Ceres problem at its current values (what ceres::Problem::Evaluate
+  // returns as cost), without Ceres' per-call program and evaluator: the
+  // blocks that touch y through the layout and reused buffers, the others
+  // (constant in y) by Problem::EvaluateResidualBlock. kNumericalFailure
+  // naming the residual block when one fails or is not finite.
+  Status EvaluateCost(double* cost);
   // Residuals, Jacobians, g and the active bounds at the problem's current
   // values.
   Status Evaluate();
@@ -67,6 +78,9 @@ class InnerNewton {
   DampedSolver solver_;
   ActiveBounds active_bounds_;
   Eigen::VectorXd free_gradient_;
+  ResidualScratch cost_scratch_;
+  // Residual blocks of the Ceres problem that touch no inner block.
+  std::vector<ceres::ResidualBlockId> y_independent_residuals_;
 };
 
 // The DampedNewton model (ceres_wiberg/damped_newton.h) of the inner energy
@@ -78,7 +92,10 @@ class InnerNewton {
 // is kept in status().
 class InnerNewtonModel {
  public:
-  explicit InnerNewtonModel(InnerNewton* newton) : newton_(newton) {}
+  // decrement_tolerance > 0 adds a scale-invariant convergence test (see
+  // StepIsNegligible); 0 (NewtonPolish) keeps DampedNewton's own tests only.
+  explicit InnerNewtonModel(InnerNewton* newton, double decrement_tolerance = 0.0)
+      : newton_(newton), decrement_tolerance_(decrement_tolerance) {}
 
   const Status& status() const { return status_; }
 
@@ -91,12 +108,26 @@ class InnerNewtonModel {
   bool TrialHalvesGradient();
   void Accept();
   void Reject();
+  // |step| <= tolerance * (1 + |y|), or, with decrement_tolerance > 0, the
+  // step just accepted was a full Newton step (mu = 0: H positive definite)
+  // whose predicted decrease 1/2 g^T H^-1 g = -1/2 g^T step is at most
+  // decrement_tolerance * |E|. Both sides are energies, so the test does not
+  // depend on the units of y (unlike |g|_inf); at decrement_tolerance = eps
+  // the cost can no longer confirm a step, and the Newton step just taken
+  // leaves y quadratically closer to the minimiser.
   bool StepIsNegligible(double tolerance) const;
 
  private:
   bool Fail(Status status);
 
   InnerNewton* newton_;
+  const double decrement_tolerance_;
+  double cost_ = 0.0;        // E at the current point
+  double trial_cost_ = 0.0;  // E at the last trial
+  double mu_ = 0.0;          // of the last factorisation
+  // Of the last accepted step: its mu and its predicted decrease.
+  double accepted_mu_ = -1.0;
+  double accepted_decrease_ = 0.0;
   Status status_;
   Eigen::VectorXd gradient_;  // g at the current point
   double free_gradient_max_norm_ = 0.0;  // its |g|_inf over the free coordinates
@@ -106,6 +137,19 @@ class InnerNewtonModel {
   // TrialHalvesGradient), not the current point's.
   bool evaluated_at_trial_ = false;
 };
+
+// The settings NewtonPolish gives InnerNewton: options.derivative_options
+// with lambda 0, IDENTITY damping, the EXACT Hessian and no final step.
+MinimiserDerivative::Options NewtonPolishDerivativeOptions(
+    const MinimiserDerivative::Options& derivative_options);
+
+// NewtonPolish::Polish (same errors, same summary) on `newton`, built with
+// NewtonPolishDerivativeOptions: callers that polish one problem many times
+// keep it, and with it its buffers and the solver's symbolic analysis.
+// `options` must be valid.
+// decrement_tolerance: InnerNewtonModel's (0: NewtonPolish's tests only).
+Status PolishWith(const DampedNewtonOptions& options, double decrement_tolerance,
+                  InnerNewton* newton, NewtonPolish::Summary* summary);
 
 }  // namespace internal
 }  // namespace ceres_wiberg

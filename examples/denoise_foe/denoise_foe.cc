@@ -56,6 +56,9 @@ DEFINE_string(damping, "IDENTITY", "D of the damped derivative: IDENTITY or HESS
 DEFINE_string(hessian, "EXACT", "Hessian model of the derivative: EXACT or GAUSS_NEWTON.");
 DEFINE_double(inner_function_tolerance, 1e-7, "Ceres function tolerance of every inner solve.");
 DEFINE_int32(inner_max_iterations, 200, "Ceres iteration limit of every inner solve.");
+DEFINE_string(inner_solver, "CERES",
+              "Inner solver of the learning: CERES (Levenberg-Marquardt) or NEWTON (trust-region "
+              "Newton on the exact H, falling back to CERES where it fails).");
 DEFINE_bool(evaluate_training_images, false,
             "Also denoise the training images from scratch with both models (slower).");
 DEFINE_bool(learn_weights, true, "Learn the expert weights (as log-weights).");
@@ -205,6 +208,11 @@ bool SetUpLearning(const Inputs& inputs, Learning* learning) {
   }
   objective_options.solver_options.function_tolerance = FLAGS_inner_function_tolerance;
   objective_options.solver_options.max_num_iterations = FLAGS_inner_max_iterations;
+  if (!ceres_wiberg::StringToInnerSolverType(FLAGS_inner_solver,
+                                             &objective_options.inner_solver_type)) {
+    std::fprintf(stderr, "unknown --inner_solver %s\n", FLAGS_inner_solver.c_str());
+    return false;
+  }
   if (Fail("training objective",
            FoeTrainingObjective::Create(&inputs.train, inputs.initial, objective_options,
                                         &learning->objective))) {

@@ -9,11 +9,14 @@
 #define CERES_WIBERG_EXAMPLES_ROBUST_MEAN_PROBLEM_H_
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "ceres_wiberg/minimiser_derivative.h"
 #include "ceres_wiberg/training_objective.h"
+#include "ceres_wiberg/types.h"
 
 namespace robust_mean {
 
@@ -48,10 +51,29 @@ double Energy(const std::vector<double>& samples, double sigma, double t);
 // constant), seeded at the lowest-energy sample, solved by Ceres, finished by
 // a damped Newton step (the derivative's lambda) and differentiated. The loss
 // is 1/2 (t* - c)^2; w = (sigma).
+//
+// Structure reuse: every draw has the same structure (110 residual blocks
+// over t and sigma), so by default the objective keeps its inner problems
+// (one per thread that has called it: a pool) and updates the samples, the
+// centre and the seed in place (BilevelExample's reuse contract), with
+// results bit-identical to building a fresh problem per draw (tested).
 class RobustMeanObjective : public ceres_wiberg::TrainingObjective {
  public:
+  struct Options {
+    // The derivative (final_newton_step is always set).
+    ceres_wiberg::MinimiserDerivative::Options derivative_options;
+    // How t* is found: Ceres' LM (up to 100 iterations) or the library's
+    // trust-region Newton on the exact H from the same seed.
+    ceres_wiberg::InnerSolverType inner_solver_type = ceres_wiberg::InnerSolverType::CERES;
+    // Keep the inner problems across draws (true) or build a fresh
+    // ceres::Problem, BilevelProblem and BilevelExample per draw (false).
+    bool reuse_problems = true;
+  };
+
   RobustMeanObjective(Protocol protocol, uint64_t seed, int num_draws,
                       const ceres_wiberg::MinimiserDerivative::Options& derivative_options);
+  RobustMeanObjective(Protocol protocol, uint64_t seed, int num_draws, const Options& options);
+  ~RobustMeanObjective() override;
 
   int num_examples() const override { return num_draws_; }
   int num_parameters() const override { return 1; }
@@ -62,10 +84,17 @@ class RobustMeanObjective : public ceres_wiberg::TrainingObjective {
   ceres_wiberg::Status Estimate(int example, double sigma, double* t) const;
 
  private:
+  struct Pipeline;
+  // A pipeline holding draw `example` at sigma, from the pool or new.
+  ceres_wiberg::Status Acquire(int example, double sigma, std::unique_ptr<Pipeline>* pipeline) const;
+  void Release(std::unique_ptr<Pipeline> pipeline) const;
+
   Protocol protocol_;
   uint64_t seed_;
   int num_draws_;
-  ceres_wiberg::MinimiserDerivative::Options derivative_options_;
+  Options options_;
+  mutable std::mutex pool_mutex_;
+  mutable std::vector<std::unique_ptr<Pipeline>> pool_;
 };
 
 }  // namespace robust_mean

@@ -218,6 +218,8 @@ Status FoeTrainingObjective::Create(const std::vector<NoisyPair>* pairs,
     example_options.inner_solver_options = options.solver_options;
     example_options.derivative_options = options.derivative_options;
     example_options.warm_start = options.warm_start;
+    example_options.inner_solver_type = options.inner_solver_type;
+    example_options.newton_falls_back_to_ceres = true;
     status = BilevelExample::Create(example->bilevel.get(),
                                     PixelErrorTerms(pair.clean, &example->parameters),
                                     ceres::TAKE_OWNERSHIP, example_options, &example->example);

@@ -65,6 +65,16 @@ class FoeTrainingObjective : public ceres_wiberg::TrainingObjective {
     bool warm_start = true;
     ceres::Solver::Options solver_options = DenoisingSolverOptions();
     ceres_wiberg::MinimiserDerivative::Options derivative_options = LearningDerivativeOptions();
+    // The inner solver of the learning's solves (BilevelExample): Ceres' LM
+    // with solver_options, or the trust-region Newton on the exact H with its
+    // default settings, falling back to Ceres (solver_options) when Newton
+    // fails (e.g. far from a minimiser, where H is strongly indefinite).
+    // Measured at the demo's defaults (2026-12-02, before the analytic
+    // learnable-loss Hessian): NEWTON is much slower (2 of 12 learning
+    // iterations in 221 s against 138.5 s for the whole CERES run), since a
+    // cold solve from the noisy image spends its 50 Newton iterations (each
+    // a differenced exact H) before falling back to Ceres.
+    ceres_wiberg::InnerSolverType inner_solver_type = ceres_wiberg::InnerSolverType::CERES;
 
     bool IsValid(std::string* error) const;
   };
