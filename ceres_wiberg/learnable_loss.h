@@ -191,6 +191,20 @@ class LearnableLossCostFunction final : public ceres::CostFunction {
                 double* residuals,
                 double** jacobians) const override;
 
+  // Evaluate, and also copies of what the wrapped cost function returned
+  // before the loss was folded in: its residuals r into wrapped_residuals
+  // (num_residuals entries) and, for each wrapped block b with both
+  // jacobians[b] and wrapped_jacobians[b] not null, J = dr/dp_b into
+  // wrapped_jacobians[b] (wrapped_jacobians may be null). One evaluation of
+  // the wrapped cost function serves both, for code that differentiates
+  // through the loss analytically (MinimiserDerivative's exact Hessian).
+  // The outputs of Evaluate are bit-identical to a plain Evaluate.
+  bool EvaluateWithWrapped(double const* const* parameters,
+                           double* residuals,
+                           double** jacobians,
+                           double* wrapped_residuals,
+                           double* const* wrapped_jacobians) const;
+
   // OK if parameters[scale_block_index()][0] (and the weight, if any) are
   // valid; see ValidateLearnableLossParameters. Does not evaluate anything.
   Status ValidateParameters(double const* const* parameters) const;

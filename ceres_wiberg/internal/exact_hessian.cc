@@ -64,7 +64,10 @@ Status ExactHessian::CurvatureAlong(int i, const double* direction, CurvatureRow
                                     double* out, bool extrapolate) const {
   const ResidualBlockInfo& residual = layout_.residuals[i];
   const int k = residual.num_residuals;
-  const size_t num_blocks = residual.blocks.size();
+  // The blocks of the differenced cost function (the wrapped one of a
+  // learnable loss: its a and m do not enter r, so no direction along them
+  // moves it and its curvature rows for them are zero).
+  const size_t num_blocks = static_cast<size_t>(residual.num_differenced_blocks);
   ResidualScratch& scratch = scratch_;
   scratch.Reset(layout_, residual);
 
@@ -100,6 +103,13 @@ Status ExactHessian::CurvatureAlong(int i, const double* direction, CurvatureRow
            ((rows == CurvatureRows::kInner && block.role == BlockRole::kInner) ||
             (rows == CurvatureRows::kLearnable && block.role == BlockRole::kLearnable));
   };
+  // The wanted rows of blocks that are not differenced (a learnable loss's
+  // a and m): zero.
+  for (size_t j = num_blocks; j < residual.blocks.size(); ++j) {
+    const ParameterBlockInfo& block = layout_.blocks[residual.blocks[j]];
+    if (!wanted(block)) continue;
+    VectorMap(out + residual.local_offset[j], block.local_size()).setZero();
+  }
   if (scaled_length == 0.0) {
     for (size_t j = 0; j < num_blocks; ++j) {
       const ParameterBlockInfo& block = layout_.blocks[residual.blocks[j]];
@@ -110,8 +120,8 @@ Status ExactHessian::CurvatureAlong(int i, const double* direction, CurvatureRow
   }
   // Every coordinate moves by at most relative_step_ times its own scale.
   double h = relative_step_ / scaled_length;
-  const double rho_prime = linearisation_.rho(i)[1];
-  const ConstVectorMap r0(linearisation_.residuals(i), k);
+  const double rho_prime = linearisation_.exact_rho(i)[1];
+  const ConstVectorMap r0(linearisation_.exact_residuals(i), k);
   for (size_t j = 0; j < num_blocks; ++j) {
     if (wanted(layout_.blocks[residual.blocks[j]])) scratch.Want(j);
   }
@@ -128,8 +138,10 @@ Status ExactHessian::CurvatureAlong(int i, const double* direction, CurvatureRow
           step * ConstVectorMap(scratch.delta.data() + offset, block.ambient_size);
       scratch.values[j] = scratch.perturbed.data() + offset;
     }
-    Status status = EvaluateResidualBlock(layout_, residual, scratch.values.data(),
-                                          scratch.residuals.data(), scratch.jacobians.data());
+    ++num_curvature_evaluations_;
+    Status status = EvaluateDifferencedResidualBlock(
+        layout_, residual, scratch.values.data(), scratch.residuals.data(),
+        scratch.jacobians.data());
     if (!status.ok()) return status;
     for (size_t j = 0; j < num_blocks; ++j) {
       if (scratch.jacobians[j] == nullptr) continue;
@@ -170,6 +182,10 @@ Status ExactHessian::CurvatureAlong(int i, const double* direction, CurvatureRow
   double noise = 0.0;
   Status status = difference(h, &fine_, &noise);
   if (!status.ok()) return status;
+  // A difference that is exactly zero (the Jacobians at x +- h Delta agree
+  // to the last bit, as for a residual linear along Delta) is taken as zero
+  // curvature, as the probes take it: nothing to extrapolate.
+  extrapolate = extrapolate && (fine_.array() != 0.0).any();
   if (extrapolate) {
     // Richardson: R = (4 D(h) - D(2h)) / 3 cancels the O(h^2) term c h^2,
     // and |D(h) - D(2h)| = 3 c h^2 measures it. While that term is above
@@ -216,7 +232,12 @@ Status ExactHessian::InnerLocalHessian(int i, bool exact) {
   const ResidualBlockInfo& residual = layout_.residuals[i];
   const int k = residual.num_residuals;
   const int n = residual.num_inner_local;
-  const ConstRowMajorMap J(linearisation_.jacobian(i), k, residual.num_local);
+  // The exact model differentiates 1/2 rho(|r|^2) of the exact view (the
+  // wrapped residuals of a learnable loss, see Linearisation::exact_*);
+  // Gauss-Newton keeps Ceres' residuals (r~).
+  const ConstRowMajorMap J(
+      exact ? linearisation_.exact_jacobian(i) : linearisation_.jacobian(i), k,
+      residual.num_local);
   inner_jacobian_.resize(k, n);
   for (size_t j = 0; j < residual.blocks.size(); ++j) {
     if (residual.inner_offset[j] < 0) continue;
@@ -224,7 +245,7 @@ Status ExactHessian::InnerLocalHessian(int i, bool exact) {
     inner_jacobian_.middleCols(residual.inner_offset[j], t) =
         J.middleCols(residual.local_offset[j], t);
   }
-  const double* rho = linearisation_.rho(i);
+  const double* rho = exact ? linearisation_.exact_rho(i) : linearisation_.rho(i);
   local_hessian_.resize(n, n);
   if (k <= kSmallProductRows) {
     // A few residuals: a sum of outer products, without GEMM's blocking.
@@ -239,8 +260,9 @@ Status ExactHessian::InnerLocalHessian(int i, bool exact) {
   }
   if (!exact) return Status::Ok();
   if (rho[2] != 0.0) {
-    inner_J_T_r_.noalias() = inner_jacobian_.transpose() *
-                             Eigen::Map<const Eigen::VectorXd>(linearisation_.residuals(i), k);
+    inner_J_T_r_.noalias() =
+        inner_jacobian_.transpose() *
+        Eigen::Map<const Eigen::VectorXd>(linearisation_.exact_residuals(i), k);
     local_hessian_.noalias() += (2.0 * rho[2]) * inner_J_T_r_ * inner_J_T_r_.transpose();
   }
   Status status = InnerCurvature(i);

@@ -14,6 +14,7 @@
 #ifndef CERES_WIBERG_INTERNAL_EXACT_HESSIAN_H_
 #define CERES_WIBERG_INTERNAL_EXACT_HESSIAN_H_
 
+#include <cstdint>
 #include <vector>
 
 #include "Eigen/Core"
@@ -50,6 +51,12 @@ class ExactHessian {
   // O(h^2) term is large, see the definition) unless `extrapolate` is false
   // (then one O(h^2) difference, for probes that only test for exact zeros).
   // `out` has num_local entries; rows other than `rows` are left untouched.
+  // For a block with a learnable loss, r, c = m rho' r and J are those of
+  // the WRAPPED cost function (Linearisation's exact view): the direction's
+  // entries along a and m are ignored and their rows are zero, since r does
+  // not depend on them (their mixed derivatives are analytic, see
+  // LearnableLossDerivatives). A difference that comes out exactly zero is
+  // not extrapolated.
   Status CurvatureAlong(int i, const double* direction, CurvatureRows rows, double* out,
                         bool extrapolate = true) const;
 
@@ -60,6 +67,10 @@ class ExactHessian {
   // (the solver drops them).
   Status Assemble(HessianModel model, const std::vector<char>* fixed,
                   SymmetricBlockMatrix* hessian);
+
+  // Cost function evaluations made by CurvatureAlong (probes included)
+  // since construction: how much was differenced, for tests.
+  int64_t num_curvature_evaluations() const { return num_curvature_evaluations_; }
 
  private:
   // H of residual block i over its inner local columns into local_hessian_.
@@ -76,6 +87,7 @@ class ExactHessian {
   const double relative_step_;
   const std::vector<char>* fixed_ = nullptr;  // of the current Assemble
   mutable ResidualScratch scratch_;
+  mutable int64_t num_curvature_evaluations_ = 0;
   // CurvatureAlong's differences at steps h and 2h and their extrapolation.
   mutable Eigen::VectorXd fine_, coarse_, extrapolated_;
 

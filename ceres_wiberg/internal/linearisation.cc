@@ -51,6 +51,15 @@ Linearisation::Linearisation(const ProblemLayout& layout)
   residuals_.resize(residual_size);
   jacobians_.resize(jacobian_size);
   rho_.resize(3 * layout.residuals.size());
+  const bool has_learnable_loss =
+      std::any_of(layout.residuals.begin(), layout.residuals.end(),
+                  [](const ResidualBlockInfo& r) { return r.learnable_loss != nullptr; });
+  if (has_learnable_loss) {
+    exact_residuals_.resize(residual_size);
+    exact_jacobians_.resize(jacobian_size);
+    exact_rho_.resize(3 * layout.residuals.size());
+    learnable_loss_.resize(layout.residuals.size());
+  }
 }
 
 void ResidualScratch::Reset(const ProblemLayout& layout, const ResidualBlockInfo& residual) {
@@ -71,6 +80,12 @@ void ResidualScratch::Reset(const ProblemLayout& layout, const ResidualBlockInfo
   }
   // Buffers only grow, so after the first few blocks nothing is allocated.
   if (jacobian_storage.size() < jacobian_size) jacobian_storage.resize(jacobian_size);
+  if (residual.learnable_loss != nullptr) {
+    wrapped_jacobians.assign(num_blocks, nullptr);
+    if (wrapped_jacobian_storage.size() < jacobian_size) {
+      wrapped_jacobian_storage.resize(jacobian_size);
+    }
+  }
   for (std::vector<double>* buffer : {&perturbed, &delta, &J_T_c[0], &J_T_c[1]}) {
     if (buffer->size() < ambient_size) buffer->resize(ambient_size);
   }
@@ -101,8 +116,20 @@ Status Linearisation::Evaluate() {
       if (residual.local_offset[j] >= 0) scratch_.Want(j);
     }
     double* r = &residuals_[residual_offset_[i]];
-    Status status = EvaluateResidualBlock(layout_, residual, scratch_.values.data(), r,
-                                          scratch_.jacobians.data());
+    const bool learnable_loss = residual.learnable_loss != nullptr;
+    Status status;
+    if (learnable_loss) {
+      for (int j = 0; j < residual.num_differenced_blocks; ++j) {
+        if (residual.local_offset[j] >= 0) scratch_.WantWrapped(j);
+      }
+      status = EvaluateResidualBlockWithWrapped(
+          layout_, residual, scratch_.values.data(), r, scratch_.jacobians.data(),
+          &exact_residuals_[residual_offset_[i]], scratch_.wrapped_jacobians.data());
+      if (status.ok()) status = EvaluateLearnableLossTerm(static_cast<int>(i));
+    } else {
+      status = EvaluateResidualBlock(layout_, residual, scratch_.values.data(), r,
+                                     scratch_.jacobians.data());
+    }
     if (!status.ok()) return status;
     const ConstVectorMap r_vec(r, k);
     double* rho = &rho_[3 * i];
@@ -110,18 +137,30 @@ Status Linearisation::Evaluate() {
     if (!status.ok()) return status;
 
     RowMajorMap J_local(&jacobians_[jacobian_offset_[i]], k, residual.num_local);
+    RowMajorMap J_exact(learnable_loss ? &exact_jacobians_[jacobian_offset_[i]] : nullptr, k,
+                        residual.num_local);
+    if (learnable_loss) J_exact.setZero();
     for (size_t j = 0; j < residual.blocks.size(); ++j) {
       if (residual.local_offset[j] < 0) continue;
       const int b = residual.blocks[j];
       const ParameterBlockInfo& block = layout_.blocks[b];
       const ConstRowMajorMap J_r_x(scratch_.jacobian(j), k, block.ambient_size);
+      const bool wrapped = learnable_loss && scratch_.wrapped_jacobians[j] != nullptr;
       if (block.manifold != nullptr) {
         const ConstRowMajorMap J_x_delta(plus_jacobian_[b].data(),
                                          block.ambient_size, block.tangent_size);
         J_local.middleCols(residual.local_offset[j], block.tangent_size) =
             J_r_x * J_x_delta;
+        if (wrapped) {
+          J_exact.middleCols(residual.local_offset[j], block.tangent_size) =
+              ConstRowMajorMap(scratch_.wrapped_jacobian(j), k, block.ambient_size) * J_x_delta;
+        }
       } else {
         J_local.middleCols(residual.local_offset[j], block.ambient_size) = J_r_x;
+        if (wrapped) {
+          J_exact.middleCols(residual.local_offset[j], block.ambient_size) =
+              ConstRowMajorMap(scratch_.wrapped_jacobian(j), k, block.ambient_size);
+        }
       }
       if (block.role == BlockRole::kInner) {
         ambient_gradient_[b] += rho[1] * J_r_x.transpose() * r_vec;
@@ -140,6 +179,36 @@ Status Linearisation::Evaluate() {
     } else {
       gradient_.segment(block.offset, block.tangent_size) = ambient_gradient_[b];
     }
+  }
+  return Status::Ok();
+}
+
+Status Linearisation::EvaluateLearnableLossTerm(int i) {
+  const ResidualBlockInfo& residual = layout_.residuals[i];
+  const LearnableLossCostFunction& loss = *residual.learnable_loss;
+  const double a = layout_.blocks[residual.blocks[loss.scale_block_index()]].values[0];
+  const double m = loss.has_weight_block()
+                       ? layout_.blocks[residual.blocks[loss.weight_block_index()]].values[0]
+                       : 1.0;
+  const double s = ConstVectorMap(&exact_residuals_[residual_offset_[i]], residual.num_residuals)
+                       .squaredNorm();
+  double rho[3], drho_da[2];
+  if (!EvaluateLearnableLoss(loss.type(), s, a, rho, drho_da)) {
+    return NumericalFailureError("the learnable loss of residual block #" +
+                                 std::to_string(residual.index) +
+                                 " could not be evaluated (invalid scale or |r|^2)");
+  }
+  double* exact_rho = &exact_rho_[3 * i];
+  for (int d = 0; d < 3; ++d) exact_rho[d] = m * rho[d];
+  LearnableLossDerivatives& derivatives = learnable_loss_[i];
+  derivatives.rho_prime = rho[1];
+  derivatives.drho_prime_da = drho_da[1];
+  derivatives.m = m;
+  if (!std::isfinite(exact_rho[0]) || !std::isfinite(exact_rho[1]) ||
+      !std::isfinite(exact_rho[2]) || !std::isfinite(drho_da[1])) {
+    return NumericalFailureError("the learnable loss of residual block #" +
+                                 std::to_string(residual.index) +
+                                 " has a NaN or infinite derivative");
   }
   return Status::Ok();
 }
