@@ -109,9 +109,11 @@ struct Case {
   bool weight_block;
   double a;
   bool linear;
+  bool at_zero = false;  // linear only: w such that r = 0 (s = 0)
   std::string Name() const {
     return std::string(LearnableLossTypeToString(type)) + (weight_block ? " with m" : "") +
-           " a = " + std::to_string(a) + (linear ? " linear" : " nonlinear");
+           " a = " + std::to_string(a) + (linear ? " linear" : " nonlinear") +
+           (at_zero ? " at r = 0" : "");
   }
 };
 
@@ -122,6 +124,10 @@ void CheckCase(const Case& test_case) {
   double y0[3] = {0.7, -0.4, 0.9};
   double y1[1] = {0.3};
   double w[2] = {1.3, -0.6};
+  if (test_case.at_zero) {
+    w[0] = 0.3 - (y0[0] - 2.0 * y0[1] + 0.5 * y0[2]);
+    w[1] = y0[2] + y1[0] + 0.4 * y0[0] - 0.2;
+  }
   double a[1] = {test_case.a};
   double m[1] = {test_case.weight_block ? 2.5 : 1.0};
   const TestResidual functor(test_case.a, test_case.linear);
@@ -218,6 +224,7 @@ TEST(ExactHessianLearnableLoss, MatchesNestedJets) {
     for (bool weight_block : {false, true}) {
       for (double a : {1e-3, 1.0, 1e3}) {
         for (bool linear : {false, true}) CheckCase({type, weight_block, a, linear});
+        CheckCase({type, weight_block, a, /*linear=*/true, /*at_zero=*/true});
       }
     }
   }
