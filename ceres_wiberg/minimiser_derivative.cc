@@ -406,6 +406,9 @@ bool MinimiserDerivative::Options::IsValid(std::string* error) const {
     return fail("singular_tolerance must be finite and >= 0");
   }
   if (max_exact_eigenvalue_size < 0) return fail("max_exact_eigenvalue_size must be >= 0");
+  if (num_threads < 1) {
+    return fail("num_threads must be >= 1, got " + std::to_string(num_threads));
+  }
   if (eigenvalue_iterations < 0 || eigenvalue_iterations > kMaxEigenvalueIterations) {
     return fail("eigenvalue_iterations must be in [0, " +
                 std::to_string(kMaxEigenvalueIterations) + "], got " +

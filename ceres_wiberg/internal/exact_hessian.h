@@ -22,6 +22,7 @@
 #include "ceres_wiberg/internal/problem_layout.h"
 #include "ceres_wiberg/internal/symmetric_block_matrix.h"
 #include "ceres_wiberg/status.h"
+#include "ceres_wiberg/thread_pool.h"
 #include "ceres_wiberg/types.h"
 
 namespace ceres_wiberg {
@@ -36,8 +37,11 @@ class ExactHessian {
 
   // relative_step:
   // MinimiserDerivative::Options::second_derivative_relative_step.
+  // thread_pool (not owned; null: one thread): Assemble computes the
+  // residual blocks' local Hessians in parallel, with results identical to
+  // one thread's.
   ExactHessian(const ProblemLayout& layout, const Linearisation& linearisation,
-               double relative_step);
+               double relative_step, ThreadPool* thread_pool = nullptr);
 
   // out = d/de [J_local(x + e Delta)^T c] at e = 0 for residual block i, where
   // c = rho' r at the linearisation point, Delta is the ambient image of the
@@ -70,36 +74,48 @@ class ExactHessian {
 
   // Cost function evaluations made by CurvatureAlong (probes included)
   // since construction: how much was differenced, for tests.
-  int64_t num_curvature_evaluations() const { return num_curvature_evaluations_; }
+  int64_t num_curvature_evaluations() const;
 
  private:
-  // H of residual block i over its inner local columns into local_hessian_.
-  Status InnerLocalHessian(int i, bool exact);
+  // Everything one residual block's local Hessian is computed in: one per
+  // thread.
+  struct Workspace {
+    ResidualScratch scratch;
+    // CurvatureAlong's differences at steps h and 2h and their extrapolation.
+    Eigen::VectorXd fine, coarse, extrapolated;
+    RowMajorMatrix inner_jacobian;  // num_residuals x num_inner_local
+    RowMajorMatrix local_hessian;   // num_inner_local x num_inner_local
+    RowMajorMatrix curvature;       // num_inner_local x num_inner_local
+    Eigen::VectorXd inner_J_T_r;
+    Eigen::VectorXd direction;  // num_local
+    Eigen::VectorXd column;     // num_local
+    std::vector<int> probe_order;
+    std::vector<char> block_known;  // per block of the residual: columns differenced
+    int64_t num_curvature_evaluations = 0;
+  };
+
+  Status CurvatureAlong(Workspace* workspace, int i, const double* direction,
+                        CurvatureRows rows, double* out, bool extrapolate) const;
+  // H of residual block i over its inner local columns into
+  // workspace->local_hessian.
+  Status InnerLocalHessian(Workspace* workspace, int i, bool exact) const;
   // max(|x|, sqrt(eps) / relative_step): a coordinate's own scale, with
   // Ceres' NumericDiff minimum step for values at or near zero.
   double CoordinateScale(double x) const;
   // The residual curvature of residual block i over its inner local columns
-  // into curvature_ (see the definition for the probes).
-  Status InnerCurvature(int i);
+  // into workspace->curvature (see the definition for the probes).
+  Status InnerCurvature(Workspace* workspace, int i) const;
 
   const ProblemLayout& layout_;
   const Linearisation& linearisation_;
   const double relative_step_;
+  ThreadPool* const thread_pool_;
   const std::vector<char>* fixed_ = nullptr;  // of the current Assemble
-  mutable ResidualScratch scratch_;
-  mutable int64_t num_curvature_evaluations_ = 0;
-  // CurvatureAlong's differences at steps h and 2h and their extrapolation.
-  mutable Eigen::VectorXd fine_, coarse_, extrapolated_;
-
-  // Scratch of Assemble, reused across residual blocks.
-  RowMajorMatrix inner_jacobian_;  // num_residuals x num_inner_local
-  RowMajorMatrix local_hessian_;   // num_inner_local x num_inner_local
-  RowMajorMatrix curvature_;       // num_inner_local x num_inner_local
-  Eigen::VectorXd inner_J_T_r_;
-  Eigen::VectorXd direction_;  // num_local
-  Eigen::VectorXd column_;     // num_local
-  std::vector<int> probe_order_;
-  std::vector<char> block_known_;  // per block of the residual: columns differenced
+  // The calling thread's workspace (CurvatureAlong, one-thread Assemble).
+  mutable Workspace main_;
+  // Assemble's per-thread workspaces and one batch of local Hessians.
+  std::vector<Workspace> workspaces_;
+  std::vector<RowMajorMatrix> batch_hessians_;
   std::vector<double> manifold_curvature_;
 };
 

@@ -11,11 +11,13 @@
 #define CERES_WIBERG_INTERNAL_LINEARISATION_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "Eigen/Core"
 #include "ceres_wiberg/internal/problem_layout.h"
 #include "ceres_wiberg/status.h"
+#include "ceres_wiberg/thread_pool.h"
 
 namespace ceres_wiberg {
 namespace internal {
@@ -61,7 +63,9 @@ struct LearnableLossDerivatives {
 
 class Linearisation {
  public:
-  explicit Linearisation(const ProblemLayout& layout);
+  // thread_pool (not owned; null: one thread) evaluates the residual blocks
+  // in parallel, with results identical to one thread's.
+  explicit Linearisation(const ProblemLayout& layout, ThreadPool* thread_pool = nullptr);
 
   // Evaluates every residual block at the blocks' current values.
   Status Evaluate();
@@ -110,9 +114,19 @@ class Linearisation {
   // exact_rho_ and learnable_loss_ of residual block i (with a learnable
   // loss) from its wrapped residuals.
   Status EvaluateLearnableLossTerm(int i);
+  // Residual block i's residuals, rho, local Jacobians (and exact view) and
+  // its gradient terms, with `scratch`.
+  Status EvaluateResidual(int i, ResidualScratch* scratch);
 
   const ProblemLayout& layout_;
+  ThreadPool* const thread_pool_;
   mutable ResidualScratch scratch_;
+  std::vector<ResidualScratch> task_scratch_;  // one per parallel range
+  // rho' J_b^T r (ambient) of each residual block i and inner block j at
+  // gradient_term_offset_[i][j] (-1 for other blocks), summed into the
+  // gradient in residual order.
+  std::vector<double> gradient_terms_;
+  std::vector<std::vector<int64_t>> gradient_term_offset_;
   std::vector<double> residuals_;
   std::vector<double> jacobians_;
   std::vector<double> rho_;
