@@ -452,9 +452,9 @@ Status ExactHessian::Assemble(HessianModel model, const std::vector<char>* fixed
       hessian->AddInnerLocal(layout_.residuals[i], main_.local_hessian.data());
     }
   } else {
-    // Batches of local Hessians computed in parallel (residual i of a batch
-    // by task i mod num_threads, with that task's workspace), then summed
-    // in residual order: the same sums as one thread's.
+    // Batches of local Hessians computed in parallel (one contiguous range
+    // of a batch per task, with that task's workspace), then summed in
+    // residual order: the same sums as one thread's.
     if (static_cast<int>(workspaces_.size()) < num_threads) workspaces_.resize(num_threads);
     const int batch_size = kBatchPerThread * num_threads;
     if (static_cast<int>(batch_hessians_.size()) < batch_size) batch_hessians_.resize(batch_size);
@@ -465,7 +465,10 @@ Status ExactHessian::Assemble(HessianModel model, const std::vector<char>* fixed
       std::fill(failed.begin(), failed.end(), end);
       thread_pool_->ParallelFor(num_threads, [&](int t) {
         Workspace& ws = workspaces_[t];
-        for (int i = begin + t; i < end; i += num_threads) {
+        const int length = end - begin;
+        const int first = begin + length * t / num_threads;
+        const int last = begin + length * (t + 1) / num_threads;
+        for (int i = first; i < last; ++i) {
           Status status = InnerLocalHessian(&ws, i, exact);
           if (!status.ok()) {
             statuses[t] = status;
@@ -477,9 +480,9 @@ Status ExactHessian::Assemble(HessianModel model, const std::vector<char>* fixed
       });
       // The first failure in residual order: each task stops at its first,
       // after every earlier residual of its own.
-      const int first = static_cast<int>(std::min_element(failed.begin(), failed.end()) -
-                                         failed.begin());
-      if (failed[first] < end) return statuses[first];
+      const int failed_task = static_cast<int>(
+          std::min_element(failed.begin(), failed.end()) - failed.begin());
+      if (failed[failed_task] < end) return statuses[failed_task];
       for (int i = begin; i < end; ++i) {
         hessian->AddInnerLocal(layout_.residuals[i], batch_hessians_[i - begin].data());
       }
