@@ -79,7 +79,7 @@ class ExactHessian {
  private:
   // Everything one residual block's local Hessian is computed in: one per
   // thread.
-  struct Workspace {
+  struct alignas(64) Workspace {
     ResidualScratch scratch;
     // CurvatureAlong's differences at steps h and 2h and their extrapolation.
     Eigen::VectorXd fine, coarse, extrapolated;
