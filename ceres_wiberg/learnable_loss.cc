@@ -1,5 +1,6 @@
 #include "ceres_wiberg/learnable_loss.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -319,6 +320,15 @@ Status LearnableLossCostFunction::ValidateParameters(
 bool LearnableLossCostFunction::Evaluate(double const* const* parameters,
                                          double* residuals,
                                          double** jacobians) const {
+  return EvaluateWithWrapped(parameters, residuals, jacobians, nullptr, nullptr);
+}
+
+bool LearnableLossCostFunction::EvaluateWithWrapped(
+    double const* const* parameters,
+    double* residuals,
+    double** jacobians,
+    double* wrapped_residuals,
+    double* const* wrapped_jacobians) const {
   const double a = parameters[scale_block_index()][0];
   const double m =
       has_weight_block_ ? parameters[weight_block_index()][0] : 1.0;
@@ -334,6 +344,18 @@ bool LearnableLossCostFunction::Evaluate(double const* const* parameters,
   }
 
   const int k = num_residuals();
+  if (wrapped_residuals != nullptr) {
+    std::copy(residuals, residuals + k, wrapped_residuals);
+  }
+  if (wrapped_jacobians != nullptr && jacobians != nullptr) {
+    const std::vector<int32_t>& sizes = parameter_block_sizes();
+    for (int b = 0; b < num_wrapped_blocks_; ++b) {
+      if (jacobians[b] != nullptr && wrapped_jacobians[b] != nullptr) {
+        std::copy(jacobians[b], jacobians[b] + k * sizes[b],
+                  wrapped_jacobians[b]);
+      }
+    }
+  }
   double s = 0.0;
   for (int i = 0; i < k; ++i) {
     s += residuals[i] * residuals[i];

@@ -70,6 +70,14 @@
 //   (rho' J^T J plus its rho'' correction); for concave rho it weighs outliers
 //   by f = rho / s >= rho'. The energy, its gradient (m rho' J^T r) and the
 //   exact Hessian are those of 1/2 m rho.
+// - MinimiserDerivative (HessianModel::EXACT, and G = dg/dw for every model)
+//   recognises these blocks and differentiates 1/2 m rho analytically:
+//   H = m [rho' J^T J + 2 rho'' J^T r r^T J] + m rho' sum_k r_k d2r_k/dy2,
+//   dg/da = m (d rho'/da) J^T r, dg/dm = rho' J^T r, so that only the
+//   wrapped cost function's second derivatives are differenced (none when r
+//   is linear in y and w, as filter responses or x_i - t are), not those of
+//   r~, which bend with the loss. A ceres::LossFunction passed as well, or a
+//   or m used as an inner block, falls back to differencing r~.
 // - While the inner problem is solved, a and m must be held constant (as
 //   BilevelProblem does with learnable blocks): minimising over a itself is
 //   meaningless (the pseudo-Huber energy goes to 0 with a, for instance).
@@ -190,6 +198,20 @@ class LearnableLossCostFunction final : public ceres::CostFunction {
   bool Evaluate(double const* const* parameters,
                 double* residuals,
                 double** jacobians) const override;
+
+  // Evaluate, and also copies of what the wrapped cost function returned
+  // before the loss was folded in: its residuals r into wrapped_residuals
+  // (num_residuals entries) and, for each wrapped block b with both
+  // jacobians[b] and wrapped_jacobians[b] not null, J = dr/dp_b into
+  // wrapped_jacobians[b] (wrapped_jacobians may be null). One evaluation of
+  // the wrapped cost function serves both, for code that differentiates
+  // through the loss analytically (MinimiserDerivative's exact Hessian).
+  // The outputs of Evaluate are bit-identical to a plain Evaluate.
+  bool EvaluateWithWrapped(double const* const* parameters,
+                           double* residuals,
+                           double** jacobians,
+                           double* wrapped_residuals,
+                           double* const* wrapped_jacobians) const;
 
   // OK if parameters[scale_block_index()][0] (and the weight, if any) are
   // valid; see ValidateLearnableLossParameters. Does not evaluate anything.

@@ -54,8 +54,14 @@ class DerivativeEngine {
   // Builds H at the last evaluated point and factorises H + lambda D,
   // adding the times to *summary.
   Status BuildAndFactorise(MinimiserDerivative::Summary* summary);
-  // rho' J^T J (+ 2 rho'' J^T r r^T J if with_rho2) of residual block i.
-  RowMajorMatrix FirstOrderLocal(int i, bool with_rho2) const;
+  // The local Hessian of residual block i without its residual curvature:
+  // rho' J^T J + 2 rho'' J^T r r^T J of Linearisation's exact view, and for
+  // a learnable loss its a and m columns (and rows) m (d rho'/da) J^T r and
+  // rho' J^T r.
+  RowMajorMatrix FirstOrderLocal(int i) const;
+  // Learnable local columns of residual block i whose mixed curvature is
+  // differenced (all but a learnable loss's a and m).
+  int NumDifferencedLearnable(int i) const;
 
   const MinimiserDerivative::Options options_;
   BilevelProblem* problem_;
@@ -68,19 +74,42 @@ class DerivativeEngine {
   Eigen::VectorXd learnable_snapshot_;
 };
 
-RowMajorMatrix DerivativeEngine::FirstOrderLocal(int i, bool with_rho2) const {
+RowMajorMatrix DerivativeEngine::FirstOrderLocal(int i) const {
   const ResidualBlockInfo& residual = layout_.residuals[i];
-  const ConstRowMajorMap J(linearisation_.jacobian(i), residual.num_residuals,
+  const ConstRowMajorMap J(linearisation_.exact_jacobian(i), residual.num_residuals,
                            residual.num_local);
-  const double* rho = linearisation_.rho(i);
+  const double* rho = linearisation_.exact_rho(i);
   RowMajorMatrix local = rho[1] * J.transpose() * J;
-  if (with_rho2 && rho[2] != 0.0) {
-    const Eigen::VectorXd J_T_r =
-        J.transpose() *
-        Eigen::Map<const Eigen::VectorXd>(linearisation_.residuals(i), residual.num_residuals);
-    local += 2.0 * rho[2] * J_T_r * J_T_r.transpose();
+  const bool learnable_loss = residual.learnable_loss != nullptr;
+  if (rho[2] == 0.0 && !learnable_loss) return local;
+  const Eigen::VectorXd J_T_r =
+      J.transpose() * Eigen::Map<const Eigen::VectorXd>(linearisation_.exact_residuals(i),
+                                                        residual.num_residuals);
+  if (rho[2] != 0.0) local += 2.0 * rho[2] * J_T_r * J_T_r.transpose();
+  if (learnable_loss) {
+    // J's columns of a and m are zero, so are J_T_r's entries there: the
+    // diagonal entries of a and m stay as they are (not used).
+    const LearnableLossDerivatives& loss = linearisation_.learnable_loss(i);
+    auto add_column = [&](int j, double factor) {
+      if (j < 0 || residual.local_offset[j] < 0) return;
+      const int col = residual.local_offset[j];
+      local.col(col) += factor * J_T_r;
+      local.row(col) += factor * J_T_r.transpose();
+    };
+    add_column(residual.learnable_loss->scale_block_index(), loss.m * loss.drho_prime_da);
+    add_column(residual.learnable_loss->weight_block_index(), loss.rho_prime);
   }
   return local;
+}
+
+int DerivativeEngine::NumDifferencedLearnable(int i) const {
+  const ResidualBlockInfo& residual = layout_.residuals[i];
+  int count = 0;
+  for (int j = 0; j < residual.num_differenced_blocks; ++j) {
+    const ParameterBlockInfo& block = layout_.blocks[residual.blocks[j]];
+    if (block.role == BlockRole::kLearnable) count += block.ambient_size;
+  }
+  return count;
 }
 
 Status DerivativeEngine::BuildAndFactorise(MinimiserDerivative::Summary* summary) {
@@ -190,17 +219,16 @@ Status DerivativeEngine::Jacobian(Eigen::MatrixXd* J_y_w) const {
   for (size_t i = 0; i < layout_.residuals.size(); ++i) {
     const ResidualBlockInfo& residual = layout_.residuals[i];
     if (!residual.has_learnable) continue;
-    RowMajorMatrix local = FirstOrderLocal(i, true);
-    int num_inner_local = 0;
-    for (size_t j = 0; j < residual.blocks.size(); ++j) {
-      const ParameterBlockInfo& block = layout_.blocks[residual.blocks[j]];
-      if (block.role == BlockRole::kInner) num_inner_local += block.tangent_size;
-    }
-    const bool along_learnable = residual.num_local - num_inner_local <= num_inner_local;
+    RowMajorMatrix local = FirstOrderLocal(i);
+    const int num_inner_local = residual.num_inner_local;
+    // A learnable loss's a and m do not enter the differenced (wrapped) cost
+    // function: their mixed derivatives are all in FirstOrderLocal.
+    const int num_learnable_local = NumDifferencedLearnable(i);
+    const bool along_learnable = num_learnable_local <= num_inner_local;
     const BlockRole differenced = along_learnable ? BlockRole::kLearnable : BlockRole::kInner;
     Eigen::VectorXd direction = Eigen::VectorXd::Zero(residual.num_local);
     Eigen::VectorXd column = Eigen::VectorXd::Zero(residual.num_local);
-    for (size_t j = 0; j < residual.blocks.size(); ++j) {
+    for (int j = 0; num_learnable_local > 0 && j < residual.num_differenced_blocks; ++j) {
       const ParameterBlockInfo& block = layout_.blocks[residual.blocks[j]];
       if (block.role != differenced) continue;
       for (int q = 0; q < block.local_size(); ++q) {
@@ -272,18 +300,31 @@ Status DerivativeEngine::VectorJacobianProduct(const Eigen::VectorXd& u,
       v_local.segment(residual.local_offset[j], block.tangent_size) =
           v.segment(block.offset, block.tangent_size);
     }
-    const ConstRowMajorMap J(linearisation_.jacobian(i), residual.num_residuals,
+    const ConstRowMajorMap J(linearisation_.exact_jacobian(i), residual.num_residuals,
                              residual.num_local);
-    const Eigen::Map<const Eigen::VectorXd> r(linearisation_.residuals(i),
+    const Eigen::Map<const Eigen::VectorXd> r(linearisation_.exact_residuals(i),
                                               residual.num_residuals);
-    const double* rho = linearisation_.rho(i);
+    const double* rho = linearisation_.exact_rho(i);
     const Eigen::VectorXd J_v = J * v_local;
-    Eigen::VectorXd local = J.transpose() * (rho[1] * J_v + 2.0 * rho[2] * r.dot(J_v) * r);
-    Eigen::VectorXd curvature = Eigen::VectorXd::Zero(residual.num_local);
-    status = newton_.exact_hessian().CurvatureAlong(i, v_local.data(), CurvatureRows::kLearnable,
-                                                    curvature.data());
-    if (!status.ok()) return status;
-    local += curvature;
+    const double r_T_J_v = r.dot(J_v);
+    Eigen::VectorXd local = J.transpose() * (rho[1] * J_v + 2.0 * rho[2] * r_T_J_v * r);
+    if (residual.learnable_loss != nullptr) {
+      // v^T G's entries of a and m: m (d rho'/da) r^T J v and rho' r^T J v.
+      const LearnableLossDerivatives& loss = linearisation_.learnable_loss(i);
+      const int a = residual.local_offset[residual.learnable_loss->scale_block_index()];
+      if (a >= 0) local[a] += loss.m * loss.drho_prime_da * r_T_J_v;
+      const int m = residual.learnable_loss->weight_block_index();
+      if (m >= 0 && residual.local_offset[m] >= 0) {
+        local[residual.local_offset[m]] += loss.rho_prime * r_T_J_v;
+      }
+    }
+    if (NumDifferencedLearnable(static_cast<int>(i)) > 0) {
+      Eigen::VectorXd curvature = Eigen::VectorXd::Zero(residual.num_local);
+      status = newton_.exact_hessian().CurvatureAlong(i, v_local.data(),
+                                                      CurvatureRows::kLearnable, curvature.data());
+      if (!status.ok()) return status;
+      local += curvature;
+    }
     for (size_t j = 0; j < residual.blocks.size(); ++j) {
       const ParameterBlockInfo& block = layout_.blocks[residual.blocks[j]];
       if (block.role != BlockRole::kLearnable) continue;
@@ -377,6 +418,9 @@ bool MinimiserDerivative::Options::IsValid(std::string* error) const {
     return fail("singular_tolerance must be finite and >= 0");
   }
   if (max_exact_eigenvalue_size < 0) return fail("max_exact_eigenvalue_size must be >= 0");
+  if (num_threads < 1) {
+    return fail("num_threads must be >= 1, got " + std::to_string(num_threads));
+  }
   if (eigenvalue_iterations < 0 || eigenvalue_iterations > kMaxEigenvalueIterations) {
     return fail("eigenvalue_iterations must be in [0, " +
                 std::to_string(kMaxEigenvalueIterations) + "], got " +

@@ -131,6 +131,14 @@ class MinimiserDerivative {
     // In (0, 1).
     double second_derivative_relative_step = 1e-4;
 
+    // Threads that evaluate the residual blocks (Jacobians, loss
+    // derivatives, second derivatives) when Linearise builds H, the calling
+    // thread included. Results are bit-identical for any number: each
+    // residual block's terms are computed on their own and summed in
+    // residual order. The cost functions must then be thread-safe, as for
+    // Ceres' Solver::Options::num_threads. At least 1.
+    int num_threads = 1;
+
     // The classification of A = H + lambda D, on its Jacobi-scaled form
     // S A S (see Summary): singular when its smallest eigenvalue lies within
     // +- singular_tolerance times its largest, indefinite below. The band

@@ -18,6 +18,9 @@ using VectorMap = Eigen::Map<Eigen::VectorXd>;
 // structurally zero curvature columns before their columns are differenced.
 constexpr int kProbeMinSize = 3;
 
+// Local Hessians per thread in one parallel batch of Assemble.
+constexpr int kBatchPerThread = 256;
+
 // Residual blocks with at most this many residuals form J^T J by outer
 // products.
 constexpr int kSmallProductRows = 8;
@@ -57,15 +60,27 @@ double ExactHessian::CoordinateScale(double x) const {
 }
 
 ExactHessian::ExactHessian(const ProblemLayout& layout, const Linearisation& linearisation,
-                           double relative_step)
-    : layout_(layout), linearisation_(linearisation), relative_step_(relative_step) {}
+                           double relative_step, ThreadPool* thread_pool)
+    : layout_(layout),
+      linearisation_(linearisation),
+      relative_step_(relative_step),
+      thread_pool_(thread_pool) {}
 
 Status ExactHessian::CurvatureAlong(int i, const double* direction, CurvatureRows rows,
                                     double* out, bool extrapolate) const {
+  return CurvatureAlong(&main_, i, direction, rows, out, extrapolate);
+}
+
+Status ExactHessian::CurvatureAlong(Workspace* workspace, int i, const double* direction,
+                                    CurvatureRows rows, double* out, bool extrapolate) const {
+  Workspace& ws = *workspace;
   const ResidualBlockInfo& residual = layout_.residuals[i];
   const int k = residual.num_residuals;
-  const size_t num_blocks = residual.blocks.size();
-  ResidualScratch& scratch = scratch_;
+  // The blocks of the differenced cost function (the wrapped one of a
+  // learnable loss: its a and m do not enter r, so no direction along them
+  // moves it and its curvature rows for them are zero).
+  const size_t num_blocks = static_cast<size_t>(residual.num_differenced_blocks);
+  ResidualScratch& scratch = ws.scratch;
   scratch.Reset(layout_, residual);
 
   // Ambient image of the direction, and its length in coordinate-scaled
@@ -100,6 +115,13 @@ Status ExactHessian::CurvatureAlong(int i, const double* direction, CurvatureRow
            ((rows == CurvatureRows::kInner && block.role == BlockRole::kInner) ||
             (rows == CurvatureRows::kLearnable && block.role == BlockRole::kLearnable));
   };
+  // The wanted rows of blocks that are not differenced (a learnable loss's
+  // a and m): zero.
+  for (size_t j = num_blocks; j < residual.blocks.size(); ++j) {
+    const ParameterBlockInfo& block = layout_.blocks[residual.blocks[j]];
+    if (!wanted(block)) continue;
+    VectorMap(out + residual.local_offset[j], block.local_size()).setZero();
+  }
   if (scaled_length == 0.0) {
     for (size_t j = 0; j < num_blocks; ++j) {
       const ParameterBlockInfo& block = layout_.blocks[residual.blocks[j]];
@@ -110,8 +132,8 @@ Status ExactHessian::CurvatureAlong(int i, const double* direction, CurvatureRow
   }
   // Every coordinate moves by at most relative_step_ times its own scale.
   double h = relative_step_ / scaled_length;
-  const double rho_prime = linearisation_.rho(i)[1];
-  const ConstVectorMap r0(linearisation_.residuals(i), k);
+  const double rho_prime = linearisation_.exact_rho(i)[1];
+  const ConstVectorMap r0(linearisation_.exact_residuals(i), k);
   for (size_t j = 0; j < num_blocks; ++j) {
     if (wanted(layout_.blocks[residual.blocks[j]])) scratch.Want(j);
   }
@@ -128,8 +150,10 @@ Status ExactHessian::CurvatureAlong(int i, const double* direction, CurvatureRow
           step * ConstVectorMap(scratch.delta.data() + offset, block.ambient_size);
       scratch.values[j] = scratch.perturbed.data() + offset;
     }
-    Status status = EvaluateResidualBlock(layout_, residual, scratch.values.data(),
-                                          scratch.residuals.data(), scratch.jacobians.data());
+    ++ws.num_curvature_evaluations;
+    Status status = EvaluateDifferencedResidualBlock(
+        layout_, residual, scratch.values.data(), scratch.residuals.data(),
+        scratch.jacobians.data());
     if (!status.ok()) return status;
     for (size_t j = 0; j < num_blocks; ++j) {
       if (scratch.jacobians[j] == nullptr) continue;
@@ -168,8 +192,12 @@ Status ExactHessian::CurvatureAlong(int i, const double* direction, CurvatureRow
   };
 
   double noise = 0.0;
-  Status status = difference(h, &fine_, &noise);
+  Status status = difference(h, &ws.fine, &noise);
   if (!status.ok()) return status;
+  // A difference that is exactly zero (the Jacobians at x +- h Delta agree
+  // to the last bit, as for a residual linear along Delta) is taken as zero
+  // curvature, as the probes take it: nothing to extrapolate.
+  extrapolate = extrapolate && (ws.fine.array() != 0.0).any();
   if (extrapolate) {
     // Richardson: R = (4 D(h) - D(2h)) / 3 cancels the O(h^2) term c h^2,
     // and |D(h) - D(2h)| = 3 c h^2 measures it. While that term is above
@@ -177,23 +205,23 @@ Status ExactHessian::CurvatureAlong(int i, const double* direction, CurvatureRow
     // its square) may still show: halve h, up to kMaxHalvings times, keeping
     // the last R whose measure still fell (it stops falling once round-off
     // dominates).
-    status = difference(2.0 * h, &coarse_, &noise);
+    status = difference(2.0 * h, &ws.coarse, &noise);
     if (!status.ok()) return status;
-    extrapolated_ = (4.0 * fine_ - coarse_) / 3.0;
-    double change = (fine_ - coarse_).lpNorm<Eigen::Infinity>();
+    ws.extrapolated = (4.0 * ws.fine - ws.coarse) / 3.0;
+    double change = (ws.fine - ws.coarse).lpNorm<Eigen::Infinity>();
     for (int halving = 0; halving < kMaxHalvings; ++halving) {
-      if (change <= kTruncationTolerance * fine_.lpNorm<Eigen::Infinity>() + noise) break;
+      if (change <= kTruncationTolerance * ws.fine.lpNorm<Eigen::Infinity>() + noise) break;
       h /= 2.0;
-      coarse_.swap(fine_);
-      status = difference(h, &fine_, &noise);
+      ws.coarse.swap(ws.fine);
+      status = difference(h, &ws.fine, &noise);
       if (!status.ok()) return status;
-      const double new_change = (fine_ - coarse_).lpNorm<Eigen::Infinity>();
+      const double new_change = (ws.fine - ws.coarse).lpNorm<Eigen::Infinity>();
       if (!(new_change < change)) break;
       change = new_change;
-      extrapolated_ = (4.0 * fine_ - coarse_) / 3.0;
+      ws.extrapolated = (4.0 * ws.fine - ws.coarse) / 3.0;
     }
   }
-  const Eigen::VectorXd& ambient = extrapolate ? extrapolated_ : fine_;
+  const Eigen::VectorXd& ambient = extrapolate ? ws.extrapolated : ws.fine;
   for (size_t j = 0; j < num_blocks; ++j) {
     if (scratch.jacobians[j] == nullptr) continue;
     const int b = residual.blocks[j];
@@ -212,40 +240,47 @@ Status ExactHessian::CurvatureAlong(int i, const double* direction, CurvatureRow
   return Status::Ok();
 }
 
-Status ExactHessian::InnerLocalHessian(int i, bool exact) {
+Status ExactHessian::InnerLocalHessian(Workspace* workspace, int i, bool exact) const {
+  Workspace& ws = *workspace;
   const ResidualBlockInfo& residual = layout_.residuals[i];
   const int k = residual.num_residuals;
   const int n = residual.num_inner_local;
-  const ConstRowMajorMap J(linearisation_.jacobian(i), k, residual.num_local);
-  inner_jacobian_.resize(k, n);
+  // The exact model differentiates 1/2 rho(|r|^2) of the exact view (the
+  // wrapped residuals of a learnable loss, see Linearisation::exact_*);
+  // Gauss-Newton keeps Ceres' residuals (r~).
+  const ConstRowMajorMap J(
+      exact ? linearisation_.exact_jacobian(i) : linearisation_.jacobian(i), k,
+      residual.num_local);
+  ws.inner_jacobian.resize(k, n);
   for (size_t j = 0; j < residual.blocks.size(); ++j) {
     if (residual.inner_offset[j] < 0) continue;
     const int t = layout_.blocks[residual.blocks[j]].tangent_size;
-    inner_jacobian_.middleCols(residual.inner_offset[j], t) =
+    ws.inner_jacobian.middleCols(residual.inner_offset[j], t) =
         J.middleCols(residual.local_offset[j], t);
   }
-  const double* rho = linearisation_.rho(i);
-  local_hessian_.resize(n, n);
+  const double* rho = exact ? linearisation_.exact_rho(i) : linearisation_.rho(i);
+  ws.local_hessian.resize(n, n);
   if (k <= kSmallProductRows) {
     // A few residuals: a sum of outer products, without GEMM's blocking.
-    local_hessian_.noalias() =
-        (rho[1] * inner_jacobian_.row(0).transpose()) * inner_jacobian_.row(0);
+    ws.local_hessian.noalias() =
+        (rho[1] * ws.inner_jacobian.row(0).transpose()) * ws.inner_jacobian.row(0);
     for (int p = 1; p < k; ++p) {
-      local_hessian_.noalias() +=
-          (rho[1] * inner_jacobian_.row(p).transpose()) * inner_jacobian_.row(p);
+      ws.local_hessian.noalias() +=
+          (rho[1] * ws.inner_jacobian.row(p).transpose()) * ws.inner_jacobian.row(p);
     }
   } else {
-    local_hessian_.noalias() = rho[1] * inner_jacobian_.transpose() * inner_jacobian_;
+    ws.local_hessian.noalias() = rho[1] * ws.inner_jacobian.transpose() * ws.inner_jacobian;
   }
   if (!exact) return Status::Ok();
   if (rho[2] != 0.0) {
-    inner_J_T_r_.noalias() = inner_jacobian_.transpose() *
-                             Eigen::Map<const Eigen::VectorXd>(linearisation_.residuals(i), k);
-    local_hessian_.noalias() += (2.0 * rho[2]) * inner_J_T_r_ * inner_J_T_r_.transpose();
+    ws.inner_J_T_r.noalias() =
+        ws.inner_jacobian.transpose() *
+        Eigen::Map<const Eigen::VectorXd>(linearisation_.exact_residuals(i), k);
+    ws.local_hessian.noalias() += (2.0 * rho[2]) * ws.inner_J_T_r * ws.inner_J_T_r.transpose();
   }
-  Status status = InnerCurvature(i);
+  Status status = InnerCurvature(&ws, i);
   if (!status.ok()) return status;
-  local_hessian_ += curvature_;
+  ws.local_hessian += ws.curvature;
   return Status::Ok();
 }
 
@@ -258,33 +293,34 @@ Status ExactHessian::InnerLocalHessian(int i, bool exact) {
 // Jacobians, e.g. a translation or linear coefficients), its rows in the known
 // columns follow by symmetry, and its columns are not differenced. Blocks go
 // smallest first, so that known columns cover as many rows as possible.
-Status ExactHessian::InnerCurvature(int i) {
+Status ExactHessian::InnerCurvature(Workspace* workspace, int i) const {
+  Workspace& ws = *workspace;
   const ResidualBlockInfo& residual = layout_.residuals[i];
   const int n = residual.num_inner_local;
   // Entries of columns never differenced are not read before the
   // symmetrisation below writes them.
-  curvature_.resize(n, n);
-  direction_.setZero(residual.num_local);
-  column_.resize(residual.num_local);
-  block_known_.assign(residual.blocks.size(), 0);
-  probe_order_.clear();
+  ws.curvature.resize(n, n);
+  ws.direction.setZero(residual.num_local);
+  ws.column.resize(residual.num_local);
+  ws.block_known.assign(residual.blocks.size(), 0);
+  ws.probe_order.clear();
   for (size_t j = 0; j < residual.blocks.size(); ++j) {
-    if (residual.inner_offset[j] >= 0) probe_order_.push_back(static_cast<int>(j));
+    if (residual.inner_offset[j] >= 0) ws.probe_order.push_back(static_cast<int>(j));
   }
-  std::stable_sort(probe_order_.begin(), probe_order_.end(), [&](int a, int b) {
+  std::stable_sort(ws.probe_order.begin(), ws.probe_order.end(), [&](int a, int b) {
     return layout_.blocks[residual.blocks[a]].tangent_size <
            layout_.blocks[residual.blocks[b]].tangent_size;
   });
-  // Writes every inner row of column_.
+  // Writes every inner row of ws.column.
   auto difference = [&](bool extrapolate) {
-    return CurvatureAlong(i, direction_.data(), CurvatureRows::kInner, column_.data(),
+    return CurvatureAlong(&ws, i, ws.direction.data(), CurvatureRows::kInner, ws.column.data(),
                           extrapolate);
   };
-  // Whether every inner row of column_ is exactly zero.
+  // Whether every inner row of ws.column is exactly zero.
   auto no_inner_curvature = [&]() {
-    for (int j : probe_order_) {
+    for (int j : ws.probe_order) {
       const int t = layout_.blocks[residual.blocks[j]].tangent_size;
-      if ((column_.segment(residual.local_offset[j], t).array() != 0.0).any()) return false;
+      if ((ws.column.segment(residual.local_offset[j], t).array() != 0.0).any()) return false;
     }
     return true;
   };
@@ -300,79 +336,79 @@ Status ExactHessian::InnerCurvature(int i) {
   // each its own 1-coordinate block) has no curvature, and nothing more is
   // differenced.
   const bool one_probed_block =
-      probe_order_.size() == 1 &&
-      layout_.blocks[residual.blocks[probe_order_[0]]].tangent_size >= kProbeMinSize;
+      ws.probe_order.size() == 1 &&
+      layout_.blocks[residual.blocks[ws.probe_order[0]]].tangent_size >= kProbeMinSize;
   if (n >= 2 && !one_probed_block) {
-    for (int j : probe_order_) {
+    for (int j : ws.probe_order) {
       const int t = layout_.blocks[residual.blocks[j]].tangent_size;
       for (int q = 0; q < t; ++q) {
-        direction_[residual.local_offset[j] + q] =
+        ws.direction[residual.local_offset[j] + q] =
             fixed(j, q) ? 0.0 : ProbeCoefficient(residual.inner_offset[j] + q);
       }
     }
     Status status = difference(false);
-    direction_.setZero();
+    ws.direction.setZero();
     if (!status.ok()) return status;
     if (no_inner_curvature()) {
-      curvature_.setZero();
+      ws.curvature.setZero();
       return Status::Ok();
     }
   }
 
-  for (int j : probe_order_) {
+  for (int j : ws.probe_order) {
     const int t = layout_.blocks[residual.blocks[j]].tangent_size;
     const int local = residual.local_offset[j];
     if (t >= kProbeMinSize) {
-      for (int q = 0; q < t; ++q) direction_[local + q] = fixed(j, q) ? 0.0 : ProbeCoefficient(q);
+      for (int q = 0; q < t; ++q) ws.direction[local + q] = fixed(j, q) ? 0.0 : ProbeCoefficient(q);
       // Only exact zeros are read: one plain difference serves.
       Status status = difference(false);
-      direction_.segment(local, t).setZero();
+      ws.direction.segment(local, t).setZero();
       if (!status.ok()) return status;
       bool moves_unknown_rows = false;
       for (size_t l = 0; l < residual.blocks.size() && !moves_unknown_rows; ++l) {
-        if (residual.inner_offset[l] < 0 || block_known_[l]) continue;
+        if (residual.inner_offset[l] < 0 || ws.block_known[l]) continue;
         const int t_l = layout_.blocks[residual.blocks[l]].tangent_size;
-        moves_unknown_rows = (column_.segment(residual.local_offset[l], t_l).array() != 0.0).any();
+        moves_unknown_rows = (ws.column.segment(residual.local_offset[l], t_l).array() != 0.0).any();
       }
       if (!moves_unknown_rows) continue;
     }
     for (int q = 0; q < t; ++q) {
       const int col = residual.inner_offset[j] + q;
       if (fixed(j, q)) {
-        curvature_.col(col).setZero();
+        ws.curvature.col(col).setZero();
         continue;
       }
-      direction_[local + q] = 1.0;
+      ws.direction[local + q] = 1.0;
       Status status = difference(true);
-      direction_[local + q] = 0.0;
+      ws.direction[local + q] = 0.0;
       if (!status.ok()) return status;
       for (size_t l = 0; l < residual.blocks.size(); ++l) {
         if (residual.inner_offset[l] < 0) continue;
         const int t_l = layout_.blocks[residual.blocks[l]].tangent_size;
-        curvature_.col(col).segment(residual.inner_offset[l], t_l) =
-            column_.segment(residual.local_offset[l], t_l);
+        ws.curvature.col(col).segment(residual.inner_offset[l], t_l) =
+            ws.column.segment(residual.local_offset[l], t_l);
       }
     }
-    block_known_[j] = 1;
+    ws.block_known[j] = 1;
   }
 
   // Symmetrise: known columns averaged with their transposes, rows of the
   // columns not differenced taken from the known columns, zero elsewhere.
-  for (int a : probe_order_) {
+  for (int a : ws.probe_order) {
     const int off_a = residual.inner_offset[a];
     const int t_a = layout_.blocks[residual.blocks[a]].tangent_size;
-    for (int b : probe_order_) {
+    for (int b : ws.probe_order) {
       const int off_b = residual.inner_offset[b];
       if (off_b < off_a) continue;  // each pair once, the diagonal blocks too
       const int t_b = layout_.blocks[residual.blocks[b]].tangent_size;
-      auto ab = curvature_.block(off_a, off_b, t_a, t_b);
-      auto ba = curvature_.block(off_b, off_a, t_b, t_a);
-      if (block_known_[a] && block_known_[b]) {
+      auto ab = ws.curvature.block(off_a, off_b, t_a, t_b);
+      auto ba = ws.curvature.block(off_b, off_a, t_b, t_a);
+      if (ws.block_known[a] && ws.block_known[b]) {
         ab = 0.5 * (ab + ba.transpose()).eval();
         if (a != b) ba = ab.transpose();  // a diagonal block is ab itself
-      } else if (block_known_[b]) {
+      } else if (ws.block_known[b]) {
         ba = ab.transpose();
-      } else if (block_known_[a]) {
+      } else if (ws.block_known[a]) {
         ab = ba.transpose();
       } else {
         ab.setZero();
@@ -382,16 +418,22 @@ Status ExactHessian::InnerCurvature(int i) {
   }
   // The fixed coordinates' rows and columns: zero (not differenced).
   if (fixed_ != nullptr) {
-    for (int j : probe_order_) {
+    for (int j : ws.probe_order) {
       const int t = layout_.blocks[residual.blocks[j]].tangent_size;
       for (int q = 0; q < t; ++q) {
         if (!fixed(j, q)) continue;
-        curvature_.row(residual.inner_offset[j] + q).setZero();
-        curvature_.col(residual.inner_offset[j] + q).setZero();
+        ws.curvature.row(residual.inner_offset[j] + q).setZero();
+        ws.curvature.col(residual.inner_offset[j] + q).setZero();
       }
     }
   }
   return Status::Ok();
+}
+
+int64_t ExactHessian::num_curvature_evaluations() const {
+  int64_t count = main_.num_curvature_evaluations;
+  for (const Workspace& workspace : workspaces_) count += workspace.num_curvature_evaluations;
+  return count;
 }
 
 Status ExactHessian::Assemble(HessianModel model, const std::vector<char>* fixed,
@@ -401,10 +443,50 @@ Status ExactHessian::Assemble(HessianModel model, const std::vector<char>* fixed
                ? fixed
                : nullptr;
   hessian->SetZero();
-  for (size_t i = 0; i < layout_.residuals.size(); ++i) {
-    Status status = InnerLocalHessian(static_cast<int>(i), exact);
-    if (!status.ok()) return status;
-    hessian->AddInnerLocal(layout_.residuals[i], local_hessian_.data());
+  const int num_residuals = static_cast<int>(layout_.residuals.size());
+  const int num_threads = thread_pool_ == nullptr ? 1 : thread_pool_->num_threads();
+  if (num_threads <= 1 || num_residuals < 2) {
+    for (int i = 0; i < num_residuals; ++i) {
+      Status status = InnerLocalHessian(&main_, i, exact);
+      if (!status.ok()) return status;
+      hessian->AddInnerLocal(layout_.residuals[i], main_.local_hessian.data());
+    }
+  } else {
+    // Batches of local Hessians computed in parallel (one contiguous range
+    // of a batch per task, with that task's workspace), then summed in
+    // residual order: the same sums as one thread's.
+    if (static_cast<int>(workspaces_.size()) < num_threads) workspaces_.resize(num_threads);
+    const int batch_size = kBatchPerThread * num_threads;
+    if (static_cast<int>(batch_hessians_.size()) < batch_size) batch_hessians_.resize(batch_size);
+    std::vector<Status> statuses(num_threads);
+    std::vector<int> failed(num_threads);
+    for (int begin = 0; begin < num_residuals; begin += batch_size) {
+      const int end = std::min(num_residuals, begin + batch_size);
+      std::fill(failed.begin(), failed.end(), end);
+      thread_pool_->ParallelFor(num_threads, [&](int t) {
+        Workspace& ws = workspaces_[t];
+        const int length = end - begin;
+        const int first = begin + length * t / num_threads;
+        const int last = begin + length * (t + 1) / num_threads;
+        for (int i = first; i < last; ++i) {
+          Status status = InnerLocalHessian(&ws, i, exact);
+          if (!status.ok()) {
+            statuses[t] = status;
+            failed[t] = i;
+            return;
+          }
+          ws.local_hessian.swap(batch_hessians_[i - begin]);
+        }
+      });
+      // The first failure in residual order: each task stops at its first,
+      // after every earlier residual of its own.
+      const int failed_task = static_cast<int>(
+          std::min_element(failed.begin(), failed.end()) - failed.begin());
+      if (failed[failed_task] < end) return statuses[failed_task];
+      for (int i = begin; i < end; ++i) {
+        hessian->AddInnerLocal(layout_.residuals[i], batch_hessians_[i - begin].data());
+      }
+    }
   }
   if (!exact) return Status::Ok();
   for (int b : layout_.inner_blocks) {

@@ -14,6 +14,7 @@
 #ifndef CERES_WIBERG_INTERNAL_EXACT_HESSIAN_H_
 #define CERES_WIBERG_INTERNAL_EXACT_HESSIAN_H_
 
+#include <cstdint>
 #include <vector>
 
 #include "Eigen/Core"
@@ -21,6 +22,7 @@
 #include "ceres_wiberg/internal/problem_layout.h"
 #include "ceres_wiberg/internal/symmetric_block_matrix.h"
 #include "ceres_wiberg/status.h"
+#include "ceres_wiberg/thread_pool.h"
 #include "ceres_wiberg/types.h"
 
 namespace ceres_wiberg {
@@ -35,8 +37,11 @@ class ExactHessian {
 
   // relative_step:
   // MinimiserDerivative::Options::second_derivative_relative_step.
+  // thread_pool (not owned; null: one thread): Assemble computes the
+  // residual blocks' local Hessians in parallel, with results identical to
+  // one thread's.
   ExactHessian(const ProblemLayout& layout, const Linearisation& linearisation,
-               double relative_step);
+               double relative_step, ThreadPool* thread_pool = nullptr);
 
   // out = d/de [J_local(x + e Delta)^T c] at e = 0 for residual block i, where
   // c = rho' r at the linearisation point, Delta is the ambient image of the
@@ -50,6 +55,12 @@ class ExactHessian {
   // O(h^2) term is large, see the definition) unless `extrapolate` is false
   // (then one O(h^2) difference, for probes that only test for exact zeros).
   // `out` has num_local entries; rows other than `rows` are left untouched.
+  // For a block with a learnable loss, r, c = m rho' r and J are those of
+  // the WRAPPED cost function (Linearisation's exact view): the direction's
+  // entries along a and m are ignored and their rows are zero, since r does
+  // not depend on them (their mixed derivatives are analytic, see
+  // LearnableLossDerivatives). A difference that comes out exactly zero is
+  // not extrapolated.
   Status CurvatureAlong(int i, const double* direction, CurvatureRows rows, double* out,
                         bool extrapolate = true) const;
 
@@ -61,33 +72,50 @@ class ExactHessian {
   Status Assemble(HessianModel model, const std::vector<char>* fixed,
                   SymmetricBlockMatrix* hessian);
 
+  // Cost function evaluations made by CurvatureAlong (probes included)
+  // since construction: how much was differenced, for tests.
+  int64_t num_curvature_evaluations() const;
+
  private:
-  // H of residual block i over its inner local columns into local_hessian_.
-  Status InnerLocalHessian(int i, bool exact);
+  // Everything one residual block's local Hessian is computed in: one per
+  // thread.
+  struct alignas(64) Workspace {
+    ResidualScratch scratch;
+    // CurvatureAlong's differences at steps h and 2h and their extrapolation.
+    Eigen::VectorXd fine, coarse, extrapolated;
+    RowMajorMatrix inner_jacobian;  // num_residuals x num_inner_local
+    RowMajorMatrix local_hessian;   // num_inner_local x num_inner_local
+    RowMajorMatrix curvature;       // num_inner_local x num_inner_local
+    Eigen::VectorXd inner_J_T_r;
+    Eigen::VectorXd direction;  // num_local
+    Eigen::VectorXd column;     // num_local
+    std::vector<int> probe_order;
+    std::vector<char> block_known;  // per block of the residual: columns differenced
+    int64_t num_curvature_evaluations = 0;
+  };
+
+  Status CurvatureAlong(Workspace* workspace, int i, const double* direction,
+                        CurvatureRows rows, double* out, bool extrapolate) const;
+  // H of residual block i over its inner local columns into
+  // workspace->local_hessian.
+  Status InnerLocalHessian(Workspace* workspace, int i, bool exact) const;
   // max(|x|, sqrt(eps) / relative_step): a coordinate's own scale, with
   // Ceres' NumericDiff minimum step for values at or near zero.
   double CoordinateScale(double x) const;
   // The residual curvature of residual block i over its inner local columns
-  // into curvature_ (see the definition for the probes).
-  Status InnerCurvature(int i);
+  // into workspace->curvature (see the definition for the probes).
+  Status InnerCurvature(Workspace* workspace, int i) const;
 
   const ProblemLayout& layout_;
   const Linearisation& linearisation_;
   const double relative_step_;
+  ThreadPool* const thread_pool_;
   const std::vector<char>* fixed_ = nullptr;  // of the current Assemble
-  mutable ResidualScratch scratch_;
-  // CurvatureAlong's differences at steps h and 2h and their extrapolation.
-  mutable Eigen::VectorXd fine_, coarse_, extrapolated_;
-
-  // Scratch of Assemble, reused across residual blocks.
-  RowMajorMatrix inner_jacobian_;  // num_residuals x num_inner_local
-  RowMajorMatrix local_hessian_;   // num_inner_local x num_inner_local
-  RowMajorMatrix curvature_;       // num_inner_local x num_inner_local
-  Eigen::VectorXd inner_J_T_r_;
-  Eigen::VectorXd direction_;  // num_local
-  Eigen::VectorXd column_;     // num_local
-  std::vector<int> probe_order_;
-  std::vector<char> block_known_;  // per block of the residual: columns differenced
+  // The calling thread's workspace (CurvatureAlong, one-thread Assemble).
+  mutable Workspace main_;
+  // Assemble's per-thread workspaces and one batch of local Hessians.
+  std::vector<Workspace> workspaces_;
+  std::vector<RowMajorMatrix> batch_hessians_;
   std::vector<double> manifold_curvature_;
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -18,8 +19,11 @@ InnerNewton::InnerNewton(const MinimiserDerivative::Options& options, BilevelPro
     : options_(options),
       problem_(problem),
       layout_(problem->layout()),
-      linearisation_(layout_),
-      exact_hessian_(layout_, linearisation_, options.second_derivative_relative_step),
+      thread_pool_(options.num_threads > 1 ? std::make_unique<ThreadPool>(options.num_threads)
+                                           : nullptr),
+      linearisation_(layout_, thread_pool_.get()),
+      exact_hessian_(layout_, linearisation_, options.second_derivative_relative_step,
+                     thread_pool_.get()),
       hessian_(layout_),
       solver_(options) {
   std::vector<ceres::ResidualBlockId> residual_blocks;

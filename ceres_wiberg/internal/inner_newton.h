@@ -9,6 +9,8 @@
 #ifndef CERES_WIBERG_INTERNAL_INNER_NEWTON_H_
 #define CERES_WIBERG_INTERNAL_INNER_NEWTON_H_
 
+#include <memory>
+
 #include "Eigen/Core"
 #include "ceres_wiberg/bilevel_problem.h"
 #include "ceres_wiberg/damped_newton.h"
@@ -23,6 +25,7 @@
 #include "ceres_wiberg/minimiser_derivative.h"
 #include "ceres_wiberg/newton_polish.h"
 #include "ceres_wiberg/status.h"
+#include "ceres_wiberg/thread_pool.h"
 
 namespace ceres_wiberg {
 namespace internal {
@@ -72,6 +75,8 @@ class InnerNewton {
   const MinimiserDerivative::Options options_;
   BilevelProblem* problem_;
   const ProblemLayout& layout_;
+  // Options::num_threads > 1 only; before the users below.
+  std::unique_ptr<ThreadPool> thread_pool_;
   Linearisation linearisation_;
   ExactHessian exact_hessian_;
   SymmetricBlockMatrix hessian_;

@@ -36,8 +36,9 @@ Status EvaluateLoss(const ResidualBlockInfo& residual, double s, double* rho) {
 
 }  // namespace
 
-Linearisation::Linearisation(const ProblemLayout& layout)
+Linearisation::Linearisation(const ProblemLayout& layout, ThreadPool* thread_pool)
     : layout_(layout),
+      thread_pool_(thread_pool),
       ambient_gradient_(layout.blocks.size()),
       plus_jacobian_(layout.blocks.size()) {
   size_t residual_size = 0;
@@ -50,7 +51,31 @@ Linearisation::Linearisation(const ProblemLayout& layout)
   }
   residuals_.resize(residual_size);
   jacobians_.resize(jacobian_size);
+  size_t gradient_term_size = 0;
+  gradient_term_offset_.resize(layout.residuals.size());
+  for (size_t i = 0; i < layout.residuals.size(); ++i) {
+    const ResidualBlockInfo& residual = layout.residuals[i];
+    for (int b : residual.blocks) {
+      const ParameterBlockInfo& block = layout.blocks[b];
+      if (block.role != BlockRole::kInner) {
+        gradient_term_offset_[i].push_back(-1);
+        continue;
+      }
+      gradient_term_offset_[i].push_back(static_cast<int64_t>(gradient_term_size));
+      gradient_term_size += block.ambient_size;
+    }
+  }
+  gradient_terms_.resize(gradient_term_size);
   rho_.resize(3 * layout.residuals.size());
+  const bool has_learnable_loss =
+      std::any_of(layout.residuals.begin(), layout.residuals.end(),
+                  [](const ResidualBlockInfo& r) { return r.learnable_loss != nullptr; });
+  if (has_learnable_loss) {
+    exact_residuals_.resize(residual_size);
+    exact_jacobians_.resize(jacobian_size);
+    exact_rho_.resize(3 * layout.residuals.size());
+    learnable_loss_.resize(layout.residuals.size());
+  }
 }
 
 void ResidualScratch::Reset(const ProblemLayout& layout, const ResidualBlockInfo& residual) {
@@ -71,12 +96,80 @@ void ResidualScratch::Reset(const ProblemLayout& layout, const ResidualBlockInfo
   }
   // Buffers only grow, so after the first few blocks nothing is allocated.
   if (jacobian_storage.size() < jacobian_size) jacobian_storage.resize(jacobian_size);
+  if (residual.learnable_loss != nullptr) {
+    wrapped_jacobians.assign(num_blocks, nullptr);
+    if (wrapped_jacobian_storage.size() < jacobian_size) {
+      wrapped_jacobian_storage.resize(jacobian_size);
+    }
+  }
   for (std::vector<double>* buffer : {&perturbed, &delta, &J_T_c[0], &J_T_c[1]}) {
     if (buffer->size() < ambient_size) buffer->resize(ambient_size);
   }
   if (residuals.size() < static_cast<size_t>(residual.num_residuals)) {
     residuals.resize(residual.num_residuals);
   }
+}
+
+Status Linearisation::EvaluateResidual(int i, ResidualScratch* scratch) {
+  const ResidualBlockInfo& residual = layout_.residuals[i];
+  const int k = residual.num_residuals;
+  scratch->Reset(layout_, residual);
+  for (size_t j = 0; j < residual.blocks.size(); ++j) {
+    if (residual.local_offset[j] >= 0) scratch->Want(j);
+  }
+  double* r = &residuals_[residual_offset_[i]];
+  const bool learnable_loss = residual.learnable_loss != nullptr;
+  Status status;
+  if (learnable_loss) {
+    for (int j = 0; j < residual.num_differenced_blocks; ++j) {
+      if (residual.local_offset[j] >= 0) scratch->WantWrapped(j);
+    }
+    status = EvaluateResidualBlockWithWrapped(
+        layout_, residual, scratch->values.data(), r, scratch->jacobians.data(),
+        &exact_residuals_[residual_offset_[i]], scratch->wrapped_jacobians.data());
+    if (status.ok()) status = EvaluateLearnableLossTerm(static_cast<int>(i));
+  } else {
+    status = EvaluateResidualBlock(layout_, residual, scratch->values.data(), r,
+                                   scratch->jacobians.data());
+  }
+  if (!status.ok()) return status;
+  const ConstVectorMap r_vec(r, k);
+  double* rho = &rho_[3 * i];
+  status = EvaluateLoss(residual, r_vec.squaredNorm(), rho);
+  if (!status.ok()) return status;
+
+  RowMajorMap J_local(&jacobians_[jacobian_offset_[i]], k, residual.num_local);
+  RowMajorMap J_exact(learnable_loss ? &exact_jacobians_[jacobian_offset_[i]] : nullptr, k,
+                      residual.num_local);
+  if (learnable_loss) J_exact.setZero();
+  for (size_t j = 0; j < residual.blocks.size(); ++j) {
+    if (residual.local_offset[j] < 0) continue;
+    const int b = residual.blocks[j];
+    const ParameterBlockInfo& block = layout_.blocks[b];
+    const ConstRowMajorMap J_r_x(scratch->jacobian(j), k, block.ambient_size);
+    const bool wrapped = learnable_loss && scratch->wrapped_jacobians[j] != nullptr;
+    if (block.manifold != nullptr) {
+      const ConstRowMajorMap J_x_delta(plus_jacobian_[b].data(),
+                                       block.ambient_size, block.tangent_size);
+      J_local.middleCols(residual.local_offset[j], block.tangent_size) =
+          J_r_x * J_x_delta;
+      if (wrapped) {
+        J_exact.middleCols(residual.local_offset[j], block.tangent_size) =
+            ConstRowMajorMap(scratch->wrapped_jacobian(j), k, block.ambient_size) * J_x_delta;
+      }
+    } else {
+      J_local.middleCols(residual.local_offset[j], block.ambient_size) = J_r_x;
+      if (wrapped) {
+        J_exact.middleCols(residual.local_offset[j], block.ambient_size) =
+            ConstRowMajorMap(scratch->wrapped_jacobian(j), k, block.ambient_size);
+      }
+    }
+    if (block.role == BlockRole::kInner) {
+      VectorMap(&gradient_terms_[gradient_term_offset_[i][j]], block.ambient_size).noalias() =
+          rho[1] * J_r_x.transpose() * r_vec;
+    }
+  }
+  return Status::Ok();
 }
 
 Status Linearisation::Evaluate() {
@@ -93,39 +186,42 @@ Status Linearisation::Evaluate() {
     }
   }
 
-  for (size_t i = 0; i < layout_.residuals.size(); ++i) {
-    const ResidualBlockInfo& residual = layout_.residuals[i];
-    const int k = residual.num_residuals;
-    scratch_.Reset(layout_, residual);
-    for (size_t j = 0; j < residual.blocks.size(); ++j) {
-      if (residual.local_offset[j] >= 0) scratch_.Want(j);
+  // Each residual block's terms into its own slots (in parallel with a
+  // thread pool: contiguous ranges, one scratch per range), then the
+  // gradient summed in residual order, so that the result does not depend on
+  // the number of threads.
+  const int num_residuals = static_cast<int>(layout_.residuals.size());
+  const int num_tasks =
+      thread_pool_ == nullptr ? 1 : std::min(thread_pool_->num_threads(), num_residuals);
+  Status status;
+  if (num_tasks <= 1) {
+    for (int i = 0; i < num_residuals && status.ok(); ++i) status = EvaluateResidual(i, &scratch_);
+  } else {
+    if (static_cast<int>(task_scratch_.size()) < num_tasks) task_scratch_.resize(num_tasks);
+    std::vector<Status> statuses(num_tasks);
+    thread_pool_->ParallelFor(num_tasks, [&](int t) {
+      const int begin = static_cast<int>(static_cast<int64_t>(num_residuals) * t / num_tasks);
+      const int end = static_cast<int>(static_cast<int64_t>(num_residuals) * (t + 1) / num_tasks);
+      for (int i = begin; i < end && statuses[t].ok(); ++i) {
+        statuses[t] = EvaluateResidual(i, &task_scratch_[t]);
+      }
+    });
+    // The first failure in residual order (each range stops at its first).
+    for (const Status& task_status : statuses) {
+      if (!task_status.ok()) {
+        status = task_status;
+        break;
+      }
     }
-    double* r = &residuals_[residual_offset_[i]];
-    Status status = EvaluateResidualBlock(layout_, residual, scratch_.values.data(), r,
-                                          scratch_.jacobians.data());
-    if (!status.ok()) return status;
-    const ConstVectorMap r_vec(r, k);
-    double* rho = &rho_[3 * i];
-    status = EvaluateLoss(residual, r_vec.squaredNorm(), rho);
-    if (!status.ok()) return status;
-
-    RowMajorMap J_local(&jacobians_[jacobian_offset_[i]], k, residual.num_local);
+  }
+  if (!status.ok()) return status;
+  for (int i = 0; i < num_residuals; ++i) {
+    const ResidualBlockInfo& residual = layout_.residuals[i];
     for (size_t j = 0; j < residual.blocks.size(); ++j) {
-      if (residual.local_offset[j] < 0) continue;
+      if (gradient_term_offset_[i][j] < 0) continue;
       const int b = residual.blocks[j];
-      const ParameterBlockInfo& block = layout_.blocks[b];
-      const ConstRowMajorMap J_r_x(scratch_.jacobian(j), k, block.ambient_size);
-      if (block.manifold != nullptr) {
-        const ConstRowMajorMap J_x_delta(plus_jacobian_[b].data(),
-                                         block.ambient_size, block.tangent_size);
-        J_local.middleCols(residual.local_offset[j], block.tangent_size) =
-            J_r_x * J_x_delta;
-      } else {
-        J_local.middleCols(residual.local_offset[j], block.ambient_size) = J_r_x;
-      }
-      if (block.role == BlockRole::kInner) {
-        ambient_gradient_[b] += rho[1] * J_r_x.transpose() * r_vec;
-      }
+      ambient_gradient_[b] += ConstVectorMap(&gradient_terms_[gradient_term_offset_[i][j]],
+                                             layout_.blocks[b].ambient_size);
     }
   }
 
@@ -140,6 +236,36 @@ Status Linearisation::Evaluate() {
     } else {
       gradient_.segment(block.offset, block.tangent_size) = ambient_gradient_[b];
     }
+  }
+  return Status::Ok();
+}
+
+Status Linearisation::EvaluateLearnableLossTerm(int i) {
+  const ResidualBlockInfo& residual = layout_.residuals[i];
+  const LearnableLossCostFunction& loss = *residual.learnable_loss;
+  const double a = layout_.blocks[residual.blocks[loss.scale_block_index()]].values[0];
+  const double m = loss.has_weight_block()
+                       ? layout_.blocks[residual.blocks[loss.weight_block_index()]].values[0]
+                       : 1.0;
+  const double s = ConstVectorMap(&exact_residuals_[residual_offset_[i]], residual.num_residuals)
+                       .squaredNorm();
+  double rho[3], drho_da[2];
+  if (!EvaluateLearnableLoss(loss.type(), s, a, rho, drho_da)) {
+    return NumericalFailureError("the learnable loss of residual block #" +
+                                 std::to_string(residual.index) +
+                                 " could not be evaluated (invalid scale or |r|^2)");
+  }
+  double* exact_rho = &exact_rho_[3 * i];
+  for (int d = 0; d < 3; ++d) exact_rho[d] = m * rho[d];
+  LearnableLossDerivatives& derivatives = learnable_loss_[i];
+  derivatives.rho_prime = rho[1];
+  derivatives.drho_prime_da = drho_da[1];
+  derivatives.m = m;
+  if (!std::isfinite(exact_rho[0]) || !std::isfinite(exact_rho[1]) ||
+      !std::isfinite(exact_rho[2]) || !std::isfinite(drho_da[1])) {
+    return NumericalFailureError("the learnable loss of residual block #" +
+                                 std::to_string(residual.index) +
+                                 " has a NaN or infinite derivative");
   }
   return Status::Ok();
 }

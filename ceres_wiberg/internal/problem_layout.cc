@@ -7,6 +7,7 @@
 
 #include "ceres/cost_function.h"
 #include "ceres/manifold.h"
+#include "glog/logging.h"
 
 namespace ceres_wiberg {
 namespace internal {
@@ -154,6 +155,25 @@ ResidualBlockInfo DescribeResidualBlock(const ceres::Problem& problem, ceres::Re
     residual.local_offset.push_back(residual.num_local);
     residual.num_local += info.local_size();
   }
+  residual.num_differenced_blocks = static_cast<int>(residual.blocks.size());
+  // A learnable loss is differentiated analytically unless a Ceres loss is
+  // passed as well or a or m is an inner block (then the generic path).
+  const auto* learnable_loss =
+      dynamic_cast<const LearnableLossCostFunction*>(residual.cost_function);
+  if (learnable_loss != nullptr && residual.loss_function == nullptr) {
+    bool loss_block_inner =
+        layout.blocks[residual.blocks[learnable_loss->scale_block_index()]].role ==
+        BlockRole::kInner;
+    if (learnable_loss->has_weight_block()) {
+      loss_block_inner |=
+          layout.blocks[residual.blocks[learnable_loss->weight_block_index()]].role ==
+          BlockRole::kInner;
+    }
+    if (!loss_block_inner) {
+      residual.learnable_loss = learnable_loss;
+      residual.num_differenced_blocks = learnable_loss->num_wrapped_parameter_blocks();
+    }
+  }
   return residual;
 }
 
@@ -186,30 +206,82 @@ Status BuildProblemLayout(const ceres::Problem& problem, const std::vector<doubl
   return Status::Ok();
 }
 
-Status EvaluateResidualBlock(const ProblemLayout& layout,
-                             const ResidualBlockInfo& residual,
-                             const double* const* parameters,
-                             double* residuals, double** jacobians) {
-  if (!residual.cost_function->Evaluate(parameters, residuals, jacobians)) {
-    return NumericalFailureError("the cost function of " +
-                                 ResidualName(residual) +
-                                 " returned false (evaluation failed)");
-  }
+namespace {
+
+// NaN/Inf checks of the outputs of a residual block's cost function (what =
+// "" for the block's own, "the wrapped cost function of " for the wrapped
+// one of a learnable loss), over its first num_blocks blocks.
+Status CheckEvaluation(const ProblemLayout& layout, const ResidualBlockInfo& residual,
+                       const std::string& what, int num_blocks, const double* residuals,
+                       const double* const* jacobians) {
   if (!AllFinite(residuals, residual.num_residuals)) {
-    return NumericalFailureError(ResidualName(residual) +
+    return NumericalFailureError(what + ResidualName(residual) +
                                  " has a NaN or infinite residual");
   }
   if (jacobians == nullptr) return Status::Ok();
-  for (size_t j = 0; j < residual.blocks.size(); ++j) {
+  for (int j = 0; j < num_blocks; ++j) {
     if (jacobians[j] == nullptr) continue;
     const ParameterBlockInfo& block = layout.blocks[residual.blocks[j]];
     if (!AllFinite(jacobians[j], residual.num_residuals * block.ambient_size)) {
-      return NumericalFailureError("the Jacobian of " + ResidualName(residual) +
+      return NumericalFailureError("the Jacobian of " + what + ResidualName(residual) +
                                    " with respect to " + block.name +
                                    " has a NaN or infinite entry");
     }
   }
   return Status::Ok();
+}
+
+Status EvaluationFailed(const ResidualBlockInfo& residual, const std::string& what) {
+  return NumericalFailureError((what.empty() ? "the cost function of " : what) +
+                               ResidualName(residual) +
+                               " returned false (evaluation failed)");
+}
+
+constexpr char kWrapped[] = "the wrapped cost function of ";
+
+}  // namespace
+
+Status EvaluateResidualBlock(const ProblemLayout& layout,
+                             const ResidualBlockInfo& residual,
+                             const double* const* parameters,
+                             double* residuals, double** jacobians) {
+  if (!residual.cost_function->Evaluate(parameters, residuals, jacobians)) {
+    return EvaluationFailed(residual, "");
+  }
+  return CheckEvaluation(layout, residual, "", static_cast<int>(residual.blocks.size()),
+                         residuals, jacobians);
+}
+
+Status EvaluateResidualBlockWithWrapped(const ProblemLayout& layout,
+                                        const ResidualBlockInfo& residual,
+                                        const double* const* parameters, double* residuals,
+                                        double** jacobians, double* wrapped_residuals,
+                                        double* const* wrapped_jacobians) {
+  CHECK(residual.learnable_loss != nullptr);
+  if (!residual.learnable_loss->EvaluateWithWrapped(parameters, residuals, jacobians,
+                                                    wrapped_residuals, wrapped_jacobians)) {
+    return EvaluationFailed(residual, "");
+  }
+  Status status = CheckEvaluation(layout, residual, kWrapped, residual.num_differenced_blocks,
+                                  wrapped_residuals, wrapped_jacobians);
+  if (!status.ok()) return status;
+  return CheckEvaluation(layout, residual, "", static_cast<int>(residual.blocks.size()),
+                         residuals, jacobians);
+}
+
+Status EvaluateDifferencedResidualBlock(const ProblemLayout& layout,
+                                        const ResidualBlockInfo& residual,
+                                        const double* const* parameters,
+                                        double* residuals, double** jacobians) {
+  if (residual.learnable_loss == nullptr) {
+    return EvaluateResidualBlock(layout, residual, parameters, residuals, jacobians);
+  }
+  if (!residual.learnable_loss->wrapped_cost_function().Evaluate(parameters, residuals,
+                                                                 jacobians)) {
+    return EvaluationFailed(residual, kWrapped);
+  }
+  return CheckEvaluation(layout, residual, kWrapped, residual.num_differenced_blocks,
+                         residuals, jacobians);
 }
 
 Status ApplyInnerStep(const ProblemLayout& layout, const Eigen::VectorXd& step) {

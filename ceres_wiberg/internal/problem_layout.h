@@ -12,6 +12,7 @@
 
 #include "Eigen/Core"
 #include "ceres/problem.h"
+#include "ceres_wiberg/learnable_loss.h"
 #include "ceres_wiberg/status.h"
 
 namespace ceres_wiberg {
@@ -63,6 +64,17 @@ struct ResidualBlockInfo {
   std::vector<int> inner_offset;
   int num_inner_local = 0;
   bool has_learnable = false;
+  // Set when the cost function is a LearnableLossCostFunction, no
+  // ceres::LossFunction is passed with it and neither its scale a nor its
+  // weight m is an inner block: the exact Hessian and G then differentiate
+  // 1/2 m rho(|r|^2; a) analytically and difference only the wrapped cost
+  // function's r (Linearisation::exact_*). Null otherwise (the generic path,
+  // through r~).
+  const LearnableLossCostFunction* learnable_loss = nullptr;
+  // Blocks of the cost function that second derivatives are differenced
+  // over: the wrapped cost function's (the first n) with a learnable loss,
+  // all otherwise.
+  int num_differenced_blocks = 0;
 };
 
 // Built once per BilevelProblem. Only residual blocks that touch at least one
@@ -108,6 +120,25 @@ Status EvaluateResidualBlock(const ProblemLayout& layout,
                              const ResidualBlockInfo& residual,
                              const double* const* parameters,
                              double* residuals, double** jacobians);
+
+// As EvaluateResidualBlock, for a residual block with a learnable loss
+// (residual.learnable_loss not null): also the wrapped cost function's
+// residuals and Jacobians (see LearnableLossCostFunction::EvaluateWithWrapped),
+// checked for NaN/Inf as well.
+Status EvaluateResidualBlockWithWrapped(const ProblemLayout& layout,
+                                        const ResidualBlockInfo& residual,
+                                        const double* const* parameters, double* residuals,
+                                        double** jacobians, double* wrapped_residuals,
+                                        double* const* wrapped_jacobians);
+
+// Evaluates the cost function that second derivatives are differenced on:
+// the wrapped cost function of a block with a learnable loss (reading the
+// first residual.num_differenced_blocks entries of parameters and
+// jacobians), else the cost function itself; checks as EvaluateResidualBlock.
+Status EvaluateDifferencedResidualBlock(const ProblemLayout& layout,
+                                        const ResidualBlockInfo& residual,
+                                        const double* const* parameters,
+                                        double* residuals, double** jacobians);
 
 // y <- y (+) step: moves every inner block by its segment of `step` (tangent
 // coordinates, y order), through the block's manifold Plus where it has one,

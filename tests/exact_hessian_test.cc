@@ -1,0 +1,289 @@
+// Tests of internal::ExactHessian's analytic path through
+// LearnableLossCostFunction: the exact inner Hessian H and the mixed
+// derivative G (through MinimiserDerivative's dy*/dw and its adjoint) of
+// 1/2 m rho(|r(y, w)|^2; a), against nested jets (ceres::Jet of Jet) of the
+// same energy written without the library's loss code, for all four loss
+// types, with and without the weight block, loss scales a from 1e-3 to 1e3,
+// for a NONLINEAR wrapped residual (its curvature is differenced) and a
+// LINEAR one (nothing is differenced: one exactly zero probe difference).
+
+#include "ceres_wiberg/internal/exact_hessian.h"
+
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ceres/ceres.h"
+#include "ceres/jet.h"
+#include "ceres_wiberg/bilevel_problem.h"
+#include "ceres_wiberg/internal/linearisation.h"
+#include "ceres_wiberg/internal/problem_layout.h"
+#include "ceres_wiberg/internal/symmetric_block_matrix.h"
+#include "ceres_wiberg/learnable_loss.h"
+#include "ceres_wiberg/minimiser_derivative.h"
+#include "gtest/gtest.h"
+
+namespace ceres_wiberg {
+namespace internal {
+namespace {
+
+// A double constant as T, also for nested jets (whose constructor from a
+// scalar is explicit at each level).
+template <typename T>
+struct Constant {
+  static T Of(double c) { return T(c); }
+};
+template <typename T, int N>
+struct Constant<ceres::Jet<T, N>> {
+  static ceres::Jet<T, N> Of(double c) { return ceres::Jet<T, N>(Constant<T>::Of(c)); }
+};
+
+// r(y0 (3), y1 (1), w (2)), two residuals of size about `size`:
+//   nonlinear: r0 = size (y00 y01 + w0 sin(y02) - 0.3),
+//              r1 = size (exp(0.4 y02) w1 + y1^2 - y00 - 0.2)
+//   linear:    r0 = size (y00 - 2 y01 + 0.5 y02 + w0 - 0.3),
+//              r1 = size (y02 + y1 - w1 + 0.4 y00 - 0.2)
+struct TestResidual {
+  TestResidual(double size, bool linear) : size(size), linear(linear) {}
+  template <typename T>
+  bool operator()(const T* y0, const T* y1, const T* w, T* r) const {
+    auto c = [](double v) { return Constant<T>::Of(v); };
+    if (linear) {
+      r[0] = c(size) * (y0[0] - c(2.0) * y0[1] + c(0.5) * y0[2] + w[0] - c(0.3));
+      r[1] = c(size) * (y0[2] + y1[0] - w[1] + c(0.4) * y0[0] - c(0.2));
+    } else {
+      r[0] = c(size) * (y0[0] * y0[1] + w[0] * sin(y0[2]) - c(0.3));
+      r[1] = c(size) * (exp(c(0.4) * y0[2]) * w[1] + y1[0] * y1[0] - y0[0] - c(0.2));
+    }
+    return true;
+  }
+  double size;
+  bool linear;
+};
+
+// rho(s; a) of `type`, written afresh for the reference (no library code).
+template <typename T>
+T Rho(LearnableLossType type, const T& s, const T& a) {
+  const T one = Constant<T>::Of(1.0);
+  const T c = a * a;
+  const T u = s / c;
+  switch (type) {
+    case LearnableLossType::PSEUDO_HUBER:
+      return Constant<T>::Of(2.0) * c * (sqrt(one + u) - one);
+    case LearnableLossType::CAUCHY:
+      return c * log(one + u);
+    case LearnableLossType::WELSCH:
+      return one - exp(-u);
+    case LearnableLossType::NORMALISED_WELSCH:
+      return c * (one - exp(-u));
+  }
+  return s;
+}
+
+// The reference: the Hessian of E = 1/2 m rho(|r|^2; a) over
+// x = (y0 (3), y1 (1), w (2), a, m) by nested jets.
+Eigen::Matrix<double, 8, 8> ReferenceHessian(const TestResidual& residual,
+                                             LearnableLossType type, const double* x) {
+  using Inner = ceres::Jet<double, 8>;
+  using Outer = ceres::Jet<Inner, 8>;
+  Outer v[8];
+  for (int i = 0; i < 8; ++i) {
+    v[i].a = Inner(x[i], i);
+    v[i].v.setZero();
+    v[i].v[i] = Inner(1.0);
+  }
+  Outer r[2];
+  residual(&v[0], &v[3], &v[4], r);
+  const Outer s = r[0] * r[0] + r[1] * r[1];
+  const Outer energy = Constant<Outer>::Of(0.5) * v[7] * Rho(type, s, v[6]);
+  Eigen::Matrix<double, 8, 8> H;
+  for (int i = 0; i < 8; ++i) {
+    for (int j = 0; j < 8; ++j) H(i, j) = energy.v[i].v[j];
+  }
+  return H;
+}
+
+struct Case {
+  LearnableLossType type;
+  bool weight_block;
+  double a;
+  bool linear;
+  bool at_zero = false;  // linear only: w such that r = 0 (s = 0)
+  std::string Name() const {
+    return std::string(LearnableLossTypeToString(type)) + (weight_block ? " with m" : "") +
+           " a = " + std::to_string(a) + (linear ? " linear" : " nonlinear") +
+           (at_zero ? " at r = 0" : "");
+  }
+};
+
+void CheckCase(const Case& test_case) {
+  SCOPED_TRACE(test_case.Name());
+  // x = (y0, y1, w, a, m); the residuals scale with a, so that s / a^2 is
+  // of order one (the loss's bend) whatever a is.
+  double y0[3] = {0.7, -0.4, 0.9};
+  double y1[1] = {0.3};
+  double w[2] = {1.3, -0.6};
+  if (test_case.at_zero) {
+    w[0] = 0.3 - (y0[0] - 2.0 * y0[1] + 0.5 * y0[2]);
+    w[1] = y0[2] + y1[0] + 0.4 * y0[0] - 0.2;
+  }
+  double a[1] = {test_case.a};
+  double m[1] = {test_case.weight_block ? 2.5 : 1.0};
+  const TestResidual functor(test_case.a, test_case.linear);
+  auto* wrapped = new ceres::AutoDiffCostFunction<TestResidual, 2, 3, 1, 2>(
+      new TestResidual(functor));
+  ceres::Problem problem;
+  std::vector<double*> learnable = {w, a};
+  if (test_case.weight_block) {
+    problem.AddResidualBlock(
+        new LearnableLossCostFunction(wrapped, test_case.type, /*has_weight_block=*/true),
+        nullptr, {y0, y1, w, a, m});
+    learnable.push_back(m);
+  } else {
+    problem.AddResidualBlock(new LearnableLossCostFunction(wrapped, test_case.type), nullptr,
+                             {y0, y1, w, a});
+  }
+  std::unique_ptr<BilevelProblem> bilevel;
+  ASSERT_TRUE(BilevelProblem::Create(&problem, learnable, &bilevel).ok());
+  const ProblemLayout& layout = bilevel->layout();
+  ASSERT_EQ(layout.residuals.size(), 1u);
+  ASSERT_NE(layout.residuals[0].learnable_loss, nullptr);
+
+  const double x[8] = {y0[0], y0[1], y0[2], y1[0], w[0], w[1], a[0], m[0]};
+  const Eigen::Matrix<double, 8, 8> reference = ReferenceHessian(functor, test_case.type, x);
+  // y's order is the layout's: y0 and y1 at their offsets.
+  int y_index[4];
+  for (int q = 0; q < 3; ++q) {
+    y_index[q] = layout.blocks[layout.block_index.at(y0)].offset + q;
+  }
+  y_index[3] = layout.blocks[layout.block_index.at(y1)].offset;
+  const int n_w = test_case.weight_block ? 4 : 3;  // w in the order (w, a, m)
+  Eigen::Matrix4d H_reference;
+  Eigen::MatrixXd G_reference(4, n_w);
+  for (int p = 0; p < 4; ++p) {
+    for (int q = 0; q < 4; ++q) H_reference(y_index[p], y_index[q]) = reference(p, q);
+    for (int q = 0; q < n_w; ++q) G_reference(y_index[p], q) = reference(p, 4 + q);
+  }
+
+  // H: the library's exact model against the reference, and how much was
+  // differenced.
+  const MinimiserDerivative::Options options;
+  Linearisation linearisation(layout);
+  ASSERT_TRUE(linearisation.Evaluate().ok());
+  ExactHessian exact_hessian(layout, linearisation, options.second_derivative_relative_step);
+  SymmetricBlockMatrix hessian(layout);
+  ASSERT_TRUE(exact_hessian.Assemble(HessianModel::EXACT, nullptr, &hessian).ok());
+  const Eigen::MatrixXd H = hessian.ToDense();
+  const double H_scale = H_reference.cwiseAbs().maxCoeff();
+  ASSERT_GT(H_scale, 0.0);
+  // Linear r: nothing differenced, round-off only; nonlinear: the curvature
+  // of r is differenced (Richardson, O(h^4)).
+  const double H_tolerance = test_case.linear ? 1e-12 : 1e-7;
+  EXPECT_LE((H - H_reference).cwiseAbs().maxCoeff(), H_tolerance * H_scale)
+      << "H =\n" << H << "\nreference =\n" << H_reference;
+  if (test_case.linear) {
+    // One pair of evaluations: the residual-block probe, exactly zero.
+    EXPECT_EQ(exact_hessian.num_curvature_evaluations(), 2);
+  } else {
+    EXPECT_GT(exact_hessian.num_curvature_evaluations(), 2);
+  }
+
+  // G through dy*/dw = -(H + lambda I)^-1 G and its adjoint, lambda large
+  // enough for H + lambda I to be positive definite at this (not minimising)
+  // point.
+  MinimiserDerivative::Options derivative_options;
+  derivative_options.lambda = 2.0 * H_reference.cwiseAbs().rowwise().sum().maxCoeff();
+  MinimiserDerivative derivative(derivative_options);
+  MinimiserDerivative::Summary summary;
+  Status status = derivative.Linearise(bilevel.get(), &summary);
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  Eigen::MatrixXd J_y_w;
+  ASSERT_TRUE(derivative.Jacobian(&J_y_w).ok());
+  const Eigen::MatrixXd J_reference =
+      -(H_reference + derivative_options.lambda * Eigen::Matrix4d::Identity())
+           .ldlt()
+           .solve(G_reference);
+  const double J_scale = J_reference.cwiseAbs().maxCoeff();
+  ASSERT_GT(J_scale, 0.0);
+  const double J_tolerance = test_case.linear ? 1e-12 : 1e-7;
+  EXPECT_LE((J_y_w - J_reference).cwiseAbs().maxCoeff(), J_tolerance * J_scale)
+      << "dy*/dw =\n" << J_y_w << "\nreference =\n" << J_reference;
+  const Eigen::Vector4d u(0.3, -1.1, 0.7, 0.2);
+  Eigen::VectorXd J_T_u;
+  ASSERT_TRUE(derivative.VectorJacobianProduct(u, &J_T_u).ok());
+  const Eigen::VectorXd J_T_u_reference = J_reference.transpose() * u;
+  EXPECT_LE((J_T_u - J_T_u_reference).cwiseAbs().maxCoeff(),
+            J_tolerance * J_T_u_reference.cwiseAbs().maxCoeff());
+}
+
+TEST(ExactHessianLearnableLoss, MatchesNestedJets) {
+  for (LearnableLossType type :
+       {LearnableLossType::PSEUDO_HUBER, LearnableLossType::CAUCHY, LearnableLossType::WELSCH,
+        LearnableLossType::NORMALISED_WELSCH}) {
+    for (bool weight_block : {false, true}) {
+      for (double a : {1e-3, 1.0, 1e3}) {
+        for (bool linear : {false, true}) CheckCase({type, weight_block, a, linear});
+        CheckCase({type, weight_block, a, /*linear=*/true, /*at_zero=*/true});
+      }
+    }
+  }
+}
+
+// With a ceres::LossFunction passed as well, the block takes the generic
+// path (differences through r~), and H is that of 1/2 log(1 + m rho(s; a))
+// (Ceres' CauchyLoss(1) of |r~|^2 = m rho).
+TEST(ExactHessianLearnableLoss, CeresLossFallsBackToTheGenericPath) {
+  double y0[3] = {0.7, -0.4, 0.9};
+  double y1[1] = {0.3};
+  double w[2] = {1.3, -0.6};
+  double a[1] = {1.0};
+  double m[1] = {2.5};
+  const TestResidual functor(1.0, /*linear=*/false);
+  ceres::Problem problem;
+  problem.AddResidualBlock(
+      new LearnableLossCostFunction(
+          new ceres::AutoDiffCostFunction<TestResidual, 2, 3, 1, 2>(new TestResidual(functor)),
+          LearnableLossType::CAUCHY, /*has_weight_block=*/true),
+      new ceres::CauchyLoss(1.0), {y0, y1, w, a, m});
+  std::unique_ptr<BilevelProblem> bilevel;
+  ASSERT_TRUE(BilevelProblem::Create(&problem, {w, a, m}, &bilevel).ok());
+  const ProblemLayout& layout = bilevel->layout();
+  EXPECT_EQ(layout.residuals[0].learnable_loss, nullptr);
+
+  using Inner = ceres::Jet<double, 8>;
+  using Outer = ceres::Jet<Inner, 8>;
+  const double x[8] = {y0[0], y0[1], y0[2], y1[0], w[0], w[1], a[0], m[0]};
+  Outer v[8];
+  for (int i = 0; i < 8; ++i) {
+    v[i].a = Inner(x[i], i);
+    v[i].v.setZero();
+    v[i].v[i] = Inner(1.0);
+  }
+  Outer r[2];
+  functor(&v[0], &v[3], &v[4], r);
+  const Outer s = r[0] * r[0] + r[1] * r[1];
+  const Outer energy =
+      Constant<Outer>::Of(0.5) *
+      log(Constant<Outer>::Of(1.0) + v[7] * Rho(LearnableLossType::CAUCHY, s, v[6]));
+  int y_index[4];
+  for (int q = 0; q < 3; ++q) y_index[q] = layout.blocks[layout.block_index.at(y0)].offset + q;
+  y_index[3] = layout.blocks[layout.block_index.at(y1)].offset;
+  Eigen::Matrix4d H_reference;
+  for (int p = 0; p < 4; ++p) {
+    for (int q = 0; q < 4; ++q) H_reference(y_index[p], y_index[q]) = energy.v[p].v[q];
+  }
+
+  const MinimiserDerivative::Options options;
+  Linearisation linearisation(layout);
+  ASSERT_TRUE(linearisation.Evaluate().ok());
+  ExactHessian exact_hessian(layout, linearisation, options.second_derivative_relative_step);
+  SymmetricBlockMatrix hessian(layout);
+  ASSERT_TRUE(exact_hessian.Assemble(HessianModel::EXACT, nullptr, &hessian).ok());
+  EXPECT_LE((hessian.ToDense() - H_reference).cwiseAbs().maxCoeff(),
+            1e-7 * H_reference.cwiseAbs().maxCoeff());
+}
+
+}  // namespace
+}  // namespace internal
+}  // namespace ceres_wiberg
