@@ -8,6 +8,7 @@
 #include <mutex>
 #include <sstream>
 #include <utility>
+#include <vector>
 
 #include "Eigen/CholmodSupport"
 #include "Eigen/Eigenvalues"
@@ -81,6 +82,9 @@ constexpr double kMaxDiagonal = 1e32;
 // Inverse iterations on a factorised S A S that is singular: they converge to
 // the eigenvector of the eigenvalue nearest zero.
 constexpr int kNullDirectionIterations = 8;
+// At most this many negative LDL^T pivots, most negative first, are
+// measured by their Rayleigh quotients (DampedSolver::MeasureNegativePivots).
+constexpr int kNegativePivotProbes = 16;
 
 }  // namespace
 
@@ -458,6 +462,9 @@ Status DampedSolver::ClassifySparse(const Eigen::SparseMatrix<double>& scaled,
         [this](const Eigen::VectorXd& v) { return SolveScaled(v); }, &scaled_min_eigenvalue_,
         &scaled_max_eigenvalue_);
   }
+  if (factor_ == Factor::kEigenLdlt && scaled_min_eigenvalue_ < -band) {
+    MeasureNegativePivots(scaled_pivots, band);
+  }
   Status status = Classify();
   if (status.code() == StatusCode::kSingularHessian) {
     Eigen::VectorXd v = Eigen::VectorXd::LinSpaced(scaled.rows(), 1.0, 2.0).normalized();
@@ -469,6 +476,43 @@ Status DampedSolver::ClassifySparse(const Eigen::SparseMatrix<double>& scaled,
     null_direction_ = v;
   }
   return status;
+}
+
+// S A S = P^T L D L^T P, so x_k = P^T L^-T e_k has x_k^T S A S x_k = d_k and
+// |x_k| >= 1 (L is unit lower triangular): d_k / |x_k|^2 is a Rayleigh
+// quotient, an upper bound on the smallest eigenvalue. Round-off in a near
+// null space (a gauge freedom) leaves pivots small and negative whose
+// quotients are far smaller: the pivots say indefinite where the eigenvalues
+// say singular. The quotients of the most negative pivots replace them as the
+// smallest eigenvalue's estimates, and those within the singular band count
+// towards the null space's dimension.
+void DampedSolver::MeasureNegativePivots(const Eigen::VectorXd& scaled_pivots, double band) {
+  std::vector<Eigen::Index> negative;
+  for (Eigen::Index k = 0; k < scaled_pivots.size(); ++k) {
+    if (scaled_pivots[k] < -band) negative.push_back(k);
+  }
+  std::sort(negative.begin(), negative.end(), [&](Eigen::Index a, Eigen::Index b) {
+    return scaled_pivots[a] < scaled_pivots[b];
+  });
+  if (negative.size() > static_cast<size_t>(kNegativePivotProbes)) {
+    negative.resize(kNegativePivotProbes);
+  }
+  double scaled_min = std::numeric_limits<double>::infinity();
+  double min = std::numeric_limits<double>::infinity();
+  int within_band = 0;
+  for (Eigen::Index k : negative) {
+    const Eigen::VectorXd u =
+        sparse_factor_.matrixU().solve(Eigen::VectorXd::Unit(scaled_pivots.size(), k));
+    const Eigen::VectorXd x = sparse_factor_.permutationPinv() * u;
+    const double scaled_quotient = scaled_pivots[k] / x.squaredNorm();
+    if (!std::isfinite(scaled_quotient)) return;  // keep the pivots' verdict
+    scaled_min = std::min(scaled_min, scaled_quotient);
+    min = std::min(min, scaled_pivots[k] / scale_.cwiseProduct(x).squaredNorm());
+    if (scaled_quotient >= -band) ++within_band;
+  }
+  scaled_min_eigenvalue_ = scaled_min;
+  min_eigenvalue_ = min;
+  if (within_band > 0) null_space_dimension_ = std::max(null_space_dimension_, 0) + within_band;
 }
 
 Eigen::MatrixXd DampedSolver::SolveFree(const Eigen::MatrixXd& B) const {

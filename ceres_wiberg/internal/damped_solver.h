@@ -98,6 +98,9 @@ class DampedSolver {
   // The eigenvalue bounds and estimates, classification and null direction
   // from the sparse factorisation's pivots (those of S A S, in any order;
   // `pivots` the matching ones of A).
+  // For the LDL^T route: the Rayleigh quotients of the directions of the
+  // pivots below -band (see the definition).
+  void MeasureNegativePivots(const Eigen::VectorXd& scaled_pivots, double band);
   Status ClassifySparse(const Eigen::SparseMatrix<double>& scaled,
                         const Eigen::VectorXd& scaled_pivots, const Eigen::VectorXd& pivots);
   // The LDL^T route: classification (and the solve) by Eigen's
