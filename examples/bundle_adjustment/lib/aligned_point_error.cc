@@ -54,24 +54,19 @@ Status AlignedPointError(const Eigen::Matrix3Xd& estimate, const Eigen::Matrix3X
   return Status::Ok();
 }
 
-AlignedPointRmseCost::AlignedPointRmseCost(Eigen::Matrix3Xd truth) : truth_(std::move(truth)) {
-  set_num_residuals(1);
-  mutable_parameter_block_sizes()->assign(truth_.cols(), 3);
-}
+namespace {
 
-bool AlignedPointRmseCost::Evaluate(double const* const* parameters, double* residuals,
-                                    double** jacobians) const {
-  const Eigen::Index n = truth_.cols();
+// A cost function over n point blocks whose one residual is `error` of the
+// points (3 x n) and its gradient.
+template <typename Error>
+bool EvaluatePointError(Eigen::Index n, double const* const* parameters, double* residual,
+                        double** jacobians, const Error& error) {
   Eigen::Matrix3Xd estimate(3, n);
   for (Eigen::Index j = 0; j < n; ++j) {
     estimate.col(j) = Eigen::Map<const Eigen::Vector3d>(parameters[j]);
   }
   Eigen::Matrix3Xd gradient;
-  if (!AlignedPointError(estimate, truth_, residuals,
-                         jacobians != nullptr ? &gradient : nullptr)
-           .ok()) {
-    return false;
-  }
+  if (!error(estimate, residual, jacobians != nullptr ? &gradient : nullptr).ok()) return false;
   if (jacobians != nullptr) {
     for (Eigen::Index j = 0; j < n; ++j) {
       if (jacobians[j] == nullptr) continue;
@@ -80,6 +75,22 @@ bool AlignedPointRmseCost::Evaluate(double const* const* parameters, double* res
     }
   }
   return true;
+}
+
+}  // namespace
+
+AlignedPointRmseCost::AlignedPointRmseCost(Eigen::Matrix3Xd truth) : truth_(std::move(truth)) {
+  set_num_residuals(1);
+  mutable_parameter_block_sizes()->assign(truth_.cols(), 3);
+}
+
+bool AlignedPointRmseCost::Evaluate(double const* const* parameters, double* residuals,
+                                    double** jacobians) const {
+  return EvaluatePointError(
+      truth_.cols(), parameters, residuals, jacobians,
+      [this](const Eigen::Matrix3Xd& estimate, double* value, Eigen::Matrix3Xd* gradient) {
+        return AlignedPointError(estimate, truth_, value, gradient);
+      });
 }
 
 namespace {
@@ -177,25 +188,11 @@ RobustAlignedPointCost::RobustAlignedPointCost(Eigen::Matrix3Xd truth, double re
 
 bool RobustAlignedPointCost::Evaluate(double const* const* parameters, double* residuals,
                                       double** jacobians) const {
-  const Eigen::Index n = truth_.cols();
-  Eigen::Matrix3Xd estimate(3, n);
-  for (Eigen::Index j = 0; j < n; ++j) {
-    estimate.col(j) = Eigen::Map<const Eigen::Vector3d>(parameters[j]);
-  }
-  Eigen::Matrix3Xd gradient;
-  if (!RobustAlignedPointError(estimate, truth_, relative_scale_, residuals,
-                               jacobians != nullptr ? &gradient : nullptr)
-           .ok()) {
-    return false;
-  }
-  if (jacobians != nullptr) {
-    for (Eigen::Index j = 0; j < n; ++j) {
-      if (jacobians[j] == nullptr) continue;
-      Eigen::Map<Eigen::Vector3d> jacobian(jacobians[j]);
-      jacobian = gradient.col(j);
-    }
-  }
-  return true;
+  return EvaluatePointError(
+      truth_.cols(), parameters, residuals, jacobians,
+      [this](const Eigen::Matrix3Xd& estimate, double* value, Eigen::Matrix3Xd* gradient) {
+        return RobustAlignedPointError(estimate, truth_, relative_scale_, value, gradient);
+      });
 }
 
 }  // namespace bundle_adjustment
