@@ -1,5 +1,6 @@
 #include "ceres_wiberg/bilevel_example.h"
 
+#include <chrono>
 #include <limits>
 #include <set>
 #include <sstream>
@@ -147,6 +148,14 @@ Status BilevelExample::SolveWithNewton() {
 }
 
 Status BilevelExample::SolveInner() {
+  const auto start = std::chrono::steady_clock::now();
+  Status status = SolveInnerWithChosenSolver();
+  inner_solve_seconds_ =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return status;
+}
+
+Status BilevelExample::SolveInnerWithChosenSolver() {
   if (options_.inner_solver_type == InnerSolverType::NEWTON) {
     last_inner_solver_type_ = InnerSolverType::NEWTON;
     if (!options_.newton_falls_back_to_ceres) return SolveWithNewton();

@@ -148,6 +148,9 @@ class BilevelExample {
   InnerSolverType last_inner_solver_type() const { return last_inner_solver_type_; }
   const ceres::Solver::Summary& last_inner_summary() const { return inner_summary_; }
   const NewtonPolish::Summary& last_newton_summary() const { return newton_summary_; }
+  // Wall time of the last inner solve, whichever solver ran (a Newton
+  // descent and its fallback to Ceres both count; polishing too).
+  double last_inner_solve_seconds() const { return inner_solve_seconds_; }
   const MinimiserDerivative::Summary& last_derivative_summary() const {
     return derivative_summary_;
   }
@@ -176,8 +179,9 @@ class BilevelExample {
   // term's Jacobian blocks.
   Status SolveAndEvaluateLoss(const Eigen::VectorXd& w, Eigen::VectorXd* residuals,
                               std::vector<JacobianPiece>* pieces);
-  // Finds y* from the problem's current inner values.
+  // Finds y* from the problem's current inner values, timed.
   Status SolveInner();
+  Status SolveInnerWithChosenSolver();
   Status SolveWithNewton();
 
   BilevelProblem* problem_;
@@ -191,6 +195,7 @@ class BilevelExample {
   ceres::Solver::Summary inner_summary_;
   NewtonPolish::Summary newton_summary_;
   InnerSolverType last_inner_solver_type_ = InnerSolverType::CERES;
+  double inner_solve_seconds_ = 0.0;
   // The Newton solver's model and buffers, built on first use.
   std::unique_ptr<internal::InnerNewton> newton_;
   MinimiserDerivative::Summary derivative_summary_;

@@ -499,6 +499,9 @@ TEST(BilevelExample, NewtonInnerSolverMatchesCeresOnABadlyScaledFit) {
   ASSERT_TRUE(status.ok()) << status.ToString();
   EXPECT_EQ(newton_example->last_inner_solver_type(), InnerSolverType::NEWTON);
   EXPECT_TRUE(newton_example->last_newton_summary().converged);
+  // Newton's descent is timed as the inner solve (Ceres' summary is not).
+  EXPECT_GT(newton_example->last_inner_solve_seconds(), 0.0);
+  EXPECT_EQ(newton_example->last_inner_summary().total_time_in_seconds, -1.0);
   const Eigen::VectorXd y_newton = newton_fit.bilevel->GetInnerValues();
   const Eigen::VectorXd y_ceres = PolishedCeresSolution(ceres_example.get(), w);
   // Round-off: the Jacobi-scaled H's condition number is below 1e4 here

@@ -270,8 +270,7 @@ Status FoeTrainingObjective::Evaluate(int example_index, const Eigen::VectorXd& 
   Status status = objective_->EvaluateExample(example_index, w, loss, gradient);
   if (!status.ok()) return status;
   const double done = Now();
-  const double solve_seconds =
-      examples_[example_index]->example->last_inner_summary().total_time_in_seconds;
+  const double solve_seconds = examples_[example_index]->example->last_inner_solve_seconds();
   std::lock_guard<std::mutex> lock(mutex_);
   solve_seconds_ += solve_seconds;
   derivative_seconds_ += (done - start) - solve_seconds;
