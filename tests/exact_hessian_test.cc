@@ -62,6 +62,18 @@ struct TestResidual {
   bool linear;
 };
 
+// Nested jets over the 8 coordinates x: second derivatives by forward mode
+// on forward mode.
+using Inner = ceres::Jet<double, 8>;
+using Outer = ceres::Jet<Inner, 8>;
+void SeedNestedJets(const double* x, Outer* v) {
+  for (int i = 0; i < 8; ++i) {
+    v[i].a = Inner(x[i], i);
+    v[i].v.setZero();
+    v[i].v[i] = Inner(1.0);
+  }
+}
+
 // rho(s; a) of `type`, written afresh for the reference (no library code).
 template <typename T>
 T Rho(LearnableLossType type, const T& s, const T& a) {
@@ -85,14 +97,8 @@ T Rho(LearnableLossType type, const T& s, const T& a) {
 // x = (y0 (3), y1 (1), w (2), a, m) by nested jets.
 Eigen::Matrix<double, 8, 8> ReferenceHessian(const TestResidual& residual,
                                              LearnableLossType type, const double* x) {
-  using Inner = ceres::Jet<double, 8>;
-  using Outer = ceres::Jet<Inner, 8>;
   Outer v[8];
-  for (int i = 0; i < 8; ++i) {
-    v[i].a = Inner(x[i], i);
-    v[i].v.setZero();
-    v[i].v[i] = Inner(1.0);
-  }
+  SeedNestedJets(x, v);
   Outer r[2];
   residual(&v[0], &v[3], &v[4], r);
   const Outer s = r[0] * r[0] + r[1] * r[1];
@@ -251,15 +257,9 @@ TEST(ExactHessianLearnableLoss, CeresLossFallsBackToTheGenericPath) {
   const ProblemLayout& layout = bilevel->layout();
   EXPECT_EQ(layout.residuals[0].learnable_loss, nullptr);
 
-  using Inner = ceres::Jet<double, 8>;
-  using Outer = ceres::Jet<Inner, 8>;
   const double x[8] = {y0[0], y0[1], y0[2], y1[0], w[0], w[1], a[0], m[0]};
   Outer v[8];
-  for (int i = 0; i < 8; ++i) {
-    v[i].a = Inner(x[i], i);
-    v[i].v.setZero();
-    v[i].v[i] = Inner(1.0);
-  }
+  SeedNestedJets(x, v);
   Outer r[2];
   functor(&v[0], &v[3], &v[4], r);
   const Outer s = r[0] * r[0] + r[1] * r[1];

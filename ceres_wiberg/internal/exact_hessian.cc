@@ -307,9 +307,11 @@ Status ExactHessian::InnerCurvature(Workspace* workspace, int i) const {
   for (size_t j = 0; j < residual.blocks.size(); ++j) {
     if (residual.inner_offset[j] >= 0) ws.probe_order.push_back(static_cast<int>(j));
   }
-  std::stable_sort(ws.probe_order.begin(), ws.probe_order.end(), [&](int a, int b) {
-    return layout_.blocks[residual.blocks[a]].tangent_size <
-           layout_.blocks[residual.blocks[b]].tangent_size;
+  // Smallest first, ties in block order (std::sort: stable_sort allocates).
+  std::sort(ws.probe_order.begin(), ws.probe_order.end(), [&](int a, int b) {
+    const int size_a = layout_.blocks[residual.blocks[a]].tangent_size;
+    const int size_b = layout_.blocks[residual.blocks[b]].tangent_size;
+    return size_a != size_b ? size_a < size_b : a < b;
   });
   // Writes every inner row of ws.column.
   auto difference = [&](bool extrapolate) {

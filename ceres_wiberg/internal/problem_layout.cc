@@ -209,13 +209,13 @@ Status BuildProblemLayout(const ceres::Problem& problem, const std::vector<doubl
 namespace {
 
 // NaN/Inf checks of the outputs of a residual block's cost function (what =
-// "" for the block's own, "the wrapped cost function of " for the wrapped
+// "" for the block's own (a C string: no std::string is built per call), "the wrapped cost function of " for the wrapped
 // one of a learnable loss), over its first num_blocks blocks.
 Status CheckEvaluation(const ProblemLayout& layout, const ResidualBlockInfo& residual,
-                       const std::string& what, int num_blocks, const double* residuals,
+                       const char* what, int num_blocks, const double* residuals,
                        const double* const* jacobians) {
   if (!AllFinite(residuals, residual.num_residuals)) {
-    return NumericalFailureError(what + ResidualName(residual) +
+    return NumericalFailureError(std::string(what) + ResidualName(residual) +
                                  " has a NaN or infinite residual");
   }
   if (jacobians == nullptr) return Status::Ok();
@@ -223,7 +223,7 @@ Status CheckEvaluation(const ProblemLayout& layout, const ResidualBlockInfo& res
     if (jacobians[j] == nullptr) continue;
     const ParameterBlockInfo& block = layout.blocks[residual.blocks[j]];
     if (!AllFinite(jacobians[j], residual.num_residuals * block.ambient_size)) {
-      return NumericalFailureError("the Jacobian of " + what + ResidualName(residual) +
+      return NumericalFailureError(std::string("the Jacobian of ") + what + ResidualName(residual) +
                                    " with respect to " + block.name +
                                    " has a NaN or infinite entry");
     }
@@ -231,8 +231,8 @@ Status CheckEvaluation(const ProblemLayout& layout, const ResidualBlockInfo& res
   return Status::Ok();
 }
 
-Status EvaluationFailed(const ResidualBlockInfo& residual, const std::string& what) {
-  return NumericalFailureError((what.empty() ? "the cost function of " : what) +
+Status EvaluationFailed(const ResidualBlockInfo& residual, const char* what) {
+  return NumericalFailureError(std::string(what[0] == '\0' ? "the cost function of " : what) +
                                ResidualName(residual) +
                                " returned false (evaluation failed)");
 }
