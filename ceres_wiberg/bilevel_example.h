@@ -196,8 +196,11 @@ class BilevelExample {
   NewtonPolish::Summary newton_summary_;
   InnerSolverType last_inner_solver_type_ = InnerSolverType::CERES;
   double inner_solve_seconds_ = 0.0;
-  // The Newton solver's model and buffers, built on first use.
+  // The Newton solver's model and buffers, built on first use when the
+  // derivative's H is not EXACT; otherwise the descent runs on the
+  // derivative's own InnerNewton (shared_inner_solve_ for the last solve).
   std::unique_ptr<internal::InnerNewton> newton_;
+  bool shared_inner_solve_ = false;
   MinimiserDerivative::Summary derivative_summary_;
   // Scratch of the outer loss terms' evaluation, kept across calls.
   Eigen::VectorXd loss_residuals_;

@@ -70,6 +70,8 @@ class DerivativeEngine;
 // last successful Linearise.
 Status LinearisedHessian(const MinimiserDerivative& derivative, Eigen::SparseMatrix<double>* H,
                          std::vector<char>* fixed);
+// For BilevelExample's NEWTON inner solve (internal/derivative_access.h).
+class SharedInnerSolve;
 }  // namespace internal
 
 class MinimiserDerivative {
@@ -251,6 +253,11 @@ class MinimiserDerivative {
   friend Status internal::LinearisedHessian(const MinimiserDerivative& derivative,
                                             Eigen::SparseMatrix<double>* H,
                                             std::vector<char>* fixed);
+  friend class internal::SharedInnerSolve;
+
+  // Builds the engine for `problem` unless it has it.
+  void EnsureEngine(BilevelProblem* problem);
+  Status Linearise(BilevelProblem* problem, Summary* summary, bool reuse_evaluation);
 
   Options options_;
   std::unique_ptr<internal::DerivativeEngine> engine_;
