@@ -47,7 +47,7 @@ class DerivativeEngine {
   // reuse_evaluation: when the InnerNewton's last evaluation (and H) is at
   // the problem's current values, use it instead of evaluating again (the
   // caller vouches that no data changed since; see
-  // LineariseAfterSharedInnerSolve).
+  // SharedInnerSolve::Linearise).
   Status Linearise(MinimiserDerivative::Summary* summary, bool reuse_evaluation);
   Status Jacobian(Eigen::MatrixXd* J_y_w) const;
   Status VectorJacobianProduct(const Eigen::VectorXd& u, Eigen::VectorXd* J_y_w_T_u) const;
@@ -68,6 +68,11 @@ class DerivativeEngine {
   // Learnable local columns of residual block i whose mixed curvature is
   // differenced (all but a learnable loss's a and m).
   int NumDifferencedLearnable(int i) const;
+  // Whether the free gradient at the last evaluated point is at its own
+  // rounding level: every free |g_j| <= kGradientRoundOff eps sum_i
+  // |rho'_i| (|J_i|^T |r_i|)_j, the scale of the roundings of the terms that
+  // sum to g_j. A Newton step from there moves y by rounding noise only.
+  bool GradientIsRoundOff();
 
   const MinimiserDerivative::Options options_;
   BilevelProblem* problem_;
@@ -84,7 +89,39 @@ class DerivativeEngine {
     Eigen::VectorXd v_local, J_v, local, curvature;
   };
   mutable VjpScratch vjp_scratch_;
+  Eigen::VectorXd gradient_scale_;  // GradientIsRoundOff's sums
 };
+
+// A residual block's Jacobian evaluation accumulates some tens of roundings
+// (as ExactHessian's noise factor): a gradient entry within this many eps of
+// its terms' magnitudes is indistinguishable from zero.
+constexpr double kGradientRoundOff = 64.0;
+
+bool DerivativeEngine::GradientIsRoundOff() {
+  gradient_scale_.setZero(layout_.num_inner);
+  for (size_t i = 0; i < layout_.residuals.size(); ++i) {
+    const ResidualBlockInfo& residual = layout_.residuals[i];
+    const ConstRowMajorMap J(linearisation_.exact_jacobian(static_cast<int>(i)),
+                             residual.num_residuals, residual.num_local);
+    const Eigen::Map<const Eigen::VectorXd> r(
+        linearisation_.exact_residuals(static_cast<int>(i)), residual.num_residuals);
+    const double rho_prime = std::abs(linearisation_.exact_rho(static_cast<int>(i))[1]);
+    for (size_t j = 0; j < residual.blocks.size(); ++j) {
+      const ParameterBlockInfo& block = layout_.blocks[residual.blocks[j]];
+      if (block.role != BlockRole::kInner) continue;
+      for (int q = 0; q < block.tangent_size; ++q) {
+        gradient_scale_[block.offset + q] +=
+            rho_prime * J.col(residual.local_offset[j] + q).cwiseAbs().dot(r.cwiseAbs());
+      }
+    }
+  }
+  const Eigen::VectorXd& g = newton_.free_gradient();
+  const double tolerance = kGradientRoundOff * std::numeric_limits<double>::epsilon();
+  for (int j = 0; j < layout_.num_inner; ++j) {
+    if (!(std::abs(g[j]) <= tolerance * gradient_scale_[j])) return false;
+  }
+  return true;
+}
 
 RowMajorMatrix DerivativeEngine::FirstOrderLocal(int i) const {
   const ResidualBlockInfo& residual = layout_.residuals[i];
@@ -158,7 +195,8 @@ Status DerivativeEngine::Linearise(MinimiserDerivative::Summary* summary,
   // Whether y is not where H was last factorised (then H is built and
   // factorised below).
   bool moved = true;
-  if (options_.final_newton_step) {
+  summary->final_newton_step_taken = options_.final_newton_step && !GradientIsRoundOff();
+  if (summary->final_newton_step_taken) {
     status = BuildAndFactorise(summary);
     if (!status.ok()) {
       return Status(status.code(), "before the final Newton step: " + status.message());
@@ -504,7 +542,8 @@ std::string MinimiserDerivative::Summary::FullReport() const {
               : std::string())
       << "\n"
       << "  |g|_max at inner solution    " << gradient_max_norm_before_newton_step << "\n"
-      << "  final Newton step norm       " << newton_step_norm << "\n"
+      << "  final Newton step norm       " << newton_step_norm
+      << (final_newton_step_taken ? "" : " (not taken)") << "\n"
       << "  |g|_max, |g|_2 differentiated " << gradient_max_norm << ", " << gradient_norm << "\n"
       << "  active bounds (fixed coords) " << num_active_bounds << "\n"
       << "  min active bound multiplier  " << min_active_bound_multiplier << "\n"
