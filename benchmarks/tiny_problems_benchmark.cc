@@ -497,6 +497,41 @@ void TrackerFusion(benchmark::State& state, HessianModel model) {
   state.counters["mem_ratio"] = mem_solve > 0.0 ? mem_grad / mem_solve : 0.0;
 }
 
+// "TrackerFusionNewton/EXACT": the newton_example mode alone (the batch
+// through BilevelExample::EvaluateLoss with InnerSolverType::NEWTON), without
+// the accuracy checks and finite differences around it, for instruction
+// counts:
+//   valgrind --tool=callgrind tiny_problems_benchmark \
+//       --benchmark_filter=TrackerFusionNewton
+void TrackerFusionNewton(benchmark::State& state, HessianModel model) {
+  Status status;
+  std::vector<std::unique_ptr<Frame>> frames = MakeFrames(model, &status);
+  if (!status.ok()) {
+    state.SkipWithError(status.ToString().c_str());
+    return;
+  }
+  double seconds = 0.0;
+  for (auto _ : state) {
+    const double start = Now();
+    for (auto& frame : frames) {
+      double loss = 0.0;
+      Eigen::VectorXd gradient;
+      if (status.ok()) {
+        status = frame->newton_example->EvaluateLoss(frame->bilevel->GetLearnableParameters(),
+                                                     &loss, &gradient);
+      }
+    }
+    seconds += Now() - start;
+    state.SetIterationTime(Now() - start);
+    if (!status.ok()) {
+      state.SkipWithError(status.ToString().c_str());
+      return;
+    }
+  }
+  state.counters["newton_example_examples_per_s"] =
+      static_cast<double>(state.iterations()) * kExamples / seconds;
+}
+
 void RegisterAll() {
   for (HessianModel model : {HessianModel::EXACT, HessianModel::GAUSS_NEWTON}) {
     const std::string name = std::string("TrackerFusion/") + HessianModelToString(model);
@@ -505,6 +540,11 @@ void RegisterAll() {
         ->Unit(benchmark::kMillisecond)
         ->Iterations(5);
   }
+  benchmark::RegisterBenchmark("TrackerFusionNewton/EXACT", TrackerFusionNewton,
+                               HessianModel::EXACT)
+      ->UseManualTime()
+      ->Unit(benchmark::kMillisecond)
+      ->Iterations(5);
 }
 
 }  // namespace
