@@ -38,6 +38,12 @@
 //                  newton_example_examples_per_s, with newton_over_ceres (its
 //                  throughput over example's) and newton_max_abs_dy (the
 //                  largest |y*_newton - y*_ceres| over the batch, pixels);
+//                  which is right: both y* polished by NewtonPolish
+//                  (*_max_abs_dy_to_polished: each from its own polished
+//                  point; polished_max_abs_dy: the two polished points
+//                  apart), |g|_inf before polishing (ceres_max_gradient,
+//                  newton_max_gradient) and after (polished_max_gradient),
+//                  maxima over the batch;
 // reported as *_examples_per_s, with grad_over_solve (the derivative's own
 // time over the solve's), fd_over_grad (the finite differences' re-solves
 // over the derivative's own time) and, once, max_rel_err: the timed
@@ -72,6 +78,7 @@
 #include "ceres_wiberg/learnable_loss.h"
 #include "ceres_wiberg/minimiser_derivative.h"
 #include "ceres_wiberg/minimiser_derivative_checker.h"
+#include "ceres_wiberg/newton_polish.h"
 
 namespace ceres_wiberg {
 namespace {
@@ -358,8 +365,14 @@ void TrackerFusion(benchmark::State& state, HessianModel model) {
   }
 
   // Once: the Newton inner solver's y* against Ceres' (both examples start
-  // from frame.initial, warm_start false).
+  // from frame.initial, warm_start false), and which is right: each y* (as
+  // the example returns it, after its final damped Newton step) polished by
+  // NewtonPolish (default options), the distance to the polished point and
+  // |g|_inf at each.
   double newton_max_abs_dy = 0.0;
+  double ceres_max_abs_dy_to_polished = 0.0, newton_max_abs_dy_to_polished = 0.0;
+  double ceres_max_gradient = 0.0, newton_max_gradient = 0.0, polished_max_gradient = 0.0;
+  double polished_max_abs_dy = 0.0;  // between the two polished points
   for (auto& frame : frames) {
     double loss = 0.0;
     const Eigen::VectorXd w = frame->bilevel->GetLearnableParameters();
@@ -367,8 +380,26 @@ void TrackerFusion(benchmark::State& state, HessianModel model) {
     const Eigen::VectorXd y_ceres = frame->bilevel->GetInnerValues();
     if (status.ok()) status = frame->newton_example->EvaluateLoss(w, &loss, nullptr);
     if (!status.ok()) break;
-    newton_max_abs_dy = std::max(
-        newton_max_abs_dy, (frame->bilevel->GetInnerValues() - y_ceres).lpNorm<Eigen::Infinity>());
+    const Eigen::VectorXd y_newton = frame->bilevel->GetInnerValues();
+    newton_max_abs_dy = std::max(newton_max_abs_dy, (y_newton - y_ceres).lpNorm<Eigen::Infinity>());
+    Eigen::VectorXd polished[2];
+    for (int which = 0; which < 2 && status.ok(); ++which) {
+      frame->bilevel->SetInnerValues(which == 0 ? y_ceres : y_newton);
+      NewtonPolish::Summary polish;
+      status = NewtonPolish::Polish(NewtonPolish::Options(), frame->bilevel.get(), &polish);
+      if (!status.ok()) break;
+      polished[which] = frame->bilevel->GetInnerValues();
+      double& gradient = which == 0 ? ceres_max_gradient : newton_max_gradient;
+      gradient = std::max(gradient, polish.initial_gradient_max_norm);
+      polished_max_gradient = std::max(polished_max_gradient, polish.final_gradient_max_norm);
+    }
+    if (!status.ok()) break;
+    ceres_max_abs_dy_to_polished =
+        std::max(ceres_max_abs_dy_to_polished, (y_ceres - polished[0]).lpNorm<Eigen::Infinity>());
+    newton_max_abs_dy_to_polished = std::max(newton_max_abs_dy_to_polished,
+                                             (y_newton - polished[1]).lpNorm<Eigen::Infinity>());
+    polished_max_abs_dy =
+        std::max(polished_max_abs_dy, (polished[0] - polished[1]).lpNorm<Eigen::Infinity>());
   }
   if (!status.ok()) {
     state.SkipWithError(("newton: " + status.ToString()).c_str());
@@ -447,6 +478,12 @@ void TrackerFusion(benchmark::State& state, HessianModel model) {
   state.counters["newton_example_examples_per_s"] = examples / newton_s;
   state.counters["newton_over_ceres"] = example_s / newton_s;
   state.counters["newton_max_abs_dy"] = newton_max_abs_dy;
+  state.counters["ceres_max_abs_dy_to_polished"] = ceres_max_abs_dy_to_polished;
+  state.counters["newton_max_abs_dy_to_polished"] = newton_max_abs_dy_to_polished;
+  state.counters["polished_max_abs_dy"] = polished_max_abs_dy;
+  state.counters["ceres_max_gradient"] = ceres_max_gradient;
+  state.counters["newton_max_gradient"] = newton_max_gradient;
+  state.counters["polished_max_gradient"] = polished_max_gradient;
   state.counters["solve_us"] = 1e6 * solve_s / examples;
   state.counters["grad_only_us"] = 1e6 * derivative_s / examples;
   state.counters["fd_only_us"] = 1e6 * fd_only_s / examples;
@@ -460,6 +497,41 @@ void TrackerFusion(benchmark::State& state, HessianModel model) {
   state.counters["mem_ratio"] = mem_solve > 0.0 ? mem_grad / mem_solve : 0.0;
 }
 
+// "TrackerFusionNewton/EXACT": the newton_example mode alone (the batch
+// through BilevelExample::EvaluateLoss with InnerSolverType::NEWTON), without
+// the accuracy checks and finite differences around it, for instruction
+// counts:
+//   valgrind --tool=callgrind tiny_problems_benchmark \
+//       --benchmark_filter=TrackerFusionNewton
+void TrackerFusionNewton(benchmark::State& state, HessianModel model) {
+  Status status;
+  std::vector<std::unique_ptr<Frame>> frames = MakeFrames(model, &status);
+  if (!status.ok()) {
+    state.SkipWithError(status.ToString().c_str());
+    return;
+  }
+  double seconds = 0.0;
+  for (auto _ : state) {
+    const double start = Now();
+    for (auto& frame : frames) {
+      double loss = 0.0;
+      Eigen::VectorXd gradient;
+      if (status.ok()) {
+        status = frame->newton_example->EvaluateLoss(frame->bilevel->GetLearnableParameters(),
+                                                     &loss, &gradient);
+      }
+    }
+    seconds += Now() - start;
+    state.SetIterationTime(Now() - start);
+    if (!status.ok()) {
+      state.SkipWithError(status.ToString().c_str());
+      return;
+    }
+  }
+  state.counters["newton_example_examples_per_s"] =
+      static_cast<double>(state.iterations()) * kExamples / seconds;
+}
+
 void RegisterAll() {
   for (HessianModel model : {HessianModel::EXACT, HessianModel::GAUSS_NEWTON}) {
     const std::string name = std::string("TrackerFusion/") + HessianModelToString(model);
@@ -468,6 +540,11 @@ void RegisterAll() {
         ->Unit(benchmark::kMillisecond)
         ->Iterations(5);
   }
+  benchmark::RegisterBenchmark("TrackerFusionNewton/EXACT", TrackerFusionNewton,
+                               HessianModel::EXACT)
+      ->UseManualTime()
+      ->Unit(benchmark::kMillisecond)
+      ->Iterations(5);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "ceres/manifold.h"
+#include "ceres_wiberg/internal/derivative_access.h"
 #include "ceres_wiberg/internal/inner_newton.h"
 #include "ceres_wiberg/internal/problem_layout.h"
 #include "ceres_wiberg/newton_polish.h"
@@ -121,7 +122,18 @@ void BilevelExample::RestartFromCurrentValues() {
 }
 
 Status BilevelExample::SolveWithNewton() {
-  if (newton_ == nullptr) {
+  shared_inner_solve_ = false;
+  internal::InnerNewton* newton = nullptr;
+  internal::InnerNewton::Solver solver = internal::InnerNewton::Solver::kMain;
+  if (options_.derivative_options.hessian_model == HessianModel::EXACT) {
+    // The descent runs on the derivative's InnerNewton (same exact H, its
+    // own damping), which then differentiates at the point where the descent
+    // stopped without evaluating it again.
+    newton = internal::SharedInnerSolve::Newton(&derivative_, problem_);
+    newton->UseDescentDamping(DampingType::HESSIAN_DIAGONAL);
+    solver = internal::InnerNewton::Solver::kDescent;
+    shared_inner_solve_ = true;
+  } else if (newton_ == nullptr) {
     // NewtonPolish's model with D = diag(|H|): mu is unit-free (the
     // Jacobi-scaled shift, as Ceres' LM scales its system), so that
     // initial_mu and max_mu mean the same whatever the units of y.
@@ -130,12 +142,13 @@ Status BilevelExample::SolveWithNewton() {
     options.damping = DampingType::HESSIAN_DIAGONAL;
     newton_ = std::make_unique<internal::InnerNewton>(options, problem_);
   }
+  if (newton == nullptr) newton = newton_.get();
   // Converged also when a full Newton step predicts a decrease below the
   // energy's rounding (eps |E|): a test in units of energy, which holds on
   // badly scaled problems where |g|_inf cannot reach gradient_tolerance.
   Status status = internal::PolishWith(options_.newton_options,
-                                       std::numeric_limits<double>::epsilon(), newton_.get(),
-                                       &newton_summary_);
+                                       std::numeric_limits<double>::epsilon(), newton,
+                                       &newton_summary_, solver);
   if (status.ok() && !newton_summary_.converged) {
     status = Status(StatusCode::kNoConvergence,
                     "NEWTON inner solve did not converge: " + newton_summary_.BriefReport());
@@ -193,7 +206,10 @@ Status BilevelExample::SolveAndEvaluateLoss(const Eigen::VectorXd& w,
                                : initial_inner_values_);
   Status status = SolveInner();
   if (!status.ok()) return status;
-  status = derivative_.Linearise(problem_, &derivative_summary_);
+  status = shared_inner_solve_ && last_inner_solver_type_ == InnerSolverType::NEWTON
+               ? internal::SharedInnerSolve::Linearise(&derivative_, problem_,
+                                                       &derivative_summary_)
+               : derivative_.Linearise(problem_, &derivative_summary_);
   if (!status.ok()) return status;
   if (options_.warm_start) last_solution_ = problem_->GetInnerValues();
 

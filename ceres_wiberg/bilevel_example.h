@@ -84,7 +84,13 @@ class BilevelExample {
     // derivative_options.final_newton_step: where Newton stops on its
     // decrease test (below), the step it leaves is up to sqrt(eps |E| / h)
     // for curvature h, above round-off on a flat minimum (measured: 3e-11
-    // relative in t* on a robust mean without the final step).
+    // relative in t* on a robust mean without the final step); where Newton
+    // ended at a gradient at its rounding level the step is not taken (see
+    // MinimiserDerivative::Options::final_newton_step). With the EXACT
+    // derivative_options.hessian_model, Newton runs on the derivative's own
+    // evaluation buffers, and the derivative uses Newton's evaluation and H
+    // at the point where it stopped instead of computing them again
+    // (bit-identical results).
     InnerSolverType inner_solver_type = InnerSolverType::CERES;
     // NEWTON: the descent (DampedNewtonOptions: up to 50 iterations, each one
     // H; y <- y (+) -(H + mu diag|H|)^-1 g with the unit-free mu from 1e-6 up
@@ -196,8 +202,11 @@ class BilevelExample {
   NewtonPolish::Summary newton_summary_;
   InnerSolverType last_inner_solver_type_ = InnerSolverType::CERES;
   double inner_solve_seconds_ = 0.0;
-  // The Newton solver's model and buffers, built on first use.
+  // The Newton solver's model and buffers, built on first use when the
+  // derivative's H is not EXACT; otherwise the descent runs on the
+  // derivative's own InnerNewton (shared_inner_solve_ for the last solve).
   std::unique_ptr<internal::InnerNewton> newton_;
+  bool shared_inner_solve_ = false;
   MinimiserDerivative::Summary derivative_summary_;
   // Scratch of the outer loss terms' evaluation, kept across calls.
   Eigen::VectorXd loss_residuals_;

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "ceres_wiberg/internal/damped_solver.h"
+#include "ceres_wiberg/internal/derivative_access.h"
 #include "ceres_wiberg/internal/exact_hessian.h"
 #include "ceres_wiberg/internal/inner_newton.h"
 #include "ceres_wiberg/internal/linearisation.h"
@@ -41,8 +42,13 @@ class DerivativeEngine {
 
   uint64_t problem_id() const { return problem_id_; }
   const InnerNewton& newton() const { return newton_; }
+  InnerNewton* mutable_newton() { return &newton_; }
 
-  Status Linearise(MinimiserDerivative::Summary* summary);
+  // reuse_evaluation: when the InnerNewton's last evaluation (and H) is at
+  // the problem's current values, use it instead of evaluating again (the
+  // caller vouches that no data changed since; see
+  // SharedInnerSolve::Linearise).
+  Status Linearise(MinimiserDerivative::Summary* summary, bool reuse_evaluation);
   Status Jacobian(Eigen::MatrixXd* J_y_w) const;
   Status VectorJacobianProduct(const Eigen::VectorXd& u, Eigen::VectorXd* J_y_w_T_u) const;
   Status Solve(const Eigen::MatrixXd& b, Eigen::MatrixXd* x) const;
@@ -51,8 +57,8 @@ class DerivativeEngine {
   Status CheckUnchanged(bool learnable_too) const;
 
  private:
-  // Builds H at the last evaluated point and factorises H + lambda D,
-  // adding the times to *summary.
+  // Builds H at the last evaluated point (unless it is built) and
+  // factorises H + lambda D, adding the times to *summary.
   Status BuildAndFactorise(MinimiserDerivative::Summary* summary);
   // The local Hessian of residual block i without its residual curvature:
   // rho' J^T J + 2 rho'' J^T r r^T J of Linearisation's exact view, and for
@@ -62,6 +68,11 @@ class DerivativeEngine {
   // Learnable local columns of residual block i whose mixed curvature is
   // differenced (all but a learnable loss's a and m).
   int NumDifferencedLearnable(int i) const;
+  // Whether the free gradient at the last evaluated point is at its own
+  // rounding level: every free |g_j| <= kGradientRoundOff eps sum_i
+  // |rho'_i| (|J_i|^T |r_i|)_j, the scale of the roundings of the terms that
+  // sum to g_j. A Newton step from there moves y by rounding noise only.
+  bool GradientIsRoundOff();
 
   const MinimiserDerivative::Options options_;
   BilevelProblem* problem_;
@@ -72,7 +83,45 @@ class DerivativeEngine {
   const DampedSolver& solver_;
   Eigen::VectorXd inner_snapshot_;
   Eigen::VectorXd learnable_snapshot_;
+  // VectorJacobianProduct's per-residual vectors (one thread at a time, see
+  // minimiser_derivative.h).
+  struct VjpScratch {
+    Eigen::VectorXd v_local, J_v, local, curvature;
+  };
+  mutable VjpScratch vjp_scratch_;
+  Eigen::VectorXd gradient_scale_;  // GradientIsRoundOff's sums
 };
+
+// A residual block's Jacobian evaluation accumulates some tens of roundings
+// (as ExactHessian's noise factor): a gradient entry within this many eps of
+// its terms' magnitudes is indistinguishable from zero.
+constexpr double kGradientRoundOff = 64.0;
+
+bool DerivativeEngine::GradientIsRoundOff() {
+  gradient_scale_.setZero(layout_.num_inner);
+  for (size_t i = 0; i < layout_.residuals.size(); ++i) {
+    const ResidualBlockInfo& residual = layout_.residuals[i];
+    const ConstRowMajorMap J(linearisation_.exact_jacobian(static_cast<int>(i)),
+                             residual.num_residuals, residual.num_local);
+    const Eigen::Map<const Eigen::VectorXd> r(
+        linearisation_.exact_residuals(static_cast<int>(i)), residual.num_residuals);
+    const double rho_prime = std::abs(linearisation_.exact_rho(static_cast<int>(i))[1]);
+    for (size_t j = 0; j < residual.blocks.size(); ++j) {
+      const ParameterBlockInfo& block = layout_.blocks[residual.blocks[j]];
+      if (block.role != BlockRole::kInner) continue;
+      for (int q = 0; q < block.tangent_size; ++q) {
+        gradient_scale_[block.offset + q] +=
+            rho_prime * J.col(residual.local_offset[j] + q).cwiseAbs().dot(r.cwiseAbs());
+      }
+    }
+  }
+  const Eigen::VectorXd& g = newton_.free_gradient();
+  const double tolerance = kGradientRoundOff * std::numeric_limits<double>::epsilon();
+  for (int j = 0; j < layout_.num_inner; ++j) {
+    if (!(std::abs(g[j]) <= tolerance * gradient_scale_[j])) return false;
+  }
+  return true;
+}
 
 RowMajorMatrix DerivativeEngine::FirstOrderLocal(int i) const {
   const ResidualBlockInfo& residual = layout_.residuals[i];
@@ -113,10 +162,13 @@ int DerivativeEngine::NumDifferencedLearnable(int i) const {
 }
 
 Status DerivativeEngine::BuildAndFactorise(MinimiserDerivative::Summary* summary) {
-  const auto start = std::chrono::steady_clock::now();
-  Status status = newton_.BuildHessian();
-  summary->hessian_time_in_seconds += SecondsSince(start);
-  if (!status.ok()) return status;
+  if (!newton_.hessian_is_current()) {
+    const auto start = std::chrono::steady_clock::now();
+    Status status = newton_.BuildHessian();
+    summary->hessian_time_in_seconds += SecondsSince(start);
+    if (!status.ok()) return status;
+  }
+  Status status;
   const auto factor_start = std::chrono::steady_clock::now();
   status = newton_.Factorise(options_.lambda);
   summary->factorisation_time_in_seconds += SecondsSince(factor_start);
@@ -124,10 +176,14 @@ Status DerivativeEngine::BuildAndFactorise(MinimiserDerivative::Summary* summary
   return status;
 }
 
-Status DerivativeEngine::Linearise(MinimiserDerivative::Summary* summary) {
+Status DerivativeEngine::Linearise(MinimiserDerivative::Summary* summary,
+                                   bool reuse_evaluation) {
   const auto start = std::chrono::steady_clock::now();
-  Status status = newton_.Evaluate();
-  if (!status.ok()) return status;
+  Status status;
+  if (!reuse_evaluation || !newton_.IsEvaluatedAtCurrentValues()) {
+    status = newton_.Evaluate();
+    if (!status.ok()) return status;
+  }
   summary->gradient_max_norm_before_newton_step =
       newton_.free_gradient().lpNorm<Eigen::Infinity>();
   double evaluation_time = SecondsSince(start);
@@ -136,7 +192,11 @@ Status DerivativeEngine::Linearise(MinimiserDerivative::Summary* summary) {
   // fails after the step moved them, so that a failure leaves the user's
   // problem as it was (no non-finite values).
   Eigen::VectorXd before_step;
-  if (options_.final_newton_step) {
+  // Whether y is not where H was last factorised (then H is built and
+  // factorised below).
+  bool moved = true;
+  summary->final_newton_step_taken = options_.final_newton_step && !GradientIsRoundOff();
+  if (summary->final_newton_step_taken) {
     status = BuildAndFactorise(summary);
     if (!status.ok()) {
       return Status(status.code(), "before the final Newton step: " + status.message());
@@ -150,7 +210,10 @@ Status DerivativeEngine::Linearise(MinimiserDerivative::Summary* summary) {
     summary->newton_step_norm = step.norm();
     before_step = problem_->GetInnerValues();
     status = newton_.ApplyStep(step);
-    if (status.ok()) {
+    // A step below half an ulp of every coordinate leaves y as it was, and
+    // with it the evaluation, H and the factorisation: nothing to redo.
+    moved = !status.ok() || problem_->GetInnerValues() != before_step;
+    if (status.ok() && moved) {
       const auto restart = std::chrono::steady_clock::now();
       status = newton_.Evaluate();
       evaluation_time += SecondsSince(restart);
@@ -163,7 +226,7 @@ Status DerivativeEngine::Linearise(MinimiserDerivative::Summary* summary) {
     }
   }
 
-  status = BuildAndFactorise(summary);
+  if (moved) status = BuildAndFactorise(summary);
   summary->evaluation_time_in_seconds = evaluation_time;
   summary->gradient_max_norm = newton_.free_gradient().lpNorm<Eigen::Infinity>();
   summary->gradient_norm = newton_.free_gradient().norm();
@@ -290,10 +353,15 @@ Status DerivativeEngine::VectorJacobianProduct(const Eigen::VectorXd& u,
   // (dy*/dw)^T u = -G^T v with (H + lambda D) v = u (H is symmetric).
   const Eigen::VectorXd v = solver_.Solve(u);
   Eigen::VectorXd G_T_v = Eigen::VectorXd::Zero(layout_.num_learnable);
+  // Per residual block, in buffers kept across blocks and calls.
+  Eigen::VectorXd& v_local = vjp_scratch_.v_local;
+  Eigen::VectorXd& J_v = vjp_scratch_.J_v;
+  Eigen::VectorXd& local = vjp_scratch_.local;
+  Eigen::VectorXd& curvature = vjp_scratch_.curvature;
   for (size_t i = 0; i < layout_.residuals.size(); ++i) {
     const ResidualBlockInfo& residual = layout_.residuals[i];
     if (!residual.has_learnable) continue;
-    Eigen::VectorXd v_local = Eigen::VectorXd::Zero(residual.num_local);
+    v_local.setZero(residual.num_local);
     for (size_t j = 0; j < residual.blocks.size(); ++j) {
       const ParameterBlockInfo& block = layout_.blocks[residual.blocks[j]];
       if (block.role != BlockRole::kInner) continue;
@@ -305,9 +373,9 @@ Status DerivativeEngine::VectorJacobianProduct(const Eigen::VectorXd& u,
     const Eigen::Map<const Eigen::VectorXd> r(linearisation_.exact_residuals(i),
                                               residual.num_residuals);
     const double* rho = linearisation_.exact_rho(i);
-    const Eigen::VectorXd J_v = J * v_local;
+    J_v.noalias() = J * v_local;
     const double r_T_J_v = r.dot(J_v);
-    Eigen::VectorXd local = J.transpose() * (rho[1] * J_v + 2.0 * rho[2] * r_T_J_v * r);
+    local.noalias() = J.transpose() * (rho[1] * J_v + 2.0 * rho[2] * r_T_J_v * r);
     if (residual.learnable_loss != nullptr) {
       // v^T G's entries of a and m: m (d rho'/da) r^T J v and rho' r^T J v.
       const LearnableLossDerivatives& loss = linearisation_.learnable_loss(i);
@@ -319,7 +387,7 @@ Status DerivativeEngine::VectorJacobianProduct(const Eigen::VectorXd& u,
       }
     }
     if (NumDifferencedLearnable(static_cast<int>(i)) > 0) {
-      Eigen::VectorXd curvature = Eigen::VectorXd::Zero(residual.num_local);
+      curvature.setZero(residual.num_local);
       status = newton_.exact_hessian().CurvatureAlong(i, v_local.data(),
                                                       CurvatureRows::kLearnable, curvature.data());
       if (!status.ok()) return status;
@@ -371,6 +439,21 @@ Status LinearisedHessian(const MinimiserDerivative& derivative, Eigen::SparseMat
   *H = upper.selfadjointView<Eigen::Upper>();
   *fixed = derivative.engine_->newton().active_bounds().active;
   return Status::Ok();
+}
+
+InnerNewton* SharedInnerSolve::Newton(MinimiserDerivative* derivative, BilevelProblem* problem) {
+  CHECK(derivative != nullptr);
+  CHECK(problem != nullptr);
+  CHECK(derivative->options().hessian_model == HessianModel::EXACT)
+      << "the shared InnerNewton's H must be the exact one";
+  derivative->EnsureEngine(problem);
+  return derivative->engine_->mutable_newton();
+}
+
+Status SharedInnerSolve::Linearise(MinimiserDerivative* derivative, BilevelProblem* problem,
+                                   MinimiserDerivative::Summary* summary) {
+  CHECK(derivative != nullptr);
+  return derivative->Linearise(problem, summary, /*reuse_evaluation=*/true);
 }
 
 }  // namespace internal
@@ -459,7 +542,8 @@ std::string MinimiserDerivative::Summary::FullReport() const {
               : std::string())
       << "\n"
       << "  |g|_max at inner solution    " << gradient_max_norm_before_newton_step << "\n"
-      << "  final Newton step norm       " << newton_step_norm << "\n"
+      << "  final Newton step norm       " << newton_step_norm
+      << (final_newton_step_taken ? "" : " (not taken)") << "\n"
       << "  |g|_max, |g|_2 differentiated " << gradient_max_norm << ", " << gradient_norm << "\n"
       << "  active bounds (fixed coords) " << num_active_bounds << "\n"
       << "  min active bound multiplier  " << min_active_bound_multiplier << "\n"
@@ -480,13 +564,22 @@ MinimiserDerivative::MinimiserDerivative(const Options& options) : options_(opti
 MinimiserDerivative::~MinimiserDerivative() = default;
 
 Status MinimiserDerivative::Linearise(BilevelProblem* problem, Summary* summary) {
-  CHECK(problem != nullptr);
-  std::string error;
-  if (!options_.IsValid(&error)) return InvalidArgumentError(error);
+  return Linearise(problem, summary, /*reuse_evaluation=*/false);
+}
+
+void MinimiserDerivative::EnsureEngine(BilevelProblem* problem) {
   // By id, not address: a new problem may sit at a freed one's address.
   if (engine_ == nullptr || engine_->problem_id() != problem->id()) {
     engine_ = std::make_unique<internal::DerivativeEngine>(options_, problem);
   }
+}
+
+Status MinimiserDerivative::Linearise(BilevelProblem* problem, Summary* summary,
+                                      bool reuse_evaluation) {
+  CHECK(problem != nullptr);
+  std::string error;
+  if (!options_.IsValid(&error)) return InvalidArgumentError(error);
+  EnsureEngine(problem);
   Summary local_summary;
   Summary* out = summary != nullptr ? summary : &local_summary;
   *out = Summary();
@@ -498,7 +591,7 @@ Status MinimiserDerivative::Linearise(BilevelProblem* problem, Summary* summary)
   out->hessian_model = options_.hessian_model;
   out->linear_solver_type = options_.linear_solver_type;
   out->sparse_linear_algebra_library_type = options_.sparse_linear_algebra_library_type;
-  Status status = engine_->Linearise(out);
+  Status status = engine_->Linearise(out, reuse_evaluation);
   if (!status.ok()) engine_.reset();
   return status;
 }

@@ -70,6 +70,8 @@ class DerivativeEngine;
 // last successful Linearise.
 Status LinearisedHessian(const MinimiserDerivative& derivative, Eigen::SparseMatrix<double>* H,
                          std::vector<char>* fixed);
+// For BilevelExample's NEWTON inner solve (internal/derivative_access.h).
+class SharedInnerSolve;
 }  // namespace internal
 
 class MinimiserDerivative {
@@ -90,7 +92,13 @@ class MinimiserDerivative {
     // Take one damped Newton step y <- y - (H + lambda D)^-1 g before
     // differentiating, writing it back into the problem. Needed when the inner
     // solve stops short of the fixed point (loose tolerances, L-BFGS). With
-    // bounds: on the free coordinates, projected onto the bounds.
+    // bounds: on the free coordinates, projected onto the bounds. Not taken
+    // where g is already at its own rounding level (every free |g_j| within
+    // 64 eps of sum_i |rho'_i| (|J_i|^T |r_i|)_j, the magnitudes of the terms
+    // summed into it): y is then a fixed point to working precision and the
+    // step would move it by rounding noise only (Summary says whether it
+    // was taken). Likewise, a step below half an ulp of every coordinate
+    // leaves y, H and the factorisation as they are.
     bool final_newton_step = false;
 
     // A bounded coordinate y_i is at its bound b when |y_i - b| <=
@@ -187,6 +195,9 @@ class MinimiserDerivative {
     double gradient_norm = 0.0;
     double gradient_max_norm_before_newton_step = 0.0;
     double newton_step_norm = 0.0;
+    // With final_newton_step: false where g was at its rounding level (see
+    // Options::final_newton_step), so no step was taken.
+    bool final_newton_step_taken = false;
 
     // Extreme eigenvalues of A = H + lambda D (exact or estimated, see
     // Options), and of its Jacobi-scaled form S A S, S = diag(|A_ii|)^-1/2
@@ -251,6 +262,11 @@ class MinimiserDerivative {
   friend Status internal::LinearisedHessian(const MinimiserDerivative& derivative,
                                             Eigen::SparseMatrix<double>* H,
                                             std::vector<char>* fixed);
+  friend class internal::SharedInnerSolve;
+
+  // Builds the engine for `problem` unless it has it.
+  void EnsureEngine(BilevelProblem* problem);
+  Status Linearise(BilevelProblem* problem, Summary* summary, bool reuse_evaluation);
 
   Options options_;
   std::unique_ptr<internal::DerivativeEngine> engine_;

@@ -62,9 +62,10 @@ MinimiserDerivative::Options NewtonPolishDerivativeOptions(
 }
 
 Status PolishWith(const DampedNewtonOptions& options, double decrement_tolerance,
-                  InnerNewton* newton, NewtonPolish::Summary* summary) {
+                  InnerNewton* newton, NewtonPolish::Summary* summary,
+                  InnerNewton::Solver solver) {
   *summary = NewtonPolish::Summary();
-  InnerNewtonModel model(newton, decrement_tolerance);
+  InnerNewtonModel model(newton, decrement_tolerance, solver);
   switch (DampedNewton(options, &model, summary)) {
     case DampedNewtonTermination::kFailure:
       return Status(model.status().code(), "NewtonPolish: " + model.status().message());
@@ -76,8 +77,17 @@ Status PolishWith(const DampedNewtonOptions& options, double decrement_tolerance
     default:
       break;
   }
-  // H at the final point is built: one more factorisation classifies it.
-  if (summary->converged) summary->strict_local_minimum = newton->Factorise(0.0).ok();
+  // One more factorisation of H at the final point classifies it. The
+  // descent leaves that H unbuilt (InnerNewtonModel builds H at the first
+  // factorisation of an iteration); built here, it stays with the
+  // InnerNewton for a derivative that shares it.
+  if (summary->converged) {
+    if (!newton->hessian_is_current()) {
+      Status status = newton->BuildHessian();
+      if (!status.ok()) return Status(status.code(), "NewtonPolish: " + status.message());
+    }
+    summary->strict_local_minimum = newton->Factorise(0.0, solver).ok();
+  }
   return Status::Ok();
 }
 

@@ -631,6 +631,60 @@ TEST(BilevelExample, NewtonFallsBackToCeresWhenAskedTo) {
 // One problem structure kept across draws whose data change in place gives
 // bit-identical results to a problem built afresh for each draw, with either
 // inner solver.
+// NEWTON hands its evaluation and H at the point where it stops to the
+// derivative (one InnerNewton): the derivative must be the one a fresh
+// MinimiserDerivative computes at the returned y*, which shares nothing with
+// the example (its own engine, evaluation, H and factorisation). Same point,
+// same arithmetic: equal to the last bit.
+TEST(BilevelExample, NewtonSharedLinearisationEqualsAFreshDerivativeAtYStar) {
+  for (double lambda : {0.0, 0.1}) {
+    BilevelExample::Options options = SolverOptions(InnerSolverType::NEWTON);
+    options.derivative_options.lambda = lambda;
+    RobustMean mean(20, options);
+    MinimiserDerivative::Options fresh_options = options.derivative_options;
+    // y* is already the point after the example's final step.
+    fresh_options.final_newton_step = false;
+    for (int draw = 0; draw < 3; ++draw) {
+      mean.SetDraw(draw);
+      const Eigen::VectorXd w = Eigen::VectorXd::Constant(1, mean.sigma);
+      double loss = 0.0;
+      Eigen::VectorXd gradient;
+      Status status = mean.example->EvaluateLoss(w, &loss, &gradient);
+      ASSERT_TRUE(status.ok()) << status.ToString();
+      ASSERT_EQ(mean.example->last_inner_solver_type(), InnerSolverType::NEWTON);
+      MinimiserDerivative fresh(fresh_options);
+      MinimiserDerivative::Summary summary;
+      ASSERT_TRUE(fresh.Linearise(mean.bilevel.get(), &summary).ok());
+      // dL/dsigma = (dt*/dsigma) (t* - c): the outer loss has J_r_y = 1.
+      Eigen::VectorXd u = Eigen::VectorXd::Constant(1, mean.t - mean.centre), J_T_u;
+      ASSERT_TRUE(fresh.VectorJacobianProduct(u, &J_T_u).ok());
+      EXPECT_EQ(gradient[0], J_T_u[0]) << "lambda " << lambda << ", draw " << draw;
+      EXPECT_EQ(mean.example->last_derivative_summary().gradient_max_norm,
+                summary.gradient_max_norm);
+      EXPECT_EQ(mean.example->last_derivative_summary().min_eigenvalue, summary.min_eigenvalue);
+    }
+    // The same through the badly scaled fit, forward mode (n_y = 2, n_w = 2).
+    ScaledFit fit;
+    std::unique_ptr<BilevelExample> example;
+    ASSERT_TRUE(BilevelExample::Create(fit.bilevel.get(),
+                                       new ceres::AutoDiffCostFunction<ScaledTarget, 2, 2>(
+                                           new ScaledTarget),
+                                       ceres::TAKE_OWNERSHIP, {fit.b}, options, &example)
+                    .ok());
+    Eigen::VectorXd r;
+    Eigen::MatrixXd J_r_w;
+    Status status = example->Evaluate(Eigen::Vector2d(0.3, 1.02), &r, &J_r_w);
+    ASSERT_TRUE(status.ok()) << status.ToString();
+    MinimiserDerivative fresh(fresh_options);
+    ASSERT_TRUE(fresh.Linearise(fit.bilevel.get(), nullptr).ok());
+    Eigen::MatrixXd J_y_w;
+    ASSERT_TRUE(fresh.Jacobian(&J_y_w).ok());
+    // dr/dw = diag(1, 1e5) dy*/dw (ScaledTarget).
+    EXPECT_EQ(J_r_w.row(0), J_y_w.row(0)) << "lambda " << lambda;
+    EXPECT_EQ(J_r_w.row(1), (1e5 * J_y_w.row(1)).eval()) << "lambda " << lambda;
+  }
+}
+
 TEST(BilevelExample, ReusedStructureIsBitIdenticalToFreshConstruction) {
   for (InnerSolverType type : {InnerSolverType::CERES, InnerSolverType::NEWTON}) {
     BilevelExample::Options options = SolverOptions(type);

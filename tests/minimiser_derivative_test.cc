@@ -558,11 +558,43 @@ TEST(MinimiserDerivative, FinalNewtonStepRepairsALooseInnerSolve) {
   EXPECT_GT(with_step.gradient_max_norm_before_newton_step, 1e-6);
   EXPECT_LT(with_step.gradient_max_norm, 1e-3 * with_step.gradient_max_norm_before_newton_step);
   EXPECT_GT(with_step.newton_step_norm, 0.0);
+  EXPECT_TRUE(with_step.final_newton_step_taken);
   // Newton converges quadratically, so one step brings the derivative within
   // 1e-6 (relative, Frobenius) of the re-solved one; without it the loose
   // solve's error shows.
   EXPECT_LT(error_with, kTolerance);
   EXPECT_GT(error_without, 10.0 * error_with);
+}
+
+// Repeated final Newton steps (quadratic convergence) reach a point whose
+// gradient is at its rounding level within a few Linearise calls; there the
+// step is not taken, and the derivative is bit-identical to the one without
+// the option. From a loose solve it is taken (above).
+TEST(MinimiserDerivative, FinalNewtonStepIsNotTakenWhereTheGradientIsRoundOff) {
+  ExponentialProblem fit(Loss::kNone, 19);
+  ceres::Solver::Summary solver_summary;
+  ASSERT_TRUE(fit.bilevel->SolveInner(TightSolverOptions(), &solver_summary).ok());
+  MinimiserDerivative::Options options = DerivativeOptions(0.0, HessianModel::EXACT);
+  options.final_newton_step = true;
+  MinimiserDerivative with_step(options);
+  MinimiserDerivative::Summary summary;
+  int calls = 0;
+  do {
+    ASSERT_TRUE(with_step.Linearise(fit.bilevel.get(), &summary).ok());
+    std::printf("call %d: |g|_inf before %.3g, step taken %d, norm %.3g\n", calls,
+                summary.gradient_max_norm_before_newton_step, summary.final_newton_step_taken,
+                summary.newton_step_norm);
+  } while (summary.final_newton_step_taken && ++calls < 5);
+  ASSERT_FALSE(summary.final_newton_step_taken);
+  const Eigen::VectorXd y = fit.bilevel->GetInnerValues();
+  options.final_newton_step = false;
+  MinimiserDerivative without_step(options);
+  ASSERT_TRUE(without_step.Linearise(fit.bilevel.get(), nullptr).ok());
+  Eigen::MatrixXd J_with, J_without;
+  ASSERT_TRUE(with_step.Jacobian(&J_with).ok());
+  ASSERT_TRUE(without_step.Jacobian(&J_without).ok());
+  EXPECT_EQ(fit.bilevel->GetInnerValues(), y);
+  EXPECT_EQ(J_with, J_without);
 }
 
 TEST(MinimiserDerivative, SummaryReportsEigenvaluesAndGradient) {

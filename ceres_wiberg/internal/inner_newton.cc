@@ -11,6 +11,7 @@
 
 #include "ceres/loss_function.h"
 #include "ceres/problem.h"
+#include "glog/logging.h"
 
 namespace ceres_wiberg {
 namespace internal {
@@ -72,9 +73,62 @@ Status InnerNewton::EvaluateCost(double* cost) {
   return Status::Ok();
 }
 
+namespace {
+
+// The ambient values of `blocks`, concatenated, into *values (resized only
+// when the size changes).
+void CopyValues(const ProblemLayout& layout, const std::vector<int>& blocks,
+                Eigen::VectorXd* values) {
+  int size = 0;
+  for (int b : blocks) size += layout.blocks[b].ambient_size;
+  if (values->size() != size) values->resize(size);
+  int offset = 0;
+  for (int b : blocks) {
+    const ParameterBlockInfo& block = layout.blocks[b];
+    std::copy(block.values, block.values + block.ambient_size, values->data() + offset);
+    offset += block.ambient_size;
+  }
+}
+
+// Whether `blocks` hold exactly `values` (CopyValues' layout).
+bool HoldValues(const ProblemLayout& layout, const std::vector<int>& blocks,
+                const Eigen::VectorXd& values) {
+  int offset = 0;
+  for (int b : blocks) {
+    const ParameterBlockInfo& block = layout.blocks[b];
+    if (offset + block.ambient_size > values.size() ||
+        !std::equal(block.values, block.values + block.ambient_size, values.data() + offset)) {
+      return false;
+    }
+    offset += block.ambient_size;
+  }
+  return offset == values.size();
+}
+
+}  // namespace
+
+bool InnerNewton::IsEvaluatedAtCurrentValues() const {
+  return evaluated_inner_.size() > 0 &&
+         HoldValues(layout_, layout_.inner_blocks, evaluated_inner_) &&
+         HoldValues(layout_, layout_.learnable_blocks, evaluated_learnable_);
+}
+
+void InnerNewton::UseDescentDamping(DampingType descent_damping) {
+  if (descent_solver_ != nullptr && descent_damping == descent_damping_) return;
+  MinimiserDerivative::Options options = options_;
+  options.damping = descent_damping;
+  descent_solver_ = std::make_unique<DampedSolver>(options);
+  descent_damping_ = descent_damping;
+  solver_fed_[static_cast<int>(Solver::kDescent)] = false;
+}
+
 Status InnerNewton::Evaluate() {
+  hessian_is_current_ = false;
+  evaluated_inner_.resize(0);
   Status status = linearisation_.Evaluate();
   if (!status.ok()) return status;
+  CopyValues(layout_, layout_.inner_blocks, &evaluated_inner_);
+  CopyValues(layout_, layout_.learnable_blocks, &evaluated_learnable_);
   FindActiveBounds(layout_, linearisation_.gradient(), options_.bound_tolerance, &active_bounds_);
   free_gradient_ = linearisation_.gradient();
   if (active_bounds_.num_active > 0) {
@@ -104,13 +158,24 @@ int InnerBlockOf(const ProblemLayout& layout, int coordinate) {
 }  // namespace
 
 Status InnerNewton::BuildHessian() {
+  hessian_is_current_ = false;
+  solver_fed_[0] = solver_fed_[1] = false;
   Status status =
       exact_hessian_.Assemble(options_.hessian_model, &active_bounds_.active, &hessian_);
   if (!status.ok()) return status;
+  hessian_is_current_ = true;
+  return Status::Ok();
+}
+
+Status InnerNewton::FeedSolver(Solver which) {
+  bool& fed = solver_fed_[static_cast<int>(which)];
+  if (fed) return Status::Ok();
+  CHECK(hessian_is_current_) << "Factorise needs a successful BuildHessian";
+  DampedSolver& target = which == Solver::kMain ? solver_ : *descent_solver_;
   const bool dense = options_.linear_solver_type == LinearSolverType::DENSE ||
                      (options_.linear_solver_type == LinearSolverType::AUTOMATIC &&
                       layout_.num_inner <= options_.max_dense_size);
-  solver_.SetFixed(active_bounds_.active);
+  target.SetFixed(active_bounds_.active);
   if (dense) {
     Eigen::MatrixXd H = hessian_.ToDense();
     for (int j = 0; j < H.cols(); ++j) {
@@ -122,7 +187,7 @@ Status InnerNewton::BuildHessian() {
             layout_.blocks[InnerBlockOf(layout_, j)].name);
       }
     }
-    solver_.SetDense(std::move(H));
+    target.SetDense(std::move(H));
   } else {
     Eigen::SparseMatrix<double> H = hessian_.ToSparseUpper();
     for (int j = 0; j < H.outerSize(); ++j) {
@@ -135,14 +200,20 @@ Status InnerNewton::BuildHessian() {
             layout_.blocks[InnerBlockOf(layout_, static_cast<int>(it.col()))].name);
       }
     }
-    solver_.SetSparse(std::move(H));
+    target.SetSparse(std::move(H));
   }
+  fed = true;
   return Status::Ok();
 }
 
-Status InnerNewton::Factorise(double lambda) {
-  Status status = solver_.Factorise(lambda);
-  const Eigen::VectorXd& v = solver_.null_direction();
+Status InnerNewton::Factorise(double lambda, Solver which) {
+  CHECK(which == Solver::kMain || descent_solver_ != nullptr)
+      << "UseDescentDamping before Factorise(lambda, kDescent)";
+  Status status = FeedSolver(which);
+  if (!status.ok()) return status;
+  DampedSolver& target = which == Solver::kMain ? solver_ : *descent_solver_;
+  status = target.Factorise(lambda);
+  const Eigen::VectorXd& v = target.null_direction();
   if (status.code() != StatusCode::kSingularHessian || v.size() != layout_.num_inner ||
       !v.allFinite() || v.size() == 0) {
     return status;
@@ -194,8 +265,11 @@ bool InnerNewtonModel::Linearise(double* gradient_max_norm) {
     if (!status.ok()) return Fail(std::move(status));
   }
   evaluated_at_trial_ = false;
-  Status status = newton_->BuildHessian();
-  if (!status.ok()) return Fail(std::move(status));
+  // H is built by the first Factorise of the iteration, which comes before
+  // any trial moves the linearisation: a converged descent does not build
+  // the H of its last point (a derivative sharing this InnerNewton builds it
+  // when it needs it).
+  hessian_pending_ = true;
   gradient_ = newton_->linearisation().gradient();
   free_gradient_max_norm_ = newton_->free_gradient().lpNorm<Eigen::Infinity>();
   *gradient_max_norm = newton_->free_gradient().lpNorm<Eigen::Infinity>();
@@ -204,7 +278,15 @@ bool InnerNewtonModel::Linearise(double* gradient_max_norm) {
 
 ShiftedFactorisation InnerNewtonModel::Factorise(double mu) {
   mu_ = mu;
-  Status status = newton_->Factorise(mu);
+  if (hessian_pending_) {
+    hessian_pending_ = false;
+    Status status = newton_->BuildHessian();
+    if (!status.ok()) {
+      Fail(std::move(status));
+      return ShiftedFactorisation::kFailure;
+    }
+  }
+  Status status = newton_->Factorise(mu, solver_);
   if (status.ok()) return ShiftedFactorisation::kPositiveDefinite;
   if (status.code() == StatusCode::kIndefiniteHessian ||
       status.code() == StatusCode::kSingularHessian) {
@@ -218,7 +300,7 @@ bool InnerNewtonModel::Trial(double* cost) {
   evaluated_at_trial_ = false;
   BilevelProblem* problem = newton_->problem();
   values_ = problem->GetInnerValues();
-  step_ = newton_->Step(gradient_);
+  step_ = newton_->Step(gradient_, solver_);
   if (!step_.allFinite() || !newton_->ApplyStep(step_).ok()) return false;
   if (!newton_->EvaluateCost(cost).ok()) return false;
   trial_cost_ = *cost;

@@ -32,6 +32,10 @@ namespace internal {
 
 class InnerNewton {
  public:
+  // Two solvers share H: the main one (D from options.damping) and the
+  // descent's, whose D is set by UseDescentDamping.
+  enum class Solver { kMain, kDescent };
+
   // Uses options.hessian_model, the linear solver, damping and eigenvalue
   // settings; lambda is given to Factorise.
   InnerNewton(const MinimiserDerivative::Options& options, BilevelProblem* problem);
@@ -40,7 +44,9 @@ class InnerNewton {
   const ProblemLayout& layout() const { return layout_; }
   const Linearisation& linearisation() const { return linearisation_; }
   const ExactHessian& exact_hessian() const { return exact_hessian_; }
-  const DampedSolver& solver() const { return solver_; }
+  const DampedSolver& solver(Solver which = Solver::kMain) const {
+    return which == Solver::kMain ? solver_ : *descent_solver_;
+  }
 
   // The energy E = 1/2 sum_i rho_i(|r_i|^2) over every residual block of the
   // Ceres problem at its current values (what ceres::Problem::Evaluate
@@ -59,15 +65,31 @@ class InnerNewton {
   // the first-order optimality residual of the bound-constrained problem.
   const Eigen::VectorXd& free_gradient() const { return free_gradient_; }
   // H at the point of the last Evaluate (all n_y coordinates, for reading),
-  // handed to the solver without the active coordinates.
+  // handed to the solvers without the active coordinates.
   Status BuildHessian();
   const SymmetricBlockMatrix& hessian() const { return hessian_; }
+  // Whether the last BuildHessian succeeded at the point of the last
+  // Evaluate (false after any Evaluate until the next BuildHessian).
+  bool hessian_is_current() const { return hessian_is_current_; }
+  // Whether the last Evaluate succeeded at exactly the problem's current
+  // inner and learnable values (bitwise): what the evaluation holds is then
+  // the current point's, as far as the values tell (a cost function's data
+  // changed in place since is not seen: callers decide when to ask).
+  bool IsEvaluatedAtCurrentValues() const;
+
+  // Makes Factorise(mu, kDescent) use D = descent_damping (an InnerNewton
+  // whose main solver serves a derivative can then also run a descent with
+  // its own damping on the same H; the descent's solver is built on first
+  // use).
+  void UseDescentDamping(DampingType descent_damping);
   // Factorises H + lambda D for the last BuildHessian. A kSingularHessian
   // message names the blocks where the null direction lives.
-  Status Factorise(double lambda);
+  Status Factorise(double lambda, Solver which = Solver::kMain);
   // -(H + lambda D)^-1 gradient with the last factorisation (zero on the
   // active coordinates).
-  Eigen::VectorXd Step(const Eigen::VectorXd& gradient) const { return -solver_.Solve(gradient); }
+  Eigen::VectorXd Step(const Eigen::VectorXd& gradient, Solver which = Solver::kMain) const {
+    return -solver(which).Solve(gradient);
+  }
   // y <- y (+) step on the inner blocks, projected onto the bounds.
   Status ApplyStep(const Eigen::VectorXd& step) const { return ApplyInnerStep(layout_, step); }
 
@@ -79,8 +101,22 @@ class InnerNewton {
   std::unique_ptr<ThreadPool> thread_pool_;
   Linearisation linearisation_;
   ExactHessian exact_hessian_;
+  // Hands H (the last BuildHessian's) to `which` solver if it does not hold
+  // it yet: the dense or sparse copy without the active coordinates, checked
+  // for NaN and infinite entries.
+  Status FeedSolver(Solver which);
+
   SymmetricBlockMatrix hessian_;
   DampedSolver solver_;
+  std::unique_ptr<DampedSolver> descent_solver_;
+  DampingType descent_damping_ = DampingType::IDENTITY;
+  // Which solvers hold the last BuildHessian's H.
+  bool solver_fed_[2] = {false, false};
+  bool hessian_is_current_ = false;
+  // The inner and learnable values of the last successful Evaluate (empty
+  // before one, or after a failed one).
+  Eigen::VectorXd evaluated_inner_;
+  Eigen::VectorXd evaluated_learnable_;
   ActiveBounds active_bounds_;
   Eigen::VectorXd free_gradient_;
   ResidualScratch cost_scratch_;
@@ -99,8 +135,11 @@ class InnerNewtonModel {
  public:
   // decrement_tolerance > 0 adds a scale-invariant convergence test (see
   // StepIsNegligible); 0 (NewtonPolish) keeps DampedNewton's own tests only.
-  explicit InnerNewtonModel(InnerNewton* newton, double decrement_tolerance = 0.0)
-      : newton_(newton), decrement_tolerance_(decrement_tolerance) {}
+  // solver: which of the InnerNewton's solvers factorises H + mu D (kDescent
+  // needs InnerNewton::UseDescentDamping first).
+  explicit InnerNewtonModel(InnerNewton* newton, double decrement_tolerance = 0.0,
+                            InnerNewton::Solver solver = InnerNewton::Solver::kMain)
+      : newton_(newton), decrement_tolerance_(decrement_tolerance), solver_(solver) {}
 
   const Status& status() const { return status_; }
 
@@ -127,6 +166,9 @@ class InnerNewtonModel {
 
   InnerNewton* newton_;
   const double decrement_tolerance_;
+  const InnerNewton::Solver solver_;
+  // Linearise leaves H to the next Factorise (see there).
+  bool hessian_pending_ = false;
   double cost_ = 0.0;        // E at the current point
   double trial_cost_ = 0.0;  // E at the last trial
   double mu_ = 0.0;          // of the last factorisation
@@ -153,8 +195,10 @@ MinimiserDerivative::Options NewtonPolishDerivativeOptions(
 // keep it, and with it its buffers and the solver's symbolic analysis.
 // `options` must be valid.
 // decrement_tolerance: InnerNewtonModel's (0: NewtonPolish's tests only).
+// solver: InnerNewtonModel's.
 Status PolishWith(const DampedNewtonOptions& options, double decrement_tolerance,
-                  InnerNewton* newton, NewtonPolish::Summary* summary);
+                  InnerNewton* newton, NewtonPolish::Summary* summary,
+                  InnerNewton::Solver solver = InnerNewton::Solver::kMain);
 
 }  // namespace internal
 }  // namespace ceres_wiberg
