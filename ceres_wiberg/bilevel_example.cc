@@ -78,6 +78,15 @@ Status BilevelExample::Build(BilevelProblem* problem, std::vector<OuterLossTerm>
   }
   if (terms.empty()) return InvalidArgumentError("the outer loss has no terms");
   const internal::ProblemLayout& layout = problem->layout();
+  if (options.inner_solve_problem != nullptr) {
+    for (double* values : problem->inner_parameter_blocks()) {
+      if (!options.inner_solve_problem->HasParameterBlock(values) ||
+          options.inner_solve_problem->IsParameterBlockConstant(values)) {
+        return InvalidArgumentError(problem->BlockName(values) +
+                                    " is not a variable block of inner_solve_problem");
+      }
+    }
+  }
   int first_residual = 0;
   for (size_t t = 0; t < terms.size(); ++t) {
     const OuterLossTerm& term = terms[t];
@@ -147,6 +156,16 @@ Status BilevelExample::SolveWithNewton() {
   return status;
 }
 
+Status BilevelExample::SolveInnerSolveProblem() {
+  ceres::Solve(options_.inner_solver_options, options_.inner_solve_problem, &inner_summary_);
+  if (inner_summary_.termination_type == ceres::FAILURE ||
+      inner_summary_.termination_type == ceres::USER_FAILURE) {
+    return NumericalFailureError("the inner solve (inner_solve_problem) failed: " +
+                                 inner_summary_.message);
+  }
+  return Status::Ok();
+}
+
 Status BilevelExample::SolveInner() {
   const auto start = std::chrono::steady_clock::now();
   Status status = SolveInnerWithChosenSolver();
@@ -164,7 +183,9 @@ Status BilevelExample::SolveInnerWithChosenSolver() {
     problem_->SetInnerValues(start);
   }
   last_inner_solver_type_ = InnerSolverType::CERES;
-  Status status = problem_->SolveInner(options_.inner_solver_options, &inner_summary_);
+  Status status = options_.inner_solve_problem != nullptr
+                      ? SolveInnerSolveProblem()
+                      : problem_->SolveInner(options_.inner_solver_options, &inner_summary_);
   if (!status.ok()) return status;
   if (problem_->layout().has_bounds) {
     // Ceres' projected LM can stop well short of the constrained minimiser

@@ -59,6 +59,10 @@ DEFINE_int32(inner_max_iterations, 200, "Ceres iteration limit of every inner so
 DEFINE_string(inner_solver, "CERES",
               "Inner solver of the learning: CERES (Levenberg-Marquardt) or NEWTON (trust-region "
               "Newton on the exact H, falling back to CERES where it fails).");
+DEFINE_bool(stacked_inner_solve, true,
+            "Ceres solves the energy with the experts at a position stacked in one residual "
+            "block (same iterations and minimiser, less time per iteration); false: one "
+            "residual block per expert and position, as the derivative sees the energy.");
 DEFINE_bool(evaluate_training_images, false,
             "Also denoise the training images from scratch with both models (slower).");
 DEFINE_bool(learn_weights, true, "Learn the expert weights (as log-weights).");
@@ -208,6 +212,7 @@ bool SetUpLearning(const Inputs& inputs, Learning* learning) {
   }
   objective_options.solver_options.function_tolerance = FLAGS_inner_function_tolerance;
   objective_options.solver_options.max_num_iterations = FLAGS_inner_max_iterations;
+  objective_options.stacked_inner_solve = FLAGS_stacked_inner_solve;
   if (!ceres_wiberg::StringToInnerSolverType(FLAGS_inner_solver,
                                              &objective_options.inner_solver_type)) {
     std::fprintf(stderr, "unknown --inner_solver %s\n", FLAGS_inner_solver.c_str());
@@ -302,18 +307,22 @@ bool Evaluate(const Inputs& inputs, const Learning& learning, Evaluation* evalua
   const ceres::Solver::Options& solver_options = learning.objective_options.solver_options;
   if (FLAGS_evaluate_training_images &&
       (Fail("evaluation", denoise_foe::EvaluateModel(inputs.train, inputs.initial, FLAGS_sigma,
-                                                     solver_options, &evaluation->train_initial)) ||
+                                                     solver_options, &evaluation->train_initial,
+                                                     nullptr, FLAGS_stacked_inner_solve)) ||
        Fail("evaluation", denoise_foe::EvaluateModel(inputs.train, learning.learned, FLAGS_sigma,
                                                      solver_options,
-                                                     &evaluation->train_learned)))) {
+                                                     &evaluation->train_learned, nullptr,
+                                                     FLAGS_stacked_inner_solve)))) {
     return false;
   }
   return !Fail("evaluation", denoise_foe::EvaluateModel(inputs.test, inputs.initial, FLAGS_sigma,
                                                         solver_options, &evaluation->test_initial,
-                                                        &evaluation->test_initial_images)) &&
+                                                        &evaluation->test_initial_images,
+                                                        FLAGS_stacked_inner_solve)) &&
          !Fail("evaluation", denoise_foe::EvaluateModel(inputs.test, learning.learned, FLAGS_sigma,
                                                         solver_options, &evaluation->test_learned,
-                                                        &evaluation->test_learned_images));
+                                                        &evaluation->test_learned_images,
+                                                        FLAGS_stacked_inner_solve));
 }
 
 void PrintReport(const Learning& learning, const Evaluation& evaluation) {
@@ -436,7 +445,7 @@ bool DenoiseNoisyImage(const FieldsOfExperts& initial, const Learning& learning,
     if (Fail("denoising",
              denoise_foe::Denoise(noisy, *model, FLAGS_sigma,
                                   learning.objective_options.solver_options, &restored,
-                                  &summary))) {
+                                  &summary, FLAGS_stacked_inner_solve))) {
       return false;
     }
     const double seconds = Now() - start;

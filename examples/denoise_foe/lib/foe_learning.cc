@@ -105,7 +105,7 @@ MinimiserDerivative::Options LearningDerivativeOptions() {
 
 Status Denoise(const Image& noisy, const FieldsOfExperts& model, double sigma,
                const ceres::Solver::Options& solver_options, Image* restored,
-               ceres::Solver::Summary* summary) {
+               ceres::Solver::Summary* summary, bool stacked) {
   Status status = model.Validate();
   if (!status.ok()) return WithPrefix("model: ", status);
   status = CheckImage(noisy, model, "noisy image");
@@ -117,9 +117,14 @@ Status Denoise(const Image& noisy, const FieldsOfExperts& model, double sigma,
   FoeParameters parameters;
   FoeProblemOptions problem_options;
   problem_options.sigma = sigma;
-  BuildFoeProblem(noisy, model, problem_options, &parameters, &problem);
-  for (double& m : parameters.weights) problem.SetParameterBlockConstant(&m);
-  for (auto& f : parameters.filters) problem.SetParameterBlockConstant(f.data());
+  if (stacked) {
+    InitialiseFoeParameters(noisy, model, problem_options, &parameters);
+    BuildStackedFoeProblem(noisy, model, sigma, &parameters, &problem);
+  } else {
+    BuildFoeProblem(noisy, model, problem_options, &parameters, &problem);
+    for (double& m : parameters.weights) problem.SetParameterBlockConstant(&m);
+    for (auto& f : parameters.filters) problem.SetParameterBlockConstant(f.data());
+  }
   ceres::Solver::Summary local_summary;
   if (summary == nullptr) summary = &local_summary;
   ceres::Solve(solver_options, &problem, summary);
@@ -137,6 +142,8 @@ struct FoeTrainingObjective::Example {
   const NoisyPair* pair = nullptr;
   FoeParameters parameters;
   std::unique_ptr<ceres::Problem> problem;
+  // The same energy with stacked expert blocks (Options::stacked_inner_solve).
+  std::unique_ptr<ceres::Problem> solve_problem;
   std::unique_ptr<BilevelProblem> bilevel;
   std::unique_ptr<BilevelExample> example;
 };
@@ -220,6 +227,12 @@ Status FoeTrainingObjective::Create(const std::vector<NoisyPair>* pairs,
     example_options.warm_start = options.warm_start;
     example_options.inner_solver_type = options.inner_solver_type;
     example_options.newton_falls_back_to_ceres = true;
+    if (options.stacked_inner_solve) {
+      example->solve_problem = std::make_unique<ceres::Problem>();
+      BuildStackedFoeProblem(pair.noisy, initial_model, options.sigma, &example->parameters,
+                             example->solve_problem.get());
+      example_options.inner_solve_problem = example->solve_problem.get();
+    }
     status = BilevelExample::Create(example->bilevel.get(),
                                     PixelErrorTerms(pair.clean, &example->parameters),
                                     ceres::TAKE_OWNERSHIP, example_options, &example->example);
@@ -315,7 +328,7 @@ std::vector<ceres_wiberg::ParameterTransform> FoeTrainingObjective::ParameterTra
 
 Status EvaluateModel(const std::vector<NoisyPair>& pairs, const FieldsOfExperts& model,
                      double sigma, const ceres::Solver::Options& solver_options,
-                     PsnrResult* result, std::vector<Image>* restored) {
+                     PsnrResult* result, std::vector<Image>* restored, bool stacked) {
   CHECK(result != nullptr);
   const double start = Now();
   *result = PsnrResult();
@@ -323,7 +336,7 @@ Status EvaluateModel(const std::vector<NoisyPair>& pairs, const FieldsOfExperts&
   for (std::size_t i = 0; i < pairs.size(); ++i) {
     Image image;
     ceres::Solver::Summary summary;
-    Status status = Denoise(pairs[i].noisy, model, sigma, solver_options, &image, &summary);
+    Status status = Denoise(pairs[i].noisy, model, sigma, solver_options, &image, &summary, stacked);
     if (!status.ok()) return WithPrefix("image " + std::to_string(i) + ": ", status);
     result->psnr_noisy.push_back(Psnr(pairs[i].noisy, pairs[i].clean));
     result->psnr_restored.push_back(Psnr(image, pairs[i].clean));

@@ -41,11 +41,13 @@ ceres::Solver::Options DenoisingSolverOptions();
 ceres_wiberg::MinimiserDerivative::Options LearningDerivativeOptions();
 
 // Denoises `noisy` with `model`: builds the energy, starts from the noisy
-// image and solves. `summary` may be null. Errors: an invalid model, an image
-// smaller than the filters, or a failed solve.
+// image and solves. `summary` may be null. stacked: the energy in the form of
+// BuildStackedFoeProblem (the same minimiser, LM steps and iterations up to
+// round-off, a cheaper Ceres iteration) or of BuildFoeProblem. Errors: an
+// invalid model, an image smaller than the filters, or a failed solve.
 ceres_wiberg::Status Denoise(const Image& noisy, const FieldsOfExperts& model, double sigma,
                              const ceres::Solver::Options& solver_options, Image* restored,
-                             ceres::Solver::Summary* summary);
+                             ceres::Solver::Summary* summary, bool stacked = true);
 
 // The training objective: example i is pair i; its loss is
 //   L_i(w) = 1/2 ||x*(w) - clean_i||^2 / N_i        (N_i pixels)
@@ -75,6 +77,13 @@ class FoeTrainingObjective : public ceres_wiberg::TrainingObjective {
     // cold solve from the noisy image spends its 50 Newton iterations (each
     // a differenced exact H) before falling back to Ceres.
     ceres_wiberg::InnerSolverType inner_solver_type = ceres_wiberg::InnerSolverType::CERES;
+    // Ceres solves the energy in the form of BuildStackedFoeProblem
+    // (BilevelExample::Options::inner_solve_problem): the K experts at a
+    // position in one residual block, which gives the same LM iterations
+    // (the Gauss-Newton model is the same) for less time each; false solves
+    // the bilevel problem itself. The derivative linearises the bilevel
+    // problem either way.
+    bool stacked_inner_solve = true;
 
     bool IsValid(std::string* error) const;
   };
@@ -140,11 +149,13 @@ struct PsnrResult {
   double seconds = 0.0;
 };
 
-// Denoises every pair's noisy image from scratch (cold start) and measures.
+// Denoises every pair's noisy image from scratch (cold start) and measures
+// (Denoise, `stacked` as there).
 ceres_wiberg::Status EvaluateModel(const std::vector<NoisyPair>& pairs,
                                    const FieldsOfExperts& model, double sigma,
                                    const ceres::Solver::Options& solver_options,
-                                   PsnrResult* result, std::vector<Image>* restored = nullptr);
+                                   PsnrResult* result, std::vector<Image>* restored = nullptr,
+                                   bool stacked = true);
 
 }  // namespace denoise_foe
 
