@@ -197,6 +197,10 @@ Status BilevelExample::SolveInnerWithChosenSolver() {
     status = NewtonPolish::Polish(polish, problem_, &polish_summary);
     if (!status.ok()) return status;
   }
+  if (options_.newton_after_ceres) {
+    const Eigen::VectorXd ceres_end = problem_->GetInnerValues();
+    if (!SolveWithNewton().ok()) problem_->SetInnerValues(ceres_end);
+  }
   return Status::Ok();
 }
 

@@ -702,6 +702,34 @@ TEST(BilevelExample, InnerSolveProblemInAnotherFormGivesTheSameDerivative) {
   EXPECT_NE(status.message().find("inner_solve_problem"), std::string::npos) << status.message();
 }
 
+// newton_after_ceres: from Ceres' end point at its default tolerances, the
+// Newton descent converges (|g|_inf <= 1e-10) and y* (through r = y* -
+// target) agrees with a tight Ceres solve (all tolerances 1e-16) to 1e-10
+// relative, the conditioning of this fit times the rounding of both solves.
+TEST(BilevelExample, NewtonAfterCeresFinishesAtTheMinimiser) {
+  ExponentialProblem fit(Loss::kCauchy, 7);
+  ExponentialProblem reference(Loss::kCauchy, 7);
+  BilevelExample::Options options;
+  options.warm_start = false;
+  options.newton_after_ceres = true;
+  std::unique_ptr<BilevelExample> example;
+  ASSERT_TRUE(BilevelExample::Create(
+                  fit.bilevel.get(),
+                  new ceres::AutoDiffCostFunction<OuterLoss, 3, 2, 2>(new OuterLoss),
+                  ceres::TAKE_OWNERSHIP, {fit.y, fit.w}, options, &example)
+                  .ok());
+  std::unique_ptr<BilevelExample> expected = MakeExample(&reference, 0.0);
+  const Eigen::Vector2d w(0.2, 0.9);
+  Eigen::VectorXd r, r_expected;
+  Status status = example->Evaluate(w, &r, nullptr);
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  ASSERT_TRUE(expected->Evaluate(w, &r_expected, nullptr).ok());
+  EXPECT_EQ(example->last_inner_solver_type(), InnerSolverType::CERES);
+  EXPECT_TRUE(example->last_newton_summary().converged)
+      << example->last_newton_summary().BriefReport();
+  EXPECT_LE((r - r_expected).norm(), 1e-10 * r_expected.norm());
+}
+
 // One problem structure kept across draws whose data change in place gives
 // bit-identical results to a problem built afresh for each draw, with either
 // inner solver.

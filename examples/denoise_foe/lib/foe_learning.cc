@@ -227,6 +227,7 @@ Status FoeTrainingObjective::Create(const std::vector<NoisyPair>* pairs,
     example_options.warm_start = options.warm_start;
     example_options.inner_solver_type = options.inner_solver_type;
     example_options.newton_falls_back_to_ceres = true;
+    example_options.newton_after_ceres = options.newton_after_ceres;
     if (options.stacked_inner_solve) {
       example->solve_problem = std::make_unique<ceres::Problem>();
       BuildStackedFoeProblem(pair.noisy, initial_model, options.sigma, &example->parameters,
@@ -262,6 +263,11 @@ int FoeTrainingObjective::num_failures() const {
   return num_failures_;
 }
 
+int FoeTrainingObjective::num_newton_finishes_converged() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return num_newton_finishes_converged_;
+}
+
 std::string FoeTrainingObjective::last_failure() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return last_failure_;
@@ -283,8 +289,12 @@ Status FoeTrainingObjective::Evaluate(int example_index, const Eigen::VectorXd& 
   Status status = objective_->EvaluateExample(example_index, w, loss, gradient);
   if (!status.ok()) return status;
   const double done = Now();
-  const double solve_seconds = examples_[example_index]->example->last_inner_solve_seconds();
+  const BilevelExample& example = *examples_[example_index]->example;
+  const double solve_seconds = example.last_inner_solve_seconds();
   std::lock_guard<std::mutex> lock(mutex_);
+  if (options_.newton_after_ceres && example.last_newton_summary().converged) {
+    ++num_newton_finishes_converged_;
+  }
   solve_seconds_ += solve_seconds;
   derivative_seconds_ += (done - start) - solve_seconds;
   return Status::Ok();
