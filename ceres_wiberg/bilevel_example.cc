@@ -79,6 +79,15 @@ Status BilevelExample::Build(BilevelProblem* problem, std::vector<OuterLossTerm>
   }
   if (terms.empty()) return InvalidArgumentError("the outer loss has no terms");
   const internal::ProblemLayout& layout = problem->layout();
+  if (options.inner_solve_problem != nullptr) {
+    for (double* values : problem->inner_parameter_blocks()) {
+      if (!options.inner_solve_problem->HasParameterBlock(values) ||
+          options.inner_solve_problem->IsParameterBlockConstant(values)) {
+        return InvalidArgumentError(problem->BlockName(values) +
+                                    " is not a variable block of inner_solve_problem");
+      }
+    }
+  }
   int first_residual = 0;
   for (size_t t = 0; t < terms.size(); ++t) {
     const OuterLossTerm& term = terms[t];
@@ -160,6 +169,16 @@ Status BilevelExample::SolveWithNewton() {
   return status;
 }
 
+Status BilevelExample::SolveInnerSolveProblem() {
+  ceres::Solve(options_.inner_solver_options, options_.inner_solve_problem, &inner_summary_);
+  if (inner_summary_.termination_type == ceres::FAILURE ||
+      inner_summary_.termination_type == ceres::USER_FAILURE) {
+    return NumericalFailureError("the inner solve (inner_solve_problem) failed: " +
+                                 inner_summary_.message);
+  }
+  return Status::Ok();
+}
+
 Status BilevelExample::SolveInner() {
   const auto start = std::chrono::steady_clock::now();
   Status status = SolveInnerWithChosenSolver();
@@ -177,7 +196,9 @@ Status BilevelExample::SolveInnerWithChosenSolver() {
     problem_->SetInnerValues(start);
   }
   last_inner_solver_type_ = InnerSolverType::CERES;
-  Status status = problem_->SolveInner(options_.inner_solver_options, &inner_summary_);
+  Status status = options_.inner_solve_problem != nullptr
+                      ? SolveInnerSolveProblem()
+                      : problem_->SolveInner(options_.inner_solver_options, &inner_summary_);
   if (!status.ok()) return status;
   if (problem_->layout().has_bounds) {
     // Ceres' projected LM can stop well short of the constrained minimiser
@@ -188,6 +209,10 @@ Status BilevelExample::SolveInnerWithChosenSolver() {
     NewtonPolish::Summary polish_summary;
     status = NewtonPolish::Polish(polish, problem_, &polish_summary);
     if (!status.ok()) return status;
+  }
+  if (options_.newton_after_ceres) {
+    const Eigen::VectorXd ceres_end = problem_->GetInnerValues();
+    if (!SolveWithNewton().ok()) problem_->SetInnerValues(ceres_end);
   }
   return Status::Ok();
 }

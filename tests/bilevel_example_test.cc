@@ -8,6 +8,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ceres/ceres.h"
@@ -626,6 +627,107 @@ TEST(BilevelExample, NewtonFallsBackToCeresWhenAskedTo) {
   EXPECT_TRUE(status.ok()) << status.ToString();
   EXPECT_EQ(example->last_inner_solver_type(), InnerSolverType::CERES);
   EXPECT_FALSE(example->last_newton_summary().converged);
+}
+
+// ExponentialProblem's 20 residuals stacked into one 20-residual block over y
+// alone, reading w where the bilevel problem keeps it: the same energy.
+struct StackedExponential {
+  StackedExponential(const ExponentialProblem* fit, std::vector<double> t,
+                     std::vector<double> d)
+      : w(fit->w), t(std::move(t)), d(std::move(d)) {}
+  template <typename T>
+  bool operator()(const T* y, T* r) const {
+    for (size_t i = 0; i < t.size(); ++i) {
+      r[i] = y[0] * exp(-y[1] * w[1] * t[i]) + w[0] - d[i];
+    }
+    return true;
+  }
+  const double* w;
+  std::vector<double> t, d;
+};
+
+// inner_solve_problem: Ceres solves the stacked form; y*, r and dr/dw are
+// those of solving the bilevel problem itself, to the agreement of two
+// solves that both end on a final Newton step from a point where |g| is
+// at round-off (1e-12 relative). Create rejects a problem without the inner
+// block.
+TEST(BilevelExample, InnerSolveProblemInAnotherFormGivesTheSameDerivative) {
+  ExponentialProblem fit(Loss::kNone, 5);
+  ExponentialProblem reference(Loss::kNone, 5);
+  // Recover the data from the residual blocks (r at y = (0, 0), w = 0 is -d).
+  std::vector<ceres::ResidualBlockId> blocks;
+  fit.problem.GetResidualBlocks(&blocks);
+  std::vector<double> t, d;
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    t.push_back(0.2 * static_cast<double>(i));
+    double y0[2] = {0.0, 0.0}, w0[2] = {0.0, 0.0}, r = 0.0;
+    const double* values[2] = {y0, w0};
+    ASSERT_TRUE(fit.problem.GetCostFunctionForResidualBlock(blocks[i])->Evaluate(values, &r,
+                                                                                  nullptr));
+    d.push_back(-r);
+  }
+  ceres::Problem stacked;
+  stacked.AddResidualBlock(
+      new ceres::AutoDiffCostFunction<StackedExponential, 20, 2>(
+          new StackedExponential(&fit, t, d)),
+      nullptr, fit.y);
+  BilevelExample::Options options = ColdTightOptions(0.0);
+  options.inner_solve_problem = &stacked;
+  std::unique_ptr<BilevelExample> example;
+  ASSERT_TRUE(BilevelExample::Create(
+                  fit.bilevel.get(),
+                  new ceres::AutoDiffCostFunction<OuterLoss, 3, 2, 2>(new OuterLoss),
+                  ceres::TAKE_OWNERSHIP, {fit.y, fit.w}, options, &example)
+                  .ok());
+  std::unique_ptr<BilevelExample> expected = MakeExample(&reference, 0.0);
+  const Eigen::Vector2d w(0.2, 0.9);
+  Eigen::VectorXd r, r_expected;
+  Eigen::MatrixXd J, J_expected;
+  Status status = example->Evaluate(w, &r, &J);
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  ASSERT_TRUE(expected->Evaluate(w, &r_expected, &J_expected).ok());
+  EXPECT_EQ(example->last_inner_summary().num_residual_blocks, 1);
+  EXPECT_EQ(expected->last_inner_summary().num_residual_blocks, 20);
+  EXPECT_LE((r - r_expected).norm(), 1e-12 * r_expected.norm());
+  EXPECT_LE((J - J_expected).norm(), 1e-12 * J_expected.norm());
+
+  ceres::Problem unrelated;
+  double other[2] = {0.0, 0.0};
+  unrelated.AddParameterBlock(other, 2);
+  options.inner_solve_problem = &unrelated;
+  status = BilevelExample::Create(
+      fit.bilevel.get(), new ceres::AutoDiffCostFunction<OuterLoss, 3, 2, 2>(new OuterLoss),
+      ceres::TAKE_OWNERSHIP, {fit.y, fit.w}, options, &example);
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("inner_solve_problem"), std::string::npos) << status.message();
+}
+
+// newton_after_ceres: from Ceres' end point at its default tolerances, the
+// Newton descent converges (|g|_inf <= 1e-10) and y* (through r = y* -
+// target) agrees with a tight Ceres solve (all tolerances 1e-16) to 1e-10
+// relative, the conditioning of this fit times the rounding of both solves.
+TEST(BilevelExample, NewtonAfterCeresFinishesAtTheMinimiser) {
+  ExponentialProblem fit(Loss::kCauchy, 7);
+  ExponentialProblem reference(Loss::kCauchy, 7);
+  BilevelExample::Options options;
+  options.warm_start = false;
+  options.newton_after_ceres = true;
+  std::unique_ptr<BilevelExample> example;
+  ASSERT_TRUE(BilevelExample::Create(
+                  fit.bilevel.get(),
+                  new ceres::AutoDiffCostFunction<OuterLoss, 3, 2, 2>(new OuterLoss),
+                  ceres::TAKE_OWNERSHIP, {fit.y, fit.w}, options, &example)
+                  .ok());
+  std::unique_ptr<BilevelExample> expected = MakeExample(&reference, 0.0);
+  const Eigen::Vector2d w(0.2, 0.9);
+  Eigen::VectorXd r, r_expected;
+  Status status = example->Evaluate(w, &r, nullptr);
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  ASSERT_TRUE(expected->Evaluate(w, &r_expected, nullptr).ok());
+  EXPECT_EQ(example->last_inner_solver_type(), InnerSolverType::CERES);
+  EXPECT_TRUE(example->last_newton_summary().converged)
+      << example->last_newton_summary().BriefReport();
+  EXPECT_LE((r - r_expected).norm(), 1e-10 * r_expected.norm());
 }
 
 // One problem structure kept across draws whose data change in place gives

@@ -59,6 +59,14 @@ DEFINE_int32(inner_max_iterations, 200, "Ceres iteration limit of every inner so
 DEFINE_string(inner_solver, "CERES",
               "Inner solver of the learning: CERES (Levenberg-Marquardt) or NEWTON (trust-region "
               "Newton on the exact H, falling back to CERES where it fails).");
+DEFINE_bool(stacked_inner_solve, true,
+            "Ceres solves the energy with the experts at a position stacked in one residual "
+            "block (same iterations and minimiser, less time per iteration); false: one "
+            "residual block per expert and position, as the derivative sees the energy.");
+DEFINE_bool(newton_after_ceres, false,
+            "Finish each of the learning's Ceres solves with Newton's method on the exact "
+            "Hessian (to round-off at a strict minimum; Ceres' end point is kept where it "
+            "fails).");
 DEFINE_bool(evaluate_training_images, false,
             "Also denoise the training images from scratch with both models (slower).");
 DEFINE_bool(learn_weights, true, "Learn the expert weights (as log-weights).");
@@ -208,6 +216,8 @@ bool SetUpLearning(const Inputs& inputs, Learning* learning) {
   }
   objective_options.solver_options.function_tolerance = FLAGS_inner_function_tolerance;
   objective_options.solver_options.max_num_iterations = FLAGS_inner_max_iterations;
+  objective_options.stacked_inner_solve = FLAGS_stacked_inner_solve;
+  objective_options.newton_after_ceres = FLAGS_newton_after_ceres;
   if (!ceres_wiberg::StringToInnerSolverType(FLAGS_inner_solver,
                                              &objective_options.inner_solver_type)) {
     std::fprintf(stderr, "unknown --inner_solver %s\n", FLAGS_inner_solver.c_str());
@@ -302,18 +312,22 @@ bool Evaluate(const Inputs& inputs, const Learning& learning, Evaluation* evalua
   const ceres::Solver::Options& solver_options = learning.objective_options.solver_options;
   if (FLAGS_evaluate_training_images &&
       (Fail("evaluation", denoise_foe::EvaluateModel(inputs.train, inputs.initial, FLAGS_sigma,
-                                                     solver_options, &evaluation->train_initial)) ||
+                                                     solver_options, &evaluation->train_initial,
+                                                     nullptr, FLAGS_stacked_inner_solve)) ||
        Fail("evaluation", denoise_foe::EvaluateModel(inputs.train, learning.learned, FLAGS_sigma,
                                                      solver_options,
-                                                     &evaluation->train_learned)))) {
+                                                     &evaluation->train_learned, nullptr,
+                                                     FLAGS_stacked_inner_solve)))) {
     return false;
   }
   return !Fail("evaluation", denoise_foe::EvaluateModel(inputs.test, inputs.initial, FLAGS_sigma,
                                                         solver_options, &evaluation->test_initial,
-                                                        &evaluation->test_initial_images)) &&
+                                                        &evaluation->test_initial_images,
+                                                        FLAGS_stacked_inner_solve)) &&
          !Fail("evaluation", denoise_foe::EvaluateModel(inputs.test, learning.learned, FLAGS_sigma,
                                                         solver_options, &evaluation->test_learned,
-                                                        &evaluation->test_learned_images));
+                                                        &evaluation->test_learned_images,
+                                                        FLAGS_stacked_inner_solve));
 }
 
 void PrintReport(const Learning& learning, const Evaluation& evaluation) {
@@ -343,6 +357,11 @@ void PrintReport(const Learning& learning, const Evaluation& evaluation) {
       "%.1f s\n",
       learning.seconds, learning.objective->solve_seconds(),
       learning.objective->derivative_seconds(), evaluation.seconds());
+  if (FLAGS_newton_after_ceres && FLAGS_iterations > 0) {
+    std::printf("Newton finish converged in %d of the learning's %d solves\n",
+                learning.objective->num_newton_finishes_converged(),
+                static_cast<int>(learning.summary.num_iterations * learning.learner_options.batch_size));
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -436,7 +455,7 @@ bool DenoiseNoisyImage(const FieldsOfExperts& initial, const Learning& learning,
     if (Fail("denoising",
              denoise_foe::Denoise(noisy, *model, FLAGS_sigma,
                                   learning.objective_options.solver_options, &restored,
-                                  &summary))) {
+                                  &summary, FLAGS_stacked_inner_solve))) {
       return false;
     }
     const double seconds = Now() - start;
@@ -516,6 +535,11 @@ bool WriteJson(const Inputs& inputs, const Learning& learning, const Evaluation&
                      {"iterations", learning.summary.num_iterations},
                      {"batch_size", learning.learner_options.batch_size},
                      {"lambda", FLAGS_lambda},
+                     {"inner_solver", FLAGS_inner_solver},
+                     {"stacked_inner_solve", FLAGS_stacked_inner_solve},
+                     {"newton_after_ceres", FLAGS_newton_after_ceres},
+                     {"newton_finishes_converged",
+                      learning.objective->num_newton_finishes_converged()},
                      {"skipped_examples", learning.summary.num_skipped_examples},
                      {"minibatch_loss", learning.losses}};
   const PsnrResult& initial = evaluation.test_initial;

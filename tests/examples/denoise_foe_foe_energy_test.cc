@@ -3,9 +3,11 @@
 // differences, the energy against its closed form, the problem's layout, and
 // the .foe reader on good and malformed files.
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -151,6 +153,69 @@ TEST(FoeEnergy, CostIsTheFieldsOfExpertsEnergy) {
   EXPECT_EQ(LearnableBlocks(&parameters, true, false).size(), 8u);
   EXPECT_EQ(LearnableBlocks(&parameters, false, true)[0], parameters.filters[0].data());
   EXPECT_TRUE(problem.IsParameterBlockConstant(&parameters.scale));
+}
+
+// The stacked form: each residual and pixel-Jacobian entry of an
+// ExpertStackCost is bit-identical to the one-expert block's (the same cost
+// function computes it), it follows the learnable values where they are
+// kept, and the stacked problem's energy and gradient are BuildFoeProblem's
+// up to summation order (1e-13 relative).
+TEST(FoeEnergy, StackedExpertsAreTheSameEnergy) {
+  FieldsOfExperts model = DefaultFieldsOfExperts();
+  const Image noisy = RandomImage(7, 6, 5);
+  ceres::Problem problem;
+  FoeParameters parameters;
+  FoeProblemOptions options;
+  options.sigma = 20.0;
+  BuildFoeProblem(noisy, model, options, &parameters, &problem);
+  ceres::Problem stacked;
+  EXPECT_EQ(BuildStackedFoeProblem(noisy, model, options.sigma, &parameters, &stacked), 5 * 4);
+  EXPECT_EQ(stacked.NumParameterBlocks(), 42);
+  EXPECT_EQ(stacked.NumResidualBlocks(), 5 * 4 + 42);
+  const Image x = RandomImage(7, 6, 6);
+  std::copy(x.pixels.begin(), x.pixels.end(), parameters.pixels.begin());  // same memory
+  parameters.weights[3] *= 1.5;  // learnable values changed in place
+  parameters.filters[5][4] += 0.25;
+
+  std::unique_ptr<ceres::CostFunction> expert(NewExpertCost(9));
+  ExpertStackCost stack(9, &parameters);
+  ASSERT_EQ(stack.num_residuals(), 8);
+  std::vector<const double*> pixels(9), blocks(12);
+  for (int t = 0; t < 9; ++t) {
+    pixels[t] = blocks[t] = &parameters.pixels[(1 + model.y_offsets[t]) * 7 + 2 +
+                                               model.x_offsets[t]];
+  }
+  std::vector<double> residuals(8), jacobian_storage(9 * 8);
+  std::vector<double*> jacobians(9);
+  for (int t = 0; t < 9; ++t) jacobians[t] = &jacobian_storage[t * 8];
+  ASSERT_TRUE(stack.Evaluate(pixels.data(), residuals.data(), jacobians.data()));
+  blocks[10] = &parameters.scale;
+  for (int k = 0; k < 8; ++k) {
+    blocks[9] = parameters.filters[k].data();
+    blocks[11] = &parameters.weights[k];
+    double r = 0.0;
+    std::vector<double> row(9);
+    std::vector<double*> expert_jacobians(12, nullptr);
+    for (int t = 0; t < 9; ++t) expert_jacobians[t] = &row[t];
+    ASSERT_TRUE(expert->Evaluate(blocks.data(), &r, expert_jacobians.data()));
+    EXPECT_EQ(residuals[k], r) << k;
+    for (int t = 0; t < 9; ++t) EXPECT_EQ(jacobians[t][k], row[t]) << k << " " << t;
+  }
+
+  // Energy and gradient over the pixels.
+  ceres::Problem::EvaluateOptions evaluate;
+  evaluate.parameter_blocks = PixelBlocks(&parameters);
+  double cost = 0.0, stacked_cost = 0.0;
+  std::vector<double> gradient, stacked_gradient;
+  ASSERT_TRUE(problem.Evaluate(evaluate, &cost, nullptr, &gradient, nullptr));
+  ASSERT_TRUE(stacked.Evaluate(evaluate, &stacked_cost, nullptr, &stacked_gradient, nullptr));
+  EXPECT_NEAR(stacked_cost, cost, 1e-13 * cost);
+  ASSERT_EQ(stacked_gradient.size(), gradient.size());
+  double gradient_norm = 0.0;
+  for (double g : gradient) gradient_norm = std::max(gradient_norm, std::abs(g));
+  for (size_t i = 0; i < gradient.size(); ++i) {
+    EXPECT_NEAR(stacked_gradient[i], gradient[i], 1e-13 * gradient_norm) << i;
+  }
 }
 
 TEST(FoeEnergy, ModelVectorRoundTripsAndValidates) {

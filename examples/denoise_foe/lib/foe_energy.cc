@@ -252,6 +252,53 @@ ceres::CostFunction* NewExpertCost(int num_taps) {
                                                      /*has_weight_block=*/true);
 }
 
+ExpertStackCost::ExpertStackCost(int num_taps, FoeParameters* parameters)
+    : num_taps_(num_taps), values_(parameters), expert_(NewExpertCost(num_taps)) {
+  CHECK(parameters != nullptr);
+  CHECK(!parameters->weights.empty());
+  CHECK_EQ(parameters->filters.size(), parameters->weights.size());
+  set_num_residuals(static_cast<int>(parameters->weights.size()));
+  for (int t = 0; t < num_taps; ++t) mutable_parameter_block_sizes()->push_back(1);
+}
+
+bool ExpertStackCost::Evaluate(double const* const* parameters, double* residuals,
+                               double** jacobians) const {
+  const int K = num_residuals();
+  // The expert's blocks: the pixels, then f_k, a and m_k (set per expert).
+  std::vector<const double*> blocks(parameters, parameters + num_taps_);
+  blocks.resize(num_taps_ + 3);
+  blocks[num_taps_ + 1] = &values_->scale;
+  // The expert's pixel Jacobians (1 x 1 each) into row k of ours, none for
+  // f_k, a and m_k.
+  std::vector<double> row(jacobians != nullptr ? num_taps_ : 0);
+  std::vector<double*> expert_jacobians(jacobians != nullptr ? num_taps_ + 3 : 0, nullptr);
+  for (int t = 0; t < static_cast<int>(row.size()); ++t) {
+    if (jacobians[t] != nullptr) expert_jacobians[t] = &row[t];
+  }
+  for (int k = 0; k < K; ++k) {
+    blocks[num_taps_] = values_->filters[k].data();
+    blocks[num_taps_ + 2] = &values_->weights[k];
+    if (!expert_->Evaluate(blocks.data(), residuals + k,
+                           jacobians != nullptr ? expert_jacobians.data() : nullptr)) {
+      return false;
+    }
+    if (jacobians == nullptr) continue;
+    for (int t = 0; t < num_taps_; ++t) {
+      if (jacobians[t] != nullptr) jacobians[t][k] = row[t];
+    }
+  }
+  return true;
+}
+
+void InitialiseFoeParameters(const Image& noisy, const FieldsOfExperts& foe,
+                             const FoeProblemOptions& options, FoeParameters* parameters) {
+  parameters->pixels =
+      options.start_from_noisy ? noisy.pixels : std::vector<double>(noisy.pixels.size(), 0.0);
+  parameters->scale = std::sqrt(2.0);
+  parameters->weights = foe.alpha;
+  parameters->filters = foe.filters;
+}
+
 int BuildFoeProblem(const Image& noisy, const FieldsOfExperts& foe,
                     const FoeProblemOptions& options, FoeParameters* parameters,
                     ceres::Problem* problem) {
@@ -261,11 +308,7 @@ int BuildFoeProblem(const Image& noisy, const FieldsOfExperts& foe,
   CHECK_GT(options.sigma, 0.0);
   const int K = foe.num_experts();
   const int taps = foe.num_taps();
-  parameters->pixels =
-      options.start_from_noisy ? noisy.pixels : std::vector<double>(noisy.pixels.size(), 0.0);
-  parameters->scale = std::sqrt(2.0);
-  parameters->weights = foe.alpha;
-  parameters->filters = foe.filters;
+  InitialiseFoeParameters(noisy, foe, options, parameters);
 
   for (int p = 0; p < noisy.num_pixels(); ++p) {
     problem->AddResidualBlock(new DataCost(noisy.pixels[p], options.sigma), nullptr,
@@ -292,6 +335,38 @@ int BuildFoeProblem(const Image& noisy, const FieldsOfExperts& foe,
   }
   problem->SetParameterBlockConstant(&parameters->scale);
   return num_expert_residuals;
+}
+
+int BuildStackedFoeProblem(const Image& noisy, const FieldsOfExperts& foe, double sigma,
+                           FoeParameters* parameters, ceres::Problem* problem) {
+  CHECK(foe.Validate().ok()) << foe.Validate().message();
+  CHECK_GE(noisy.width, foe.size);
+  CHECK_GE(noisy.height, foe.size);
+  CHECK_GT(sigma, 0.0);
+  CHECK_EQ(parameters->pixels.size(), noisy.pixels.size());
+  CHECK_EQ(parameters->weights.size(), foe.alpha.size());
+  CHECK_EQ(parameters->filters.size(), foe.filters.size());
+  const int taps = foe.num_taps();
+  for (const auto& filter : parameters->filters) CHECK_EQ(static_cast<int>(filter.size()), taps);
+  for (int p = 0; p < noisy.num_pixels(); ++p) {
+    problem->AddResidualBlock(new DataCost(noisy.pixels[p], sigma), nullptr,
+                              &parameters->pixels[p]);
+  }
+  // One cost function for every position (Ceres deletes it once).
+  ceres::CostFunction* stack = new ExpertStackCost(taps, parameters);
+  std::vector<double*> blocks(taps);
+  int num_blocks = 0;
+  for (int y = 0; y + foe.size <= noisy.height; ++y) {
+    for (int x = 0; x + foe.size <= noisy.width; ++x) {
+      for (int t = 0; t < taps; ++t) {
+        blocks[t] = &parameters->pixels[static_cast<size_t>(y + foe.y_offsets[t]) * noisy.width +
+                                        x + foe.x_offsets[t]];
+      }
+      problem->AddResidualBlock(stack, nullptr, blocks);
+      ++num_blocks;
+    }
+  }
+  return num_blocks;
 }
 
 std::vector<double*> PixelBlocks(FoeParameters* parameters) {

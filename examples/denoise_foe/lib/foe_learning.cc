@@ -105,7 +105,7 @@ MinimiserDerivative::Options LearningDerivativeOptions() {
 
 Status Denoise(const Image& noisy, const FieldsOfExperts& model, double sigma,
                const ceres::Solver::Options& solver_options, Image* restored,
-               ceres::Solver::Summary* summary) {
+               ceres::Solver::Summary* summary, bool stacked) {
   Status status = model.Validate();
   if (!status.ok()) return WithPrefix("model: ", status);
   status = CheckImage(noisy, model, "noisy image");
@@ -117,9 +117,14 @@ Status Denoise(const Image& noisy, const FieldsOfExperts& model, double sigma,
   FoeParameters parameters;
   FoeProblemOptions problem_options;
   problem_options.sigma = sigma;
-  BuildFoeProblem(noisy, model, problem_options, &parameters, &problem);
-  for (double& m : parameters.weights) problem.SetParameterBlockConstant(&m);
-  for (auto& f : parameters.filters) problem.SetParameterBlockConstant(f.data());
+  if (stacked) {
+    InitialiseFoeParameters(noisy, model, problem_options, &parameters);
+    BuildStackedFoeProblem(noisy, model, sigma, &parameters, &problem);
+  } else {
+    BuildFoeProblem(noisy, model, problem_options, &parameters, &problem);
+    for (double& m : parameters.weights) problem.SetParameterBlockConstant(&m);
+    for (auto& f : parameters.filters) problem.SetParameterBlockConstant(f.data());
+  }
   ceres::Solver::Summary local_summary;
   if (summary == nullptr) summary = &local_summary;
   ceres::Solve(solver_options, &problem, summary);
@@ -137,6 +142,8 @@ struct FoeTrainingObjective::Example {
   const NoisyPair* pair = nullptr;
   FoeParameters parameters;
   std::unique_ptr<ceres::Problem> problem;
+  // The same energy with stacked expert blocks (Options::stacked_inner_solve).
+  std::unique_ptr<ceres::Problem> solve_problem;
   std::unique_ptr<BilevelProblem> bilevel;
   std::unique_ptr<BilevelExample> example;
 };
@@ -220,6 +227,13 @@ Status FoeTrainingObjective::Create(const std::vector<NoisyPair>* pairs,
     example_options.warm_start = options.warm_start;
     example_options.inner_solver_type = options.inner_solver_type;
     example_options.newton_falls_back_to_ceres = true;
+    example_options.newton_after_ceres = options.newton_after_ceres;
+    if (options.stacked_inner_solve) {
+      example->solve_problem = std::make_unique<ceres::Problem>();
+      BuildStackedFoeProblem(pair.noisy, initial_model, options.sigma, &example->parameters,
+                             example->solve_problem.get());
+      example_options.inner_solve_problem = example->solve_problem.get();
+    }
     status = BilevelExample::Create(example->bilevel.get(),
                                     PixelErrorTerms(pair.clean, &example->parameters),
                                     ceres::TAKE_OWNERSHIP, example_options, &example->example);
@@ -249,6 +263,11 @@ int FoeTrainingObjective::num_failures() const {
   return num_failures_;
 }
 
+int FoeTrainingObjective::num_newton_finishes_converged() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return num_newton_finishes_converged_;
+}
+
 std::string FoeTrainingObjective::last_failure() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return last_failure_;
@@ -270,8 +289,12 @@ Status FoeTrainingObjective::Evaluate(int example_index, const Eigen::VectorXd& 
   Status status = objective_->EvaluateExample(example_index, w, loss, gradient);
   if (!status.ok()) return status;
   const double done = Now();
-  const double solve_seconds = examples_[example_index]->example->last_inner_solve_seconds();
+  const BilevelExample& example = *examples_[example_index]->example;
+  const double solve_seconds = example.last_inner_solve_seconds();
   std::lock_guard<std::mutex> lock(mutex_);
+  if (options_.newton_after_ceres && example.last_newton_summary().converged) {
+    ++num_newton_finishes_converged_;
+  }
   solve_seconds_ += solve_seconds;
   derivative_seconds_ += (done - start) - solve_seconds;
   return Status::Ok();
@@ -315,7 +338,7 @@ std::vector<ceres_wiberg::ParameterTransform> FoeTrainingObjective::ParameterTra
 
 Status EvaluateModel(const std::vector<NoisyPair>& pairs, const FieldsOfExperts& model,
                      double sigma, const ceres::Solver::Options& solver_options,
-                     PsnrResult* result, std::vector<Image>* restored) {
+                     PsnrResult* result, std::vector<Image>* restored, bool stacked) {
   CHECK(result != nullptr);
   const double start = Now();
   *result = PsnrResult();
@@ -323,7 +346,7 @@ Status EvaluateModel(const std::vector<NoisyPair>& pairs, const FieldsOfExperts&
   for (std::size_t i = 0; i < pairs.size(); ++i) {
     Image image;
     ceres::Solver::Summary summary;
-    Status status = Denoise(pairs[i].noisy, model, sigma, solver_options, &image, &summary);
+    Status status = Denoise(pairs[i].noisy, model, sigma, solver_options, &image, &summary, stacked);
     if (!status.ok()) return WithPrefix("image " + std::to_string(i) + ": ", status);
     result->psnr_noisy.push_back(Psnr(pairs[i].noisy, pairs[i].clean));
     result->psnr_restored.push_back(Psnr(image, pairs[i].clean));

@@ -41,11 +41,13 @@ ceres::Solver::Options DenoisingSolverOptions();
 ceres_wiberg::MinimiserDerivative::Options LearningDerivativeOptions();
 
 // Denoises `noisy` with `model`: builds the energy, starts from the noisy
-// image and solves. `summary` may be null. Errors: an invalid model, an image
-// smaller than the filters, or a failed solve.
+// image and solves. `summary` may be null. stacked: the energy in the form of
+// BuildStackedFoeProblem (the same minimiser, LM steps and iterations up to
+// round-off, a cheaper Ceres iteration) or of BuildFoeProblem. Errors: an
+// invalid model, an image smaller than the filters, or a failed solve.
 ceres_wiberg::Status Denoise(const Image& noisy, const FieldsOfExperts& model, double sigma,
                              const ceres::Solver::Options& solver_options, Image* restored,
-                             ceres::Solver::Summary* summary);
+                             ceres::Solver::Summary* summary, bool stacked = true);
 
 // The training objective: example i is pair i; its loss is
 //   L_i(w) = 1/2 ||x*(w) - clean_i||^2 / N_i        (N_i pixels)
@@ -75,6 +77,22 @@ class FoeTrainingObjective : public ceres_wiberg::TrainingObjective {
     // cold solve from the noisy image spends its 50 Newton iterations (each
     // a differenced exact H) before falling back to Ceres.
     ceres_wiberg::InnerSolverType inner_solver_type = ceres_wiberg::InnerSolverType::CERES;
+    // Ceres solves the energy in the form of BuildStackedFoeProblem
+    // (BilevelExample::Options::inner_solve_problem): the K experts at a
+    // position in one residual block, which gives the same LM iterations
+    // (the Gauss-Newton model is the same) for less time each; false solves
+    // the bilevel problem itself. The derivative linearises the bilevel
+    // problem either way.
+    bool stacked_inner_solve = true;
+    // Finish each of Ceres' solves with Newton's method on the exact H
+    // (BilevelExample::Options::newton_after_ceres): LM stops on its function
+    // tolerance where it converges only linearly, at a point that depends on
+    // round-off in its iterates; from there 4-5 Newton iterations reach
+    // |g|_inf ~ 1e-12 at a strict minimum on cold solves (measured at
+    // 16 x 16). Off by default: in the demo's learning it converged in 27 of
+    // 36 solves, and the other 9 spent the descent's 50 iterations before
+    // keeping Ceres' point (learning 70.9 s against 19.8 s; README).
+    bool newton_after_ceres = false;
 
     bool IsValid(std::string* error) const;
   };
@@ -106,6 +124,9 @@ class FoeTrainingObjective : public ceres_wiberg::TrainingObjective {
   // Totals over all EvaluateExample calls so far.
   double solve_seconds() const { return solve_seconds_; }
   double derivative_seconds() const { return derivative_seconds_; }
+  // Of the evaluations so far with newton_after_ceres: how many Newton
+  // finishes converged (the others kept Ceres' end point).
+  int num_newton_finishes_converged() const;
   // Failed evaluations so far, and the message of the last one.
   int num_failures() const;
   std::string last_failure() const;
@@ -123,6 +144,7 @@ class FoeTrainingObjective : public ceres_wiberg::TrainingObjective {
   std::unique_ptr<ceres_wiberg::BilevelTrainingObjective> objective_;
   mutable std::mutex mutex_;  // guards the counters below
   int num_failures_ = 0;
+  int num_newton_finishes_converged_ = 0;
   std::string last_failure_;
   double solve_seconds_ = 0.0;
   double derivative_seconds_ = 0.0;
@@ -140,11 +162,13 @@ struct PsnrResult {
   double seconds = 0.0;
 };
 
-// Denoises every pair's noisy image from scratch (cold start) and measures.
+// Denoises every pair's noisy image from scratch (cold start) and measures
+// (Denoise, `stacked` as there).
 ceres_wiberg::Status EvaluateModel(const std::vector<NoisyPair>& pairs,
                                    const FieldsOfExperts& model, double sigma,
                                    const ceres::Solver::Options& solver_options,
-                                   PsnrResult* result, std::vector<Image>* restored = nullptr);
+                                   PsnrResult* result, std::vector<Image>* restored = nullptr,
+                                   bool stacked = true);
 
 }  // namespace denoise_foe
 
