@@ -26,6 +26,7 @@
 #ifndef CERES_WIBERG_SECOND_ORDER_COST_FUNCTION_H_
 #define CERES_WIBERG_SECOND_ORDER_COST_FUNCTION_H_
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <limits>
@@ -70,13 +71,22 @@ namespace second_order_jet {
 
 template <int N>
 struct SecondOrderJet {
+  // The Hessian's upper triangle, row after row: (0, 0), (0, 1), ...,
+  // (0, N-1), (1, 1), ... (symmetric: half the work of a full matrix).
+  static constexpr int kPackedSize = N * (N + 1) / 2;
   using Vector = Eigen::Matrix<double, N, 1>;
-  using Matrix = Eigen::Matrix<double, N, N>;
+  using Packed = Eigen::Matrix<double, kPackedSize, 1>;
 
-  SecondOrderJet() : a(0.0), v(Vector::Zero()), h(Matrix::Zero()) {}
-  explicit SecondOrderJet(double value) : a(value), v(Vector::Zero()), h(Matrix::Zero()) {}
+  SecondOrderJet() : a(0.0), v(Vector::Zero()), h(Packed::Zero()) {}
+  explicit SecondOrderJet(double value) : a(value), v(Vector::Zero()), h(Packed::Zero()) {}
   // Variable k of the N: gradient e_k, zero Hessian.
   SecondOrderJet(double value, int k) : SecondOrderJet(value) { v[k] = 1.0; }
+
+  // Entry (i, j) of the Hessian.
+  double hessian(int i, int j) const {
+    if (i > j) std::swap(i, j);
+    return h[i * N - i * (i - 1) / 2 + (j - i)];
+  }
 
   SecondOrderJet& operator+=(const SecondOrderJet& y) { return *this = *this + y; }
   SecondOrderJet& operator-=(const SecondOrderJet& y) { return *this = *this - y; }
@@ -89,12 +99,38 @@ struct SecondOrderJet {
 
   double a;
   Vector v;
-  Matrix h;
+  Packed h;
 
   EIGEN_MAKE_ALIGNED_OPERATOR_NEW
 };
 
 namespace detail {
+
+// h += alpha x x^T (upper triangle, packed).
+template <int N>
+void AddOuter(double alpha, const Eigen::Matrix<double, N, 1>& x,
+              typename SecondOrderJet<N>::Packed* h) {
+  if (alpha == 0.0) return;
+  int k = 0;
+  for (int i = 0; i < N; ++i) {
+    const double xi = alpha * x[i];
+    for (int j = i; j < N; ++j, ++k) (*h)[k] += xi * x[j];
+  }
+}
+
+// h += alpha (x y^T + y x^T) (upper triangle, packed).
+template <int N>
+void AddSymmetricOuter(double alpha, const Eigen::Matrix<double, N, 1>& x,
+                       const Eigen::Matrix<double, N, 1>& y,
+                       typename SecondOrderJet<N>::Packed* h) {
+  if (alpha == 0.0) return;
+  int k = 0;
+  for (int i = 0; i < N; ++i) {
+    const double xi = alpha * x[i];
+    const double yi = alpha * y[i];
+    for (int j = i; j < N; ++j, ++k) (*h)[k] += xi * y[j] + yi * x[j];
+  }
+}
 
 // f(x) from f(x.a), f'(x.a), f''(x.a).
 template <int N>
@@ -102,7 +138,8 @@ SecondOrderJet<N> Chain(const SecondOrderJet<N>& x, double f, double df, double 
   SecondOrderJet<N> out;
   out.a = f;
   out.v = df * x.v;
-  out.h = df * x.h + d2f * x.v.lazyProduct(x.v.transpose());
+  out.h = df * x.h;
+  AddOuter<N>(d2f, x.v, &out.h);
   return out;
 }
 
@@ -113,9 +150,10 @@ SecondOrderJet<N> Chain2(const SecondOrderJet<N>& x, const SecondOrderJet<N>& y,
   SecondOrderJet<N> out;
   out.a = f;
   out.v = fx * x.v + fy * y.v;
-  out.h = fx * x.h + fy * y.h + fxx * x.v.lazyProduct(x.v.transpose()) +
-          fyy * y.v.lazyProduct(y.v.transpose()) +
-          fxy * (x.v.lazyProduct(y.v.transpose()) + y.v.lazyProduct(x.v.transpose()));
+  out.h = fx * x.h + fy * y.h;
+  AddOuter<N>(fxx, x.v, &out.h);
+  AddOuter<N>(fyy, y.v, &out.h);
+  AddSymmetricOuter<N>(fxy, x.v, y.v, &out.h);
   return out;
 }
 
@@ -155,8 +193,8 @@ SecondOrderJet<N> operator*(const SecondOrderJet<N>& x, const SecondOrderJet<N>&
   SecondOrderJet<N> out;
   out.a = x.a * y.a;
   out.v = x.a * y.v + y.a * x.v;
-  out.h = x.a * y.h + y.a * x.h + x.v.lazyProduct(y.v.transpose()) +
-          y.v.lazyProduct(x.v.transpose());
+  out.h = x.a * y.h + y.a * x.h;
+  detail::AddSymmetricOuter<N>(1.0, x.v, y.v, &out.h);
   return out;
 }
 template <int N>
@@ -419,17 +457,20 @@ class AutoDiffSecondOrderCostFunction final : public SecondOrderCostFunction {
 
   bool EvaluateCurvature(double const* const* parameters, const double* weights,
                          double* hessian) const override {
-    std::vector<Jet, Eigen::aligned_allocator<Jet>> x(kNumParameters);
-    std::vector<Jet, Eigen::aligned_allocator<Jet>> r(num_residuals());
+    // On the stack unless the number of residuals is dynamic.
+    Jet x[kNumParameters];
     int k = 0;
     for (int b = 0; b < kNumBlocks; ++b) {
       for (int p = 0; p < kSizes[b]; ++p, ++k) x[k] = Jet(parameters[b][p], k);
     }
-    if (!Call(x.data(), r.data(), std::make_index_sequence<kNumBlocks>())) return false;
-    Eigen::Map<Eigen::Matrix<double, kNumParameters, kNumParameters, Eigen::RowMajor>> H(hessian);
-    H.setZero();
-    for (int i = 0; i < num_residuals(); ++i) H += weights[i] * r[i].h;
-    return true;
+    if constexpr (kNumResiduals != ceres::DYNAMIC) {
+      Jet r[kNumResiduals];
+      return Call(x, r, std::make_index_sequence<kNumBlocks>()) && Sum(r, weights, hessian);
+    } else {
+      std::vector<Jet, Eigen::aligned_allocator<Jet>> r(num_residuals());
+      return Call(x, r.data(), std::make_index_sequence<kNumBlocks>()) &&
+             Sum(r.data(), weights, hessian);
+    }
   }
 
   const Functor& functor() const { return *functor_; }
@@ -441,6 +482,19 @@ class AutoDiffSecondOrderCostFunction final : public SecondOrderCostFunction {
   void Init() {
     set_num_residuals(autodiff_.num_residuals());
     *mutable_parameter_block_sizes() = autodiff_.parameter_block_sizes();
+  }
+
+  // hessian = sum_i weights[i] r[i]'s Hessian (N x N, row-major).
+  bool Sum(const Jet* r, const double* weights, double* hessian) const {
+    typename Jet::Packed sum = weights[0] * r[0].h;
+    for (int i = 1; i < num_residuals(); ++i) sum += weights[i] * r[i].h;
+    int k = 0;
+    for (int i = 0; i < kNumParameters; ++i) {
+      for (int j = i; j < kNumParameters; ++j, ++k) {
+        hessian[i * kNumParameters + j] = hessian[j * kNumParameters + i] = sum[k];
+      }
+    }
+    return true;
   }
 
   template <size_t... Is>

@@ -59,7 +59,7 @@ double Difference(const Jet3& s, const Nested& n) {
     error = std::max(error, std::abs(s.v[i] - n.a.v[i]));
     scale = std::max(scale, std::abs(n.a.v[i]));
     for (int j = 0; j < 3; ++j) {
-      error = std::max(error, std::abs(s.h(i, j) - n.v[i].v[j]));
+      error = std::max(error, std::abs(s.hessian(i, j) - n.v[i].v[j]));
       scale = std::max(scale, std::abs(n.v[i].v[j]));
     }
   }
