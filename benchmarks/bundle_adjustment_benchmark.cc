@@ -22,6 +22,12 @@
 //    end in _cholmod / _eigen); linearise_hessian_s, linearise_factorisation_s
 //    and linearise_symbolic_s split Linearise (both points of the final
 //    Newton step summed);
+//  - the EXACT gradient with the first library again on the same energy
+//    written with ceres::AutoDiffCostFunction, whose residual curvature is
+//    differenced (the energy's default, AutoDiffSecondOrderCostFunction,
+//    evaluates it in closed form): grad_differenced_s,
+//    linearise_hessian_differenced_s, grad_differenced_over_iteration, and
+//    dL_dw_differenced_difference (relative, closed form against differences);
 //  - the peak resident memory each phase adds (mem_*_MB).
 //
 //   build/benchmarks/bundle_adjustment_benchmark --ba_max_iterations=500 \
@@ -126,7 +132,8 @@ void BundleAdjustment(benchmark::State& state, const Flags& flags, const Size& s
       ceres::Problem problem;
       for (const bundle_adjustment::BalObservation& o : solved.observations) {
         problem.AddResidualBlock(
-            bundle_adjustment::SnavelyReprojectionError::Create(o.x, o.y),
+            bundle_adjustment::SnavelyReprojectionError::Create(o.x, o.y,
+                                                                /*second_order=*/false),
             new ceres::ScaledLoss(new ceres::SoftLOneLoss(model.scale),
                                   model.camera_weights[o.camera], ceres::TAKE_OWNERSHIP),
             solved.mutable_camera(o.camera), solved.mutable_point(o.point));
@@ -166,15 +173,17 @@ void BundleAdjustment(benchmark::State& state, const Flags& flags, const Size& s
       Eigen::VectorXd dL_dw;
     };
     auto derivative_run = [&](ceres_wiberg::HessianModel model_type,
-                              ceres_wiberg::SparseLinearAlgebraLibraryType library, Run* run) {
-      energy->bilevel()->SetInnerValues(y_solved);
+                              ceres_wiberg::SparseLinearAlgebraLibraryType library, Run* run,
+                              BaEnergy* on = nullptr) {
+      BaEnergy* energy_run = on != nullptr ? on : energy.get();
+      energy_run->bilevel()->SetInnerValues(y_solved);
       MinimiserDerivative::Options options = bundle_adjustment::BaLearningDerivativeOptions();
       options.hessian_model = model_type;
       options.sparse_linear_algebra_library_type = library;
       MinimiserDerivative derivative(options);
       run->mem_MB = benchmark_measure::PeakIncreaseMb([&] {
         const double t0 = benchmark_measure::Now();
-        const Status status = derivative.Linearise(energy->bilevel(), &run->summary);
+        const Status status = derivative.Linearise(energy_run->bilevel(), &run->summary);
         const double t1 = benchmark_measure::Now();
         run->linearise_s = t1 - t0;
         run->ok = status.ok();
@@ -219,6 +228,29 @@ void BundleAdjustment(benchmark::State& state, const Flags& flags, const Size& s
       counter("mem_grad_MB", exact.mem_MB);
       counter("mem_grad_gn_MB", gn.mem_MB);
       if (l == 0) {
+        // The EXACT gradient with the reprojection errors' curvature
+        // differenced (plain AutoDiffCostFunction) instead of in closed form
+        // (AutoDiffSecondOrderCostFunction, the energy's default): *_differenced_*.
+        {
+          BaEnergyOptions differenced_options = energy_options;
+          differenced_options.second_order_curvature = false;
+          std::unique_ptr<BaEnergy> differenced;
+          Check(BaEnergy::Create(scene.initial, differenced_options, model, &differenced),
+                "energy (differenced curvature)");
+          Run run;
+          derivative_run(ceres_wiberg::HessianModel::EXACT, flags.libraries[l], &run,
+                         differenced.get());
+          counter("grad_differenced_s", run.linearise_s + run.vjp_s);
+          counter("linearise_hessian_differenced_s", run.summary.hessian_time_in_seconds);
+          counter("grad_differenced_over_iteration",
+                  (run.linearise_s + run.vjp_s) / per_iteration_s);
+          if (run.ok && exact.ok) {
+            // Closed form against differences: dL/dw the same up to the
+            // differences' error.
+            counter("dL_dw_differenced_difference",
+                    (run.dL_dw - exact.dL_dw).norm() / exact.dL_dw.norm());
+          }
+        }
         state.SetIterationTime(exact.linearise_s + exact.vjp_s);
         state.counters["gradient_max_at_solve"] =
             exact.summary.gradient_max_norm_before_newton_step;

@@ -476,9 +476,14 @@ def bundle_adjustment_section(data):
            "s / LM iter = solve s / LM iters. Gradients: reverse mode, lambda = 0.1, "
            "`HESSIAN_DIAGONAL`, final Newton step (two points: H built and factorised twice), "
            "with CHOLMOD (`SUITE_SPARSE`, the default); `EIGEN_SPARSE` (Eigen's "
-           "`SimplicialLDLT`) in the same run for comparison.", ""]
+           "`SimplicialLDLT`) in the same run for comparison. EXACT: the reprojection errors' "
+           "curvature in closed form (`AutoDiffSecondOrderCostFunction`); differenced: the "
+           "same energy with `AutoDiffCostFunction` (curvature by central differences of its "
+           "Jacobians), CHOLMOD.", ""]
     header = ["n_y", "n_w", "observations", "LM iters", "converged", "solve s", "s / LM iter",
-              "EXACT grad s (H build, factorisation)", "EXACT ok", "GN grad s (factorisation)",
+              "EXACT grad s (H build, factorisation)", "EXACT ok",
+              "differenced EXACT grad s (H build)", "differenced grad / LM iter",
+              "GN grad s (factorisation)",
               "GN ok", "EXACT grad / LM iter", "GN grad / LM iter",
               "EIGEN_SPARSE: EXACT grad s (factorisation)", "EIGEN_SPARSE: GN grad s",
               "mem solve MB", "mem EXACT MB", "mem GN MB", "peak RSS MB"]
@@ -497,7 +502,11 @@ def bundle_adjustment_section(data):
         body.append([fmt(b["n_y"]), fmt(b["n_w"]), fmt(b["observations"]),
                      fmt(b["solve_iterations"]), "yes" if b["solve_converged"] else "no",
                      fmt(b["solve_s"]), fmt(b["solve_per_iteration_s"]), exact,
-                     "yes" if b["exact_ok"] else "no", gn,
+                     "yes" if b["exact_ok"] else "no",
+                     ("%s (%s)" % (fmt(b["grad_differenced_s"]),
+                                   fmt(b["linearise_hessian_differenced_s"]))
+                      if "grad_differenced_s" in b else "-"),
+                     fmt(b.get("grad_differenced_over_iteration")), gn,
                      "yes" if b["gn_ok"] else "no", fmt(b["grad_over_iteration"]),
                      fmt(b["grad_gn_over_iteration"]), eigen, fmt(b.get("grad_gn_s_eigen")),
                      fmt(b["mem_solve_MB"]), fmt(b["mem_grad_MB"]), fmt(b["mem_grad_gn_MB"]),

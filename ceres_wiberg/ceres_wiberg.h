@@ -14,6 +14,7 @@
 #include "ceres_wiberg/minimiser_derivative.h"
 #include "ceres_wiberg/minimiser_derivative_checker.h"
 #include "ceres_wiberg/newton_polish.h"
+#include "ceres_wiberg/second_order_cost_function.h"
 #include "ceres_wiberg/status.h"
 #include "ceres_wiberg/thread_pool.h"
 #include "ceres_wiberg/types.h"

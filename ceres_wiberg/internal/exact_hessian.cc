@@ -192,12 +192,15 @@ Status ExactHessian::CurvatureAlong(Workspace* workspace, int i, const double* d
   };
 
   double noise = 0.0;
-  Status status = difference(h, &ws.fine, &noise);
+  // A SecondOrderCostFunction's closed form replaces the difference.
+  const bool closed_form = residual.second_order != nullptr;
+  Status status = closed_form ? ClosedFormCurvatureAlong(&ws, i, &ws.fine)
+                              : difference(h, &ws.fine, &noise);
   if (!status.ok()) return status;
   // A difference that is exactly zero (the Jacobians at x +- h Delta agree
   // to the last bit, as for a residual linear along Delta) is taken as zero
   // curvature, as the probes take it: nothing to extrapolate.
-  extrapolate = extrapolate && (ws.fine.array() != 0.0).any();
+  extrapolate = extrapolate && !closed_form && (ws.fine.array() != 0.0).any();
   if (extrapolate) {
     // Richardson: R = (4 D(h) - D(2h)) / 3 cancels the O(h^2) term c h^2,
     // and |D(h) - D(2h)| = 3 c h^2 measures it. While that term is above
@@ -238,6 +241,58 @@ Status ExactHessian::CurvatureAlong(Workspace* workspace, int i, const double* d
     }
   }
   return Status::Ok();
+}
+
+Status ExactHessian::ClosedFormCurvature(Workspace* workspace, int i) const {
+  Workspace& ws = *workspace;
+  const ResidualBlockInfo& residual = layout_.residuals[i];
+  int ambient_size = 0;
+  for (int j = 0; j < residual.num_differenced_blocks; ++j) {
+    ambient_size += layout_.blocks[residual.blocks[j]].ambient_size;
+  }
+  // c = rho' r of the exact view, as CurvatureAlong's differences use.
+  ws.curvature_weights = linearisation_.exact_rho(i)[1] *
+                         ConstVectorMap(linearisation_.exact_residuals(i), residual.num_residuals);
+  ws.ambient_curvature.resize(ambient_size, ambient_size);
+  ws.scratch.values.resize(residual.blocks.size());
+  for (size_t j = 0; j < residual.blocks.size(); ++j) {
+    ws.scratch.values[j] = layout_.blocks[residual.blocks[j]].values;
+  }
+  return EvaluateDifferencedCurvature(residual, ws.scratch.values.data(),
+                                      ws.curvature_weights.data(), ws.ambient_curvature.data(),
+                                      ambient_size);
+}
+
+Status ExactHessian::ClosedFormCurvatureAlong(Workspace* workspace, int i,
+                                              Eigen::VectorXd* out) const {
+  Workspace& ws = *workspace;
+  const ResidualBlockInfo& residual = layout_.residuals[i];
+  Status status = ClosedFormCurvature(&ws, i);
+  if (!status.ok()) return status;
+  out->setZero(ws.ambient_curvature.rows());
+  for (int j = 0; j < residual.num_differenced_blocks; ++j) {
+    if (residual.local_offset[j] < 0) continue;  // fixed: does not move
+    const int size = layout_.blocks[residual.blocks[j]].ambient_size;
+    const size_t offset = ws.scratch.ambient_offset[j];
+    out->noalias() += ws.ambient_curvature.middleCols(offset, size) *
+                      ConstVectorMap(ws.scratch.delta.data() + offset, size);
+  }
+  return Status::Ok();
+}
+
+void ExactHessian::ZeroFixedCoordinates(Workspace* workspace, int i) const {
+  if (fixed_ == nullptr) return;
+  Workspace& ws = *workspace;
+  const ResidualBlockInfo& residual = layout_.residuals[i];
+  for (size_t j = 0; j < residual.blocks.size(); ++j) {
+    if (residual.inner_offset[j] < 0) continue;
+    const ParameterBlockInfo& block = layout_.blocks[residual.blocks[j]];
+    for (int q = 0; q < block.tangent_size; ++q) {
+      if (!(*fixed_)[block.offset + q]) continue;
+      ws.curvature.row(residual.inner_offset[j] + q).setZero();
+      ws.curvature.col(residual.inner_offset[j] + q).setZero();
+    }
+  }
 }
 
 Status ExactHessian::InnerLocalHessian(Workspace* workspace, int i, bool exact) const {
@@ -326,6 +381,57 @@ Status ExactHessian::InnerCurvature(Workspace* workspace, int i) const {
     }
     return true;
   };
+
+  if (residual.second_order != nullptr) {
+    // Closed form: P_a^T H_ab P_b over the inner blocks a, b (P the
+    // PlusJacobian of a manifold block, else the identity); nothing is
+    // differenced. The fixed coordinates' rows and columns are zeroed as
+    // the differenced path zeroes them.
+    Status status = ClosedFormCurvature(&ws, i);
+    if (!status.ok()) return status;
+    int ambient_offset_a = 0;
+    for (size_t a = 0; a < residual.blocks.size(); ++a) {
+      const ParameterBlockInfo& block_a = layout_.blocks[residual.blocks[a]];
+      if (residual.inner_offset[a] >= 0) {
+        int ambient_offset_b = 0;
+        for (size_t b = 0; b < residual.blocks.size(); ++b) {
+          const ParameterBlockInfo& block_b = layout_.blocks[residual.blocks[b]];
+          if (residual.inner_offset[b] >= 0) {
+            const auto H_ab = ws.ambient_curvature.block(ambient_offset_a, ambient_offset_b,
+                                                         block_a.ambient_size,
+                                                         block_b.ambient_size);
+            auto out = ws.curvature.block(residual.inner_offset[a], residual.inner_offset[b],
+                                          block_a.tangent_size, block_b.tangent_size);
+            const ConstRowMajorMap P_a(
+                block_a.manifold != nullptr ? linearisation_.plus_jacobian(residual.blocks[a]).data()
+                                            : nullptr,
+                block_a.ambient_size, block_a.tangent_size);
+            const ConstRowMajorMap P_b(
+                block_b.manifold != nullptr ? linearisation_.plus_jacobian(residual.blocks[b]).data()
+                                            : nullptr,
+                block_b.ambient_size, block_b.tangent_size);
+            if (block_a.manifold != nullptr && block_b.manifold != nullptr) {
+              out.noalias() = P_a.transpose() * H_ab * P_b;
+            } else if (block_a.manifold != nullptr) {
+              out.noalias() = P_a.transpose() * H_ab;
+            } else if (block_b.manifold != nullptr) {
+              out.noalias() = H_ab * P_b;
+            } else {
+              out = H_ab;
+            }
+          }
+          if (static_cast<int>(b) < residual.num_differenced_blocks) {
+            ambient_offset_b += block_b.ambient_size;
+          }
+        }
+      }
+      if (static_cast<int>(a) < residual.num_differenced_blocks) {
+        ambient_offset_a += block_a.ambient_size;
+      }
+    }
+    ZeroFixedCoordinates(&ws, i);
+    return Status::Ok();
+  }
 
   // Coordinate q of block j is fixed (an active bound): not differenced.
   auto fixed = [&](int j, int q) {
@@ -419,16 +525,7 @@ Status ExactHessian::InnerCurvature(Workspace* workspace, int i) const {
     }
   }
   // The fixed coordinates' rows and columns: zero (not differenced).
-  if (fixed_ != nullptr) {
-    for (int j : ws.probe_order) {
-      const int t = layout_.blocks[residual.blocks[j]].tangent_size;
-      for (int q = 0; q < t; ++q) {
-        if (!fixed(j, q)) continue;
-        ws.curvature.row(residual.inner_offset[j] + q).setZero();
-        ws.curvature.col(residual.inner_offset[j] + q).setZero();
-      }
-    }
-  }
+  ZeroFixedCoordinates(&ws, i);
   return Status::Ok();
 }
 

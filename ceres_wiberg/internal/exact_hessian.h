@@ -9,7 +9,11 @@
 // of magnitude inside one block. Assemble probes each residual block
 // for structurally zero curvature columns, differences the others and sums
 // the blocks into a SymmetricBlockMatrix (the Gauss-Newton part alone for
-// HessianModel::GAUSS_NEWTON).
+// HessianModel::GAUSS_NEWTON). A residual block whose (wrapped) cost function
+// is a SecondOrderCostFunction is not differenced: its curvature is
+// evaluated in closed form and mapped to tangent coordinates as the
+// differences are (PlusJacobian^T H PlusJacobian; the manifolds' own
+// curvature is added per block by Assemble either way).
 
 #ifndef CERES_WIBERG_INTERNAL_EXACT_HESSIAN_H_
 #define CERES_WIBERG_INTERNAL_EXACT_HESSIAN_H_
@@ -60,7 +64,9 @@ class ExactHessian {
   // entries along a and m are ignored and their rows are zero, since r does
   // not depend on them (their mixed derivatives are analytic, see
   // LearnableLossDerivatives). A difference that comes out exactly zero is
-  // not extrapolated.
+  // not extrapolated. When the differenced cost function is a
+  // SecondOrderCostFunction, its closed-form ambient curvature times Delta
+  // replaces the difference (exact up to round-off).
   Status CurvatureAlong(int i, const double* direction, CurvatureRows rows, double* out,
                         bool extrapolate = true) const;
 
@@ -73,7 +79,8 @@ class ExactHessian {
                   SymmetricBlockMatrix* hessian);
 
   // Cost function evaluations made by CurvatureAlong (probes included)
-  // since construction: how much was differenced, for tests.
+  // since construction: how much was differenced, for tests. Closed-form
+  // curvatures (SecondOrderCostFunction) are not differenced: not counted.
   int64_t num_curvature_evaluations() const;
 
  private:
@@ -91,6 +98,10 @@ class ExactHessian {
     Eigen::VectorXd column;     // num_local
     std::vector<int> probe_order;
     std::vector<char> block_known;  // per block of the residual: columns differenced
+    // A SecondOrderCostFunction's ambient curvature (ClosedFormCurvature)
+    // and its weights c = rho' r.
+    RowMajorMatrix ambient_curvature;
+    Eigen::VectorXd curvature_weights;
     int64_t num_curvature_evaluations = 0;
   };
 
@@ -99,6 +110,18 @@ class ExactHessian {
   // H of residual block i over its inner local columns into
   // workspace->local_hessian.
   Status InnerLocalHessian(Workspace* workspace, int i, bool exact) const;
+  // The closed-form curvature sum_k c_k d2r_k/dp2 (c = rho' r) of residual
+  // block i, whose differenced cost function is a SecondOrderCostFunction,
+  // over its differenced blocks' ambient coordinates into
+  // workspace->ambient_curvature (at the blocks' current values).
+  Status ClosedFormCurvature(Workspace* workspace, int i) const;
+  // CurvatureAlong's closed form: the ambient curvature times the ambient
+  // direction in workspace->scratch (its blocks that are not fixed) into
+  // *out.
+  Status ClosedFormCurvatureAlong(Workspace* workspace, int i, Eigen::VectorXd* out) const;
+  // Zeroes the rows and columns of workspace->curvature of the inner
+  // coordinates fixed by the current Assemble (active bounds).
+  void ZeroFixedCoordinates(Workspace* workspace, int i) const;
   // max(|x|, sqrt(eps) / relative_step): a coordinate's own scale, with
   // Ceres' NumericDiff minimum step for values at or near zero.
   double CoordinateScale(double x) const;

@@ -174,6 +174,9 @@ ResidualBlockInfo DescribeResidualBlock(const ceres::Problem& problem, ceres::Re
       residual.num_differenced_blocks = learnable_loss->num_wrapped_parameter_blocks();
     }
   }
+  residual.second_order = dynamic_cast<const SecondOrderCostFunction*>(
+      residual.learnable_loss != nullptr ? &residual.learnable_loss->wrapped_cost_function()
+                                         : residual.cost_function);
   return residual;
 }
 
@@ -282,6 +285,23 @@ Status EvaluateDifferencedResidualBlock(const ProblemLayout& layout,
   }
   return CheckEvaluation(layout, residual, kWrapped, residual.num_differenced_blocks,
                          residuals, jacobians);
+}
+
+Status EvaluateDifferencedCurvature(const ResidualBlockInfo& residual,
+                                    const double* const* parameters, const double* weights,
+                                    double* hessian, int ambient_size) {
+  CHECK(residual.second_order != nullptr);
+  const char* what = residual.learnable_loss != nullptr ? kWrapped : "the cost function of ";
+  if (!residual.second_order->EvaluateCurvature(parameters, weights, hessian)) {
+    return NumericalFailureError(std::string("the curvature of ") + what +
+                                 ResidualName(residual) +
+                                 " could not be evaluated (EvaluateCurvature returned false)");
+  }
+  if (!AllFinite(hessian, ambient_size * ambient_size)) {
+    return NumericalFailureError(std::string("the curvature of ") + what +
+                                 ResidualName(residual) + " has a NaN or infinite entry");
+  }
+  return Status::Ok();
 }
 
 Status ApplyInnerStep(const ProblemLayout& layout, const Eigen::VectorXd& step) {

@@ -13,6 +13,7 @@
 #include "Eigen/Core"
 #include "ceres/problem.h"
 #include "ceres_wiberg/learnable_loss.h"
+#include "ceres_wiberg/second_order_cost_function.h"
 #include "ceres_wiberg/status.h"
 
 namespace ceres_wiberg {
@@ -75,6 +76,10 @@ struct ResidualBlockInfo {
   // over: the wrapped cost function's (the first n) with a learnable loss,
   // all otherwise.
   int num_differenced_blocks = 0;
+  // The differenced cost function (above) when it is a
+  // SecondOrderCostFunction: its curvature is then evaluated in closed form
+  // (EvaluateDifferencedCurvature), not differenced. Null otherwise.
+  const SecondOrderCostFunction* second_order = nullptr;
 };
 
 // Built once per BilevelProblem. Only residual blocks that touch at least one
@@ -139,6 +144,15 @@ Status EvaluateDifferencedResidualBlock(const ProblemLayout& layout,
                                         const ResidualBlockInfo& residual,
                                         const double* const* parameters,
                                         double* residuals, double** jacobians);
+
+// The closed-form curvature sum_k weights[k] d2r_k/dp2 of the differenced
+// cost function of a residual block with residual.second_order set, over
+// its first residual.num_differenced_blocks blocks' ambient coordinates
+// (row-major, `hessian` sized to match). kNumericalFailure naming the
+// residual block when EvaluateCurvature returns false or a NaN/Inf entry.
+Status EvaluateDifferencedCurvature(const ResidualBlockInfo& residual,
+                                    const double* const* parameters, const double* weights,
+                                    double* hessian, int ambient_size);
 
 // y <- y (+) step: moves every inner block by its segment of `step` (tangent
 // coordinates, y order), through the block's manifold Plus where it has one,

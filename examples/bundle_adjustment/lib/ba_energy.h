@@ -82,6 +82,12 @@ struct BaEnergyOptions {
   // an ordinary residual, whose Gauss-Newton model over-weights outliers
   // (learnable_loss.h), and stops on its iteration limit well short of g = 0.
   bool newton_polish = true;
+  // The reprojection errors as AutoDiffSecondOrderCostFunction: the exact
+  // Hessian's residual curvature in closed form (one second-order autodiff
+  // evaluation per observation) instead of central differences of the
+  // Jacobians (SnavelyReprojectionError::Create). The same derivatives up to
+  // the differences' error; false only to compare.
+  bool second_order_curvature = true;
 
   bool IsValid(std::string* error) const;
 };

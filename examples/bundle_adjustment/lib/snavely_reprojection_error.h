@@ -12,6 +12,7 @@
 
 #include "ceres/autodiff_cost_function.h"
 #include "ceres/rotation.h"
+#include "ceres_wiberg/second_order_cost_function.h"
 
 namespace bundle_adjustment {
 
@@ -47,7 +48,17 @@ struct SnavelyReprojectionError {
     return true;
   }
 
-  static ceres::CostFunction* Create(double observed_x, double observed_y) {
+  // second_order: an AutoDiffSecondOrderCostFunction (the same functor, and
+  // to Ceres the same cost function), whose curvature the exact Hessian
+  // evaluates in closed form instead of differencing it; else Ceres'
+  // AutoDiffCostFunction.
+  static ceres::CostFunction* Create(double observed_x, double observed_y,
+                                     bool second_order = true) {
+    if (second_order) {
+      return new ceres_wiberg::AutoDiffSecondOrderCostFunction<SnavelyReprojectionError, 2,
+                                                               kCameraSize, kPointSize>(
+          new SnavelyReprojectionError(observed_x, observed_y));
+    }
     return new ceres::AutoDiffCostFunction<SnavelyReprojectionError, 2, kCameraSize, kPointSize>(
         new SnavelyReprojectionError(observed_x, observed_y));
   }
