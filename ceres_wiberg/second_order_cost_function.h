@@ -63,7 +63,13 @@ class SecondOrderCostFunction : public ceres::CostFunction {
 // constants mixed in as `T(1.0)` or `x + 1.0`) also computes Hessians.
 // (Ceres' nested Jet<Jet<double, N>, N> would too, but does not compile with
 // such constants in Ceres 2.1, and carries every first derivative twice.)
-// Comparisons compare values; branches are differentiated as taken. The type
+// Comparisons compare values; branches are differentiated as taken. So a
+// functor that switches to a truncated series near a point gets the series'
+// second derivatives there, not the function's: Ceres' AngleAxisRotatePoint
+// uses R = I + [w]x when |w|^2 < eps, whose curvature is zero, so at a zero
+// rotation (to 1.5e-8 rad) the closed form misses the rotation's curvature.
+// Keep such cost functions on the differenced path (a plain
+// ceres::AutoDiffCostFunction), whose steps leave the branch. The type
 // and its functions live in namespace ceres_wiberg::second_order_jet (found
 // by argument-dependent lookup), so that they do not hide the std functions
 // of doubles from code in namespace ceres_wiberg.
