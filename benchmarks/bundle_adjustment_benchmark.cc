@@ -16,7 +16,8 @@
 //    respect to w = (scale, weights), reverse mode, as the learner uses it
 //    (lambda = 0.1, D = diag(H), final Newton step, no eigenvalue
 //    iterations): Linearise (assemble and factorise H + lambda D) and
-//    VectorJacobianProduct, with the EXACT Hessian and with GAUSS_NEWTON,
+//    VectorJacobianProduct, with the EXACT Hessian and with GAUSS_NEWTON
+//    (--ba_hessian_models=EXACT,GAUSS_NEWTON, the default, or one of them),
 //    for each sparse library of --ba_libraries (default SUITE_SPARSE, then
 //    EIGEN_SPARSE: the counters of the first are unsuffixed, the others'
 //    end in _cholmod / _eigen); linearise_hessian_s, linearise_factorisation_s
@@ -76,6 +77,10 @@ struct Flags {
   std::vector<ceres_wiberg::SparseLinearAlgebraLibraryType> libraries = {
       ceres_wiberg::SparseLinearAlgebraLibraryType::SUITE_SPARSE,
       ceres_wiberg::SparseLinearAlgebraLibraryType::EIGEN_SPARSE};
+  // The Hessian models whose gradients are measured (--ba_hessian_models,
+  // e.g. GAUSS_NEWTON alone to profile it); the other's counters are 0.
+  bool exact = true;
+  bool gauss_newton = true;
 };
 
 // The counters' suffix of a library that is not the first of --ba_libraries.
@@ -175,6 +180,9 @@ void BundleAdjustment(benchmark::State& state, const Flags& flags, const Size& s
     auto derivative_run = [&](ceres_wiberg::HessianModel model_type,
                               ceres_wiberg::SparseLinearAlgebraLibraryType library, Run* run,
                               BaEnergy* on = nullptr) {
+      if (!(model_type == ceres_wiberg::HessianModel::EXACT ? flags.exact : flags.gauss_newton)) {
+        return;
+      }
       BaEnergy* energy_run = on != nullptr ? on : energy.get();
       energy_run->bilevel()->SetInnerValues(y_solved);
       MinimiserDerivative::Options options = bundle_adjustment::BaLearningDerivativeOptions();
@@ -307,9 +315,22 @@ bool ParseLibraries(const std::string& text,
   return !libraries->empty();
 }
 
+// "EXACT,GAUSS_NEWTON" -> which models; false if malformed or empty.
+bool ParseModels(const std::string& text, bool* exact, bool* gauss_newton) {
+  *exact = *gauss_newton = false;
+  std::stringstream list(text);
+  std::string item;
+  while (std::getline(list, item, ',')) {
+    ceres_wiberg::HessianModel model;
+    if (!ceres_wiberg::StringToHessianModel(item, &model)) return false;
+    (model == ceres_wiberg::HessianModel::EXACT ? *exact : *gauss_newton) = true;
+  }
+  return *exact || *gauss_newton;
+}
+
 // Consumes the --ba_* flags from argv.
 bool ParseFlags(int* argc, char** argv, Flags* flags) {
-  bool sizes_ok = true, libraries_ok = true;
+  bool sizes_ok = true, libraries_ok = true, models_ok = true;
   if (!benchmark_measure::ConsumeFlags(
           argc, argv,
           {{"ba_sizes",
@@ -319,6 +340,10 @@ bool ParseFlags(int* argc, char** argv, Flags* flags) {
               libraries_ok = ParseLibraries(v, &flags->libraries);
             }},
            {"ba_views", [flags](const std::string& v) { flags->views = std::stod(v); }},
+           {"ba_hessian_models",
+            [flags, &models_ok](const std::string& v) {
+              models_ok = ParseModels(v, &flags->exact, &flags->gauss_newton);
+            }},
            {"ba_max_iterations",
             [flags](const std::string& v) { flags->max_iterations = std::stoi(v); }}})) {
     return false;
@@ -328,10 +353,12 @@ bool ParseFlags(int* argc, char** argv, Flags* flags) {
     sizes_valid = sizes_valid && size.cameras >= 2 && size.points >= 3 &&
                   flags->views <= size.cameras;
   }
-  if (!sizes_valid || !libraries_ok || !(flags->views >= 2.0) || flags->max_iterations < 1) {
+  if (!sizes_valid || !libraries_ok || !models_ok || !(flags->views >= 2.0) ||
+      flags->max_iterations < 1) {
     std::fprintf(stderr,
                  "need --ba_sizes=CAMERASxPOINTS,... (cameras >= 2, points >= 3), "
                  "--ba_libraries=SUITE_SPARSE,EIGEN_SPARSE (one or both), "
+                 "--ba_hessian_models=EXACT,GAUSS_NEWTON (one or both), "
                  "2 <= --ba_views <= cameras, --ba_max_iterations >= 1\n");
     return false;
   }

@@ -9,6 +9,7 @@
 
 #include "ceres_wiberg/internal/exact_hessian.h"
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <string>
@@ -22,6 +23,7 @@
 #include "ceres_wiberg/internal/symmetric_block_matrix.h"
 #include "ceres_wiberg/learnable_loss.h"
 #include "ceres_wiberg/minimiser_derivative.h"
+#include "ceres_wiberg/thread_pool.h"
 #include "gtest/gtest.h"
 
 namespace ceres_wiberg {
@@ -282,6 +284,75 @@ TEST(ExactHessianLearnableLoss, CeresLossFallsBackToTheGenericPath) {
   ASSERT_TRUE(exact_hessian.Assemble(HessianModel::EXACT, nullptr, &hessian).ok());
   EXPECT_LE((hessian.ToDense() - H_reference).cwiseAbs().maxCoeff(),
             1e-7 * H_reference.cwiseAbs().maxCoeff());
+}
+
+// Linearisation under EXACT keeps one view of a block with a learnable loss
+// (the exact one, where Ceres' view would be), under GAUSS_NEWTON both: the
+// exact view and g must not depend on that, nor on the number of threads
+// (one thread adds g's terms as they come, threads store them first).
+struct ChainResidual {
+  template <typename T>
+  bool operator()(const T* a, const T* b, const T* w, T* r) const {
+    r[0] = a[0] * b[0] - w[0] * sin(a[0] - b[0]);
+    r[1] = a[0] - T(0.5) * b[0] * b[0];
+    return true;
+  }
+};
+
+TEST(Linearisation, ExactViewAndGradientDoNotDependOnTheModelOrThreads) {
+  constexpr int kSize = 50;
+  std::vector<double> y(kSize);
+  double w[1] = {0.3};
+  double a[1] = {0.8};
+  ceres::Problem problem;
+  for (int i = 0; i < kSize; ++i) y[i] = std::sin(0.37 * i) + 0.1 * i;
+  for (int i = 0; i + 1 < kSize; ++i) {
+    problem.AddResidualBlock(
+        new LearnableLossCostFunction(
+            new ceres::AutoDiffCostFunction<ChainResidual, 2, 1, 1, 1>(new ChainResidual),
+            i % 2 == 0 ? LearnableLossType::CAUCHY : LearnableLossType::PSEUDO_HUBER),
+        nullptr, {&y[i], &y[i + 1], w, a});
+  }
+  // Blocks without a learnable loss too.
+  problem.AddResidualBlock(
+      new ceres::AutoDiffCostFunction<ChainResidual, 2, 1, 1, 1>(new ChainResidual),
+      new ceres::CauchyLoss(1.0), &y[0], &y[kSize - 1], w);
+  std::unique_ptr<BilevelProblem> bilevel;
+  ASSERT_TRUE(BilevelProblem::Create(&problem, {w, a}, &bilevel).ok());
+  const ProblemLayout& layout = bilevel->layout();
+
+  ThreadPool pool(2);
+  Linearisation exact(layout, HessianModel::EXACT);
+  Linearisation gauss_newton(layout, HessianModel::GAUSS_NEWTON);
+  Linearisation threaded(layout, HessianModel::EXACT, &pool);
+  EXPECT_FALSE(exact.keeps_ceres_view());
+  EXPECT_TRUE(gauss_newton.keeps_ceres_view());
+  for (Linearisation* linearisation : {&exact, &gauss_newton, &threaded}) {
+    ASSERT_TRUE(linearisation->Evaluate().ok());
+  }
+  // Bit-identical, not merely close.
+  EXPECT_TRUE(exact.gradient() == gauss_newton.gradient());
+  EXPECT_TRUE(exact.gradient() == threaded.gradient());
+  bool ceres_view_differs = false;
+  for (size_t i = 0; i < layout.residuals.size(); ++i) {
+    const ResidualBlockInfo& residual = layout.residuals[i];
+    const int k = residual.num_residuals;
+    const int size = k * residual.num_local;
+    for (const Linearisation* other : {&gauss_newton, &threaded}) {
+      EXPECT_TRUE(std::equal(exact.exact_residuals(i), exact.exact_residuals(i) + k,
+                             other->exact_residuals(i)));
+      EXPECT_TRUE(std::equal(exact.exact_jacobian(i), exact.exact_jacobian(i) + size,
+                             other->exact_jacobian(i)));
+      EXPECT_TRUE(std::equal(exact.exact_rho(i), exact.exact_rho(i) + 3, other->exact_rho(i)));
+    }
+    if (residual.learnable_loss != nullptr) {
+      ceres_view_differs = ceres_view_differs ||
+                           !std::equal(gauss_newton.jacobian(i), gauss_newton.jacobian(i) + size,
+                                       gauss_newton.exact_jacobian(i));
+    }
+  }
+  // GAUSS_NEWTON's Ceres view is its own (r~ = sqrt(m rho(|r|^2)) r / |r|).
+  EXPECT_TRUE(ceres_view_differs);
 }
 
 }  // namespace

@@ -135,9 +135,20 @@ void DampedSolver::SetSparse(Eigen::SparseMatrix<double> H_upper) {
     H_upper = Eigen::SparseMatrix<double>(n, n);
     H_upper.setFromTriplets(triplets.begin(), triplets.end());
   }
+  // Every diagonal entry in the pattern (the damping goes there): the
+  // upper triangle's columns end with it where H has one; a missing one is
+  // inserted as zero.
+  H_upper.makeCompressed();
+  bool inserted = false;
+  for (int col = 0; col < H_upper.outerSize(); ++col) {
+    const int end = H_upper.outerIndexPtr()[col + 1];
+    if (end > H_upper.outerIndexPtr()[col] && H_upper.innerIndexPtr()[end - 1] == col) continue;
+    H_upper.coeffRef(col, col) = 0.0;
+    inserted = true;
+  }
+  if (inserted) H_upper.makeCompressed();
   // The sparsity pattern is the problem's: analysed once, kept across points
   // while it is the same.
-  H_upper.makeCompressed();
   const bool same_pattern =
       !dense_ && H_upper.rows() == sparse_hessian_upper_.rows() &&
       H_upper.nonZeros() == sparse_hessian_upper_.nonZeros() &&
@@ -148,6 +159,22 @@ void DampedSolver::SetSparse(Eigen::SparseMatrix<double> H_upper) {
   if (!same_pattern) cholmod_analysed_ = ldlt_analysed_ = false;
   dense_ = false;
   sparse_hessian_upper_ = std::move(H_upper);
+  hessian_values_ = sparse_hessian_upper_.valuePtr();
+}
+
+Eigen::Map<const Eigen::SparseMatrix<double>> DampedSolver::SparseHessian() const {
+  const Eigen::SparseMatrix<double>& H = sparse_hessian_upper_;
+  return Eigen::Map<const Eigen::SparseMatrix<double>>(H.rows(), H.cols(), H.nonZeros(),
+                                                       H.outerIndexPtr(), H.innerIndexPtr(),
+                                                       hessian_values_);
+}
+
+Eigen::VectorXd DampedSolver::SparseHessianDiagonal() const {
+  // Each column of the upper triangle ends with its diagonal entry.
+  const Eigen::SparseMatrix<double>& H = sparse_hessian_upper_;
+  Eigen::VectorXd h(H.outerSize());
+  for (int col = 0; col < H.outerSize(); ++col) h[col] = hessian_values_[H.outerIndexPtr()[col + 1] - 1];
+  return h;
 }
 
 Status DampedSolver::Factorise(double lambda) {
@@ -334,36 +361,34 @@ Status DampedSolver::FactoriseDense() {
   return find_null_direction(Classify());
 }
 
-Eigen::SparseMatrix<double> DampedSolver::ScaledSparse() {
-  const Eigen::SparseMatrix<double>& H = sparse_hessian_upper_;
-  const Eigen::VectorXd h = H.diagonal();
+void DampedSolver::ScaleSparseInPlace(Eigen::VectorXd* hessian_values) {
+  Eigen::SparseMatrix<double>& scaled = sparse_hessian_upper_;
+  const Eigen::VectorXd h = SparseHessianDiagonal();
   const Eigen::VectorXd a = h + DampingDiagonal(h);
   scale_ = JacobiScale(a);
-  Eigen::SparseMatrix<double> scaled = H;
-  // The upper triangle's columns end with their diagonal entry where H has
-  // one; a missing one is inserted.
-  bool inserted = false;
+  *hessian_values = Eigen::Map<const Eigen::VectorXd>(scaled.valuePtr(), scaled.nonZeros());
+  hessian_values_ = hessian_values->data();
+  // Each column of the upper triangle ends with its diagonal entry
+  // (SetSparse).
   for (int col = 0; col < scaled.outerSize(); ++col) {
-    const int end = scaled.outerIndexPtr()[col + 1];
-    if (end > scaled.outerIndexPtr()[col] && scaled.innerIndexPtr()[end - 1] == col) {
-      scaled.valuePtr()[end - 1] += a[col] - h[col];
-    } else {
-      scaled.coeffRef(col, col) += a[col] - h[col];
-      inserted = true;
-    }
+    scaled.valuePtr()[scaled.outerIndexPtr()[col + 1] - 1] += a[col] - h[col];
   }
-  if (inserted) scaled.makeCompressed();
   for (int col = 0; col < scaled.outerSize(); ++col) {
     for (Eigen::SparseMatrix<double>::InnerIterator it(scaled, col); it; ++it) {
       it.valueRef() *= scale_[it.row()] * scale_[it.col()];
     }
   }
-  return scaled;
+}
+
+void DampedSolver::RestoreSparse(const Eigen::VectorXd& hessian_values) {
+  Eigen::Map<Eigen::VectorXd>(sparse_hessian_upper_.valuePtr(), sparse_hessian_upper_.nonZeros()) =
+      hessian_values;
+  hessian_values_ = sparse_hessian_upper_.valuePtr();
 }
 
 Eigen::VectorXd DampedSolver::MultiplySparse(const Eigen::VectorXd& v) const {
-  const Eigen::VectorXd h = sparse_hessian_upper_.diagonal();
-  return sparse_hessian_upper_.selfadjointView<Eigen::Upper>() * v +
+  const Eigen::VectorXd h = SparseHessianDiagonal();
+  return SparseHessian().selfadjointView<Eigen::Upper>() * v +
          DampingDiagonal(h).cwiseProduct(v);
 }
 
@@ -372,7 +397,16 @@ Status DampedSolver::FactoriseSparse() {
   null_direction_.resize(0);
   analysis_time_ = numeric_time_ = 0.0;
   null_space_dimension_ = -1;
-  const Eigen::SparseMatrix<double> scaled = ScaledSparse();
+  // S A S overwrites H's values for the factorisation (no second copy of the
+  // pattern), which are restored after it.
+  Eigen::VectorXd hessian_values;
+  ScaleSparseInPlace(&hessian_values);
+  const Status status = FactoriseScaledSparse(sparse_hessian_upper_);
+  RestoreSparse(hessian_values);
+  return status;
+}
+
+Status DampedSolver::FactoriseScaledSparse(const Eigen::SparseMatrix<double>& scaled) {
   if (options_.sparse_linear_algebra_library_type ==
       SparseLinearAlgebraLibraryType::EIGEN_SPARSE) {
     return FactoriseLdlt(scaled);
@@ -412,8 +446,8 @@ Status DampedSolver::FactoriseLdlt(const Eigen::SparseMatrix<double>& scaled) {
     // A zero pivot: S A S is singular (or, beyond it, indefinite); the
     // pivot's coordinate is where the null direction shows.
     min_eigenvalue_ = scaled_min_eigenvalue_ = 0.0;
-    max_eigenvalue_ = (Eigen::VectorXd(sparse_hessian_upper_.diagonal()) +
-                       DampingDiagonal(sparse_hessian_upper_.diagonal()))
+    const Eigen::VectorXd h = SparseHessianDiagonal();
+    max_eigenvalue_ = (h + DampingDiagonal(h))
                           .cwiseAbs()
                           .maxCoeff();
     scaled_max_eigenvalue_ = Eigen::VectorXd(scaled.diagonal()).cwiseAbs().maxCoeff();

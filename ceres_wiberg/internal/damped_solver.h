@@ -91,8 +91,17 @@ class DampedSolver {
 
   Status FactoriseDense();
   Status FactoriseSparse();
-  // S A S (upper triangle) from the kept sparse H; sets scale_.
-  Eigen::SparseMatrix<double> ScaledSparse();
+  Status FactoriseScaledSparse(const Eigen::SparseMatrix<double>& scaled);
+  // Overwrites the kept sparse H's values with S A S's (upper triangle; the
+  // pattern is shared, not copied) after saving H's values in
+  // *hessian_values, which hessian_values_ then points to; sets scale_.
+  // RestoreSparse undoes it.
+  void ScaleSparseInPlace(Eigen::VectorXd* hessian_values);
+  void RestoreSparse(const Eigen::VectorXd& hessian_values);
+  // The kept sparse H (its own values also during a Factorise) and its
+  // diagonal.
+  Eigen::Map<const Eigen::SparseMatrix<double>> SparseHessian() const;
+  Eigen::VectorXd SparseHessianDiagonal() const;
   // A v for the kept sparse H (free coordinates).
   Eigen::VectorXd MultiplySparse(const Eigen::VectorXd& v) const;
   // The eigenvalue bounds and estimates, classification and null direction
@@ -136,7 +145,10 @@ class DampedSolver {
   double analysis_time_ = 0.0;
   double numeric_time_ = 0.0;
   Eigen::MatrixXd dense_hessian_;
+  // H's upper triangle, every diagonal entry present. During a sparse
+  // Factorise its values are S A S's and H's are at hessian_values_.
   Eigen::SparseMatrix<double> sparse_hessian_upper_;
+  const double* hessian_values_ = nullptr;
   bool estimates_ = false;
   double min_eigenvalue_ = 0.0;
   double max_eigenvalue_ = 0.0;

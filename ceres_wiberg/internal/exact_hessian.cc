@@ -538,6 +538,8 @@ int64_t ExactHessian::num_curvature_evaluations() const {
 Status ExactHessian::Assemble(HessianModel model, const std::vector<char>* fixed,
                               SymmetricBlockMatrix* hessian) {
   const bool exact = model == HessianModel::EXACT;
+  // Gauss-Newton reads Ceres' view, which an EXACT linearisation drops.
+  CHECK(exact || linearisation_.keeps_ceres_view());
   fixed_ = fixed != nullptr && std::find(fixed->begin(), fixed->end(), 1) != fixed->end()
                ? fixed
                : nullptr;

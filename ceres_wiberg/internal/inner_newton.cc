@@ -22,7 +22,7 @@ InnerNewton::InnerNewton(const MinimiserDerivative::Options& options, BilevelPro
       layout_(problem->layout()),
       thread_pool_(options.num_threads > 1 ? std::make_unique<ThreadPool>(options.num_threads)
                                            : nullptr),
-      linearisation_(layout_, thread_pool_.get()),
+      linearisation_(layout_, options.hessian_model, thread_pool_.get()),
       exact_hessian_(layout_, linearisation_, options.second_derivative_relative_step,
                      thread_pool_.get()),
       hessian_(layout_),

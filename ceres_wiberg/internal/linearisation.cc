@@ -36,13 +36,17 @@ Status EvaluateLoss(const ResidualBlockInfo& residual, double s, double* rho) {
 
 }  // namespace
 
-Linearisation::Linearisation(const ProblemLayout& layout, ThreadPool* thread_pool)
+Linearisation::Linearisation(const ProblemLayout& layout, HessianModel hessian_model,
+                             ThreadPool* thread_pool)
     : layout_(layout),
       thread_pool_(thread_pool),
+      keep_ceres_view_(hessian_model != HessianModel::EXACT),
       ambient_gradient_(layout.blocks.size()),
       plus_jacobian_(layout.blocks.size()) {
   size_t residual_size = 0;
   size_t jacobian_size = 0;
+  residual_offset_.reserve(layout.residuals.size());
+  jacobian_offset_.reserve(layout.residuals.size());
   for (const ResidualBlockInfo& residual : layout.residuals) {
     residual_offset_.push_back(residual_size);
     jacobian_offset_.push_back(jacobian_size);
@@ -51,29 +55,16 @@ Linearisation::Linearisation(const ProblemLayout& layout, ThreadPool* thread_poo
   }
   residuals_.resize(residual_size);
   jacobians_.resize(jacobian_size);
-  size_t gradient_term_size = 0;
-  gradient_term_offset_.resize(layout.residuals.size());
-  for (size_t i = 0; i < layout.residuals.size(); ++i) {
-    const ResidualBlockInfo& residual = layout.residuals[i];
-    for (int b : residual.blocks) {
-      const ParameterBlockInfo& block = layout.blocks[b];
-      if (block.role != BlockRole::kInner) {
-        gradient_term_offset_[i].push_back(-1);
-        continue;
-      }
-      gradient_term_offset_[i].push_back(static_cast<int64_t>(gradient_term_size));
-      gradient_term_size += block.ambient_size;
-    }
-  }
-  gradient_terms_.resize(gradient_term_size);
   rho_.resize(3 * layout.residuals.size());
   const bool has_learnable_loss =
       std::any_of(layout.residuals.begin(), layout.residuals.end(),
                   [](const ResidualBlockInfo& r) { return r.learnable_loss != nullptr; });
   if (has_learnable_loss) {
-    exact_residuals_.resize(residual_size);
-    exact_jacobians_.resize(jacobian_size);
-    exact_rho_.resize(3 * layout.residuals.size());
+    if (keep_ceres_view_) {
+      exact_residuals_.resize(residual_size);
+      exact_jacobians_.resize(jacobian_size);
+      exact_rho_.resize(3 * layout.residuals.size());
+    }
     learnable_loss_.resize(layout.residuals.size());
   }
 }
@@ -110,38 +101,50 @@ void ResidualScratch::Reset(const ProblemLayout& layout, const ResidualBlockInfo
   }
 }
 
-Status Linearisation::EvaluateResidual(int i, ResidualScratch* scratch) {
+Status Linearisation::EvaluateResidual(int i, bool accumulate, ResidualScratch* scratch) {
   const ResidualBlockInfo& residual = layout_.residuals[i];
   const int k = residual.num_residuals;
   scratch->Reset(layout_, residual);
   for (size_t j = 0; j < residual.blocks.size(); ++j) {
     if (residual.local_offset[j] >= 0) scratch->Want(j);
   }
-  double* r = &residuals_[residual_offset_[i]];
   const bool learnable_loss = residual.learnable_loss != nullptr;
+  // Ceres' view: kept in residuals_, rho_ and jacobians_, except for a
+  // learnable loss under EXACT, where those hold the exact view and Ceres'
+  // residuals and rho live in the scratch only (for the gradient).
+  const bool keep_ceres_view = KeepsCeresView(i);
+  double* r = keep_ceres_view ? &residuals_[residual_offset_[i]] : scratch->residuals.data();
+  double scratch_rho[3];
+  double* rho = keep_ceres_view ? &rho_[3 * i] : scratch_rho;
+  double* exact_r = SeparateExactView(i) ? &exact_residuals_[residual_offset_[i]]
+                                         : &residuals_[residual_offset_[i]];
+  double* exact_rho = SeparateExactView(i) ? &exact_rho_[3 * i] : &rho_[3 * i];
   Status status;
   if (learnable_loss) {
     for (int j = 0; j < residual.num_differenced_blocks; ++j) {
       if (residual.local_offset[j] >= 0) scratch->WantWrapped(j);
     }
-    status = EvaluateResidualBlockWithWrapped(
-        layout_, residual, scratch->values.data(), r, scratch->jacobians.data(),
-        &exact_residuals_[residual_offset_[i]], scratch->wrapped_jacobians.data());
-    if (status.ok()) status = EvaluateLearnableLossTerm(static_cast<int>(i));
+    status = EvaluateResidualBlockWithWrapped(layout_, residual, scratch->values.data(), r,
+                                              scratch->jacobians.data(), exact_r,
+                                              scratch->wrapped_jacobians.data());
+    if (status.ok()) status = EvaluateLearnableLossTerm(static_cast<int>(i), exact_r, exact_rho);
   } else {
     status = EvaluateResidualBlock(layout_, residual, scratch->values.data(), r,
                                    scratch->jacobians.data());
   }
   if (!status.ok()) return status;
   const ConstVectorMap r_vec(r, k);
-  double* rho = &rho_[3 * i];
   status = EvaluateLoss(residual, r_vec.squaredNorm(), rho);
   if (!status.ok()) return status;
 
-  RowMajorMap J_local(&jacobians_[jacobian_offset_[i]], k, residual.num_local);
-  RowMajorMap J_exact(learnable_loss ? &exact_jacobians_[jacobian_offset_[i]] : nullptr, k,
+  RowMajorMap J_local(keep_ceres_view ? &jacobians_[jacobian_offset_[i]] : nullptr, k,
                       residual.num_local);
+  double* exact_J = SeparateExactView(i) ? &exact_jacobians_[jacobian_offset_[i]]
+                                         : &jacobians_[jacobian_offset_[i]];
+  RowMajorMap J_exact(learnable_loss ? exact_J : nullptr, k, residual.num_local);
   if (learnable_loss) J_exact.setZero();
+  // The gradient terms of this block, one after the other.
+  int64_t term_offset = accumulate ? 0 : gradient_term_start_[i];
   for (size_t j = 0; j < residual.blocks.size(); ++j) {
     if (residual.local_offset[j] < 0) continue;
     const int b = residual.blocks[j];
@@ -151,22 +154,32 @@ Status Linearisation::EvaluateResidual(int i, ResidualScratch* scratch) {
     if (block.manifold != nullptr) {
       const ConstRowMajorMap J_x_delta(plus_jacobian_[b].data(),
                                        block.ambient_size, block.tangent_size);
-      J_local.middleCols(residual.local_offset[j], block.tangent_size) =
-          J_r_x * J_x_delta;
+      if (keep_ceres_view) {
+        J_local.middleCols(residual.local_offset[j], block.tangent_size) = J_r_x * J_x_delta;
+      }
       if (wrapped) {
         J_exact.middleCols(residual.local_offset[j], block.tangent_size) =
             ConstRowMajorMap(scratch->wrapped_jacobian(j), k, block.ambient_size) * J_x_delta;
       }
     } else {
-      J_local.middleCols(residual.local_offset[j], block.ambient_size) = J_r_x;
+      if (keep_ceres_view) {
+        J_local.middleCols(residual.local_offset[j], block.ambient_size) = J_r_x;
+      }
       if (wrapped) {
         J_exact.middleCols(residual.local_offset[j], block.ambient_size) =
             ConstRowMajorMap(scratch->wrapped_jacobian(j), k, block.ambient_size);
       }
     }
     if (block.role == BlockRole::kInner) {
-      VectorMap(&gradient_terms_[gradient_term_offset_[i][j]], block.ambient_size).noalias() =
-          rho[1] * J_r_x.transpose() * r_vec;
+      // The term is formed alone and then added, as the threaded path adds
+      // its stored terms, so that both give the same bits.
+      double* term = accumulate ? scratch->J_T_c[0].data() : &gradient_terms_[term_offset];
+      VectorMap(term, block.ambient_size).noalias() = rho[1] * J_r_x.transpose() * r_vec;
+      if (accumulate) {
+        ambient_gradient_[b] += ConstVectorMap(term, block.ambient_size);
+      } else {
+        term_offset += block.ambient_size;
+      }
     }
   }
   return Status::Ok();
@@ -195,15 +208,30 @@ Status Linearisation::Evaluate() {
       thread_pool_ == nullptr ? 1 : std::min(thread_pool_->num_threads(), num_residuals);
   Status status;
   if (num_tasks <= 1) {
-    for (int i = 0; i < num_residuals && status.ok(); ++i) status = EvaluateResidual(i, &scratch_);
+    for (int i = 0; i < num_residuals && status.ok(); ++i) {
+      status = EvaluateResidual(i, /*accumulate=*/true, &scratch_);
+    }
   } else {
     if (static_cast<int>(task_scratch_.size()) < num_tasks) task_scratch_.resize(num_tasks);
+    if (gradient_term_start_.empty()) {
+      // The terms' slots, made on the first threaded Evaluate.
+      gradient_term_start_.resize(num_residuals + 1);
+      int64_t size = 0;
+      for (int i = 0; i < num_residuals; ++i) {
+        gradient_term_start_[i] = size;
+        for (int b : layout_.residuals[i].blocks) {
+          if (layout_.blocks[b].role == BlockRole::kInner) size += layout_.blocks[b].ambient_size;
+        }
+      }
+      gradient_term_start_[num_residuals] = size;
+      gradient_terms_.resize(size);
+    }
     std::vector<Status> statuses(num_tasks);
     thread_pool_->ParallelFor(num_tasks, [&](int t) {
       const int begin = static_cast<int>(static_cast<int64_t>(num_residuals) * t / num_tasks);
       const int end = static_cast<int>(static_cast<int64_t>(num_residuals) * (t + 1) / num_tasks);
       for (int i = begin; i < end && statuses[t].ok(); ++i) {
-        statuses[t] = EvaluateResidual(i, &task_scratch_[t]);
+        statuses[t] = EvaluateResidual(i, /*accumulate=*/false, &task_scratch_[t]);
       }
     });
     // The first failure in residual order (each range stops at its first).
@@ -215,13 +243,13 @@ Status Linearisation::Evaluate() {
     }
   }
   if (!status.ok()) return status;
-  for (int i = 0; i < num_residuals; ++i) {
-    const ResidualBlockInfo& residual = layout_.residuals[i];
-    for (size_t j = 0; j < residual.blocks.size(); ++j) {
-      if (gradient_term_offset_[i][j] < 0) continue;
-      const int b = residual.blocks[j];
-      ambient_gradient_[b] += ConstVectorMap(&gradient_terms_[gradient_term_offset_[i][j]],
-                                             layout_.blocks[b].ambient_size);
+  for (int i = 0; num_tasks > 1 && i < num_residuals; ++i) {
+    int64_t offset = gradient_term_start_[i];
+    for (int b : layout_.residuals[i].blocks) {
+      const ParameterBlockInfo& block = layout_.blocks[b];
+      if (block.role != BlockRole::kInner) continue;
+      ambient_gradient_[b] += ConstVectorMap(&gradient_terms_[offset], block.ambient_size);
+      offset += block.ambient_size;
     }
   }
 
@@ -240,22 +268,21 @@ Status Linearisation::Evaluate() {
   return Status::Ok();
 }
 
-Status Linearisation::EvaluateLearnableLossTerm(int i) {
+Status Linearisation::EvaluateLearnableLossTerm(int i, const double* wrapped_residuals,
+                                                double* exact_rho) {
   const ResidualBlockInfo& residual = layout_.residuals[i];
   const LearnableLossCostFunction& loss = *residual.learnable_loss;
   const double a = layout_.blocks[residual.blocks[loss.scale_block_index()]].values[0];
   const double m = loss.has_weight_block()
                        ? layout_.blocks[residual.blocks[loss.weight_block_index()]].values[0]
                        : 1.0;
-  const double s = ConstVectorMap(&exact_residuals_[residual_offset_[i]], residual.num_residuals)
-                       .squaredNorm();
+  const double s = ConstVectorMap(wrapped_residuals, residual.num_residuals).squaredNorm();
   double rho[3], drho_da[2];
   if (!EvaluateLearnableLoss(loss.type(), s, a, rho, drho_da)) {
     return NumericalFailureError("the learnable loss of residual block #" +
                                  std::to_string(residual.index) +
                                  " could not be evaluated (invalid scale or |r|^2)");
   }
-  double* exact_rho = &exact_rho_[3 * i];
   for (int d = 0; d < 3; ++d) exact_rho[d] = m * rho[d];
   LearnableLossDerivatives& derivatives = learnable_loss_[i];
   derivatives.rho_prime = rho[1];

@@ -15,9 +15,11 @@
 #include <vector>
 
 #include "Eigen/Core"
+#include "glog/logging.h"
 #include "ceres_wiberg/internal/problem_layout.h"
 #include "ceres_wiberg/status.h"
 #include "ceres_wiberg/thread_pool.h"
+#include "ceres_wiberg/types.h"
 
 namespace ceres_wiberg {
 namespace internal {
@@ -64,16 +66,37 @@ struct LearnableLossDerivatives {
 class Linearisation {
  public:
   // thread_pool (not owned; null: one thread) evaluates the residual blocks
-  // in parallel, with results identical to one thread's.
-  explicit Linearisation(const ProblemLayout& layout, ThreadPool* thread_pool = nullptr);
+  // in parallel, with results identical to one thread's. hessian_model says
+  // which views of a block with a learnable loss are kept (see exact_*):
+  // GAUSS_NEWTON builds H from Ceres' view and G from the exact one, so both
+  // are kept; EXACT reads only the exact view, so Ceres' view of such a
+  // block is not kept (residuals(i), jacobian(i) and rho(i) must not be
+  // called for it) and the block costs one local Jacobian, not two.
+  explicit Linearisation(const ProblemLayout& layout,
+                         HessianModel hessian_model = HessianModel::EXACT,
+                         ThreadPool* thread_pool = nullptr);
+
+  // Whether Ceres' view of every block is kept (GAUSS_NEWTON).
+  bool keeps_ceres_view() const { return keep_ceres_view_; }
 
   // Evaluates every residual block at the blocks' current values.
   Status Evaluate();
 
-  const double* residuals(int i) const { return &residuals_[residual_offset_[i]]; }
-  const double* jacobian(int i) const { return &jacobians_[jacobian_offset_[i]]; }
+  // Ceres' view of residual block i (for a block with a learnable loss:
+  // kept under GAUSS_NEWTON only).
+  const double* residuals(int i) const {
+    DCHECK(KeepsCeresView(i));
+    return &residuals_[residual_offset_[i]];
+  }
+  const double* jacobian(int i) const {
+    DCHECK(KeepsCeresView(i));
+    return &jacobians_[jacobian_offset_[i]];
+  }
   // rho(s), rho'(s), rho''(s) at s = ||r_i||^2 (1, 1, 0 without a loss).
-  const double* rho(int i) const { return &rho_[3 * i]; }
+  const double* rho(int i) const {
+    DCHECK(KeepsCeresView(i));
+    return &rho_[3 * i];
+  }
   // The view of residual block i that exact second derivatives use: the
   // block's energy is 1/2 rho(|r|^2) with the residuals, local Jacobian and
   // rho below. For an ordinary block these are residuals(i), jacobian(i)
@@ -82,16 +105,18 @@ class Linearisation {
   // r and J = dr/dp (the local columns of a and m zero) and m rho(s; a),
   // m rho', m rho'' at s = |r|^2, so that the curvature left to difference
   // is the wrapped residuals' (zero when r is linear), not r~'s.
+  // (Under EXACT the exact view of a block with a learnable loss is stored
+  // where Ceres' view would be.)
   const double* exact_residuals(int i) const {
-    return layout_.residuals[i].learnable_loss != nullptr ? &exact_residuals_[residual_offset_[i]]
-                                                          : residuals(i);
+    return SeparateExactView(i) ? &exact_residuals_[residual_offset_[i]]
+                                : &residuals_[residual_offset_[i]];
   }
   const double* exact_jacobian(int i) const {
-    return layout_.residuals[i].learnable_loss != nullptr ? &exact_jacobians_[jacobian_offset_[i]]
-                                                          : jacobian(i);
+    return SeparateExactView(i) ? &exact_jacobians_[jacobian_offset_[i]]
+                                : &jacobians_[jacobian_offset_[i]];
   }
   const double* exact_rho(int i) const {
-    return layout_.residuals[i].learnable_loss != nullptr ? &exact_rho_[3 * i] : rho(i);
+    return SeparateExactView(i) ? &exact_rho_[3 * i] : &rho_[3 * i];
   }
   // For a block with a learnable loss only.
   const LearnableLossDerivatives& learnable_loss(int i) const { return learnable_loss_[i]; }
@@ -111,27 +136,43 @@ class Linearisation {
   Status EvaluateGradient(Eigen::VectorXd* gradient) const;
 
  private:
-  // exact_rho_ and learnable_loss_ of residual block i (with a learnable
-  // loss) from its wrapped residuals.
-  Status EvaluateLearnableLossTerm(int i);
+  // Whether residual block i's exact view is stored apart from Ceres' view
+  // (a learnable loss under GAUSS_NEWTON), and whether Ceres' view is kept.
+  bool SeparateExactView(int i) const {
+    return keep_ceres_view_ && layout_.residuals[i].learnable_loss != nullptr;
+  }
+  bool KeepsCeresView(int i) const {
+    return keep_ceres_view_ || layout_.residuals[i].learnable_loss == nullptr;
+  }
+  // The exact view's rho (exact_rho, 3 entries) and learnable_loss_ of
+  // residual block i (with a learnable loss) from its wrapped residuals
+  // `wrapped_residuals`.
+  Status EvaluateLearnableLossTerm(int i, const double* wrapped_residuals, double* exact_rho);
   // Residual block i's residuals, rho, local Jacobians (and exact view) and
-  // its gradient terms, with `scratch`.
-  Status EvaluateResidual(int i, ResidualScratch* scratch);
+  // its gradient terms, with `scratch`: added to ambient_gradient_ if
+  // `accumulate` (one thread, residuals in order), else into
+  // gradient_terms_.
+  Status EvaluateResidual(int i, bool accumulate, ResidualScratch* scratch);
 
   const ProblemLayout& layout_;
   ThreadPool* const thread_pool_;
+  // Ceres' view of blocks with a learnable loss is kept (GAUSS_NEWTON).
+  const bool keep_ceres_view_;
   mutable ResidualScratch scratch_;
   std::vector<ResidualScratch> task_scratch_;  // one per parallel range
-  // rho' J_b^T r (ambient) of each residual block i and inner block j at
-  // gradient_term_offset_[i][j] (-1 for other blocks), summed into the
-  // gradient in residual order.
+  // With more than one thread only: rho' J_b^T r (ambient) of each residual
+  // block i's inner blocks, one after the other from
+  // gradient_term_start_[i] (in the order of residual.blocks), summed into
+  // the gradient in residual order once all are evaluated. One thread adds
+  // each term to the gradient as it is computed, in the same order.
   std::vector<double> gradient_terms_;
-  std::vector<std::vector<int64_t>> gradient_term_offset_;
+  std::vector<int64_t> gradient_term_start_;
   std::vector<double> residuals_;
   std::vector<double> jacobians_;
   std::vector<double> rho_;
-  // The exact view of blocks with a learnable loss (sized like residuals_,
-  // jacobians_ and rho_ when the layout has such blocks, else empty).
+  // The exact view of blocks with a learnable loss when it is kept apart
+  // (GAUSS_NEWTON: sized like residuals_, jacobians_ and rho_ when the
+  // layout has such blocks, else empty).
   std::vector<double> exact_residuals_;
   std::vector<double> exact_jacobians_;
   std::vector<double> exact_rho_;
