@@ -497,7 +497,7 @@ Status DampedSolver::ClassifySparse(const Eigen::SparseMatrix<double>& scaled,
         &scaled_max_eigenvalue_);
   }
   if (factor_ == Factor::kEigenLdlt && scaled_min_eigenvalue_ < -band) {
-    MeasureNegativePivots(scaled_pivots, band);
+    MeasureNegativePivots(scaled, scaled_pivots, band);
   }
   Status status = Classify();
   if (status.code() == StatusCode::kSingularHessian) {
@@ -513,14 +513,18 @@ Status DampedSolver::ClassifySparse(const Eigen::SparseMatrix<double>& scaled,
 }
 
 // S A S = P^T L D L^T P, so x_k = P^T L^-T e_k has x_k^T S A S x_k = d_k and
-// |x_k| >= 1 (L is unit lower triangular): d_k / |x_k|^2 is a Rayleigh
-// quotient, an upper bound on the smallest eigenvalue. Round-off in a near
-// null space (a gauge freedom) leaves pivots small and negative whose
-// quotients are far smaller: the pivots say indefinite where the eigenvalues
-// say singular. The quotients of the most negative pivots replace them as the
-// smallest eigenvalue's estimates, and those within the singular band count
-// towards the null space's dimension.
-void DampedSolver::MeasureNegativePivots(const Eigen::VectorXd& scaled_pivots, double band) {
+// |x_k| >= 1 (L is unit lower triangular). The Rayleigh quotient
+// x_k^T S A S x_k / |x_k|^2, an upper bound on the smallest eigenvalue, is
+// computed with S A S itself rather than as d_k / |x_k|^2, so that it holds
+// however inexact the factorisation (LDL^T without pivoting on an indefinite
+// or nearly singular matrix). Round-off in a near null space (a gauge
+// freedom) leaves pivots small and negative whose quotients are far smaller:
+// the pivots say indefinite where the eigenvalues say singular. The quotients
+// of the most negative pivots replace them as the smallest eigenvalue's
+// estimates, and those within the singular band count towards the null
+// space's dimension.
+void DampedSolver::MeasureNegativePivots(const Eigen::SparseMatrix<double>& scaled,
+                                         const Eigen::VectorXd& scaled_pivots, double band) {
   std::vector<Eigen::Index> negative;
   for (Eigen::Index k = 0; k < scaled_pivots.size(); ++k) {
     if (scaled_pivots[k] < -band) negative.push_back(k);
@@ -538,10 +542,11 @@ void DampedSolver::MeasureNegativePivots(const Eigen::VectorXd& scaled_pivots, d
     const Eigen::VectorXd u =
         sparse_factor_.matrixU().solve(Eigen::VectorXd::Unit(scaled_pivots.size(), k));
     const Eigen::VectorXd x = sparse_factor_.permutationPinv() * u;
-    const double scaled_quotient = scaled_pivots[k] / x.squaredNorm();
+    const double curvature = x.dot(scaled.selfadjointView<Eigen::Upper>() * x);
+    const double scaled_quotient = curvature / x.squaredNorm();
     if (!std::isfinite(scaled_quotient)) return;  // keep the pivots' verdict
     scaled_min = std::min(scaled_min, scaled_quotient);
-    min = std::min(min, scaled_pivots[k] / scale_.cwiseProduct(x).squaredNorm());
+    min = std::min(min, curvature / scale_.cwiseProduct(x).squaredNorm());
     if (scaled_quotient >= -band) ++within_band;
   }
   scaled_min_eigenvalue_ = scaled_min;

@@ -109,7 +109,8 @@ class DampedSolver {
   // `pivots` the matching ones of A).
   // For the LDL^T route: the Rayleigh quotients of the directions of the
   // pivots below -band (see the definition).
-  void MeasureNegativePivots(const Eigen::VectorXd& scaled_pivots, double band);
+  void MeasureNegativePivots(const Eigen::SparseMatrix<double>& scaled,
+                             const Eigen::VectorXd& scaled_pivots, double band);
   Status ClassifySparse(const Eigen::SparseMatrix<double>& scaled,
                         const Eigen::VectorXd& scaled_pivots, const Eigen::VectorXd& pivots);
   // The LDL^T route: classification (and the solve) by Eigen's
