@@ -171,6 +171,21 @@ struct Frame {
   std::unique_ptr<BilevelExample> newton_example;
 };
 
+// BilevelExample::EvaluateLoss (solve + reverse mode) of every frame with
+// the example `which` (Frame::example or Frame::newton_example), at the
+// frame's learnable values; stops at the first error.
+Status EvaluateLossOfFrames(const std::vector<std::unique_ptr<Frame>>& frames,
+                            std::unique_ptr<BilevelExample> Frame::*which) {
+  for (const auto& frame : frames) {
+    double loss = 0.0;
+    Eigen::VectorXd gradient;
+    Status status = ((*frame).*which)->EvaluateLoss(frame->bilevel->GetLearnableParameters(),
+                                                    &loss, &gradient);
+    if (!status.ok()) return status;
+  }
+  return Status::Ok();
+}
+
 double FusionEnergy(const Frame& frame, double y0, double y1) {
   double energy = 0.0;
   for (int t = 0; t < kTrackers; ++t) {
@@ -436,25 +451,11 @@ void TrackerFusion(benchmark::State& state, HessianModel model) {
     fd_s += Now() - start;
 
     start = Now();
-    for (auto& frame : frames) {
-      double loss = 0.0;
-      Eigen::VectorXd gradient;
-      if (status.ok()) {
-        status = frame->example->EvaluateLoss(frame->bilevel->GetLearnableParameters(), &loss,
-                                              &gradient);
-      }
-    }
+    status = EvaluateLossOfFrames(frames, &Frame::example);
     example_s += Now() - start;
 
     start = Now();
-    for (auto& frame : frames) {
-      double loss = 0.0;
-      Eigen::VectorXd gradient;
-      if (status.ok()) {
-        status = frame->newton_example->EvaluateLoss(frame->bilevel->GetLearnableParameters(),
-                                                     &loss, &gradient);
-      }
-    }
+    if (status.ok()) status = EvaluateLossOfFrames(frames, &Frame::newton_example);
     newton_s += Now() - start;
     if (!status.ok()) {
       state.SkipWithError(status.ToString().c_str());
@@ -513,14 +514,7 @@ void TrackerFusionNewton(benchmark::State& state, HessianModel model) {
   double seconds = 0.0;
   for (auto _ : state) {
     const double start = Now();
-    for (auto& frame : frames) {
-      double loss = 0.0;
-      Eigen::VectorXd gradient;
-      if (status.ok()) {
-        status = frame->newton_example->EvaluateLoss(frame->bilevel->GetLearnableParameters(),
-                                                     &loss, &gradient);
-      }
-    }
+    status = EvaluateLossOfFrames(frames, &Frame::newton_example);
     seconds += Now() - start;
     state.SetIterationTime(Now() - start);
     if (!status.ok()) {
