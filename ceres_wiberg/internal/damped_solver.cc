@@ -117,7 +117,36 @@ void DampedSolver::SetDense(Eigen::MatrixXd H) {
   }
 }
 
-void DampedSolver::SetSparse(Eigen::SparseMatrix<double> H_upper) {
+Eigen::SparseMatrix<double> DampedSolver::TakeSparse() {
+  if (dense_ || reduced_ || sparse_hessian_upper_.rows() != size_) return {};
+  Eigen::SparseMatrix<double> H_upper = std::move(sparse_hessian_upper_);
+  sparse_hessian_upper_ = Eigen::SparseMatrix<double>();
+  hessian_values_ = nullptr;
+  return H_upper;
+}
+
+Eigen::SparseMatrix<double> DampedSolver::KeptHessian() const {
+  Eigen::SparseMatrix<double> free_upper;
+  if (dense_) {
+    free_upper = dense_hessian_.triangularView<Eigen::Upper>().toDenseMatrix().sparseView(0.0, 0.0);
+  } else {
+    free_upper = SparseHessian();
+  }
+  Eigen::SparseMatrix<double> H = free_upper.selfadjointView<Eigen::Upper>();
+  if (!reduced_) return H;
+  std::vector<Eigen::Triplet<double>> triplets;
+  triplets.reserve(H.nonZeros());
+  for (int col = 0; col < H.outerSize(); ++col) {
+    for (Eigen::SparseMatrix<double>::InnerIterator it(H, col); it; ++it) {
+      triplets.emplace_back(free_[it.row()], free_[it.col()], it.value());
+    }
+  }
+  Eigen::SparseMatrix<double> full(size_, size_);
+  full.setFromTriplets(triplets.begin(), triplets.end());
+  return full;
+}
+
+void DampedSolver::SetSparse(Eigen::SparseMatrix<double> H_upper, bool pattern_unchanged) {
   size_ = static_cast<int>(H_upper.rows());
   if (reduced_) {
     std::vector<int> position(size_, -1);
@@ -150,12 +179,13 @@ void DampedSolver::SetSparse(Eigen::SparseMatrix<double> H_upper) {
   // The sparsity pattern is the problem's: analysed once, kept across points
   // while it is the same.
   const bool same_pattern =
-      !dense_ && H_upper.rows() == sparse_hessian_upper_.rows() &&
+      pattern_unchanged ||
+      (!dense_ && H_upper.rows() == sparse_hessian_upper_.rows() &&
       H_upper.nonZeros() == sparse_hessian_upper_.nonZeros() &&
       std::equal(H_upper.outerIndexPtr(), H_upper.outerIndexPtr() + H_upper.outerSize() + 1,
                  sparse_hessian_upper_.outerIndexPtr()) &&
       std::equal(H_upper.innerIndexPtr(), H_upper.innerIndexPtr() + H_upper.nonZeros(),
-                 sparse_hessian_upper_.innerIndexPtr());
+                 sparse_hessian_upper_.innerIndexPtr()));
   if (!same_pattern) cholmod_analysed_ = ldlt_analysed_ = false;
   dense_ = false;
   sparse_hessian_upper_ = std::move(H_upper);
