@@ -119,8 +119,10 @@ void DampedSolver::SetDense(Eigen::MatrixXd H) {
 
 Eigen::SparseMatrix<double> DampedSolver::TakeSparse() {
   if (dense_ || reduced_ || sparse_hessian_upper_.rows() != size_) return {};
-  Eigen::SparseMatrix<double> H_upper = std::move(sparse_hessian_upper_);
-  sparse_hessian_upper_ = Eigen::SparseMatrix<double>();
+  // Swapped, not moved: Eigen 3.4's SparseMatrix has no move constructor
+  // (std::move would copy H).
+  Eigen::SparseMatrix<double> H_upper;
+  H_upper.swap(sparse_hessian_upper_);
   hessian_values_ = nullptr;
   return H_upper;
 }
@@ -146,7 +148,8 @@ Eigen::SparseMatrix<double> DampedSolver::KeptHessian() const {
   return full;
 }
 
-void DampedSolver::SetSparse(Eigen::SparseMatrix<double> H_upper, bool pattern_unchanged) {
+void DampedSolver::SetSparse(Eigen::SparseMatrix<double>* H, bool pattern_unchanged) {
+  Eigen::SparseMatrix<double>& H_upper = *H;
   size_ = static_cast<int>(H_upper.rows());
   if (reduced_) {
     std::vector<int> position(size_, -1);
@@ -161,8 +164,9 @@ void DampedSolver::SetSparse(Eigen::SparseMatrix<double> H_upper, bool pattern_u
       }
     }
     const int n = static_cast<int>(free_.size());
-    H_upper = Eigen::SparseMatrix<double>(n, n);
-    H_upper.setFromTriplets(triplets.begin(), triplets.end());
+    Eigen::SparseMatrix<double> reduced(n, n);
+    reduced.setFromTriplets(triplets.begin(), triplets.end());
+    H_upper.swap(reduced);
   }
   // Every diagonal entry in the pattern (the damping goes there): the
   // upper triangle's columns end with it where H has one; a missing one is
@@ -188,7 +192,9 @@ void DampedSolver::SetSparse(Eigen::SparseMatrix<double> H_upper, bool pattern_u
                  sparse_hessian_upper_.innerIndexPtr()));
   if (!same_pattern) cholmod_analysed_ = ldlt_analysed_ = false;
   dense_ = false;
-  sparse_hessian_upper_ = std::move(H_upper);
+  // Swapped (no copy), and the old H freed.
+  sparse_hessian_upper_.swap(H_upper);
+  Eigen::SparseMatrix<double>().swap(H_upper);
   hessian_values_ = sparse_hessian_upper_.valuePtr();
 }
 

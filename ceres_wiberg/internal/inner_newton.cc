@@ -209,7 +209,7 @@ Status InnerNewton::FeedSolver(Solver which) {
             layout_.blocks[InnerBlockOf(layout_, static_cast<int>(it.col()))].name);
       }
     }
-    target.SetSparse(std::move(H), pattern_unchanged);
+    target.SetSparse(&H, pattern_unchanged);
   }
   fed = true;
   if (solver_fed_[0] && (descent_solver_ == nullptr || solver_fed_[1])) hessian_.Release();

@@ -157,7 +157,9 @@ bool SymmetricBlockMatrix::ToSparseUpper(Eigen::SparseMatrix<double>* sparse) co
     for_each_entry([values](int64_t k, int, double value) { values[k] = value; });
     return true;
   }
-  *sparse = Eigen::SparseMatrix<double>(n, n);  // frees the old storage first
+  // The old storage freed first (swapped out: assigning would keep its
+  // capacity).
+  Eigen::SparseMatrix<double>(n, n).swap(*sparse);
   sparse->resizeNonZeros(static_cast<Eigen::Index>(start[n]));
   int* inner = sparse->innerIndexPtr();
   double* values = sparse->valuePtr();
@@ -174,7 +176,7 @@ bool SymmetricBlockMatrix::ToSparseUpper(Eigen::SparseMatrix<double>* sparse) co
   if (!sorted) {
     // Offsets not increasing with position: sort each column by row.
     const Eigen::SparseMatrix<double, Eigen::RowMajor> transposed = *sparse;
-    *sparse = transposed;
+    Eigen::SparseMatrix<double>(transposed).swap(*sparse);
   }
   return false;
 }
