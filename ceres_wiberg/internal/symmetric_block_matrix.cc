@@ -136,21 +136,24 @@ bool SymmetricBlockMatrix::ToSparseUpper(Eigen::SparseMatrix<double>* sparse) co
         const ParameterBlockInfo& col = layout_.blocks[layout_.inner_blocks[q]];
         for (int i = 0; i < row.tangent_size; ++i) {
           for (int j = (static_cast<int>(p) == q ? i : 0); j < col.tangent_size; ++j) {
-            visit(next[col.offset + j]++, row.offset + i, values_[offset + i * col.tangent_size + j]);
+            visit(next[col.offset + j]++, row.offset + i,
+                  values_[offset + i * col.tangent_size + j]);
           }
         }
       }
     }
   };
   // The kept pattern: the same dimensions, column starts and rows.
-  bool same_pattern = n > 0 && sparse->isCompressed() && sparse->rows() == n && sparse->cols() == n &&
-                      sparse->nonZeros() == start[n];
+  bool same_pattern = n > 0 && sparse->isCompressed() && sparse->rows() == n &&
+                      sparse->cols() == n && sparse->nonZeros() == start[n];
   for (int c = 0; same_pattern && c <= n; ++c) {
     same_pattern = sparse->outerIndexPtr()[c] == start[c];
   }
   if (same_pattern) {
     const int* inner = sparse->innerIndexPtr();
-    for_each_entry([&](int64_t k, int row, double) { same_pattern = same_pattern && inner[k] == row; });
+    for_each_entry([&](int64_t k, int row, double) {
+      same_pattern = same_pattern && inner[k] == row;
+    });
   }
   if (same_pattern) {
     double* values = sparse->valuePtr();
