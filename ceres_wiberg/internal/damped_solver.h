@@ -52,14 +52,13 @@ class DampedSolver {
   void SetFixed(const std::vector<char>& fixed);
 
   // Keeps H (n x n; only its free rows and columns are used): both
-  // triangles (dense) or upper triangle (sparse). SetSparse takes
-  // *H_upper's storage (swapped, not copied: Eigen 3.4's SparseMatrix has
-  // no move constructor) and leaves it empty. pattern_unchanged: *H_upper
-  // has the pattern of the matrix TakeSparse returned (the caller wrote the
+  // triangles (dense) or upper triangle (sparse). SetSparse takes *H's
+  // storage (swapped, not copied: Eigen 3.4's SparseMatrix has no move
+  // constructor) and leaves it empty. pattern_unchanged: *H has the pattern of the matrix TakeSparse returned (the caller wrote the
   // new values into it), so the symbolic analyses are kept (as they are
   // when its pattern is that of the kept H).
   void SetDense(Eigen::MatrixXd H);
-  void SetSparse(Eigen::SparseMatrix<double>* H_upper, bool pattern_unchanged = false);
+  void SetSparse(Eigen::SparseMatrix<double>* H, bool pattern_unchanged = false);
   // The kept sparse H over all n coordinates (none fixed), moved out for the
   // caller to write the next H into in place (then SetSparse); an empty
   // matrix when the kept H is dense or without the fixed coordinates. The
