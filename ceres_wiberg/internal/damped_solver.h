@@ -54,9 +54,10 @@ class DampedSolver {
   // Keeps H (n x n; only its free rows and columns are used): both
   // triangles (dense) or upper triangle (sparse). SetSparse takes *H's
   // storage (swapped, not copied: Eigen 3.4's SparseMatrix has no move
-  // constructor) and leaves it empty. pattern_unchanged: *H has the pattern of the matrix TakeSparse returned (the caller wrote the
-  // new values into it), so the symbolic analyses are kept (as they are
-  // when its pattern is that of the kept H).
+  // constructor) and leaves it empty. pattern_unchanged: *H has the pattern
+  // of the matrix TakeSparse returned (the caller wrote the new values into
+  // it), so the symbolic analyses are kept (as they are when its pattern is
+  // that of the kept H).
   void SetDense(Eigen::MatrixXd H);
   void SetSparse(Eigen::SparseMatrix<double>* H, bool pattern_unchanged = false);
   // The kept sparse H over all n coordinates (none fixed), moved out for the
