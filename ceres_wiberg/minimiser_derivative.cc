@@ -435,8 +435,7 @@ Status LinearisedHessian(const MinimiserDerivative& derivative, Eigen::SparseMat
   }
   Status status = derivative.engine_->CheckUnchanged(false);
   if (!status.ok()) return status;
-  const Eigen::SparseMatrix<double> upper = derivative.engine_->newton().hessian().ToSparseUpper();
-  *H = upper.selfadjointView<Eigen::Upper>();
+  *H = derivative.engine_->newton().solver().KeptHessian();
   *fixed = derivative.engine_->newton().active_bounds().active;
   return Status::Ok();
 }

@@ -64,7 +64,8 @@ class DampedSolverClassification
 TEST_P(DampedSolverClassification, PositiveDefiniteIsFactorised) {
   const Eigen::MatrixXd A = BadlyScaledTridiagonal(Eigen::VectorXd::Constant(kSize, 2.5));
   DampedSolver solver(SparseOptions(GetParam()));
-  solver.SetSparse(UpperTriangle(A));
+  Eigen::SparseMatrix<double> upper = UpperTriangle(A);
+  solver.SetSparse(&upper);
   ASSERT_TRUE(solver.Factorise(0.0).ok());
   const Eigen::VectorXd b = Eigen::VectorXd::LinSpaced(kSize, 1.0, 2.0);
   const Eigen::VectorXd x = solver.Solve(b);
@@ -78,7 +79,8 @@ TEST_P(DampedSolverClassification, SingularIsRefusedWithItsNullSpaceDimension) {
   diagonal[0] = diagonal[kSize - 1] = 1.0;
   const Eigen::MatrixXd A = BadlyScaledTridiagonal(diagonal);
   DampedSolver solver(SparseOptions(GetParam()));
-  solver.SetSparse(UpperTriangle(A));
+  Eigen::SparseMatrix<double> upper = UpperTriangle(A);
+  solver.SetSparse(&upper);
   const Status status = solver.Factorise(0.0);
   EXPECT_EQ(status.code(), StatusCode::kSingularHessian) << status.ToString();
   EXPECT_NE(status.message().find("null space has dimension 1"), std::string::npos)
@@ -96,7 +98,8 @@ TEST_P(DampedSolverClassification, IndefiniteIsRefusedWithAnUpperBoundOnTheSmall
   const double true_min = ScaledMinEigenvalue(A);
   ASSERT_LT(true_min, -0.1);
   DampedSolver solver(SparseOptions(GetParam()));
-  solver.SetSparse(UpperTriangle(A));
+  Eigen::SparseMatrix<double> upper = UpperTriangle(A);
+  solver.SetSparse(&upper);
   const Status status = solver.Factorise(0.0);
   EXPECT_EQ(status.code(), StatusCode::kIndefiniteHessian) << status.ToString();
   EXPECT_LT(solver.scaled_min_eigenvalue(), 0.0);

@@ -355,6 +355,61 @@ TEST(Linearisation, ExactViewAndGradientDoNotDependOnTheModelOrThreads) {
   EXPECT_TRUE(ceres_view_differs);
 }
 
+// SymmetricBlockMatrix::ToSparseUpper into a matrix of the same pattern
+// writes the values in place (the solver's H is rewritten, not held twice),
+// bit-identical to a fresh conversion; another pattern is replaced; Release
+// frees the values until the next SetZero (Assemble).
+TEST(SymmetricBlockMatrix, ConvertsInPlaceAndReleases) {
+  constexpr int kSize = 12;
+  std::vector<double> y(kSize);
+  double w[1] = {0.3};
+  ceres::Problem problem;
+  for (int i = 0; i < kSize; ++i) y[i] = std::sin(0.37 * i) + 0.1 * i;
+  for (int i = 0; i + 2 < kSize; ++i) {
+    problem.AddResidualBlock(
+        new ceres::AutoDiffCostFunction<ChainResidual, 2, 1, 1, 1>(new ChainResidual),
+        new ceres::CauchyLoss(1.0), &y[i], &y[i + 2], w);
+  }
+  std::unique_ptr<BilevelProblem> bilevel;
+  ASSERT_TRUE(BilevelProblem::Create(&problem, {w}, &bilevel).ok());
+  const ProblemLayout& layout = bilevel->layout();
+  const MinimiserDerivative::Options options;
+  Linearisation linearisation(layout);
+  ASSERT_TRUE(linearisation.Evaluate().ok());
+  ExactHessian exact_hessian(layout, linearisation, options.second_derivative_relative_step);
+  SymmetricBlockMatrix hessian(layout);
+  ASSERT_TRUE(exact_hessian.Assemble(HessianModel::EXACT, nullptr, &hessian).ok());
+  const Eigen::SparseMatrix<double> fresh = hessian.ToSparseUpper();
+
+  // Another pattern (here an empty matrix, then a diagonal one): replaced.
+  Eigen::SparseMatrix<double> sparse;
+  EXPECT_FALSE(hessian.ToSparseUpper(&sparse));
+  EXPECT_EQ(Eigen::MatrixXd(sparse - fresh).cwiseAbs().maxCoeff(), 0.0);
+  Eigen::SparseMatrix<double> diagonal(kSize, kSize);
+  diagonal.setIdentity();
+  EXPECT_FALSE(hessian.ToSparseUpper(&diagonal));
+  EXPECT_EQ(Eigen::MatrixXd(diagonal - fresh).cwiseAbs().maxCoeff(), 0.0);
+
+  // The same pattern, other values: only the values written, in place.
+  for (int k = 0; k < sparse.nonZeros(); ++k) sparse.valuePtr()[k] = -1.0;
+  const double* values = sparse.valuePtr();
+  const int* rows = sparse.innerIndexPtr();
+  EXPECT_TRUE(hessian.ToSparseUpper(&sparse));
+  EXPECT_EQ(sparse.valuePtr(), values);
+  EXPECT_EQ(sparse.innerIndexPtr(), rows);
+  ASSERT_EQ(sparse.nonZeros(), fresh.nonZeros());
+  EXPECT_TRUE(std::equal(values, values + sparse.nonZeros(), fresh.valuePtr()));
+  EXPECT_TRUE(std::equal(rows, rows + sparse.nonZeros(), fresh.innerIndexPtr()));
+
+  hessian.Release();
+  EXPECT_TRUE(hessian.is_released());
+  ASSERT_TRUE(exact_hessian.Assemble(HessianModel::EXACT, nullptr, &hessian).ok());
+  EXPECT_FALSE(hessian.is_released());
+  const Eigen::SparseMatrix<double> again = hessian.ToSparseUpper();
+  ASSERT_EQ(again.nonZeros(), fresh.nonZeros());
+  EXPECT_TRUE(std::equal(again.valuePtr(), again.valuePtr() + again.nonZeros(), fresh.valuePtr()));
+}
+
 }  // namespace
 }  // namespace internal
 }  // namespace ceres_wiberg

@@ -117,7 +117,39 @@ void DampedSolver::SetDense(Eigen::MatrixXd H) {
   }
 }
 
-void DampedSolver::SetSparse(Eigen::SparseMatrix<double> H_upper) {
+Eigen::SparseMatrix<double> DampedSolver::TakeSparse() {
+  if (dense_ || reduced_ || sparse_hessian_upper_.rows() != size_) return {};
+  // Swapped, not moved: Eigen 3.4's SparseMatrix has no move constructor
+  // (std::move would copy H).
+  Eigen::SparseMatrix<double> H_upper;
+  H_upper.swap(sparse_hessian_upper_);
+  hessian_values_ = nullptr;
+  return H_upper;
+}
+
+Eigen::SparseMatrix<double> DampedSolver::KeptHessian() const {
+  Eigen::SparseMatrix<double> free_upper;
+  if (dense_) {
+    free_upper = dense_hessian_.triangularView<Eigen::Upper>().toDenseMatrix().sparseView(0.0, 0.0);
+  } else {
+    free_upper = SparseHessian();
+  }
+  Eigen::SparseMatrix<double> H = free_upper.selfadjointView<Eigen::Upper>();
+  if (!reduced_) return H;
+  std::vector<Eigen::Triplet<double>> triplets;
+  triplets.reserve(H.nonZeros());
+  for (int col = 0; col < H.outerSize(); ++col) {
+    for (Eigen::SparseMatrix<double>::InnerIterator it(H, col); it; ++it) {
+      triplets.emplace_back(free_[it.row()], free_[it.col()], it.value());
+    }
+  }
+  Eigen::SparseMatrix<double> full(size_, size_);
+  full.setFromTriplets(triplets.begin(), triplets.end());
+  return full;
+}
+
+void DampedSolver::SetSparse(Eigen::SparseMatrix<double>* H, bool pattern_unchanged) {
+  Eigen::SparseMatrix<double>& H_upper = *H;
   size_ = static_cast<int>(H_upper.rows());
   if (reduced_) {
     std::vector<int> position(size_, -1);
@@ -132,8 +164,9 @@ void DampedSolver::SetSparse(Eigen::SparseMatrix<double> H_upper) {
       }
     }
     const int n = static_cast<int>(free_.size());
-    H_upper = Eigen::SparseMatrix<double>(n, n);
-    H_upper.setFromTriplets(triplets.begin(), triplets.end());
+    Eigen::SparseMatrix<double> reduced(n, n);
+    reduced.setFromTriplets(triplets.begin(), triplets.end());
+    H_upper.swap(reduced);
   }
   // Every diagonal entry in the pattern (the damping goes there): the
   // upper triangle's columns end with it where H has one; a missing one is
@@ -150,15 +183,18 @@ void DampedSolver::SetSparse(Eigen::SparseMatrix<double> H_upper) {
   // The sparsity pattern is the problem's: analysed once, kept across points
   // while it is the same.
   const bool same_pattern =
-      !dense_ && H_upper.rows() == sparse_hessian_upper_.rows() &&
+      pattern_unchanged ||
+      (!dense_ && H_upper.rows() == sparse_hessian_upper_.rows() &&
       H_upper.nonZeros() == sparse_hessian_upper_.nonZeros() &&
       std::equal(H_upper.outerIndexPtr(), H_upper.outerIndexPtr() + H_upper.outerSize() + 1,
                  sparse_hessian_upper_.outerIndexPtr()) &&
       std::equal(H_upper.innerIndexPtr(), H_upper.innerIndexPtr() + H_upper.nonZeros(),
-                 sparse_hessian_upper_.innerIndexPtr());
+                 sparse_hessian_upper_.innerIndexPtr()));
   if (!same_pattern) cholmod_analysed_ = ldlt_analysed_ = false;
   dense_ = false;
-  sparse_hessian_upper_ = std::move(H_upper);
+  // Swapped (no copy), and the old H freed.
+  sparse_hessian_upper_.swap(H_upper);
+  Eigen::SparseMatrix<double>().swap(H_upper);
   hessian_values_ = sparse_hessian_upper_.valuePtr();
 }
 

@@ -52,9 +52,22 @@ class DampedSolver {
   void SetFixed(const std::vector<char>& fixed);
 
   // Keeps H (n x n; only its free rows and columns are used): both
-  // triangles (dense) or upper triangle (sparse).
+  // triangles (dense) or upper triangle (sparse). SetSparse takes *H's
+  // storage (swapped, not copied: Eigen 3.4's SparseMatrix has no move
+  // constructor) and leaves it empty. pattern_unchanged: *H has the pattern
+  // of the matrix TakeSparse returned (the caller wrote the new values into
+  // it), so the symbolic analyses are kept (as they are when its pattern is
+  // that of the kept H).
   void SetDense(Eigen::MatrixXd H);
-  void SetSparse(Eigen::SparseMatrix<double> H_upper);
+  void SetSparse(Eigen::SparseMatrix<double>* H, bool pattern_unchanged = false);
+  // The kept sparse H over all n coordinates (none fixed), moved out for the
+  // caller to write the next H into in place (then SetSparse); an empty
+  // matrix when the kept H is dense or without the fixed coordinates. The
+  // factorisation stays usable; the next Factorise needs a SetSparse.
+  Eigen::SparseMatrix<double> TakeSparse();
+  // The kept H (n x n, both triangles; zero rows and columns for the fixed
+  // coordinates).
+  Eigen::SparseMatrix<double> KeptHessian() const;
 
   // Factorises H + lambda D for the kept H (D from options.damping).
   Status Factorise(double lambda);

@@ -15,10 +15,10 @@ namespace ceres_wiberg {
 namespace internal {
 
 // The Hessian model's H (n_y x n_y sparse, tangent coordinates, both
-// triangles) that
-// the last successful Linearise factorised (with lambda D added), and the
-// coordinates it held fixed at active bounds (n_y entries, 1 for fixed; their
-// rows and columns of H are not meaningful). kInvalidArgument if Linearise
+// triangles) that the last successful Linearise factorised (without the
+// lambda D added; the solver's kept copy), and the coordinates it held fixed
+// at active bounds (n_y entries, 1 for fixed; their rows and columns of H
+// are zero). kInvalidArgument if Linearise
 // has not succeeded or the problem's values changed since.
 Status LinearisedHessian(const MinimiserDerivative& derivative, Eigen::SparseMatrix<double>* H,
                          std::vector<char>* fixed);

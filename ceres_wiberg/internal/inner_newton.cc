@@ -172,6 +172,13 @@ Status InnerNewton::FeedSolver(Solver which) {
   if (fed) return Status::Ok();
   CHECK(hessian_is_current_) << "Factorise needs a successful BuildHessian";
   DampedSolver& target = which == Solver::kMain ? solver_ : *descent_solver_;
+  if (hessian_.is_released()) {
+    // Freed when the solvers of the time held H; a solver made since needs it
+    // (Assemble is deterministic: the same H).
+    Status status =
+        exact_hessian_.Assemble(options_.hessian_model, &active_bounds_.active, &hessian_);
+    if (!status.ok()) return status;
+  }
   const bool dense = options_.linear_solver_type == LinearSolverType::DENSE ||
                      (options_.linear_solver_type == LinearSolverType::AUTOMATIC &&
                       layout_.num_inner <= options_.max_dense_size);
@@ -189,7 +196,9 @@ Status InnerNewton::FeedSolver(Solver which) {
     }
     target.SetDense(std::move(H));
   } else {
-    Eigen::SparseMatrix<double> H = hessian_.ToSparseUpper();
+    // Into the solver's own storage when the pattern is the same.
+    Eigen::SparseMatrix<double> H = target.TakeSparse();
+    const bool pattern_unchanged = hessian_.ToSparseUpper(&H);
     for (int j = 0; j < H.outerSize(); ++j) {
       for (Eigen::SparseMatrix<double>::InnerIterator it(H, j); it; ++it) {
         if (std::isfinite(it.value())) continue;
@@ -200,9 +209,10 @@ Status InnerNewton::FeedSolver(Solver which) {
             layout_.blocks[InnerBlockOf(layout_, static_cast<int>(it.col()))].name);
       }
     }
-    target.SetSparse(std::move(H));
+    target.SetSparse(&H, pattern_unchanged);
   }
   fed = true;
+  if (solver_fed_[0] && (descent_solver_ == nullptr || solver_fed_[1])) hessian_.Release();
   return Status::Ok();
 }
 

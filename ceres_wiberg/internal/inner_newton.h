@@ -64,10 +64,11 @@ class InnerNewton {
   // g with the active coordinates' entries (their KKT multipliers) zeroed:
   // the first-order optimality residual of the bound-constrained problem.
   const Eigen::VectorXd& free_gradient() const { return free_gradient_; }
-  // H at the point of the last Evaluate (all n_y coordinates, for reading),
-  // handed to the solvers without the active coordinates.
+  // H at the point of the last Evaluate, handed to the solvers (without the
+  // active coordinates) by their next Factorise: H is then held once, by
+  // them (the block matrix's values are freed once every solver holds it,
+  // and a sparse solver's H is rewritten in place when its pattern stays).
   Status BuildHessian();
-  const SymmetricBlockMatrix& hessian() const { return hessian_; }
   // Whether the last BuildHessian succeeded at the point of the last
   // Evaluate (false after any Evaluate until the next BuildHessian).
   bool hessian_is_current() const { return hessian_is_current_; }
@@ -103,7 +104,9 @@ class InnerNewton {
   ExactHessian exact_hessian_;
   // Hands H (the last BuildHessian's) to `which` solver if it does not hold
   // it yet: the dense or sparse copy without the active coordinates, checked
-  // for NaN and infinite entries.
+  // for NaN and infinite entries. The block matrix's values are then freed
+  // if every solver holds H (and assembled again, identically, should
+  // another solver need it later).
   Status FeedSolver(Solver which);
 
   SymmetricBlockMatrix hessian_;

@@ -37,10 +37,13 @@ SymmetricBlockMatrix::SymmetricBlockMatrix(const ProblemLayout& layout)
                 layout.blocks[layout.inner_blocks[q]].tangent_size;
     }
   }
+  num_values_ = offset;
   values_.assign(offset, 0.0);
 }
 
-void SymmetricBlockMatrix::SetZero() { std::fill(values_.begin(), values_.end(), 0.0); }
+void SymmetricBlockMatrix::SetZero() { values_.assign(num_values_, 0.0); }
+
+void SymmetricBlockMatrix::Release() { std::vector<double>().swap(values_); }
 
 int64_t SymmetricBlockMatrix::PairOffset(int row, int col) const {
   const auto& row_pairs = pairs_[row];
@@ -79,6 +82,7 @@ void SymmetricBlockMatrix::AddToDiagonalBlock(int block, const double* matrix) {
 }
 
 Eigen::MatrixXd SymmetricBlockMatrix::ToDense() const {
+  CHECK(!is_released()) << "ToDense after Release";
   Eigen::MatrixXd dense = Eigen::MatrixXd::Zero(layout_.num_inner, layout_.num_inner);
   for (size_t p = 0; p < pairs_.size(); ++p) {
     const ParameterBlockInfo& row = layout_.blocks[layout_.inner_blocks[p]];
@@ -97,6 +101,13 @@ Eigen::MatrixXd SymmetricBlockMatrix::ToDense() const {
 }
 
 Eigen::SparseMatrix<double> SymmetricBlockMatrix::ToSparseUpper() const {
+  Eigen::SparseMatrix<double> sparse;
+  ToSparseUpper(&sparse);
+  return sparse;
+}
+
+bool SymmetricBlockMatrix::ToSparseUpper(Eigen::SparseMatrix<double>* sparse) const {
+  CHECK(!is_released()) << "ToSparseUpper after Release";
   // Compressed columns written directly (no triplets: their list and
   // setFromTriplets' transposed copy would triple the peak memory of a
   // large H). Entries of column c come in increasing block position p, then
@@ -115,36 +126,62 @@ Eigen::SparseMatrix<double> SymmetricBlockMatrix::ToSparseUpper() const {
     }
   }
   for (int c = 0; c < n; ++c) start[c + 1] += start[c];
-  Eigen::SparseMatrix<double> sparse(n, n);
-  sparse.resizeNonZeros(static_cast<Eigen::Index>(start[n]));
-  std::vector<int64_t> next(start.begin(), start.end() - 1);
-  int* inner = sparse.innerIndexPtr();
-  double* values = sparse.valuePtr();
-  for (size_t p = 0; p < pairs_.size(); ++p) {
-    const ParameterBlockInfo& row = layout_.blocks[layout_.inner_blocks[p]];
-    for (const auto& [q, offset] : pairs_[p]) {
-      const ParameterBlockInfo& col = layout_.blocks[layout_.inner_blocks[q]];
-      for (int i = 0; i < row.tangent_size; ++i) {
-        for (int j = (static_cast<int>(p) == q ? i : 0); j < col.tangent_size; ++j) {
-          const int64_t k = next[col.offset + j]++;
-          inner[k] = row.offset + i;
-          values[k] = values_[offset + i * col.tangent_size + j];
+  // Each entry's place in the columns, in the order of the pairs (the same
+  // walk below writes it).
+  auto for_each_entry = [&](auto&& visit) {
+    std::vector<int64_t> next(start.begin(), start.end() - 1);
+    for (size_t p = 0; p < pairs_.size(); ++p) {
+      const ParameterBlockInfo& row = layout_.blocks[layout_.inner_blocks[p]];
+      for (const auto& [q, offset] : pairs_[p]) {
+        const ParameterBlockInfo& col = layout_.blocks[layout_.inner_blocks[q]];
+        for (int i = 0; i < row.tangent_size; ++i) {
+          for (int j = (static_cast<int>(p) == q ? i : 0); j < col.tangent_size; ++j) {
+            visit(next[col.offset + j]++, row.offset + i,
+                  values_[offset + i * col.tangent_size + j]);
+          }
         }
       }
     }
+  };
+  // The kept pattern: the same dimensions, column starts and rows.
+  bool same_pattern = n > 0 && sparse->isCompressed() && sparse->rows() == n &&
+                      sparse->cols() == n && sparse->nonZeros() == start[n];
+  for (int c = 0; same_pattern && c <= n; ++c) {
+    same_pattern = sparse->outerIndexPtr()[c] == start[c];
   }
+  if (same_pattern) {
+    const int* inner = sparse->innerIndexPtr();
+    for_each_entry([&](int64_t k, int row, double) {
+      same_pattern = same_pattern && inner[k] == row;
+    });
+  }
+  if (same_pattern) {
+    double* values = sparse->valuePtr();
+    for_each_entry([values](int64_t k, int, double value) { values[k] = value; });
+    return true;
+  }
+  // The old storage freed first (swapped out: assigning would keep its
+  // capacity).
+  Eigen::SparseMatrix<double>(n, n).swap(*sparse);
+  sparse->resizeNonZeros(static_cast<Eigen::Index>(start[n]));
+  int* inner = sparse->innerIndexPtr();
+  double* values = sparse->valuePtr();
+  for_each_entry([inner, values](int64_t k, int row, double value) {
+    inner[k] = row;
+    values[k] = value;
+  });
   bool sorted = true;
   for (int c = 0; c < n; ++c) {
-    sparse.outerIndexPtr()[c] = static_cast<int>(start[c]);
+    sparse->outerIndexPtr()[c] = static_cast<int>(start[c]);
     for (int64_t k = start[c] + 1; k < start[c + 1]; ++k) sorted = sorted && inner[k - 1] < inner[k];
   }
-  sparse.outerIndexPtr()[n] = static_cast<int>(start[n]);
+  sparse->outerIndexPtr()[n] = static_cast<int>(start[n]);
   if (!sorted) {
     // Offsets not increasing with position: sort each column by row.
-    const Eigen::SparseMatrix<double, Eigen::RowMajor> transposed = sparse;
-    sparse = transposed;
+    const Eigen::SparseMatrix<double, Eigen::RowMajor> transposed = *sparse;
+    Eigen::SparseMatrix<double>(transposed).swap(*sparse);
   }
-  return sparse;
+  return false;
 }
 
 }  // namespace internal
