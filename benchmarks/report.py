@@ -388,19 +388,29 @@ def tiny_section(data):
     out = ["### Many tiny problems: tracker fusion, n_y = 2, n_w = 18, 200 examples", ""]
     header = ["case", "solve us", "derivative us", "FD us", "solve ex/s",
               "solve+grad ex/s", "solve+jacobian ex/s", "solve+FD ex/s",
-              "BilevelExample ex/s", "grad/solve", "FD/grad", "max_rel_err",
+              "BilevelExample ex/s", "NEWTON ex/s", "grad/solve", "FD/grad", "max_rel_err",
               "plain FD rel err", "mem solve MB", "mem grad MB"]
     body = []
+    # The full cases; TrackerFusionNewton (the NEWTON mode alone, for
+    # callgrind) has only its throughput, given below the table.
+    newton_alone = [b for b in rows if "solve_us" not in b]
     for b in rows:
+        if "solve_us" not in b:
+            continue
         body.append([family(b["name"]), fmt(b["solve_us"]), fmt(b["grad_only_us"]),
                      fmt(b["fd_only_us"]), fmt(b["solve_examples_per_s"]),
                      fmt(b["grad_examples_per_s"]), fmt(b["forward_examples_per_s"]),
                      fmt(b["fd_examples_per_s"]), fmt(b["bilevel_example_examples_per_s"]),
+                     fmt(b.get("newton_example_examples_per_s", -1)),
                      fmt(b["grad_over_solve"]), fmt(b["fd_over_grad"]), fmt(b["max_rel_err"]),
                      fmt(b["fd_plain_rel_err"]),
                      fmt(b["mem_solve_MB"]), fmt(b["mem_grad_MB"])])
     out.append(table(header, body))
     out.append("")
+    for b in newton_alone:
+        out.append("`%s` (BilevelExample with NEWTON, nothing else timed): %s examples/s." %
+                   (b["name"], fmt(b["newton_example_examples_per_s"])))
+        out.append("")
     return "\n".join(out)
 
 
