@@ -222,7 +222,7 @@ void FoeDenoising(benchmark::State& state, const Flags& flags) {
     if (!status.ok()) break;
     y_ceres = bilevel->GetInnerValues();
     // Ceres' LM stops where the exact H can still be indefinite on this
-    // non-convex energy (measured at 256 and 512: a negative diagonal entry),
+    // non-convex energy (measured at 512; at 256 after the final Newton step),
     // where the implicit derivative does not exist; the derivative phases
     // start from the point NewtonPolish reaches with its defaults.
     {
