@@ -113,35 +113,28 @@ bool SymmetricBlockMatrix::ToSparseUpper(Eigen::SparseMatrix<double>* sparse) co
   // large H). Entries of column c come in increasing block position p, then
   // i, i.e. increasing row where offsets increase with position.
   const int n = layout_.num_inner;
-  std::vector<int64_t> start(n + 1, 0);
-  for (size_t p = 0; p < pairs_.size(); ++p) {
-    const ParameterBlockInfo& row = layout_.blocks[layout_.inner_blocks[p]];
-    for (const auto& [q, offset] : pairs_[p]) {
-      const ParameterBlockInfo& col = layout_.blocks[layout_.inner_blocks[q]];
-      for (int i = 0; i < row.tangent_size; ++i) {
-        for (int j = (static_cast<int>(p) == q ? i : 0); j < col.tangent_size; ++j) {
-          ++start[col.offset + j + 1];
-        }
-      }
-    }
-  }
-  for (int c = 0; c < n; ++c) start[c + 1] += start[c];
-  // Each entry's place in the columns, in the order of the pairs (the same
-  // walk below writes it).
-  auto for_each_entry = [&](auto&& visit) {
-    std::vector<int64_t> next(start.begin(), start.end() - 1);
+  // The upper triangle's entries (column, row, value), in the order of the
+  // pairs.
+  auto walk = [&](auto&& visit) {
     for (size_t p = 0; p < pairs_.size(); ++p) {
       const ParameterBlockInfo& row = layout_.blocks[layout_.inner_blocks[p]];
       for (const auto& [q, offset] : pairs_[p]) {
         const ParameterBlockInfo& col = layout_.blocks[layout_.inner_blocks[q]];
         for (int i = 0; i < row.tangent_size; ++i) {
           for (int j = (static_cast<int>(p) == q ? i : 0); j < col.tangent_size; ++j) {
-            visit(next[col.offset + j]++, row.offset + i,
-                  values_[offset + i * col.tangent_size + j]);
+            visit(col.offset + j, row.offset + i, values_[offset + i * col.tangent_size + j]);
           }
         }
       }
     }
+  };
+  std::vector<int64_t> start(n + 1, 0);
+  walk([&](int column, int, double) { ++start[column + 1]; });
+  for (int c = 0; c < n; ++c) start[c + 1] += start[c];
+  // Each entry's place in the columns, its row and value.
+  auto for_each_entry = [&](auto&& visit) {
+    std::vector<int64_t> next(start.begin(), start.end() - 1);
+    walk([&](int column, int row, double value) { visit(next[column]++, row, value); });
   };
   // The kept pattern: the same dimensions, column starts and rows.
   bool same_pattern = n > 0 && sparse->isCompressed() && sparse->rows() == n &&
