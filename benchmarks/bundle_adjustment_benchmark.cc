@@ -25,10 +25,14 @@
 //    Newton step summed);
 //  - the EXACT gradient with the first library again on the same energy
 //    written with ceres::AutoDiffCostFunction, whose residual curvature is
-//    differenced (the energy's default, AutoDiffSecondOrderCostFunction,
-//    evaluates it in closed form): grad_differenced_s,
+//    differenced (the energy's default, SnavelyCostFunction, evaluates it in
+//    closed form, derived by hand): grad_differenced_s,
 //    linearise_hessian_differenced_s, grad_differenced_over_iteration, and
 //    dL_dw_differenced_difference (relative, closed form against differences);
+//  - the same with the curvature by second-order autodiff
+//    (AutoDiffSecondOrderCostFunction; the default is the hand-derived
+//    SnavelyCostFunction): grad_autodiff_s, linearise_hessian_autodiff_s,
+//    grad_autodiff_over_iteration, dL_dw_autodiff_difference (relative);
 //  - the peak resident memory each phase adds (mem_*_MB).
 //
 //   build/benchmarks/bundle_adjustment_benchmark --ba_max_iterations=500 \
@@ -137,8 +141,8 @@ void BundleAdjustment(benchmark::State& state, const Flags& flags, const Size& s
       ceres::Problem problem;
       for (const bundle_adjustment::BalObservation& o : solved.observations) {
         problem.AddResidualBlock(
-            bundle_adjustment::SnavelyReprojectionError::Create(o.x, o.y,
-                                                                /*second_order=*/false),
+            bundle_adjustment::SnavelyReprojectionError::Create(
+                o.x, o.y, bundle_adjustment::ReprojectionCurvature::DIFFERENCED),
             new ceres::ScaledLoss(new ceres::SoftLOneLoss(model.scale),
                                   model.camera_weights[o.camera], ceres::TAKE_OWNERSHIP),
             solved.mutable_camera(o.camera), solved.mutable_point(o.point));
@@ -238,10 +242,10 @@ void BundleAdjustment(benchmark::State& state, const Flags& flags, const Size& s
       if (l == 0) {
         // The EXACT gradient with the reprojection errors' curvature
         // differenced (plain AutoDiffCostFunction) instead of in closed form
-        // (AutoDiffSecondOrderCostFunction, the energy's default): *_differenced_*.
+        // (SnavelyCostFunction, hand-derived, the energy's default): *_differenced_*.
         {
           BaEnergyOptions differenced_options = energy_options;
-          differenced_options.second_order_curvature = false;
+          differenced_options.curvature = bundle_adjustment::ReprojectionCurvature::DIFFERENCED;
           std::unique_ptr<BaEnergy> differenced;
           Check(BaEnergy::Create(scene.initial, differenced_options, model, &differenced),
                 "energy (differenced curvature)");
@@ -256,6 +260,26 @@ void BundleAdjustment(benchmark::State& state, const Flags& flags, const Size& s
             // Closed form against differences: dL/dw the same up to the
             // differences' error.
             counter("dL_dw_differenced_difference",
+                    (run.dL_dw - exact.dL_dw).norm() / exact.dL_dw.norm());
+          }
+        }
+        // And with the curvature by second-order autodiff
+        // (AutoDiffSecondOrderCostFunction of the same functor, the generic
+        // route): *_autodiff_*; dL/dw the same to round-off.
+        {
+          BaEnergyOptions autodiff_options = energy_options;
+          autodiff_options.curvature = bundle_adjustment::ReprojectionCurvature::AUTODIFF;
+          std::unique_ptr<BaEnergy> autodiff;
+          Check(BaEnergy::Create(scene.initial, autodiff_options, model, &autodiff),
+                "energy (autodiff curvature)");
+          Run run;
+          derivative_run(ceres_wiberg::HessianModel::EXACT, flags.libraries[l], &run,
+                         autodiff.get());
+          counter("grad_autodiff_s", run.linearise_s + run.vjp_s);
+          counter("linearise_hessian_autodiff_s", run.summary.hessian_time_in_seconds);
+          counter("grad_autodiff_over_iteration", (run.linearise_s + run.vjp_s) / per_iteration_s);
+          if (run.ok && exact.ok) {
+            counter("dL_dw_autodiff_difference",
                     (run.dL_dw - exact.dL_dw).norm() / exact.dL_dw.norm());
           }
         }

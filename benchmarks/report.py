@@ -489,11 +489,14 @@ def bundle_adjustment_section(data):
            "`HESSIAN_DIAGONAL`, final Newton step (two points: H built and factorised twice), "
            "with CHOLMOD (`SUITE_SPARSE`, the default); `EIGEN_SPARSE` (Eigen's "
            "`SimplicialLDLT`) in the same run for comparison. EXACT: the reprojection errors' "
-           "curvature in closed form (`AutoDiffSecondOrderCostFunction`); differenced: the "
-           "same energy with `AutoDiffCostFunction` (curvature by central differences of its "
-           "Jacobians), CHOLMOD.", ""]
+           "curvature in closed form, derived by hand (`SnavelyCostFunction`); autodiff "
+           "curvature: the same energy with `AutoDiffSecondOrderCostFunction` (second-order "
+           "forward-mode autodiff of the same functor); differenced: with "
+           "`AutoDiffCostFunction` (curvature by central differences of its Jacobians); "
+           "both CHOLMOD.", ""]
     header = ["n_y", "n_w", "observations", "LM iters", "converged", "solve s", "s / LM iter",
               "EXACT grad s (H build, factorisation)", "EXACT ok",
+              "autodiff-curvature EXACT grad s (H build)",
               "differenced EXACT grad s (H build)", "differenced grad / LM iter",
               "GN grad s (factorisation)",
               "GN ok", "EXACT grad / LM iter", "GN grad / LM iter",
@@ -515,6 +518,9 @@ def bundle_adjustment_section(data):
                      fmt(b["solve_iterations"]), "yes" if b["solve_converged"] else "no",
                      fmt(b["solve_s"]), fmt(b["solve_per_iteration_s"]), exact,
                      "yes" if b["exact_ok"] else "no",
+                     ("%s (%s)" % (fmt(b["grad_autodiff_s"]),
+                                   fmt(b["linearise_hessian_autodiff_s"]))
+                      if "grad_autodiff_s" in b else "-"),
                      ("%s (%s)" % (fmt(b["grad_differenced_s"]),
                                    fmt(b["linearise_hessian_differenced_s"]))
                       if "grad_differenced_s" in b else "-"),

@@ -24,7 +24,7 @@ namespace {
 TEST(SnavelyReprojectionError, JacobianMatchesPerCoordinateCentralDifferences) {
   double camera[9] = {0.11, -0.07, 0.05, 0.3, -0.2, -9.5, 812.0, -1.3e-2, 2.1e-3};
   double point[3] = {0.8, -0.6, 1.1};
-  std::unique_ptr<ceres::CostFunction> cost(SnavelyReprojectionError::Create(-35.0, 12.0));
+  std::unique_ptr<ceres::CostFunction> cost(SnavelyReprojectionError::Create(-35.0, 12.0, ReprojectionCurvature::DIFFERENCED));
   double residuals[2];
   double J_r_camera[2 * 9], J_r_point[2 * 3];
   double* jacobians[2] = {J_r_camera, J_r_point};
@@ -117,9 +117,11 @@ TEST(SnavelyCurvature, MatchesAutoDiffSecondOrder) {
   const double weights[2] = {0.7, -1.9};
   for (Case c : Cases()) {
     std::unique_ptr<ceres::CostFunction> hand(
-        SnavelyReprojectionError::Create(c.observed[0], c.observed[1]));
+        SnavelyReprojectionError::Create(c.observed[0], c.observed[1],
+                                         ReprojectionCurvature::HAND_DERIVED));
     std::unique_ptr<ceres::CostFunction> autodiff(
-        SnavelyReprojectionError::CreateAutoDiffSecondOrder(c.observed[0], c.observed[1]));
+        SnavelyReprojectionError::Create(c.observed[0], c.observed[1],
+                                         ReprojectionCurvature::AUTODIFF));
     const Matrix12 H = Curvature(*hand, &c, weights);
     const Matrix12 H_autodiff = Curvature(*autodiff, &c, weights);
     EXPECT_TRUE(H.isApprox(H.transpose(), 0.0));  // exactly symmetric
@@ -186,7 +188,8 @@ TEST(SnavelyCurvature, MatchesCentralDifferencesOfTheJacobian) {
   cases.push_back(zero);
   for (Case c : cases) {
     std::unique_ptr<ceres::CostFunction> cost(
-        SnavelyReprojectionError::Create(c.observed[0], c.observed[1]));
+        SnavelyReprojectionError::Create(c.observed[0], c.observed[1],
+                                         ReprojectionCurvature::HAND_DERIVED));
     const Matrix12 H = Curvature(*cost, &c, weights);
     const Matrix12 H_differenced = DifferencedCurvature(*cost, &c, weights);
     const double angle = Eigen::Map<const Eigen::Vector3d>(c.camera).norm();
@@ -207,9 +210,11 @@ TEST(SnavelyCurvature, AutoDiffMissesTheRotationCurvatureAtZeroRotation) {
   std::fill(c.camera, c.camera + 3, 0.0);
   const double weights[2] = {-2.3, 0.4};
   std::unique_ptr<ceres::CostFunction> hand(
-      SnavelyReprojectionError::Create(c.observed[0], c.observed[1]));
+      SnavelyReprojectionError::Create(c.observed[0], c.observed[1],
+                                         ReprojectionCurvature::HAND_DERIVED));
   std::unique_ptr<ceres::CostFunction> autodiff(
-      SnavelyReprojectionError::CreateAutoDiffSecondOrder(c.observed[0], c.observed[1]));
+      SnavelyReprojectionError::Create(c.observed[0], c.observed[1],
+                                         ReprojectionCurvature::AUTODIFF));
   const Matrix12 H = Curvature(*hand, &c, weights);
   const Matrix12 H_autodiff = Curvature(*autodiff, &c, weights);
   const double rotation_scale = H.topLeftCorner<3, 3>().cwiseAbs().maxCoeff();
@@ -220,9 +225,11 @@ TEST(SnavelyCurvature, AutoDiffMissesTheRotationCurvatureAtZeroRotation) {
 TEST(SnavelyCostFunction, EvaluateIsCeresAutoDiffBitForBit) {
   for (Case c : Cases()) {
     std::unique_ptr<ceres::CostFunction> hand(
-        SnavelyReprojectionError::Create(c.observed[0], c.observed[1]));
+        SnavelyReprojectionError::Create(c.observed[0], c.observed[1],
+                                         ReprojectionCurvature::HAND_DERIVED));
     std::unique_ptr<ceres::CostFunction> plain(
-        SnavelyReprojectionError::Create(c.observed[0], c.observed[1], /*second_order=*/false));
+        SnavelyReprojectionError::Create(c.observed[0], c.observed[1],
+                                         ReprojectionCurvature::DIFFERENCED));
     const double* parameters[2] = {c.camera, c.point};
     double r[2], r_plain[2], J[2][24], J_plain[2][24];
     double* jacobians[2] = {J[0], J[1]};

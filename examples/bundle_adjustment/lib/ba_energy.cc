@@ -138,7 +138,7 @@ Status BaEnergy::Create(const BalProblem& bal, const BaEnergyOptions& options,
       return InvalidArgumentError("bundle adjustment: an observation's index is out of range");
     }
     camera_seen[o.camera] = point_seen[o.point] = true;
-    ceres::CostFunction* reprojection = SnavelyReprojectionError::Create(o.x, o.y, options.second_order_curvature);
+    ceres::CostFunction* reprojection = SnavelyReprojectionError::Create(o.x, o.y, options.curvature);
     double* camera = result->camera(o.camera);
     double* point = result->point(o.point);
     switch (options.loss) {

@@ -37,6 +37,7 @@
 #include "ceres_wiberg/bilevel_problem.h"
 #include "ceres_wiberg/newton_polish.h"
 #include "ceres_wiberg/status.h"
+#include "snavely_reprojection_error.h"
 
 namespace bundle_adjustment {
 
@@ -82,12 +83,13 @@ struct BaEnergyOptions {
   // an ordinary residual, whose Gauss-Newton model over-weights outliers
   // (learnable_loss.h), and stops on its iteration limit well short of g = 0.
   bool newton_polish = true;
-  // The reprojection errors as AutoDiffSecondOrderCostFunction: the exact
-  // Hessian's residual curvature in closed form (one second-order autodiff
-  // evaluation per observation) instead of central differences of the
-  // Jacobians (SnavelyReprojectionError::Create). The same derivatives up to
-  // the differences' error; false only to compare.
-  bool second_order_curvature = true;
+  // How the exact Hessian gets the reprojection errors' curvature:
+  // HAND_DERIVED in closed form (SnavelyCostFunction), AUTODIFF by
+  // second-order autodiff (AutoDiffSecondOrderCostFunction), DIFFERENCED by
+  // central differences of the Jacobians. The same derivatives up to
+  // round-off (the differences' error for DIFFERENCED); the others only to
+  // compare.
+  ReprojectionCurvature curvature = ReprojectionCurvature::HAND_DERIVED;
 
   bool IsValid(std::string* error) const;
 };
