@@ -149,7 +149,10 @@ void SnavelyCurvature(const double* camera, const double* point, const double* w
   J_P.middleCols<3>(3).setIdentity();
   J_P.rightCols<3>() = rod.a * Matrix3d::Identity() + rod.b * Cross(w) +
                        rod.c * w * w.transpose();
-  Eigen::Matrix<double, 9, 9> H = J_P.transpose() * K * J_P;
+  // Coefficient-based products (lazyProduct): at these sizes Eigen would
+  // otherwise call its blocked GEMM, a third of the instructions.
+  const Eigen::Matrix<double, 9, 3> J_P_T_K = J_P.transpose().lazyProduct(K);
+  Eigen::Matrix<double, 9, 9> H = J_P_T_K.lazyProduct(J_P);
 
   // lambda . d2P: the curvature of phi(w, X) = lambda . R(w) X.
   const double alpha = lambda.dot(X);
@@ -180,10 +183,11 @@ void SnavelyCurvature(const double* camera, const double* point, const double* w
   out.topRightCorner<6, 3>() = H.topRightCorner<6, 3>();
   out.bottomLeftCorner<3, 6>() = H.bottomLeftCorner<3, 6>();
   out.bottomRightCorner<3, 3>() = H.bottomRightCorner<3, 3>();
-  Eigen::Matrix<double, 9, 3> mixed;  // d2S / d(w, t, X) d(f, k1, k2)
-  mixed.col(0) = J_P.transpose() * (J_p_P.transpose() * S_f_p);
-  mixed.col(1) = J_P.transpose() * (J_p_P.transpose() * S_k1_p);
-  mixed.col(2) = J_P.transpose() * (J_p_P.transpose() * S_k2_p);
+  Eigen::Matrix<double, 2, 3> S_p_intrinsics;  // d2S / dp d(f, k1, k2)
+  S_p_intrinsics << S_f_p, S_k1_p, S_k2_p;
+  const Matrix3d S_P_intrinsics = J_p_P.transpose().lazyProduct(S_p_intrinsics);
+  // d2S / d(w, t, X) d(f, k1, k2)
+  const Eigen::Matrix<double, 9, 3> mixed = J_P.transpose().lazyProduct(S_P_intrinsics);
   out.block<6, 3>(0, 6) = mixed.topRows<6>();
   out.block<3, 3>(9, 6) = mixed.bottomRows<3>();
   out.block<3, 6>(6, 0) = mixed.topRows<6>().transpose();

@@ -80,8 +80,8 @@ struct SnavelyReprojectionError {
 // Unlike the autodiff of AngleAxisRotatePoint (SecondOrderJet differentiates
 // its branch R = I + [w]x taken when |w|^2 < epsilon, whose curvature is
 // zero), this is the rotation's curvature at every angle, w = 0 included.
-// 5.6e3 instructions a call against AutoDiffSecondOrderCostFunction's
-// 6.6e4 (callgrind, Release).
+// 4.5e3 instructions a call against AutoDiffSecondOrderCostFunction's
+// 6.6e4 (callgrind, Release build).
 void SnavelyCurvature(const double* camera, const double* point, const double* weights,
                       double* hessian);
 
