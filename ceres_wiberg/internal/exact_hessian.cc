@@ -80,6 +80,20 @@ Status ExactHessian::CurvatureAlong(Workspace* workspace, int i, const double* d
   // learnable loss: its a and m do not enter r, so no direction along them
   // moves it and its curvature rows for them are zero).
   const size_t num_blocks = static_cast<size_t>(residual.num_differenced_blocks);
+  auto wanted = [&](const ParameterBlockInfo& block) {
+    return block.role != BlockRole::kFixed &&
+           ((rows == CurvatureRows::kInner && block.role == BlockRole::kInner) ||
+            (rows == CurvatureRows::kLearnable && block.role == BlockRole::kLearnable));
+  };
+  if (residual.zero_curvature) {
+    // No direction moves the Jacobian of a declared-linear cost function:
+    // nothing is evaluated.
+    for (size_t j = 0; j < residual.blocks.size(); ++j) {
+      const ParameterBlockInfo& block = layout_.blocks[residual.blocks[j]];
+      if (wanted(block)) VectorMap(out + residual.local_offset[j], block.local_size()).setZero();
+    }
+    return Status::Ok();
+  }
   ResidualScratch& scratch = ws.scratch;
   scratch.Reset(layout_, residual);
 
@@ -110,11 +124,6 @@ Status ExactHessian::CurvatureAlong(Workspace* workspace, int i, const double* d
     }
   }
 
-  auto wanted = [&](const ParameterBlockInfo& block) {
-    return block.role != BlockRole::kFixed &&
-           ((rows == CurvatureRows::kInner && block.role == BlockRole::kInner) ||
-            (rows == CurvatureRows::kLearnable && block.role == BlockRole::kLearnable));
-  };
   // The wanted rows of blocks that are not differenced (a learnable loss's
   // a and m): zero.
   for (size_t j = num_blocks; j < residual.blocks.size(); ++j) {
@@ -333,6 +342,8 @@ Status ExactHessian::InnerLocalHessian(Workspace* workspace, int i, bool exact) 
         Eigen::Map<const Eigen::VectorXd>(linearisation_.exact_residuals(i), k);
     ws.local_hessian.noalias() += (2.0 * rho[2]) * ws.inner_J_T_r * ws.inner_J_T_r.transpose();
   }
+  // A declared-linear cost function has no residual curvature.
+  if (residual.zero_curvature) return Status::Ok();
   Status status = InnerCurvature(&ws, i);
   if (!status.ok()) return status;
   ws.local_hessian += ws.curvature;

@@ -105,14 +105,14 @@ Status Linearisation::EvaluateResidual(int i, bool accumulate, ResidualScratch* 
   const ResidualBlockInfo& residual = layout_.residuals[i];
   const int k = residual.num_residuals;
   scratch->Reset(layout_, residual);
-  for (size_t j = 0; j < residual.blocks.size(); ++j) {
-    if (residual.local_offset[j] >= 0) scratch->Want(j);
-  }
   const bool learnable_loss = residual.learnable_loss != nullptr;
   // Ceres' view: kept in residuals_, rho_ and jacobians_, except for a
   // learnable loss under EXACT, where those hold the exact view and Ceres'
-  // residuals and rho live in the scratch only (for the gradient).
+  // view is not evaluated at all.
   const bool keep_ceres_view = KeepsCeresView(i);
+  for (size_t j = 0; keep_ceres_view && j < residual.blocks.size(); ++j) {
+    if (residual.local_offset[j] >= 0) scratch->Want(j);
+  }
   double* r = keep_ceres_view ? &residuals_[residual_offset_[i]] : scratch->residuals.data();
   double scratch_rho[3];
   double* rho = keep_ceres_view ? &rho_[3 * i] : scratch_rho;
@@ -124,9 +124,16 @@ Status Linearisation::EvaluateResidual(int i, bool accumulate, ResidualScratch* 
     for (int j = 0; j < residual.num_differenced_blocks; ++j) {
       if (residual.local_offset[j] >= 0) scratch->WantWrapped(j);
     }
-    status = EvaluateResidualBlockWithWrapped(layout_, residual, scratch->values.data(), r,
-                                              scratch->jacobians.data(), exact_r,
-                                              scratch->wrapped_jacobians.data());
+    if (keep_ceres_view) {
+      status = EvaluateResidualBlockWithWrapped(layout_, residual, scratch->values.data(), r,
+                                                scratch->jacobians.data(), exact_r,
+                                                scratch->wrapped_jacobians.data());
+    } else {
+      // Nothing reads r~ under EXACT (g is formed from the exact view
+      // below): the wrapped cost function alone is evaluated.
+      status = EvaluateDifferencedResidualBlock(layout_, residual, scratch->values.data(),
+                                                exact_r, scratch->wrapped_jacobians.data());
+    }
     if (status.ok()) status = EvaluateLearnableLossTerm(static_cast<int>(i), exact_r, exact_rho);
   } else {
     status = EvaluateResidualBlock(layout_, residual, scratch->values.data(), r,
@@ -134,8 +141,10 @@ Status Linearisation::EvaluateResidual(int i, bool accumulate, ResidualScratch* 
   }
   if (!status.ok()) return status;
   const ConstVectorMap r_vec(r, k);
-  status = EvaluateLoss(residual, r_vec.squaredNorm(), rho);
-  if (!status.ok()) return status;
+  if (keep_ceres_view) {
+    status = EvaluateLoss(residual, r_vec.squaredNorm(), rho);
+    if (!status.ok()) return status;
+  }
 
   RowMajorMap J_local(keep_ceres_view ? &jacobians_[jacobian_offset_[i]] : nullptr, k,
                       residual.num_local);
@@ -149,8 +158,12 @@ Status Linearisation::EvaluateResidual(int i, bool accumulate, ResidualScratch* 
     if (residual.local_offset[j] < 0) continue;
     const int b = residual.blocks[j];
     const ParameterBlockInfo& block = layout_.blocks[b];
+    // Ceres' view's Jacobian (not evaluated for a learnable loss under
+    // EXACT) and the wrapped one (learnable loss only).
     const ConstRowMajorMap J_r_x(scratch->jacobian(j), k, block.ambient_size);
     const bool wrapped = learnable_loss && scratch->wrapped_jacobians[j] != nullptr;
+    const ConstRowMajorMap W_r_x(wrapped ? scratch->wrapped_jacobian(j) : nullptr, k,
+                                 block.ambient_size);
     if (block.manifold != nullptr) {
       const ConstRowMajorMap J_x_delta(plus_jacobian_[b].data(),
                                        block.ambient_size, block.tangent_size);
@@ -158,23 +171,27 @@ Status Linearisation::EvaluateResidual(int i, bool accumulate, ResidualScratch* 
         J_local.middleCols(residual.local_offset[j], block.tangent_size) = J_r_x * J_x_delta;
       }
       if (wrapped) {
-        J_exact.middleCols(residual.local_offset[j], block.tangent_size) =
-            ConstRowMajorMap(scratch->wrapped_jacobian(j), k, block.ambient_size) * J_x_delta;
+        J_exact.middleCols(residual.local_offset[j], block.tangent_size) = W_r_x * J_x_delta;
       }
     } else {
       if (keep_ceres_view) {
         J_local.middleCols(residual.local_offset[j], block.ambient_size) = J_r_x;
       }
-      if (wrapped) {
-        J_exact.middleCols(residual.local_offset[j], block.ambient_size) =
-            ConstRowMajorMap(scratch->wrapped_jacobian(j), k, block.ambient_size);
-      }
+      if (wrapped) J_exact.middleCols(residual.local_offset[j], block.ambient_size) = W_r_x;
     }
     if (block.role == BlockRole::kInner) {
       // The term is formed alone and then added, as the threaded path adds
-      // its stored terms, so that both give the same bits.
+      // its stored terms, so that both give the same bits. With a learnable
+      // loss (whose inner blocks are all wrapped ones) it is m rho' J^T r of
+      // the exact view (= J~^T r~ of Ceres' view, see learnable_loss.h), for
+      // every Hessian model.
       double* term = accumulate ? scratch->J_T_c[0].data() : &gradient_terms_[term_offset];
-      VectorMap(term, block.ambient_size).noalias() = rho[1] * J_r_x.transpose() * r_vec;
+      if (learnable_loss) {
+        VectorMap(term, block.ambient_size).noalias() =
+            exact_rho[1] * W_r_x.transpose() * ConstVectorMap(exact_r, k);
+      } else {
+        VectorMap(term, block.ambient_size).noalias() = rho[1] * J_r_x.transpose() * r_vec;
+      }
       if (accumulate) {
         ambient_gradient_[b] += ConstVectorMap(term, block.ambient_size);
       } else {
@@ -282,6 +299,11 @@ Status Linearisation::EvaluateLearnableLossTerm(int i, const double* wrapped_res
     return NumericalFailureError("the learnable loss of residual block #" +
                                  std::to_string(residual.index) +
                                  " could not be evaluated (invalid scale or |r|^2)");
+  }
+  if (!(m > 0.0) || !std::isfinite(m)) {
+    return NumericalFailureError("the learnable loss of residual block #" +
+                                 std::to_string(residual.index) +
+                                 " has an invalid weight m (not positive and finite)");
   }
   for (int d = 0; d < 3; ++d) exact_rho[d] = m * rho[d];
   LearnableLossDerivatives& derivatives = learnable_loss_[i];

@@ -177,6 +177,8 @@ ResidualBlockInfo DescribeResidualBlock(const ceres::Problem& problem, ceres::Re
   residual.second_order = dynamic_cast<const SecondOrderCostFunction*>(
       residual.learnable_loss != nullptr ? &residual.learnable_loss->wrapped_cost_function()
                                          : residual.cost_function);
+  residual.zero_curvature =
+      dynamic_cast<const LinearCostFunction*>(residual.second_order) != nullptr;
   return residual;
 }
 
