@@ -325,22 +325,35 @@ Status ExactHessian::InnerLocalHessian(Workspace* workspace, int i, bool exact) 
   const double* rho = exact ? linearisation_.exact_rho(i) : linearisation_.rho(i);
   ws.local_hessian.resize(n, n);
   if (k <= kSmallProductRows) {
-    // A few residuals: a sum of outer products, without GEMM's blocking.
-    ws.local_hessian.noalias() =
-        (rho[1] * ws.inner_jacobian.row(0).transpose()) * ws.inner_jacobian.row(0);
-    for (int p = 1; p < k; ++p) {
-      ws.local_hessian.noalias() +=
-          (rho[1] * ws.inner_jacobian.row(p).transpose()) * ws.inner_jacobian.row(p);
+    // A few residuals: a sum of outer products, by plain loops (Eigen's
+    // outer products of dynamic vectors allocate a temporary).
+    const double* J_data = ws.inner_jacobian.data();
+    double* H = ws.local_hessian.data();
+    for (int a = 0; a < n; ++a) {
+      for (int b = 0; b < n; ++b) {
+        double sum = (rho[1] * J_data[a]) * J_data[b];
+        for (int p = 1; p < k; ++p) sum += (rho[1] * J_data[p * n + a]) * J_data[p * n + b];
+        H[a * n + b] = sum;
+      }
     }
   } else {
     ws.local_hessian.noalias() = rho[1] * ws.inner_jacobian.transpose() * ws.inner_jacobian;
   }
   if (!exact) return Status::Ok();
   if (rho[2] != 0.0) {
-    ws.inner_J_T_r.noalias() =
-        ws.inner_jacobian.transpose() *
-        Eigen::Map<const Eigen::VectorXd>(linearisation_.exact_residuals(i), k);
-    ws.local_hessian.noalias() += (2.0 * rho[2]) * ws.inner_J_T_r * ws.inner_J_T_r.transpose();
+    const double* r = linearisation_.exact_residuals(i);
+    ws.inner_J_T_r.resize(n);
+    for (int a = 0; a < n; ++a) {
+      double sum = 0.0;
+      for (int p = 0; p < k; ++p) sum += ws.inner_jacobian(p, a) * r[p];
+      ws.inner_J_T_r[a] = sum;
+    }
+    const double twice_rho_2 = 2.0 * rho[2];
+    double* H = ws.local_hessian.data();
+    for (int a = 0; a < n; ++a) {
+      const double scaled = twice_rho_2 * ws.inner_J_T_r[a];
+      for (int b = 0; b < n; ++b) H[a * n + b] += scaled * ws.inner_J_T_r[b];
+    }
   }
   // A declared-linear cost function has no residual curvature.
   if (residual.zero_curvature) return Status::Ok();

@@ -39,14 +39,33 @@ InnerNewton::InnerNewton(const MinimiserDerivative::Options& options, BilevelPro
 Status InnerNewton::EvaluateCost(double* cost) {
   double sum = 0.0;
   for (const ResidualBlockInfo& residual : layout_.residuals) {
-    cost_scratch_.Reset(layout_, residual);
+    cost_scratch_.SetValues(layout_, residual);
     double* r = cost_scratch_.residuals.data();
-    Status status = EvaluateResidualBlock(layout_, residual, cost_scratch_.values.data(), r,
-                                          nullptr);
+    // A learnable loss: 1/2 m rho(|r|^2; a) of the wrapped r (Ceres'
+    // 1/2 |r~|^2 up to round-off), without forming r~.
+    const LearnableLossCostFunction* learnable_loss = residual.learnable_loss;
+    Status status = learnable_loss != nullptr
+                        ? EvaluateDifferencedResidualBlock(layout_, residual,
+                                                           cost_scratch_.values.data(), r, nullptr)
+                        : EvaluateResidualBlock(layout_, residual, cost_scratch_.values.data(), r,
+                                                nullptr);
     if (!status.ok()) return status;
     double s = 0.0;
     for (int k = 0; k < residual.num_residuals; ++k) s += r[k] * r[k];
-    if (residual.loss_function != nullptr) {
+    if (learnable_loss != nullptr) {
+      const double a = layout_.blocks[residual.blocks[learnable_loss->scale_block_index()]].values[0];
+      const double m =
+          learnable_loss->has_weight_block()
+              ? layout_.blocks[residual.blocks[learnable_loss->weight_block_index()]].values[0]
+              : 1.0;
+      double rho[3];
+      if (!EvaluateLearnableLoss(learnable_loss->type(), s, a, rho, nullptr) || !(m > 0.0)) {
+        return NumericalFailureError("the learnable loss of residual block #" +
+                                     std::to_string(residual.index) +
+                                     " could not be evaluated (invalid scale, weight or |r|^2)");
+      }
+      s = m * rho[0];
+    } else if (residual.loss_function != nullptr) {
       double rho[3];
       residual.loss_function->Evaluate(s, rho);
       s = rho[0];

@@ -34,6 +34,17 @@ Status EvaluateLoss(const ResidualBlockInfo& residual, double s, double* rho) {
   return Status::Ok();
 }
 
+// out = c J^T r for a k x n row-major J, by plain loops (Eigen's GEMV costs
+// more than the product for the few rows of a residual block).
+void ScaledTransposeProduct(double c, const double* J, const double* r, int k, int n,
+                            double* out) {
+  for (int a = 0; a < n; ++a) {
+    double sum = 0.0;
+    for (int p = 0; p < k; ++p) sum += J[p * n + a] * r[p];
+    out[a] = c * sum;
+  }
+}
+
 }  // namespace
 
 Linearisation::Linearisation(const ProblemLayout& layout, HessianModel hessian_model,
@@ -71,31 +82,49 @@ Linearisation::Linearisation(const ProblemLayout& layout, HessianModel hessian_m
 
 void ResidualScratch::Reset(const ProblemLayout& layout, const ResidualBlockInfo& residual) {
   const size_t num_blocks = residual.blocks.size();
-  jacobian_offset.resize(num_blocks);
-  ambient_offset.resize(num_blocks);
-  jacobians.assign(num_blocks, nullptr);
-  values.resize(num_blocks);
+  // Per-block vectors only grow (resize of a same-sized vector is a no-op),
+  // and are written in place, so that after the first few blocks nothing is
+  // allocated and no library loop runs (most residual blocks have one to a
+  // few parameter blocks).
+  if (jacobians.size() != num_blocks || values.size() != num_blocks) {
+    jacobian_offset.resize(num_blocks);
+    ambient_offset.resize(num_blocks);
+    jacobians.resize(num_blocks);
+    values.resize(num_blocks);
+  }
   size_t jacobian_size = 0;
   size_t ambient_size = 0;
   for (size_t j = 0; j < num_blocks; ++j) {
     const ParameterBlockInfo& block = layout.blocks[residual.blocks[j]];
     values[j] = block.values;
+    jacobians[j] = nullptr;
     jacobian_offset[j] = jacobian_size;
     ambient_offset[j] = ambient_size;
     jacobian_size += static_cast<size_t>(residual.num_residuals) * block.ambient_size;
     ambient_size += block.ambient_size;
   }
-  // Buffers only grow, so after the first few blocks nothing is allocated.
   if (jacobian_storage.size() < jacobian_size) jacobian_storage.resize(jacobian_size);
   if (residual.learnable_loss != nullptr) {
-    wrapped_jacobians.assign(num_blocks, nullptr);
+    if (wrapped_jacobians.size() != num_blocks) wrapped_jacobians.resize(num_blocks);
+    std::fill(wrapped_jacobians.begin(), wrapped_jacobians.end(), nullptr);
     if (wrapped_jacobian_storage.size() < jacobian_size) {
       wrapped_jacobian_storage.resize(jacobian_size);
     }
   }
-  for (std::vector<double>* buffer : {&perturbed, &delta, &J_T_c[0], &J_T_c[1]}) {
-    if (buffer->size() < ambient_size) buffer->resize(ambient_size);
+  if (perturbed.size() < ambient_size) {
+    for (std::vector<double>* buffer : {&perturbed, &delta, &J_T_c[0], &J_T_c[1]}) {
+      buffer->resize(ambient_size);
+    }
   }
+  if (residuals.size() < static_cast<size_t>(residual.num_residuals)) {
+    residuals.resize(residual.num_residuals);
+  }
+}
+
+void ResidualScratch::SetValues(const ProblemLayout& layout, const ResidualBlockInfo& residual) {
+  const size_t num_blocks = residual.blocks.size();
+  if (values.size() != num_blocks) values.resize(num_blocks);
+  for (size_t j = 0; j < num_blocks; ++j) values[j] = layout.blocks[residual.blocks[j]].values;
   if (residuals.size() < static_cast<size_t>(residual.num_residuals)) {
     residuals.resize(residual.num_residuals);
   }
@@ -187,10 +216,9 @@ Status Linearisation::EvaluateResidual(int i, bool accumulate, ResidualScratch* 
       // every Hessian model.
       double* term = accumulate ? scratch->J_T_c[0].data() : &gradient_terms_[term_offset];
       if (learnable_loss) {
-        VectorMap(term, block.ambient_size).noalias() =
-            exact_rho[1] * W_r_x.transpose() * ConstVectorMap(exact_r, k);
+        ScaledTransposeProduct(exact_rho[1], W_r_x.data(), exact_r, k, block.ambient_size, term);
       } else {
-        VectorMap(term, block.ambient_size).noalias() = rho[1] * J_r_x.transpose() * r_vec;
+        ScaledTransposeProduct(rho[1], J_r_x.data(), r, k, block.ambient_size, term);
       }
       if (accumulate) {
         ambient_gradient_[b] += ConstVectorMap(term, block.ambient_size);

@@ -31,6 +31,9 @@ struct ResidualScratch {
   // Sizes the buffers for `residual` and points `values` at the blocks'
   // current values; no Jacobian is requested until Want(j).
   void Reset(const ProblemLayout& layout, const ResidualBlockInfo& residual);
+  // Only `values` (at the blocks' current values) and `residuals`, for an
+  // evaluation without Jacobians.
+  void SetValues(const ProblemLayout& layout, const ResidualBlockInfo& residual);
   double* jacobian(size_t j) { return jacobian_storage.data() + jacobian_offset[j]; }
   void Want(size_t j) { jacobians[j] = jacobian(j); }
 

@@ -37,6 +37,9 @@ struct Offset {
 
 constexpr int kSamples = kInliers + kOutliers;
 
+// exp(-41.6) < 2^-60: kernel values beyond are below the energies' rounding.
+constexpr double kNegligibleExponent = 41.6;
+
 }  // namespace
 
 const char* ProtocolToString(Protocol protocol) {
@@ -111,28 +114,50 @@ struct RobustMeanObjective::Pipeline {
     sigma = sigma_value;
     // E at every sample, vectorised (Eigen's exp; the 110 x 110 kernel
     // values were 11% of a draw's instructions with std::exp). The kernel is
-    // symmetric: each pair (i < j) is evaluated once and added to both
-    // energies, exp(0) = 1 to each its own.
-    const Eigen::Map<const Eigen::ArrayXd> x(samples.data(), kSamples);
+    // symmetric: each pair is evaluated once and added to both energies
+    // (exp(0) = 1 to each its own). Pairs further apart than
+    // sqrt(kNegligibleExponent) sigma add less than 2^-60 to energies of
+    // magnitude >= 1: over the samples in ascending order, each one's
+    // partners are the next few, up to that distance.
+    for (int i = 0; i < kSamples; ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](int a, int b) {
+      return samples[a] != samples[b] ? samples[a] < samples[b] : a < b;
+    });
+    for (int i = 0; i < kSamples; ++i) sorted[i] = samples[order[i]];
     const double inverse_variance = 1.0 / (sigma * sigma);
     energies.setConstant(-1.0);
+    int end = 0;
     for (int i = 0; i + 1 < kSamples; ++i) {
-      const int rest = kSamples - 1 - i;
-      auto k = kernel.head(rest);
-      k = (-(x.tail(rest) - x[i]).square() * inverse_variance).exp();
+      end = std::max(end, i + 1);
+      while (end < kSamples && (sorted[end] - sorted[i]) * (sorted[end] - sorted[i]) *
+                                       inverse_variance <
+                                   kNegligibleExponent) {
+        ++end;
+      }
+      const int partners = end - i - 1;
+      auto k = kernel.head(partners);
+      k = (-(sorted.segment(i + 1, partners) - sorted[i]).square() * inverse_variance).exp();
       energies[i] -= k.sum();
-      energies.tail(rest) -= k;
+      energies.segment(i + 1, partners) -= k;
     }
+    // The lowest energy, the first sample among equal ones (as a scan in
+    // sample order).
     int best = 0;
     for (int i = 1; i < kSamples; ++i) {
-      if (energies[i] < energies[best]) best = i;
+      if (energies[i] < energies[best] ||
+          (energies[i] == energies[best] && order[i] < order[best])) {
+        best = i;
+      }
     }
-    t = x[best];
+    t = sorted[best];
     example->RestartFromCurrentValues();
   }
 
   std::vector<double> samples;  // read by the residuals' Offset functors
-  // The seed search's energies at the samples and one row of kernel values.
+  // The seed search's samples in ascending order (and their indices), their
+  // energies and one row of kernel values.
+  std::vector<int> order = std::vector<int>(kSamples);
+  Eigen::ArrayXd sorted = Eigen::ArrayXd(kSamples);
   Eigen::ArrayXd energies = Eigen::ArrayXd(kSamples);
   Eigen::ArrayXd kernel = Eigen::ArrayXd(kSamples);
   double centre = 0.0;          // read by the outer loss
@@ -151,7 +176,12 @@ RobustMeanObjective::RobustMeanObjective(
 
 RobustMeanObjective::RobustMeanObjective(Protocol protocol, uint64_t seed, int num_draws,
                                          const Options& options)
-    : protocol_(protocol), seed_(seed), num_draws_(num_draws), options_(options) {}
+    : protocol_(protocol), seed_(seed), num_draws_(num_draws), options_(options) {
+  if (options.precompute_draws) {
+    draws_.reserve(num_draws);
+    for (int i = 0; i < num_draws; ++i) draws_.push_back(MakeDraw(protocol, seed, i));
+  }
+}
 
 RobustMeanObjective::~RobustMeanObjective() = default;
 
@@ -168,7 +198,11 @@ Status RobustMeanObjective::Acquire(int example, double sigma,
     *pipeline = std::make_unique<Pipeline>(options_);
     if (!(*pipeline)->status.ok()) return (*pipeline)->status;
   }
-  (*pipeline)->Reset(MakeDraw(protocol_, seed_, example), sigma);
+  if (example >= 0 && example < static_cast<int>(draws_.size())) {
+    (*pipeline)->Reset(draws_[example], sigma);
+  } else {
+    (*pipeline)->Reset(MakeDraw(protocol_, seed_, example), sigma);
+  }
   return Status::Ok();
 }
 

@@ -68,6 +68,9 @@ class RobustMeanObjective : public ceres_wiberg::TrainingObjective {
     // Keep the inner problems across draws (true) or build a fresh
     // ceres::Problem, BilevelProblem and BilevelExample per draw (false).
     bool reuse_problems = true;
+    // Make every draw once, in the constructor (num_draws x 110 doubles),
+    // instead of at each evaluation (false).
+    bool precompute_draws = false;
   };
 
   RobustMeanObjective(Protocol protocol, uint64_t seed, int num_draws,
@@ -95,6 +98,7 @@ class RobustMeanObjective : public ceres_wiberg::TrainingObjective {
   Options options_;
   mutable std::mutex pool_mutex_;
   mutable std::vector<std::unique_ptr<Pipeline>> pool_;
+  std::vector<Draw> draws_;  // with precompute_draws only
 };
 
 }  // namespace robust_mean
