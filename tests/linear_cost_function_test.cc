@@ -35,7 +35,9 @@ struct Affine {
   static constexpr double kUnits[6] = {1e-3, 1.0, 1e3, 1.0, 1.0, 1.0};
   explicit Affine(int index) {
     for (int k = 0; k < 2; ++k) {
-      for (int p = 0; p < 6; ++p) c[k][p] = std::sin(1.7 * index + 2.3 * k + 0.9 * p + 0.4);
+      for (int p = 0; p < 6; ++p) {
+        c[k][p] = std::sin(1.7 * index + 2.3 * k + (0.9 + 0.53 * index + 1.1 * k) * p + 0.4);
+      }
       u[k] = std::cos(0.8 * index + 1.1 * k);
     }
     // Blocks 1 and 2 far off (the losses' tails), so rho'' matters at y*.
