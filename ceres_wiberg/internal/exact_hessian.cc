@@ -315,15 +315,21 @@ Status ExactHessian::InnerLocalHessian(Workspace* workspace, int i, bool exact) 
   const ConstRowMajorMap J(
       exact ? linearisation_.exact_jacobian(i) : linearisation_.jacobian(i), k,
       residual.num_local);
-  ws.inner_jacobian.resize(k, n);
+  if (ws.inner_jacobian.rows() != k || ws.inner_jacobian.cols() != n) {
+    ws.inner_jacobian.resize(k, n);
+  }
   for (size_t j = 0; j < residual.blocks.size(); ++j) {
     if (residual.inner_offset[j] < 0) continue;
     const int t = layout_.blocks[residual.blocks[j]].tangent_size;
-    ws.inner_jacobian.middleCols(residual.inner_offset[j], t) =
-        J.middleCols(residual.local_offset[j], t);
+    // Plain loops: a residual block has a few entries.
+    for (int p = 0; p < k; ++p) {
+      for (int q = 0; q < t; ++q) {
+        ws.inner_jacobian(p, residual.inner_offset[j] + q) = J(p, residual.local_offset[j] + q);
+      }
+    }
   }
   const double* rho = exact ? linearisation_.exact_rho(i) : linearisation_.rho(i);
-  ws.local_hessian.resize(n, n);
+  if (ws.local_hessian.rows() != n || ws.local_hessian.cols() != n) ws.local_hessian.resize(n, n);
   if (k <= kSmallProductRows) {
     // A few residuals: a sum of outer products, by plain loops (Eigen's
     // outer products of dynamic vectors allocate a temporary).
@@ -342,7 +348,7 @@ Status ExactHessian::InnerLocalHessian(Workspace* workspace, int i, bool exact) 
   if (!exact) return Status::Ok();
   if (rho[2] != 0.0) {
     const double* r = linearisation_.exact_residuals(i);
-    ws.inner_J_T_r.resize(n);
+    if (ws.inner_J_T_r.size() != n) ws.inner_J_T_r.resize(n);
     for (int a = 0; a < n; ++a) {
       double sum = 0.0;
       for (int p = 0; p < k; ++p) sum += ws.inner_jacobian(p, a) * r[p];

@@ -50,8 +50,8 @@ Status InnerNewton::EvaluateCost(double* cost) {
                         : EvaluateResidualBlock(layout_, residual, cost_scratch_.values.data(), r,
                                                 nullptr);
     if (!status.ok()) return status;
-    double s = 0.0;
-    for (int k = 0; k < residual.num_residuals; ++k) s += r[k] * r[k];
+    // |r|^2 as Linearisation forms it (EvaluateWithCost gives the same bits).
+    double s = Eigen::Map<const Eigen::VectorXd>(r, residual.num_residuals).squaredNorm();
     if (learnable_loss != nullptr) {
       const double a = layout_.blocks[residual.blocks[learnable_loss->scale_block_index()]].values[0];
       const double m =
@@ -77,6 +77,28 @@ Status InnerNewton::EvaluateCost(double* cost) {
     }
     sum += 0.5 * s;
   }
+  Status status = AddIndependentCost(&sum);
+  if (!status.ok()) return status;
+  *cost = sum;
+  return Status::Ok();
+}
+
+Status InnerNewton::EvaluateWithCost(double* cost) {
+  Status status = Evaluate();
+  if (!status.ok()) return status;
+  // 1/2 rho(|r|^2) of the exact view: EvaluateCost's terms (m rho(s; a) for
+  // a learnable loss), summed in the same order.
+  double sum = 0.0;
+  for (size_t i = 0; i < layout_.residuals.size(); ++i) {
+    sum += 0.5 * linearisation_.exact_rho(static_cast<int>(i))[0];
+  }
+  status = AddIndependentCost(&sum);
+  if (!status.ok()) return status;
+  *cost = sum;
+  return Status::Ok();
+}
+
+Status InnerNewton::AddIndependentCost(double* sum) const {
   for (ceres::ResidualBlockId id : y_independent_residuals_) {
     double block_cost = 0.0;
     if (!problem_->problem()->EvaluateResidualBlock(id, /*apply_loss_function=*/true,
@@ -86,9 +108,8 @@ Status InnerNewton::EvaluateCost(double* cost) {
           "a residual block that does not depend on the inner variables failed to evaluate "
           "or is not finite");
     }
-    sum += block_cost;
+    *sum += block_cost;
   }
-  *cost = sum;
   return Status::Ok();
 }
 
@@ -279,6 +300,14 @@ bool InnerNewtonModel::Fail(Status status) {
 }
 
 bool InnerNewtonModel::Cost(double* cost) {
+  // The first Linearise comes next, at the same point: evaluated once.
+  if (newton_->EvaluateWithCost(cost).ok()) {
+    evaluated_at_trial_ = true;
+    cost_ = *cost;
+    return true;
+  }
+  // The cost alone (and its error, if any), as without the evaluation.
+  evaluated_at_trial_ = false;
   Status status = newton_->EvaluateCost(cost);
   if (!status.ok()) {
     return Fail(NumericalFailureError("the inner energy is not finite at the start: " +
@@ -331,13 +360,17 @@ bool InnerNewtonModel::Trial(double* cost) {
   values_ = problem->GetInnerValues();
   step_ = newton_->Step(gradient_, solver_);
   if (!step_.allFinite() || !newton_->ApplyStep(step_).ok()) return false;
-  if (!newton_->EvaluateCost(cost).ok()) return false;
+  // The whole evaluation (a Newton step is usually accepted, and the next
+  // Linearise then uses it), or, where it fails, the cost alone (then
+  // Linearise reports the failure if the step is accepted, as it would).
+  evaluated_at_trial_ = newton_->EvaluateWithCost(cost).ok();
+  if (!evaluated_at_trial_ && !newton_->EvaluateCost(cost).ok()) return false;
   trial_cost_ = *cost;
   return true;
 }
 
 bool InnerNewtonModel::TrialHalvesGradient() {
-  evaluated_at_trial_ = newton_->Evaluate().ok();
+  if (!evaluated_at_trial_) evaluated_at_trial_ = newton_->Evaluate().ok();
   return evaluated_at_trial_ && newton_->free_gradient().lpNorm<Eigen::Infinity>() <
                                     0.5 * free_gradient_max_norm_;
 }

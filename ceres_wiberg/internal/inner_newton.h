@@ -55,6 +55,9 @@ class InnerNewton {
   // (constant in y) by Problem::EvaluateResidualBlock. kNumericalFailure
   // naming the residual block when one fails or is not finite.
   Status EvaluateCost(double* cost);
+  // Evaluate, and the cost EvaluateCost would return (the same bits) from
+  // that evaluation's residuals.
+  Status EvaluateWithCost(double* cost);
   // Residuals, Jacobians, g and the active bounds at the problem's current
   // values.
   Status Evaluate();
@@ -123,6 +126,8 @@ class InnerNewton {
   ActiveBounds active_bounds_;
   Eigen::VectorXd free_gradient_;
   ResidualScratch cost_scratch_;
+  // Adds the cost of the residual blocks that do not touch y to *sum.
+  Status AddIndependentCost(double* sum) const;
   // Residual blocks of the Ceres problem that touch no inner block.
   std::vector<ceres::ResidualBlockId> y_independent_residuals_;
 };
@@ -183,8 +188,9 @@ class InnerNewtonModel {
   double free_gradient_max_norm_ = 0.0;  // its |g|_inf over the free coordinates
   Eigen::VectorXd values_;    // the current point's inner values during a trial
   Eigen::VectorXd step_;
-  // The linearisation holds the trial point's first-order data (after
-  // TrialHalvesGradient), not the current point's.
+  // The linearisation holds the first-order data of the point the last
+  // Cost or Trial evaluated (after Accept: the current point, which
+  // Linearise then does not evaluate again).
   bool evaluated_at_trial_ = false;
 };
 

@@ -45,6 +45,14 @@ void ScaledTransposeProduct(double c, const double* J, const double* r, int k, i
   }
 }
 
+// Columns offset to offset + n - 1 of the k x num_columns row-major `to` =
+// the k x n row-major `from` (plain loops: a residual block has a few).
+void CopyColumns(const double* from, int k, int n, int num_columns, int offset, double* to) {
+  for (int p = 0; p < k; ++p) {
+    for (int a = 0; a < n; ++a) to[p * num_columns + offset + a] = from[p * n + a];
+  }
+}
+
 }  // namespace
 
 Linearisation::Linearisation(const ProblemLayout& layout, HessianModel hessian_model,
@@ -180,7 +188,7 @@ Status Linearisation::EvaluateResidual(int i, bool accumulate, ResidualScratch* 
   double* exact_J = SeparateExactView(i) ? &exact_jacobians_[jacobian_offset_[i]]
                                          : &jacobians_[jacobian_offset_[i]];
   RowMajorMap J_exact(learnable_loss ? exact_J : nullptr, k, residual.num_local);
-  if (learnable_loss) J_exact.setZero();
+  if (learnable_loss) std::fill(exact_J, exact_J + k * residual.num_local, 0.0);
   // The gradient terms of this block, one after the other.
   int64_t term_offset = accumulate ? 0 : gradient_term_start_[i];
   for (size_t j = 0; j < residual.blocks.size(); ++j) {
@@ -204,9 +212,13 @@ Status Linearisation::EvaluateResidual(int i, bool accumulate, ResidualScratch* 
       }
     } else {
       if (keep_ceres_view) {
-        J_local.middleCols(residual.local_offset[j], block.ambient_size) = J_r_x;
+        CopyColumns(J_r_x.data(), k, block.ambient_size, residual.num_local,
+                    residual.local_offset[j], J_local.data());
       }
-      if (wrapped) J_exact.middleCols(residual.local_offset[j], block.ambient_size) = W_r_x;
+      if (wrapped) {
+        CopyColumns(W_r_x.data(), k, block.ambient_size, residual.num_local,
+                    residual.local_offset[j], J_exact.data());
+      }
     }
     if (block.role == BlockRole::kInner) {
       // The term is formed alone and then added, as the threaded path adds
