@@ -333,13 +333,14 @@ Status ExactHessian::InnerLocalHessian(Workspace* workspace, int i, bool exact) 
   if (k <= kSmallProductRows) {
     // A few residuals: a sum of outer products, by plain loops (Eigen's
     // outer products of dynamic vectors allocate a temporary).
+    // The upper triangle, mirrored (the same sums for (a, b) and (b, a)).
     const double* J_data = ws.inner_jacobian.data();
     double* H = ws.local_hessian.data();
     for (int a = 0; a < n; ++a) {
-      for (int b = 0; b < n; ++b) {
+      for (int b = a; b < n; ++b) {
         double sum = (rho[1] * J_data[a]) * J_data[b];
         for (int p = 1; p < k; ++p) sum += (rho[1] * J_data[p * n + a]) * J_data[p * n + b];
-        H[a * n + b] = sum;
+        H[a * n + b] = H[b * n + a] = sum;
       }
     }
   } else {
@@ -356,9 +357,13 @@ Status ExactHessian::InnerLocalHessian(Workspace* workspace, int i, bool exact) 
     }
     const double twice_rho_2 = 2.0 * rho[2];
     double* H = ws.local_hessian.data();
+    const double* v = ws.inner_J_T_r.data();
     for (int a = 0; a < n; ++a) {
-      const double scaled = twice_rho_2 * ws.inner_J_T_r[a];
-      for (int b = 0; b < n; ++b) H[a * n + b] += scaled * ws.inner_J_T_r[b];
+      const double scaled = twice_rho_2 * v[a];
+      for (int b = a; b < n; ++b) {
+        H[a * n + b] += scaled * v[b];
+        if (b != a) H[b * n + a] = H[a * n + b];
+      }
     }
   }
   // A declared-linear cost function has no residual curvature.

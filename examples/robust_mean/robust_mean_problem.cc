@@ -77,6 +77,53 @@ double Energy(const std::vector<double>& samples, double sigma, double t) {
   return energy;
 }
 
+int SeedSearch::Find(const std::vector<double>& samples, double sigma) {
+  const int n = static_cast<int>(samples.size());
+  CHECK_GT(n, 0);
+  // E at every sample, vectorised (Eigen's exp; the 110 x 110 kernel values
+  // were 11% of a draw's instructions with std::exp). The kernel is
+  // symmetric: each pair is evaluated once and added to both energies
+  // (exp(0) = 1 to each its own). Pairs with (x_i - x_j)^2 / sigma^2 above
+  // kNegligibleExponent + log(n) add less than 2^-60 in all to each energy
+  // (of magnitude >= 1): over the samples in ascending order, each one's
+  // partners are the next few, up to that distance.
+  order_.resize(n);
+  for (int i = 0; i < n; ++i) order_[i] = i;
+  std::sort(order_.begin(), order_.end(), [&](int a, int b) {
+    return samples[a] != samples[b] ? samples[a] < samples[b] : a < b;
+  });
+  sorted_.resize(n);
+  kernel_.resize(n);
+  for (int i = 0; i < n; ++i) sorted_[i] = samples[order_[i]];
+  const double inverse_variance = 1.0 / (sigma * sigma);
+  const double cutoff = kNegligibleExponent + std::log(static_cast<double>(n));
+  energies_.setConstant(n, -1.0);
+  int end = 0;
+  for (int i = 0; i + 1 < n; ++i) {
+    end = std::max(end, i + 1);
+    while (end < n && (sorted_[end] - sorted_[i]) * (sorted_[end] - sorted_[i]) *
+                              inverse_variance <
+                          cutoff) {
+      ++end;
+    }
+    const int partners = end - i - 1;
+    auto k = kernel_.head(partners);
+    k = (-(sorted_.segment(i + 1, partners) - sorted_[i]).square() * inverse_variance).exp();
+    energies_[i] -= k.sum();
+    energies_.segment(i + 1, partners) -= k;
+  }
+  // The lowest energy, the first sample among equal ones (as a scan in
+  // sample order).
+  int best = 0;
+  for (int i = 1; i < n; ++i) {
+    if (energies_[i] < energies_[best] ||
+        (energies_[i] == energies_[best] && order_[i] < order_[best])) {
+      best = i;
+    }
+  }
+  return order_[best];
+}
+
 // Everything one evaluation needs: the inner problem over t with the
 // learnable width sigma, and the outer loss t - c. The structure is built
 // once; Reset puts a draw's data and seed in place.
@@ -112,54 +159,12 @@ struct RobustMeanObjective::Pipeline {
     std::copy(draw.samples.begin(), draw.samples.end(), samples.begin());
     centre = draw.centre;
     sigma = sigma_value;
-    // E at every sample, vectorised (Eigen's exp; the 110 x 110 kernel
-    // values were 11% of a draw's instructions with std::exp). The kernel is
-    // symmetric: each pair is evaluated once and added to both energies
-    // (exp(0) = 1 to each its own). Pairs further apart than
-    // sqrt(kNegligibleExponent) sigma add less than 2^-60 to energies of
-    // magnitude >= 1: over the samples in ascending order, each one's
-    // partners are the next few, up to that distance.
-    for (int i = 0; i < kSamples; ++i) order[i] = i;
-    std::sort(order.begin(), order.end(), [&](int a, int b) {
-      return samples[a] != samples[b] ? samples[a] < samples[b] : a < b;
-    });
-    for (int i = 0; i < kSamples; ++i) sorted[i] = samples[order[i]];
-    const double inverse_variance = 1.0 / (sigma * sigma);
-    energies.setConstant(-1.0);
-    int end = 0;
-    for (int i = 0; i + 1 < kSamples; ++i) {
-      end = std::max(end, i + 1);
-      while (end < kSamples && (sorted[end] - sorted[i]) * (sorted[end] - sorted[i]) *
-                                       inverse_variance <
-                                   kNegligibleExponent) {
-        ++end;
-      }
-      const int partners = end - i - 1;
-      auto k = kernel.head(partners);
-      k = (-(sorted.segment(i + 1, partners) - sorted[i]).square() * inverse_variance).exp();
-      energies[i] -= k.sum();
-      energies.segment(i + 1, partners) -= k;
-    }
-    // The lowest energy, the first sample among equal ones (as a scan in
-    // sample order).
-    int best = 0;
-    for (int i = 1; i < kSamples; ++i) {
-      if (energies[i] < energies[best] ||
-          (energies[i] == energies[best] && order[i] < order[best])) {
-        best = i;
-      }
-    }
-    t = sorted[best];
+    t = samples[seed_search.Find(samples, sigma)];
     example->RestartFromCurrentValues();
   }
 
   std::vector<double> samples;  // read by the residuals' Offset functors
-  // The seed search's samples in ascending order (and their indices), their
-  // energies and one row of kernel values.
-  std::vector<int> order = std::vector<int>(kSamples);
-  Eigen::ArrayXd sorted = Eigen::ArrayXd(kSamples);
-  Eigen::ArrayXd energies = Eigen::ArrayXd(kSamples);
-  Eigen::ArrayXd kernel = Eigen::ArrayXd(kSamples);
+  SeedSearch seed_search;
   double centre = 0.0;          // read by the outer loss
   double t = 0.0;
   double sigma = 1.0;

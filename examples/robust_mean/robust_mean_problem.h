@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "Eigen/Core"
 #include "ceres_wiberg/minimiser_derivative.h"
 #include "ceres_wiberg/training_objective.h"
 #include "ceres_wiberg/types.h"
@@ -45,6 +46,25 @@ Draw MakeDraw(Protocol protocol, uint64_t seed, int64_t index);
 
 // E(t) = sum_i -exp(-(x_i - t)^2 / sigma^2).
 double Energy(const std::vector<double>& samples, double sigma, double t);
+
+// The sample of lowest energy E (the inner solve's seed: the global minimum
+// is near one). The pairs' kernel values are evaluated once each, over the
+// samples in ascending order; pairs further apart than
+// sqrt(41.6 + log(n)) sigma are left out (together they add less than 2^-60
+// to an energy, whose magnitude is >= 1: below its rounding). Keeps its
+// buffers across calls.
+class SeedSearch {
+ public:
+  // The index of the sample of lowest E(samples, sigma, x_i), the first
+  // among equal energies; samples must not be empty.
+  int Find(const std::vector<double>& samples, double sigma);
+
+ private:
+  std::vector<int> order_;  // sample indices in ascending order of value
+  Eigen::ArrayXd sorted_;   // the samples in that order
+  Eigen::ArrayXd energies_;
+  Eigen::ArrayXd kernel_;  // one row of kernel values
+};
 
 // One example per draw: the inner problem is built with the learnable Welsch
 // loss (rho = 1 - exp(-s / sigma^2) on r = t - x_i, the energy above plus a
