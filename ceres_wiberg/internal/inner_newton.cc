@@ -50,7 +50,7 @@ Status InnerNewton::EvaluateCost(double* cost) {
                         : EvaluateResidualBlock(layout_, residual, cost_scratch_.values.data(), r,
                                                 nullptr);
     if (!status.ok()) return status;
-    // |r|^2 as Linearisation forms it (EvaluateWithCost gives the same bits).
+    // |r|^2 as Linearisation forms it (see EvaluateWithCost).
     double s = Eigen::Map<const Eigen::VectorXd>(r, residual.num_residuals).squaredNorm();
     if (learnable_loss != nullptr) {
       const double a = layout_.blocks[residual.blocks[learnable_loss->scale_block_index()]].values[0];
@@ -361,8 +361,10 @@ bool InnerNewtonModel::Trial(double* cost) {
   step_ = newton_->Step(gradient_, solver_);
   if (!step_.allFinite() || !newton_->ApplyStep(step_).ok()) return false;
   // The whole evaluation (a Newton step is usually accepted, and the next
-  // Linearise then uses it), or, where it fails, the cost alone (then
-  // Linearise reports the failure if the step is accepted, as it would).
+  // Linearise then uses it; every cost of the descent is then computed the
+  // same way, see EvaluateWithCost), or, where it fails, the cost alone
+  // (then Linearise reports the failure if the step is accepted, as it
+  // would).
   evaluated_at_trial_ = newton_->EvaluateWithCost(cost).ok();
   if (!evaluated_at_trial_ && !newton_->EvaluateCost(cost).ok()) return false;
   trial_cost_ = *cost;

@@ -50,13 +50,18 @@ class InnerNewton {
 
   // The energy E = 1/2 sum_i rho_i(|r_i|^2) over every residual block of the
   // Ceres problem at its current values (what ceres::Problem::Evaluate
-  // returns as cost), without Ceres' per-call program and evaluator: the
+  // returns as cost, to round-off: a recognised learnable loss's term is
+  // 1/2 m rho(|r|^2; a) of its wrapped r, r~ is not formed), without Ceres'
+  // per-call program and evaluator: the
   // blocks that touch y through the layout and reused buffers, the others
   // (constant in y) by Problem::EvaluateResidualBlock. kNumericalFailure
   // naming the residual block when one fails or is not finite.
   Status EvaluateCost(double* cost);
-  // Evaluate, and the cost EvaluateCost would return (the same bits) from
-  // that evaluation's residuals.
+  // Evaluate, and E from that evaluation's residuals (EvaluateCost's value
+  // to round-off, its bits where a cost function returns the same residuals
+  // with and without Jacobians; autodiff's may differ in the last bits, a
+  // quotient on jets being f * (1/g)). InnerNewtonModel takes the costs of a
+  // descent from here, so that they compare consistently.
   Status EvaluateWithCost(double* cost);
   // Residuals, Jacobians, g and the active bounds at the problem's current
   // values.
