@@ -90,10 +90,9 @@ Linearisation::Linearisation(const ProblemLayout& layout, HessianModel hessian_m
 
 void ResidualScratch::Reset(const ProblemLayout& layout, const ResidualBlockInfo& residual) {
   const size_t num_blocks = residual.blocks.size();
-  // Per-block vectors only grow (resize of a same-sized vector is a no-op),
-  // and are written in place, so that after the first few blocks nothing is
-  // allocated and no library loop runs (most residual blocks have one to a
-  // few parameter blocks).
+  // Per-block vectors are resized only when the number of blocks changes
+  // and are written in place, and the buffers only grow, so that after the
+  // first few blocks nothing is allocated and no library fill runs.
   if (jacobians.size() != num_blocks || values.size() != num_blocks) {
     jacobian_offset.resize(num_blocks);
     ambient_offset.resize(num_blocks);
