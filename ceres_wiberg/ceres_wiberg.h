@@ -10,6 +10,7 @@
 #include "ceres_wiberg/enum_names.h"
 #include "ceres_wiberg/file.h"
 #include "ceres_wiberg/learnable_loss.h"
+#include "ceres_wiberg/linear_cost_function.h"
 #include "ceres_wiberg/linear_least_squares.h"
 #include "ceres_wiberg/minimiser_derivative.h"
 #include "ceres_wiberg/minimiser_derivative_checker.h"

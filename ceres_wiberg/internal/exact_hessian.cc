@@ -80,6 +80,20 @@ Status ExactHessian::CurvatureAlong(Workspace* workspace, int i, const double* d
   // learnable loss: its a and m do not enter r, so no direction along them
   // moves it and its curvature rows for them are zero).
   const size_t num_blocks = static_cast<size_t>(residual.num_differenced_blocks);
+  auto wanted = [&](const ParameterBlockInfo& block) {
+    return block.role != BlockRole::kFixed &&
+           ((rows == CurvatureRows::kInner && block.role == BlockRole::kInner) ||
+            (rows == CurvatureRows::kLearnable && block.role == BlockRole::kLearnable));
+  };
+  if (residual.zero_curvature) {
+    // No direction moves the Jacobian of a declared-linear cost function:
+    // nothing is evaluated.
+    for (size_t j = 0; j < residual.blocks.size(); ++j) {
+      const ParameterBlockInfo& block = layout_.blocks[residual.blocks[j]];
+      if (wanted(block)) VectorMap(out + residual.local_offset[j], block.local_size()).setZero();
+    }
+    return Status::Ok();
+  }
   ResidualScratch& scratch = ws.scratch;
   scratch.Reset(layout_, residual);
 
@@ -110,11 +124,6 @@ Status ExactHessian::CurvatureAlong(Workspace* workspace, int i, const double* d
     }
   }
 
-  auto wanted = [&](const ParameterBlockInfo& block) {
-    return block.role != BlockRole::kFixed &&
-           ((rows == CurvatureRows::kInner && block.role == BlockRole::kInner) ||
-            (rows == CurvatureRows::kLearnable && block.role == BlockRole::kLearnable));
-  };
   // The wanted rows of blocks that are not differenced (a learnable loss's
   // a and m): zero.
   for (size_t j = num_blocks; j < residual.blocks.size(); ++j) {
@@ -306,33 +315,59 @@ Status ExactHessian::InnerLocalHessian(Workspace* workspace, int i, bool exact) 
   const ConstRowMajorMap J(
       exact ? linearisation_.exact_jacobian(i) : linearisation_.jacobian(i), k,
       residual.num_local);
-  ws.inner_jacobian.resize(k, n);
+  if (ws.inner_jacobian.rows() != k || ws.inner_jacobian.cols() != n) {
+    ws.inner_jacobian.resize(k, n);
+  }
   for (size_t j = 0; j < residual.blocks.size(); ++j) {
     if (residual.inner_offset[j] < 0) continue;
     const int t = layout_.blocks[residual.blocks[j]].tangent_size;
-    ws.inner_jacobian.middleCols(residual.inner_offset[j], t) =
-        J.middleCols(residual.local_offset[j], t);
+    // Plain loops: a residual block has a few entries.
+    for (int p = 0; p < k; ++p) {
+      for (int q = 0; q < t; ++q) {
+        ws.inner_jacobian(p, residual.inner_offset[j] + q) = J(p, residual.local_offset[j] + q);
+      }
+    }
   }
   const double* rho = exact ? linearisation_.exact_rho(i) : linearisation_.rho(i);
-  ws.local_hessian.resize(n, n);
+  if (ws.local_hessian.rows() != n || ws.local_hessian.cols() != n) ws.local_hessian.resize(n, n);
   if (k <= kSmallProductRows) {
-    // A few residuals: a sum of outer products, without GEMM's blocking.
-    ws.local_hessian.noalias() =
-        (rho[1] * ws.inner_jacobian.row(0).transpose()) * ws.inner_jacobian.row(0);
-    for (int p = 1; p < k; ++p) {
-      ws.local_hessian.noalias() +=
-          (rho[1] * ws.inner_jacobian.row(p).transpose()) * ws.inner_jacobian.row(p);
+    // A few residuals: a sum of outer products, by plain loops (Eigen's
+    // outer products of dynamic vectors allocate a temporary).
+    // The upper triangle, mirrored (the same sums for (a, b) and (b, a)).
+    const double* J_data = ws.inner_jacobian.data();
+    double* H = ws.local_hessian.data();
+    for (int a = 0; a < n; ++a) {
+      for (int b = a; b < n; ++b) {
+        double sum = (rho[1] * J_data[a]) * J_data[b];
+        for (int p = 1; p < k; ++p) sum += (rho[1] * J_data[p * n + a]) * J_data[p * n + b];
+        H[a * n + b] = H[b * n + a] = sum;
+      }
     }
   } else {
     ws.local_hessian.noalias() = rho[1] * ws.inner_jacobian.transpose() * ws.inner_jacobian;
   }
   if (!exact) return Status::Ok();
   if (rho[2] != 0.0) {
-    ws.inner_J_T_r.noalias() =
-        ws.inner_jacobian.transpose() *
-        Eigen::Map<const Eigen::VectorXd>(linearisation_.exact_residuals(i), k);
-    ws.local_hessian.noalias() += (2.0 * rho[2]) * ws.inner_J_T_r * ws.inner_J_T_r.transpose();
+    const double* r = linearisation_.exact_residuals(i);
+    if (ws.inner_J_T_r.size() != n) ws.inner_J_T_r.resize(n);
+    for (int a = 0; a < n; ++a) {
+      double sum = 0.0;
+      for (int p = 0; p < k; ++p) sum += ws.inner_jacobian(p, a) * r[p];
+      ws.inner_J_T_r[a] = sum;
+    }
+    const double twice_rho_2 = 2.0 * rho[2];
+    double* H = ws.local_hessian.data();
+    const double* v = ws.inner_J_T_r.data();
+    for (int a = 0; a < n; ++a) {
+      const double scaled = twice_rho_2 * v[a];
+      for (int b = a; b < n; ++b) {
+        H[a * n + b] += scaled * v[b];
+        if (b != a) H[b * n + a] = H[a * n + b];
+      }
+    }
   }
+  // A declared-linear cost function has no residual curvature.
+  if (residual.zero_curvature) return Status::Ok();
   Status status = InnerCurvature(&ws, i);
   if (!status.ok()) return status;
   ws.local_hessian += ws.curvature;

@@ -13,7 +13,10 @@
 // is a SecondOrderCostFunction is not differenced: its curvature is
 // evaluated in closed form and mapped to tangent coordinates as the
 // differences are (PlusJacobian^T H PlusJacobian; the manifolds' own
-// curvature is added per block by Assemble either way).
+// curvature is added per block by Assemble either way). A residual block
+// whose (wrapped) cost function is a LinearCostFunction (declared affine)
+// has no residual curvature: nothing is evaluated for it, its local Hessian
+// is the first-order part alone.
 
 #ifndef CERES_WIBERG_INTERNAL_EXACT_HESSIAN_H_
 #define CERES_WIBERG_INTERNAL_EXACT_HESSIAN_H_
@@ -66,7 +69,8 @@ class ExactHessian {
   // LearnableLossDerivatives). A difference that comes out exactly zero is
   // not extrapolated. When the differenced cost function is a
   // SecondOrderCostFunction, its closed-form ambient curvature times Delta
-  // replaces the difference (exact up to round-off).
+  // replaces the difference (exact up to round-off); when it is a
+  // LinearCostFunction, the wanted rows are zero and nothing is evaluated.
   Status CurvatureAlong(int i, const double* direction, CurvatureRows rows, double* out,
                         bool extrapolate = true) const;
 

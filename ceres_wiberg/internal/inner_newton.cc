@@ -39,14 +39,33 @@ InnerNewton::InnerNewton(const MinimiserDerivative::Options& options, BilevelPro
 Status InnerNewton::EvaluateCost(double* cost) {
   double sum = 0.0;
   for (const ResidualBlockInfo& residual : layout_.residuals) {
-    cost_scratch_.Reset(layout_, residual);
+    cost_scratch_.SetValues(layout_, residual);
     double* r = cost_scratch_.residuals.data();
-    Status status = EvaluateResidualBlock(layout_, residual, cost_scratch_.values.data(), r,
-                                          nullptr);
+    // A learnable loss: 1/2 m rho(|r|^2; a) of the wrapped r (Ceres'
+    // 1/2 |r~|^2 up to round-off), without forming r~.
+    const LearnableLossCostFunction* learnable_loss = residual.learnable_loss;
+    Status status = learnable_loss != nullptr
+                        ? EvaluateDifferencedResidualBlock(layout_, residual,
+                                                           cost_scratch_.values.data(), r, nullptr)
+                        : EvaluateResidualBlock(layout_, residual, cost_scratch_.values.data(), r,
+                                                nullptr);
     if (!status.ok()) return status;
-    double s = 0.0;
-    for (int k = 0; k < residual.num_residuals; ++k) s += r[k] * r[k];
-    if (residual.loss_function != nullptr) {
+    // |r|^2 as Linearisation forms it (see EvaluateWithCost).
+    double s = Eigen::Map<const Eigen::VectorXd>(r, residual.num_residuals).squaredNorm();
+    if (learnable_loss != nullptr) {
+      const double a = layout_.blocks[residual.blocks[learnable_loss->scale_block_index()]].values[0];
+      const double m =
+          learnable_loss->has_weight_block()
+              ? layout_.blocks[residual.blocks[learnable_loss->weight_block_index()]].values[0]
+              : 1.0;
+      double rho[3];
+      if (!EvaluateLearnableLoss(learnable_loss->type(), s, a, rho, nullptr) || !(m > 0.0)) {
+        return NumericalFailureError("the learnable loss of residual block #" +
+                                     std::to_string(residual.index) +
+                                     " could not be evaluated (invalid scale, weight or |r|^2)");
+      }
+      s = m * rho[0];
+    } else if (residual.loss_function != nullptr) {
       double rho[3];
       residual.loss_function->Evaluate(s, rho);
       s = rho[0];
@@ -58,6 +77,28 @@ Status InnerNewton::EvaluateCost(double* cost) {
     }
     sum += 0.5 * s;
   }
+  Status status = AddIndependentCost(&sum);
+  if (!status.ok()) return status;
+  *cost = sum;
+  return Status::Ok();
+}
+
+Status InnerNewton::EvaluateWithCost(double* cost) {
+  Status status = Evaluate();
+  if (!status.ok()) return status;
+  // 1/2 rho(|r|^2) of the exact view: EvaluateCost's terms (m rho(s; a) for
+  // a learnable loss), summed in the same order.
+  double sum = 0.0;
+  for (size_t i = 0; i < layout_.residuals.size(); ++i) {
+    sum += 0.5 * linearisation_.exact_rho(static_cast<int>(i))[0];
+  }
+  status = AddIndependentCost(&sum);
+  if (!status.ok()) return status;
+  *cost = sum;
+  return Status::Ok();
+}
+
+Status InnerNewton::AddIndependentCost(double* sum) const {
   for (ceres::ResidualBlockId id : y_independent_residuals_) {
     double block_cost = 0.0;
     if (!problem_->problem()->EvaluateResidualBlock(id, /*apply_loss_function=*/true,
@@ -67,9 +108,8 @@ Status InnerNewton::EvaluateCost(double* cost) {
           "a residual block that does not depend on the inner variables failed to evaluate "
           "or is not finite");
     }
-    sum += block_cost;
+    *sum += block_cost;
   }
-  *cost = sum;
   return Status::Ok();
 }
 
@@ -260,6 +300,14 @@ bool InnerNewtonModel::Fail(Status status) {
 }
 
 bool InnerNewtonModel::Cost(double* cost) {
+  // The first Linearise comes next, at the same point: evaluated once.
+  if (newton_->EvaluateWithCost(cost).ok()) {
+    evaluated_at_trial_ = true;
+    cost_ = *cost;
+    return true;
+  }
+  // The cost alone (and its error, if any), as without the evaluation.
+  evaluated_at_trial_ = false;
   Status status = newton_->EvaluateCost(cost);
   if (!status.ok()) {
     return Fail(NumericalFailureError("the inner energy is not finite at the start: " +
@@ -312,13 +360,19 @@ bool InnerNewtonModel::Trial(double* cost) {
   values_ = problem->GetInnerValues();
   step_ = newton_->Step(gradient_, solver_);
   if (!step_.allFinite() || !newton_->ApplyStep(step_).ok()) return false;
-  if (!newton_->EvaluateCost(cost).ok()) return false;
+  // The whole evaluation (a Newton step is usually accepted, and the next
+  // Linearise then uses it; every cost of the descent is then computed the
+  // same way, see EvaluateWithCost), or, where it fails, the cost alone
+  // (then Linearise reports the failure if the step is accepted, as it
+  // would).
+  evaluated_at_trial_ = newton_->EvaluateWithCost(cost).ok();
+  if (!evaluated_at_trial_ && !newton_->EvaluateCost(cost).ok()) return false;
   trial_cost_ = *cost;
   return true;
 }
 
 bool InnerNewtonModel::TrialHalvesGradient() {
-  evaluated_at_trial_ = newton_->Evaluate().ok();
+  if (!evaluated_at_trial_) evaluated_at_trial_ = newton_->Evaluate().ok();
   return evaluated_at_trial_ && newton_->free_gradient().lpNorm<Eigen::Infinity>() <
                                     0.5 * free_gradient_max_norm_;
 }

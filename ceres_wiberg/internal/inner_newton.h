@@ -50,11 +50,19 @@ class InnerNewton {
 
   // The energy E = 1/2 sum_i rho_i(|r_i|^2) over every residual block of the
   // Ceres problem at its current values (what ceres::Problem::Evaluate
-  // returns as cost), without Ceres' per-call program and evaluator: the
+  // returns as cost, to round-off: a recognised learnable loss's term is
+  // 1/2 m rho(|r|^2; a) of its wrapped r, r~ is not formed), without Ceres'
+  // per-call program and evaluator: the
   // blocks that touch y through the layout and reused buffers, the others
   // (constant in y) by Problem::EvaluateResidualBlock. kNumericalFailure
   // naming the residual block when one fails or is not finite.
   Status EvaluateCost(double* cost);
+  // Evaluate, and E from that evaluation's residuals (EvaluateCost's value
+  // to round-off, its bits where a cost function returns the same residuals
+  // with and without Jacobians; autodiff's may differ in the last bits, a
+  // quotient on jets being f * (1/g)). InnerNewtonModel takes the costs of a
+  // descent from here, so that they compare consistently.
+  Status EvaluateWithCost(double* cost);
   // Residuals, Jacobians, g and the active bounds at the problem's current
   // values.
   Status Evaluate();
@@ -123,6 +131,8 @@ class InnerNewton {
   ActiveBounds active_bounds_;
   Eigen::VectorXd free_gradient_;
   ResidualScratch cost_scratch_;
+  // Adds the cost of the residual blocks that do not touch y to *sum.
+  Status AddIndependentCost(double* sum) const;
   // Residual blocks of the Ceres problem that touch no inner block.
   std::vector<ceres::ResidualBlockId> y_independent_residuals_;
 };
@@ -183,8 +193,9 @@ class InnerNewtonModel {
   double free_gradient_max_norm_ = 0.0;  // its |g|_inf over the free coordinates
   Eigen::VectorXd values_;    // the current point's inner values during a trial
   Eigen::VectorXd step_;
-  // The linearisation holds the trial point's first-order data (after
-  // TrialHalvesGradient), not the current point's.
+  // The linearisation holds the first-order data of the point the last
+  // Cost or Trial evaluated (after Accept: the current point, which
+  // Linearise then does not evaluate again).
   bool evaluated_at_trial_ = false;
 };
 

@@ -34,6 +34,25 @@ Status EvaluateLoss(const ResidualBlockInfo& residual, double s, double* rho) {
   return Status::Ok();
 }
 
+// out = c J^T r for a k x n row-major J, by plain loops (Eigen's GEMV costs
+// more than the product for the few rows of a residual block).
+void ScaledTransposeProduct(double c, const double* J, const double* r, int k, int n,
+                            double* out) {
+  for (int a = 0; a < n; ++a) {
+    double sum = 0.0;
+    for (int p = 0; p < k; ++p) sum += J[p * n + a] * r[p];
+    out[a] = c * sum;
+  }
+}
+
+// Columns offset to offset + n - 1 of the k x num_columns row-major `to` =
+// the k x n row-major `from` (plain loops: a residual block has a few).
+void CopyColumns(const double* from, int k, int n, int num_columns, int offset, double* to) {
+  for (int p = 0; p < k; ++p) {
+    for (int a = 0; a < n; ++a) to[p * num_columns + offset + a] = from[p * n + a];
+  }
+}
+
 }  // namespace
 
 Linearisation::Linearisation(const ProblemLayout& layout, HessianModel hessian_model,
@@ -71,31 +90,48 @@ Linearisation::Linearisation(const ProblemLayout& layout, HessianModel hessian_m
 
 void ResidualScratch::Reset(const ProblemLayout& layout, const ResidualBlockInfo& residual) {
   const size_t num_blocks = residual.blocks.size();
-  jacobian_offset.resize(num_blocks);
-  ambient_offset.resize(num_blocks);
-  jacobians.assign(num_blocks, nullptr);
-  values.resize(num_blocks);
+  // Per-block vectors are resized only when the number of blocks changes
+  // and are written in place, and the buffers only grow, so that after the
+  // first few blocks nothing is allocated and no library fill runs.
+  if (jacobians.size() != num_blocks || values.size() != num_blocks) {
+    jacobian_offset.resize(num_blocks);
+    ambient_offset.resize(num_blocks);
+    jacobians.resize(num_blocks);
+    values.resize(num_blocks);
+  }
   size_t jacobian_size = 0;
   size_t ambient_size = 0;
   for (size_t j = 0; j < num_blocks; ++j) {
     const ParameterBlockInfo& block = layout.blocks[residual.blocks[j]];
     values[j] = block.values;
+    jacobians[j] = nullptr;
     jacobian_offset[j] = jacobian_size;
     ambient_offset[j] = ambient_size;
     jacobian_size += static_cast<size_t>(residual.num_residuals) * block.ambient_size;
     ambient_size += block.ambient_size;
   }
-  // Buffers only grow, so after the first few blocks nothing is allocated.
   if (jacobian_storage.size() < jacobian_size) jacobian_storage.resize(jacobian_size);
   if (residual.learnable_loss != nullptr) {
-    wrapped_jacobians.assign(num_blocks, nullptr);
+    if (wrapped_jacobians.size() != num_blocks) wrapped_jacobians.resize(num_blocks);
+    std::fill(wrapped_jacobians.begin(), wrapped_jacobians.end(), nullptr);
     if (wrapped_jacobian_storage.size() < jacobian_size) {
       wrapped_jacobian_storage.resize(jacobian_size);
     }
   }
-  for (std::vector<double>* buffer : {&perturbed, &delta, &J_T_c[0], &J_T_c[1]}) {
-    if (buffer->size() < ambient_size) buffer->resize(ambient_size);
+  if (perturbed.size() < ambient_size) {
+    for (std::vector<double>* buffer : {&perturbed, &delta, &J_T_c[0], &J_T_c[1]}) {
+      buffer->resize(ambient_size);
+    }
   }
+  if (residuals.size() < static_cast<size_t>(residual.num_residuals)) {
+    residuals.resize(residual.num_residuals);
+  }
+}
+
+void ResidualScratch::SetValues(const ProblemLayout& layout, const ResidualBlockInfo& residual) {
+  const size_t num_blocks = residual.blocks.size();
+  if (values.size() != num_blocks) values.resize(num_blocks);
+  for (size_t j = 0; j < num_blocks; ++j) values[j] = layout.blocks[residual.blocks[j]].values;
   if (residuals.size() < static_cast<size_t>(residual.num_residuals)) {
     residuals.resize(residual.num_residuals);
   }
@@ -105,14 +141,14 @@ Status Linearisation::EvaluateResidual(int i, bool accumulate, ResidualScratch* 
   const ResidualBlockInfo& residual = layout_.residuals[i];
   const int k = residual.num_residuals;
   scratch->Reset(layout_, residual);
-  for (size_t j = 0; j < residual.blocks.size(); ++j) {
-    if (residual.local_offset[j] >= 0) scratch->Want(j);
-  }
   const bool learnable_loss = residual.learnable_loss != nullptr;
   // Ceres' view: kept in residuals_, rho_ and jacobians_, except for a
   // learnable loss under EXACT, where those hold the exact view and Ceres'
-  // residuals and rho live in the scratch only (for the gradient).
+  // view is not evaluated at all.
   const bool keep_ceres_view = KeepsCeresView(i);
+  for (size_t j = 0; keep_ceres_view && j < residual.blocks.size(); ++j) {
+    if (residual.local_offset[j] >= 0) scratch->Want(j);
+  }
   double* r = keep_ceres_view ? &residuals_[residual_offset_[i]] : scratch->residuals.data();
   double scratch_rho[3];
   double* rho = keep_ceres_view ? &rho_[3 * i] : scratch_rho;
@@ -124,9 +160,16 @@ Status Linearisation::EvaluateResidual(int i, bool accumulate, ResidualScratch* 
     for (int j = 0; j < residual.num_differenced_blocks; ++j) {
       if (residual.local_offset[j] >= 0) scratch->WantWrapped(j);
     }
-    status = EvaluateResidualBlockWithWrapped(layout_, residual, scratch->values.data(), r,
-                                              scratch->jacobians.data(), exact_r,
-                                              scratch->wrapped_jacobians.data());
+    if (keep_ceres_view) {
+      status = EvaluateResidualBlockWithWrapped(layout_, residual, scratch->values.data(), r,
+                                                scratch->jacobians.data(), exact_r,
+                                                scratch->wrapped_jacobians.data());
+    } else {
+      // Nothing reads r~ under EXACT (g is formed from the exact view
+      // below): the wrapped cost function alone is evaluated.
+      status = EvaluateDifferencedResidualBlock(layout_, residual, scratch->values.data(),
+                                                exact_r, scratch->wrapped_jacobians.data());
+    }
     if (status.ok()) status = EvaluateLearnableLossTerm(static_cast<int>(i), exact_r, exact_rho);
   } else {
     status = EvaluateResidualBlock(layout_, residual, scratch->values.data(), r,
@@ -134,23 +177,29 @@ Status Linearisation::EvaluateResidual(int i, bool accumulate, ResidualScratch* 
   }
   if (!status.ok()) return status;
   const ConstVectorMap r_vec(r, k);
-  status = EvaluateLoss(residual, r_vec.squaredNorm(), rho);
-  if (!status.ok()) return status;
+  if (keep_ceres_view) {
+    status = EvaluateLoss(residual, r_vec.squaredNorm(), rho);
+    if (!status.ok()) return status;
+  }
 
   RowMajorMap J_local(keep_ceres_view ? &jacobians_[jacobian_offset_[i]] : nullptr, k,
                       residual.num_local);
   double* exact_J = SeparateExactView(i) ? &exact_jacobians_[jacobian_offset_[i]]
                                          : &jacobians_[jacobian_offset_[i]];
   RowMajorMap J_exact(learnable_loss ? exact_J : nullptr, k, residual.num_local);
-  if (learnable_loss) J_exact.setZero();
+  if (learnable_loss) std::fill(exact_J, exact_J + k * residual.num_local, 0.0);
   // The gradient terms of this block, one after the other.
   int64_t term_offset = accumulate ? 0 : gradient_term_start_[i];
   for (size_t j = 0; j < residual.blocks.size(); ++j) {
     if (residual.local_offset[j] < 0) continue;
     const int b = residual.blocks[j];
     const ParameterBlockInfo& block = layout_.blocks[b];
+    // Ceres' view's Jacobian (not evaluated for a learnable loss under
+    // EXACT) and the wrapped one (learnable loss only).
     const ConstRowMajorMap J_r_x(scratch->jacobian(j), k, block.ambient_size);
     const bool wrapped = learnable_loss && scratch->wrapped_jacobians[j] != nullptr;
+    const ConstRowMajorMap W_r_x(wrapped ? scratch->wrapped_jacobian(j) : nullptr, k,
+                                 block.ambient_size);
     if (block.manifold != nullptr) {
       const ConstRowMajorMap J_x_delta(plus_jacobian_[b].data(),
                                        block.ambient_size, block.tangent_size);
@@ -158,23 +207,30 @@ Status Linearisation::EvaluateResidual(int i, bool accumulate, ResidualScratch* 
         J_local.middleCols(residual.local_offset[j], block.tangent_size) = J_r_x * J_x_delta;
       }
       if (wrapped) {
-        J_exact.middleCols(residual.local_offset[j], block.tangent_size) =
-            ConstRowMajorMap(scratch->wrapped_jacobian(j), k, block.ambient_size) * J_x_delta;
+        J_exact.middleCols(residual.local_offset[j], block.tangent_size) = W_r_x * J_x_delta;
       }
     } else {
       if (keep_ceres_view) {
-        J_local.middleCols(residual.local_offset[j], block.ambient_size) = J_r_x;
+        CopyColumns(J_r_x.data(), k, block.ambient_size, residual.num_local,
+                    residual.local_offset[j], J_local.data());
       }
       if (wrapped) {
-        J_exact.middleCols(residual.local_offset[j], block.ambient_size) =
-            ConstRowMajorMap(scratch->wrapped_jacobian(j), k, block.ambient_size);
+        CopyColumns(W_r_x.data(), k, block.ambient_size, residual.num_local,
+                    residual.local_offset[j], J_exact.data());
       }
     }
     if (block.role == BlockRole::kInner) {
       // The term is formed alone and then added, as the threaded path adds
-      // its stored terms, so that both give the same bits.
+      // its stored terms, so that both give the same bits. With a learnable
+      // loss (whose inner blocks are all wrapped ones) it is m rho' J^T r of
+      // the exact view (= J~^T r~ of Ceres' view, see learnable_loss.h), for
+      // every Hessian model.
       double* term = accumulate ? scratch->J_T_c[0].data() : &gradient_terms_[term_offset];
-      VectorMap(term, block.ambient_size).noalias() = rho[1] * J_r_x.transpose() * r_vec;
+      if (learnable_loss) {
+        ScaledTransposeProduct(exact_rho[1], W_r_x.data(), exact_r, k, block.ambient_size, term);
+      } else {
+        ScaledTransposeProduct(rho[1], J_r_x.data(), r, k, block.ambient_size, term);
+      }
       if (accumulate) {
         ambient_gradient_[b] += ConstVectorMap(term, block.ambient_size);
       } else {
@@ -282,6 +338,11 @@ Status Linearisation::EvaluateLearnableLossTerm(int i, const double* wrapped_res
     return NumericalFailureError("the learnable loss of residual block #" +
                                  std::to_string(residual.index) +
                                  " could not be evaluated (invalid scale or |r|^2)");
+  }
+  if (!(m > 0.0) || !std::isfinite(m)) {
+    return NumericalFailureError("the learnable loss of residual block #" +
+                                 std::to_string(residual.index) +
+                                 " has an invalid weight m (not positive and finite)");
   }
   for (int d = 0; d < 3; ++d) exact_rho[d] = m * rho[d];
   LearnableLossDerivatives& derivatives = learnable_loss_[i];

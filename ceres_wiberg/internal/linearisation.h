@@ -31,6 +31,9 @@ struct ResidualScratch {
   // Sizes the buffers for `residual` and points `values` at the blocks'
   // current values; no Jacobian is requested until Want(j).
   void Reset(const ProblemLayout& layout, const ResidualBlockInfo& residual);
+  // Only `values` (at the blocks' current values) and `residuals`, for an
+  // evaluation without Jacobians.
+  void SetValues(const ProblemLayout& layout, const ResidualBlockInfo& residual);
   double* jacobian(size_t j) { return jacobian_storage.data() + jacobian_offset[j]; }
   void Want(size_t j) { jacobians[j] = jacobian(j); }
 
@@ -71,7 +74,9 @@ class Linearisation {
   // GAUSS_NEWTON builds H from Ceres' view and G from the exact one, so both
   // are kept; EXACT reads only the exact view, so Ceres' view of such a
   // block is not kept (residuals(i), jacobian(i) and rho(i) must not be
-  // called for it) and the block costs one local Jacobian, not two.
+  // called for it) and not even evaluated: the block costs one evaluation of
+  // the wrapped cost function and one local Jacobian. Under either model g's
+  // term of such a block is m rho' J^T r of the exact view.
   explicit Linearisation(const ProblemLayout& layout,
                          HessianModel hessian_model = HessianModel::EXACT,
                          ThreadPool* thread_pool = nullptr);

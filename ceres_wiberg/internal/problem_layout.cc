@@ -136,6 +136,9 @@ ResidualBlockInfo DescribeResidualBlock(const ceres::Problem& problem, ceres::Re
   residual.num_residuals = residual.cost_function->num_residuals();
   std::vector<double*> parameters;
   problem.GetParameterBlocksForResidualBlock(id, &parameters);
+  residual.blocks.reserve(parameters.size());
+  residual.local_offset.reserve(parameters.size());
+  residual.inner_offset.reserve(parameters.size());
   for (double* values : parameters) {
     const int block = layout.block_index.at(values);
     const ParameterBlockInfo& info = layout.blocks[block];
@@ -177,6 +180,9 @@ ResidualBlockInfo DescribeResidualBlock(const ceres::Problem& problem, ceres::Re
   residual.second_order = dynamic_cast<const SecondOrderCostFunction*>(
       residual.learnable_loss != nullptr ? &residual.learnable_loss->wrapped_cost_function()
                                          : residual.cost_function);
+  residual.zero_curvature =
+      residual.second_order != nullptr &&
+      dynamic_cast<const LinearCostFunction*>(residual.second_order) != nullptr;
   return residual;
 }
 
@@ -201,6 +207,7 @@ Status BuildProblemLayout(const ceres::Problem& problem, const std::vector<doubl
     }
   }
   // Residual blocks on no inner block do not depend on y: left out.
+  layout->residuals.reserve(residual_ids.size());
   for (size_t r = 0; r < residual_ids.size(); ++r) {
     ResidualBlockInfo residual =
         DescribeResidualBlock(problem, residual_ids[r], static_cast<int>(r), *layout);

@@ -13,6 +13,7 @@
 #include "Eigen/Core"
 #include "ceres/problem.h"
 #include "ceres_wiberg/learnable_loss.h"
+#include "ceres_wiberg/linear_cost_function.h"
 #include "ceres_wiberg/second_order_cost_function.h"
 #include "ceres_wiberg/status.h"
 
@@ -80,6 +81,10 @@ struct ResidualBlockInfo {
   // SecondOrderCostFunction: its curvature is then evaluated in closed form
   // (EvaluateDifferencedCurvature), not differenced. Null otherwise.
   const SecondOrderCostFunction* second_order = nullptr;
+  // The differenced cost function is a LinearCostFunction: declared affine
+  // in all its parameters, so its curvature (for H, G and their products) is
+  // zero and nothing is evaluated for it (no probe, no closed form).
+  bool zero_curvature = false;
 };
 
 // Built once per BilevelProblem. Only residual blocks that touch at least one

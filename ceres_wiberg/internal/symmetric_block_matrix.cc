@@ -47,6 +47,8 @@ void SymmetricBlockMatrix::Release() { std::vector<double>().swap(values_); }
 
 int64_t SymmetricBlockMatrix::PairOffset(int row, int col) const {
   const auto& row_pairs = pairs_[row];
+  // A row's diagonal block comes first.
+  if (col == row) return row_pairs.front().second;
   auto it = std::lower_bound(row_pairs.begin(), row_pairs.end(),
                              std::make_pair(col, int64_t{-1}));
   CHECK(it != row_pairs.end() && it->first == col);

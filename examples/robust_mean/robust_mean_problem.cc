@@ -11,6 +11,7 @@
 #include "ceres_wiberg/bilevel_example.h"
 #include "ceres_wiberg/bilevel_problem.h"
 #include "ceres_wiberg/learnable_loss.h"
+#include "ceres_wiberg/linear_cost_function.h"
 #include "ceres_wiberg/enum_names.h"
 #include "glog/logging.h"
 
@@ -35,6 +36,9 @@ struct Offset {
 };
 
 constexpr int kSamples = kInliers + kOutliers;
+
+// exp(-41.6) < 2^-60: kernel values beyond are below the energies' rounding.
+constexpr double kNegligibleExponent = 41.6;
 
 }  // namespace
 
@@ -73,6 +77,53 @@ double Energy(const std::vector<double>& samples, double sigma, double t) {
   return energy;
 }
 
+int SeedSearch::Find(const std::vector<double>& samples, double sigma) {
+  const int n = static_cast<int>(samples.size());
+  CHECK_GT(n, 0);
+  // E at every sample, vectorised (Eigen's exp; the 110 x 110 kernel values
+  // were 11% of a draw's instructions with std::exp). The kernel is
+  // symmetric: each pair is evaluated once and added to both energies
+  // (exp(0) = 1 to each its own). Pairs with (x_i - x_j)^2 / sigma^2 above
+  // kNegligibleExponent + log(n) add less than 2^-60 in all to each energy
+  // (of magnitude >= 1): over the samples in ascending order, each one's
+  // partners are the next few, up to that distance.
+  order_.resize(n);
+  for (int i = 0; i < n; ++i) order_[i] = i;
+  std::sort(order_.begin(), order_.end(), [&](int a, int b) {
+    return samples[a] != samples[b] ? samples[a] < samples[b] : a < b;
+  });
+  sorted_.resize(n);
+  kernel_.resize(n);
+  for (int i = 0; i < n; ++i) sorted_[i] = samples[order_[i]];
+  const double inverse_variance = 1.0 / (sigma * sigma);
+  const double cutoff = kNegligibleExponent + std::log(static_cast<double>(n));
+  energies_.setConstant(n, -1.0);
+  int end = 0;
+  for (int i = 0; i + 1 < n; ++i) {
+    end = std::max(end, i + 1);
+    while (end < n && (sorted_[end] - sorted_[i]) * (sorted_[end] - sorted_[i]) *
+                              inverse_variance <
+                          cutoff) {
+      ++end;
+    }
+    const int partners = end - i - 1;
+    auto k = kernel_.head(partners);
+    k = (-(sorted_.segment(i + 1, partners) - sorted_[i]).square() * inverse_variance).exp();
+    energies_[i] -= k.sum();
+    energies_.segment(i + 1, partners) -= k;
+  }
+  // The lowest energy, the first sample among equal ones (as a scan in
+  // sample order).
+  int best = 0;
+  for (int i = 1; i < n; ++i) {
+    if (energies_[i] < energies_[best] ||
+        (energies_[i] == energies_[best] && order_[i] < order_[best])) {
+      best = i;
+    }
+  }
+  return order_[best];
+}
+
 // Everything one evaluation needs: the inner problem over t with the
 // learnable width sigma, and the outer loss t - c. The structure is built
 // once; Reset puts a draw's data and seed in place.
@@ -81,7 +132,10 @@ struct RobustMeanObjective::Pipeline {
     for (const double& x : samples) {
       problem.AddResidualBlock(
           new ceres_wiberg::LearnableLossCostFunction(
-              new ceres::AutoDiffCostFunction<Offset, 1, 1>(new Offset(&x)),
+              // t - x_i is affine in t: declared, so that no second
+              // derivative of it is ever evaluated.
+              new ceres_wiberg::LinearCostFunction(
+                  new ceres::AutoDiffCostFunction<Offset, 1, 1>(new Offset(&x))),
               ceres_wiberg::LearnableLossType::WELSCH, /*has_weight_block=*/false),
           nullptr, &t, &sigma);
     }
@@ -105,22 +159,12 @@ struct RobustMeanObjective::Pipeline {
     std::copy(draw.samples.begin(), draw.samples.end(), samples.begin());
     centre = draw.centre;
     sigma = sigma_value;
-    // E at every sample, vectorised (Eigen's exp; the 110 x 110 kernel
-    // values were 11% of a draw's instructions with std::exp).
-    const Eigen::Map<const Eigen::ArrayXd> x(samples.data(), kSamples);
-    const double inverse_variance = 1.0 / (sigma * sigma);
-    double best = std::numeric_limits<double>::infinity();
-    for (int i = 0; i < kSamples; ++i) {
-      const double energy = -(-(x - x[i]).square() * inverse_variance).exp().sum();
-      if (energy < best) {
-        best = energy;
-        t = x[i];
-      }
-    }
+    t = samples[seed_search.Find(samples, sigma)];
     example->RestartFromCurrentValues();
   }
 
   std::vector<double> samples;  // read by the residuals' Offset functors
+  SeedSearch seed_search;
   double centre = 0.0;          // read by the outer loss
   double t = 0.0;
   double sigma = 1.0;
@@ -137,7 +181,12 @@ RobustMeanObjective::RobustMeanObjective(
 
 RobustMeanObjective::RobustMeanObjective(Protocol protocol, uint64_t seed, int num_draws,
                                          const Options& options)
-    : protocol_(protocol), seed_(seed), num_draws_(num_draws), options_(options) {}
+    : protocol_(protocol), seed_(seed), num_draws_(num_draws), options_(options) {
+  if (options.precompute_draws) {
+    draws_.reserve(num_draws);
+    for (int i = 0; i < num_draws; ++i) draws_.push_back(MakeDraw(protocol, seed, i));
+  }
+}
 
 RobustMeanObjective::~RobustMeanObjective() = default;
 
@@ -154,7 +203,11 @@ Status RobustMeanObjective::Acquire(int example, double sigma,
     *pipeline = std::make_unique<Pipeline>(options_);
     if (!(*pipeline)->status.ok()) return (*pipeline)->status;
   }
-  (*pipeline)->Reset(MakeDraw(protocol_, seed_, example), sigma);
+  if (example >= 0 && example < static_cast<int>(draws_.size())) {
+    (*pipeline)->Reset(draws_[example], sigma);
+  } else {
+    (*pipeline)->Reset(MakeDraw(protocol_, seed_, example), sigma);
+  }
   return Status::Ok();
 }
 

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "Eigen/Core"
 #include "ceres_wiberg/minimiser_derivative.h"
 #include "ceres_wiberg/training_objective.h"
 #include "ceres_wiberg/types.h"
@@ -46,6 +47,25 @@ Draw MakeDraw(Protocol protocol, uint64_t seed, int64_t index);
 // E(t) = sum_i -exp(-(x_i - t)^2 / sigma^2).
 double Energy(const std::vector<double>& samples, double sigma, double t);
 
+// The sample of lowest energy E (the inner solve's seed: the global minimum
+// is near one). The pairs' kernel values are evaluated once each, over the
+// samples in ascending order; pairs further apart than
+// sqrt(41.6 + log(n)) sigma are left out (together they add less than 2^-60
+// to an energy, whose magnitude is >= 1: below its rounding). Keeps its
+// buffers across calls.
+class SeedSearch {
+ public:
+  // The index of the sample of lowest E(samples, sigma, x_i), the first
+  // among equal energies; samples must not be empty.
+  int Find(const std::vector<double>& samples, double sigma);
+
+ private:
+  std::vector<int> order_;  // sample indices in ascending order of value
+  Eigen::ArrayXd sorted_;   // the samples in that order
+  Eigen::ArrayXd energies_;
+  Eigen::ArrayXd kernel_;  // one row of kernel values
+};
+
 // One example per draw: the inner problem is built with the learnable Welsch
 // loss (rho = 1 - exp(-s / sigma^2) on r = t - x_i, the energy above plus a
 // constant), seeded at the lowest-energy sample, solved by Ceres, finished by
@@ -68,6 +88,9 @@ class RobustMeanObjective : public ceres_wiberg::TrainingObjective {
     // Keep the inner problems across draws (true) or build a fresh
     // ceres::Problem, BilevelProblem and BilevelExample per draw (false).
     bool reuse_problems = true;
+    // Make every draw once, in the constructor (num_draws x 110 doubles),
+    // instead of at each evaluation (false).
+    bool precompute_draws = false;
   };
 
   RobustMeanObjective(Protocol protocol, uint64_t seed, int num_draws,
@@ -95,6 +118,7 @@ class RobustMeanObjective : public ceres_wiberg::TrainingObjective {
   Options options_;
   mutable std::mutex pool_mutex_;
   mutable std::vector<std::unique_ptr<Pipeline>> pool_;
+  std::vector<Draw> draws_;  // with precompute_draws only
 };
 
 }  // namespace robust_mean
