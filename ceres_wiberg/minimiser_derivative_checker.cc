@@ -184,9 +184,8 @@ Status Difference(const Differencing& d, const Function& f, DifferenceResult* ou
     double factor = c2;
     for (size_t k = 1; k <= previous.size(); ++k, factor *= c2) {
       current.push_back((factor * current[k - 1] - previous[k - 1]) / (factor - 1.0));
-      const double error =
-          std::max(ScaledDistance(current[k], current[k - 1], d.relative_floor),
-                   ScaledDistance(current[k], previous[k - 1], d.relative_floor));
+      const double error = std::max(ScaledDistance(current[k], current[k - 1], d.relative_floor),
+                                    ScaledDistance(current[k], previous[k - 1], d.relative_floor));
       if (error <= best_error) {
         best_error = error;
         out->derivative = current[k];

@@ -75,7 +75,7 @@ class MinimiserDerivativeChecker {
     // > 0: that fixed relative step. The error is then round-off / h plus the
     // O(h^2) truncation of y*(w) (re-solves; damped steps: of g in w), which
     // no single step keeps small on every problem, and is not estimated.
-    double resolve_relative_step = 0.0;    // lambda = 0
+    double resolve_relative_step = 0.0;      // lambda = 0
     double damped_step_relative_step = 0.0;  // lambda > 0
     // Fixed steps only: central differences D at steps h and 2h, combined as
     // (4 D(h) - D(2h)) / 3, which cancels the O(h^2) truncation (left:
@@ -94,7 +94,7 @@ class MinimiserDerivativeChecker {
     // Relative, as max_relative_error: 1e3 below the strictest tolerance the
     // project checks against (1e-6), and at the round-off a polished re-solve
     // reaches on real problems (1e-9 to 1e-11 measured). Measured on the
-    // test suite, 1e-10 costs 20-40% more re-solves for the same verdicts.
+    // test suite, 1e-10 cost 15-35% more time for the same verdicts.
     double ridders_epsilon = 1e-9;
     // Inner solver options for the re-solves.
     ceres::Solver::Options solver_options = TightSolverOptions();
