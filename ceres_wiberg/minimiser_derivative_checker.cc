@@ -130,7 +130,11 @@ struct Differencing {
 struct DifferenceResult {
   Eigen::VectorXd derivative;
   double step = 0.0;  // the step of the kept estimate's smallest difference
+  // The kept estimate's error: its larger ScaledDistance to its tableau
+  // neighbours (NaN if not estimated), and entrywise, the larger absolute
+  // difference (empty if not estimated).
   double error_estimate = std::numeric_limits<double>::quiet_NaN();
+  Eigen::VectorXd error;
   int num_steps = 0;  // central differences taken
 };
 
@@ -191,6 +195,9 @@ Status Difference(const Differencing& d, const Function& f, DifferenceResult* ou
         out->derivative = current[k];
         out->step = h;
         out->error_estimate = error;
+        out->error = (current[k] - current[k - 1])
+                         .cwiseAbs()
+                         .cwiseMax((current[k] - previous[k - 1]).cwiseAbs());
         improved = true;
         if (best_error <= d.epsilon) break;
       }
@@ -581,10 +588,12 @@ Status MinimiserDerivativeChecker::Check(const Options& options,
   differencing.relative_floor = options.relative_floor;
   const double relative_step =
       differencing.adaptive ? options.ridders_relative_initial_step : fixed_step;
+  std::vector<Eigen::VectorXd> errors;  // per column, entrywise; empty: not estimated
   for (int c = 0; c < num_columns && status.ok(); ++c) {
     const Eigen::VectorXd v = directions.col(c);
     if (v.lpNorm<Eigen::Infinity>() == 0.0) {
       result->numeric.col(c).setZero();
+      errors.push_back(Eigen::VectorXd::Zero(result->numeric.rows()));
       continue;
     }
     // y(w0 + step v) - y* in y*'s tangent space, or the damped step's N.
@@ -598,16 +607,29 @@ Status MinimiserDerivativeChecker::Check(const Options& options,
     if (!status.ok()) break;
     result->numeric.col(c) = column.derivative;
     result->steps[c] = column.step;
-    result->error_estimates[c] = column.error_estimate;
     result->num_differences[c] = column.num_steps;
-  }
-  result->max_error_estimate = 0.0;
-  for (double e : result->error_estimates) {
-    result->max_error_estimate = std::isnan(e) ? e : std::max(result->max_error_estimate, e);
-    if (std::isnan(e)) break;
+    errors.push_back(std::move(column.error));
   }
   problem->SetInnerValues(y_original);
   if (!status.ok()) return status;
+  // The error estimates in the units of the comparison (Compare's floor).
+  const double floor = options.relative_floor * result->numeric.cwiseAbs().maxCoeff();
+  result->max_error_estimate = 0.0;
+  for (int c = 0; c < num_columns; ++c) {
+    double& estimate = result->error_estimates[c];
+    if (errors[c].size() == 0) {
+      estimate = std::numeric_limits<double>::quiet_NaN();
+      result->max_error_estimate = estimate;
+      continue;
+    }
+    for (Eigen::Index r = 0; r < errors[c].size(); ++r) {
+      const double denominator = std::max(std::abs(result->numeric(r, c)), floor);
+      if (denominator > 0.0) estimate = std::max(estimate, errors[c][r] / denominator);
+    }
+    if (!std::isnan(result->max_error_estimate)) {
+      result->max_error_estimate = std::max(result->max_error_estimate, estimate);
+    }
+  }
   Compare(options, directions, *problem, result);
   return Status::Ok();
 }

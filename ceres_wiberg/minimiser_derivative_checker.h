@@ -150,7 +150,8 @@ class MinimiserDerivativeChecker {
     Eigen::MatrixXd numeric;
     // Per checked column: the step of the kept estimate's smallest central
     // difference (in w along the column's direction), its error estimate in
-    // the units of max_relative_error (NaN where not estimated: fixed steps,
+    // the units of max_relative_error (entrywise over max(|numeric|,
+    // relative_floor * max|numeric|); NaN where not estimated: fixed steps,
     // or a single step), and the central differences taken.
     std::vector<double> steps;
     std::vector<double> error_estimates;
