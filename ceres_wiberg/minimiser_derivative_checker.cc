@@ -227,10 +227,10 @@ Status Difference(const Differencing& d, const Function& f, DifferenceResult* ou
     previous.swap(current);
   }
   if (out->derivative.size() == 0) {
-    return Status(first_failure.code(), "at every step of the difference ladder (" +
-                                            std::to_string(d.step) + " down to " +
-                                            std::to_string(h * d.shrink_factor) +
-                                            "); the first: " + first_failure.message());
+    std::ostringstream message;
+    message << "at every step of the difference ladder (" << d.step << " down to "
+            << h * d.shrink_factor << "); the first: " << first_failure.message();
+    return Status(first_failure.code(), message.str());
   }
   return Status::Ok();
 }

@@ -2,7 +2,11 @@
 // respect to the learnable block is wrong is caught, and located; one whose
 // Jacobian with respect to the inner block is wrong gives a wrong H, which the
 // damped-step reference (lambda > 0) cannot see and the H check (gradient
-// differences) does, also where y* is not a strict minimum.
+// differences) does, also where y* is not a strict minimum. The default
+// steps (Ridders' extrapolation) follow a sharply bending y*(w) in units from
+// 1e-6 to 1e6 to its closed form where a fixed step does not, step over
+// failed re-solves, and their error estimate tells a wrong derivative from a
+// poor reference.
 
 #include "ceres_wiberg/minimiser_derivative_checker.h"
 
@@ -205,6 +209,57 @@ TEST(MinimiserDerivativeChecker, RiddersStepsFollowASharplyBendingMinimiserInAny
               std::abs(adaptive.numeric(0, 0) - exact) / std::abs(exact));
     EXPECT_GT(adaptive.steps[0], 0.0);
     EXPECT_LT(adaptive.steps[0], 0.003 * unit);  // inside the pole's distance
+  }
+}
+
+// r = y - w^2 (dy*/dw = 2 w), refused (Evaluate returns false) for w below
+// `lowest`: re-solves at the ladder's large steps fail, the ladder goes on
+// with smaller ones; only if every step fails is the failure returned.
+class RefusingCost : public ceres::SizedCostFunction<1, 1, 1> {
+ public:
+  explicit RefusingCost(double lowest) : lowest_(lowest) {}
+  bool Evaluate(double const* const* x, double* r, double** jacobians) const override {
+    if (x[1][0] < lowest_) return false;
+    r[0] = x[0][0] - x[1][0] * x[1][0];
+    if (jacobians != nullptr) {
+      if (jacobians[0] != nullptr) jacobians[0][0] = 1.0;
+      if (jacobians[1] != nullptr) jacobians[1][0] = -2.0 * x[1][0];
+    }
+    return true;
+  }
+
+ private:
+  double lowest_;
+};
+
+TEST(MinimiserDerivativeChecker, RiddersLadderStepsOverFailedReSolves) {
+  for (double lowest : {0.996, 0.999}) {
+    double y[1] = {1.0}, w[1] = {1.0};
+    ceres::Problem problem;
+    problem.AddResidualBlock(new RefusingCost(lowest), nullptr, y, w);
+    std::unique_ptr<BilevelProblem> bilevel;
+    ASSERT_TRUE(BilevelProblem::Create(&problem, {w}, &bilevel).ok());
+    MinimiserDerivative::Options derivative_options;
+    derivative_options.lambda = 0.0;
+    MinimiserDerivativeChecker::Options checker;
+    // 4 steps, 1e-2 to 1.25e-3: w - h < 0.999 at each.
+    if (lowest == 0.999) checker.max_num_ridders_steps = 4;
+    MinimiserDerivativeChecker::Result result;
+    const Status status =
+        MinimiserDerivativeChecker::Check(checker, derivative_options, bilevel.get(), &result);
+    if (lowest == 0.999) {
+      EXPECT_FALSE(status.ok());
+      EXPECT_NE(status.message().find("at every step of the difference ladder"),
+                std::string::npos)
+          << status.ToString();
+      continue;
+    }
+    ASSERT_TRUE(status.ok()) << status.ToString();
+    // Steps 1e-2 and 5e-3 fail (w - h < 0.996), 2.5e-3 and below do not.
+    EXPECT_LE(result.steps[0], 2.5e-3) << result.Report();
+    EXPECT_GE(result.num_differences[0], 4) << result.Report();
+    EXPECT_NEAR(result.numeric(0, 0), 2.0, 1e-9) << result.Report();
+    EXPECT_LT(result.max_relative_error, 1e-9) << result.Report();
   }
 }
 
