@@ -48,8 +48,10 @@
 //                  8 NewtonPolish iterations, as the checker does) against
 //                  the MinimiserDerivativeChecker's re-solve reference (Newton
 //                  steps from the warm start; Ceres' LM is given no
-//                  iterations, it converges only linearly here) at steps
-//                  h = 1e-7 and 2h, Richardson-extrapolated. Also
+//                  iterations, it converges only linearly here) at the
+//                  checker's default steps (Ridders' extrapolation per
+//                  column); ref_err_est is that reference's error estimate
+//                  and ref_step_min the smallest step it kept. Also
 //                  max_rel_err_at_solution (the timed
 //                  Jacobian, one Newton step from the Ceres solution: H is
 //                  nearly singular here, so the implicit derivative there is
@@ -107,10 +109,6 @@ namespace foe = ::denoise_foe;
 
 constexpr double kNoiseSigma = 20.0;
 constexpr double kFdRelativeStep = 1e-5;
-// The reference's re-solve step: y*(w) bends sharply where H is nearly
-// singular (derivatives up to 1e4 grey levels per unit filter tap), so h must
-// be small; the O(h^2) error left is removed by Richardson extrapolation.
-constexpr double kReferenceRelativeStep = 1e-7;
 
 struct Flags {
   std::vector<int> sides = {64, 128};
@@ -332,9 +330,10 @@ void FoeDenoising(benchmark::State& state, const Flags& flags) {
   // is checked at the fixed point: the Ceres solution polished by 8
   // NewtonPolish iterations (as the checker does). There, the
   // forward Jacobian is compared with the checker's polished re-solves
-  // at steps h and 2h, Richardson-extrapolated: (4 N(h) - N(2h)) / 3.
+  // at its default steps (Ridders' extrapolation, with an error estimate).
   double max_rel_err = -1, max_rel_err_at_solution = -1;
   double checker_rel_err = -1, fd_polished_s = -1, gradient_max_polished = -1;
+  double ref_err_est = -1, ref_step_min = -1;
   int checked_columns = 0;
   if (side <= flags.check_max_side && flags.check_columns > 0) {
     bilevel->SetInnerValues(y_newton);
@@ -370,8 +369,6 @@ void FoeDenoising(benchmark::State& state, const Flags& flags) {
     checker_options.solver_options = solver_options;
     checker_options.solver_options.max_num_iterations = 0;
     checker_options.learnable_coordinates = columns;
-    checker_options.resolve_relative_step = kReferenceRelativeStep;
-    checker_options.richardson_extrapolation = true;
     MinimiserDerivativeChecker::Result check;
     const double check_start = Now();
     if (status.ok()) {
@@ -389,7 +386,9 @@ void FoeDenoising(benchmark::State& state, const Flags& flags) {
     max_rel_err = MaxRelativeError(at_polished, reference);
     max_rel_err_at_solution = MaxRelativeError(at_solution, reference);
     checker_rel_err = check.max_relative_error;
-    fd_polished_s = check_s / 2.0 * n_w / checked_columns;
+    ref_err_est = check.max_error_estimate;
+    ref_step_min = *std::min_element(check.steps.begin(), check.steps.end());
+    fd_polished_s = check_s * n_w / checked_columns;
   }
 
   const double iterations = summary.iterations.size();
@@ -435,6 +434,8 @@ void FoeDenoising(benchmark::State& state, const Flags& flags) {
   state.counters["gradient_max_polished"] = gradient_max_polished;
   state.counters["gradient_max_differentiated"] = grad_summary.gradient_max_norm;
   state.counters["checker_rel_err"] = checker_rel_err;
+  state.counters["ref_err_est"] = ref_err_est;
+  state.counters["ref_step_min"] = ref_step_min;
   state.counters["checked_columns"] = checked_columns;
   state.counters["fd_polished_s"] = fd_polished_s;
   state.counters["fd_polished_over_grad"] = fd_polished_s > 0.0 ? fd_polished_s / grad_s : -1.0;

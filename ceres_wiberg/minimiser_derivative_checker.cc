@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <limits>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "ceres/manifold.h"
 #include "ceres_wiberg/internal/derivative_access.h"
@@ -39,38 +41,197 @@ Status TangentDifference(const ProblemLayout& layout, const Eigen::VectorXd& y,
   return Status::Ok();
 }
 
-// The step along v: relative_step times the scale of w (of v's own entry for a
-// coordinate direction), over |v|_inf.
-double StepAlong(double relative_step, const Eigen::VectorXd& w0, const Eigen::VectorXd& v) {
-  double scale = std::max(1.0, w0.lpNorm<Eigen::Infinity>());
-  if ((v.array() != 0.0).count() == 1) {
-    Eigen::Index j;
-    v.cwiseAbs().maxCoeff(&j);
-    scale = std::max(1.0, std::abs(w0[j]));
+// Moves the inner blocks' values (at y*) by the tangent step delta: the
+// manifold's Plus, or addition clamped to the bounds. A block whose Plus fails
+// stays at y* (only a warm start).
+void WarmStart(const ProblemLayout& layout, const Eigen::VectorXd& delta) {
+  for (int b : layout.inner_blocks) {
+    const ParameterBlockInfo& block = layout.blocks[b];
+    Eigen::Map<Eigen::VectorXd> x(block.values, block.ambient_size);
+    const Eigen::VectorXd step = delta.segment(block.offset, block.tangent_size);
+    if (block.manifold != nullptr) {
+      Eigen::VectorXd moved(block.ambient_size);
+      if (block.manifold->Plus(x.data(), step.data(), moved.data()) && moved.allFinite()) {
+        x = moved;
+      }
+      continue;
+    }
+    x += step;
+    for (size_t i = 0; i < block.lower_bounds.size(); ++i) {
+      x[i] = std::min(std::max(x[i], block.lower_bounds[i]), block.upper_bounds[i]);
+    }
   }
-  return relative_step * scale / v.lpNorm<Eigen::Infinity>();
+}
+
+// The scale of learnable coordinate j: |w_j|, or 1 where w_j = 0 (no unit
+// to read off).
+double CoordinateScale(double w_j) { return w_j != 0.0 ? std::abs(w_j) : 1.0; }
+
+// The step along v that moves no coordinate by more than relative_step times
+// its own scale: relative_step / max_j (|v_j| / scale_j).
+double StepAlong(double relative_step, const Eigen::VectorXd& w0, const Eigen::VectorXd& v) {
+  double largest = 0.0;
+  for (Eigen::Index j = 0; j < v.size(); ++j) {
+    largest = std::max(largest, std::abs(v[j]) / CoordinateScale(w0[j]));
+  }
+  return relative_step / largest;
 }
 
 // Ceres' NumericDiff minimum step: the floor of a coordinate's scale times
 // the relative step.
 constexpr double kMinStep = 1.4901161193847656e-08;  // sqrt(eps)
 
-// The central difference (f(h) - f(-h)) / 2h, Richardson-extrapolated with
-// 2h as (4 D(h) - D(2h)) / 3 if asked: the checker's one differencing rule.
+// A difference's error as the checker compares: max_r |a_r - b_r| /
+// max(|a_r|, |b_r|, relative_floor * max(|a|_inf, |b|_inf)).
+double ScaledDistance(const Eigen::VectorXd& a, const Eigen::VectorXd& b, double relative_floor) {
+  const double floor =
+      relative_floor * std::max(a.lpNorm<Eigen::Infinity>(), b.lpNorm<Eigen::Infinity>());
+  double distance = 0.0;
+  for (Eigen::Index r = 0; r < a.size(); ++r) {
+    const double denominator = std::max({std::abs(a[r]), std::abs(b[r]), floor});
+    if (denominator > 0.0) distance = std::max(distance, std::abs(a[r] - b[r]) / denominator);
+  }
+  return distance;
+}
+
+// The central difference (f(h) - f(-h)) / 2h.
 template <typename Function>
-Status CentralDifference(const Function& f, double h, bool richardson, Eigen::VectorXd* out) {
-  auto difference = [&f](double step, Eigen::VectorXd* d) {
-    Eigen::VectorXd plus, minus;
-    Status status = f(step, &plus);
-    if (status.ok()) status = f(-step, &minus);
-    if (status.ok()) *d = (plus - minus) / (2.0 * step);
-    return status;
+Status CentralDifference(const Function& f, double h, Eigen::VectorXd* out) {
+  Eigen::VectorXd plus, minus;
+  Status status = f(h, &plus);
+  if (status.ok()) status = f(-h, &minus);
+  if (status.ok()) *out = (plus - minus) / (2.0 * h);
+  return status;
+}
+
+// The checker's one differencing rule, for both references. Fixed step h:
+// the central difference D(h), Richardson-extrapolated with 2h as
+// (4 D(h) - D(2h)) / 3 if asked (error not estimated). Adaptive (Ridders'
+// method, as Ceres' NumericDiff with RIDDERS): D(h_i) at h_i = h_0 / c^i,
+// extrapolated in the tableau T(i, k) = (c^2k T(i, k-1) - T(i-1, k-1)) /
+// (c^2k - 1), T(i, 0) = D(h_i); the error of T(i, k) is its larger
+// ScaledDistance to T(i, k-1) and T(i-1, k-1). The entry with the smallest
+// error is kept. It stops when that error is <= epsilon, when round-off has
+// taken over (see below), or after max_num_steps steps. A step whose f fails
+// (a re-solve far from w0, where the minimiser may not exist) restarts the
+// tableau at the next, smaller step; only if no step succeeds is the first
+// failure returned. f(step, predicted, out): predicted is step times the
+// current estimate (empty before one exists), a warm start for re-solves.
+struct Differencing {
+  bool adaptive = true;
+  double step = 0.0;  // fixed: h; adaptive: h_0
+  bool richardson = false;
+  double shrink_factor = 2.0;
+  int max_num_steps = 10;
+  double epsilon = 0.0;
+  double relative_floor = 0.0;
+};
+
+struct DifferenceResult {
+  Eigen::VectorXd derivative;
+  double step = 0.0;  // the step of the kept estimate's smallest difference
+  // The kept estimate's error: its larger ScaledDistance to its tableau
+  // neighbours (NaN if not estimated), and entrywise, the larger absolute
+  // difference (empty if not estimated).
+  double error_estimate = std::numeric_limits<double>::quiet_NaN();
+  Eigen::VectorXd error;
+  int num_steps = 0;  // central differences taken
+};
+
+template <typename Function>
+Status Difference(const Differencing& d, const Function& f, DifferenceResult* out) {
+  const Eigen::VectorXd none;
+  auto at = [&f](double h, const Eigen::VectorXd& estimate, Eigen::VectorXd* D) {
+    return CentralDifference(
+        [&](double step, Eigen::VectorXd* value) {
+          return f(step, estimate.size() == 0 ? estimate : (step * estimate).eval(), value);
+        },
+        h, D);
   };
-  Eigen::VectorXd at_h, at_2h;
-  Status status = difference(h, &at_h);
-  if (status.ok() && richardson) status = difference(2.0 * h, &at_2h);
-  if (!status.ok()) return status;
-  *out = richardson ? ((4.0 * at_h - at_2h) / 3.0).eval() : at_h;
+  if (!d.adaptive) {
+    Eigen::VectorXd at_h, at_2h;
+    Status status = at(d.step, none, &at_h);
+    if (status.ok() && d.richardson) status = at(2.0 * d.step, none, &at_2h);
+    if (!status.ok()) return status;
+    out->derivative = d.richardson ? ((4.0 * at_h - at_2h) / 3.0).eval() : at_h;
+    out->step = d.step;
+    out->num_steps = d.richardson ? 2 : 1;
+    return Status::Ok();
+  }
+  std::vector<Eigen::VectorXd> previous, current;  // tableau rows i - 1 and i
+  double best_error = std::numeric_limits<double>::infinity();
+  const double c2 = d.shrink_factor * d.shrink_factor;
+  double previous_change = std::numeric_limits<double>::infinity();  // |D(h_i) - D(h_i-1)|
+  bool truncation_regime = false;
+  int steps_since_best = 0;
+  double h = d.step;
+  Status first_failure;
+  out->derivative.resize(0);
+  for (int i = 0; i < d.max_num_steps; ++i, h /= d.shrink_factor) {
+    current.assign(1, Eigen::VectorXd());
+    Status status = at(h, out->derivative, &current[0]);
+    ++out->num_steps;
+    if (!status.ok()) {
+      if (first_failure.ok()) first_failure = status;
+      previous.clear();
+      previous_change = std::numeric_limits<double>::infinity();
+      truncation_regime = false;
+      steps_since_best = 0;
+      if (std::isnan(out->error_estimate)) out->derivative.resize(0);  // no estimate yet
+      continue;
+    }
+    if (out->derivative.size() == 0) {
+      out->derivative = current[0];
+      out->step = h;
+    }
+    bool improved = false;
+    double factor = c2;
+    for (size_t k = 1; k <= previous.size(); ++k, factor *= c2) {
+      current.push_back((factor * current[k - 1] - previous[k - 1]) / (factor - 1.0));
+      const double error = std::max(ScaledDistance(current[k], current[k - 1], d.relative_floor),
+                                    ScaledDistance(current[k], previous[k - 1], d.relative_floor));
+      if (error <= best_error) {
+        best_error = error;
+        out->derivative = current[k];
+        out->step = h;
+        out->error_estimate = error;
+        out->error = (current[k] - current[k - 1])
+                         .cwiseAbs()
+                         .cwiseMax((current[k] - previous[k - 1]).cwiseAbs());
+        improved = true;
+        if (best_error <= d.epsilon) break;
+      }
+    }
+    if (best_error <= d.epsilon) break;
+    steps_since_best = improved ? 0 : steps_since_best + 1;
+    if (!previous.empty()) {
+      // Round-off has taken over, once the plain differences converged at
+      // second order (in the truncation regime each change is c^2 times
+      // smaller than the one before), when they stop converging and the
+      // newest extrapolation moved by twice the best error (Ceres' test,
+      // which alone also fires before the truncation regime, from large
+      // steps), or when two steps gave no better estimate.
+      const double change = ScaledDistance(current[0], previous[0], d.relative_floor);
+      if (std::isfinite(previous_change) && previous_change >= 0.5 * c2 * change) {
+        truncation_regime = true;
+      }
+      const bool diverging = change > previous_change;
+      previous_change = change;
+      if (truncation_regime &&
+          ((diverging && ScaledDistance(current.back(), previous.back(), d.relative_floor) >=
+                             2.0 * best_error) ||
+           steps_since_best >= 2)) {
+        break;
+      }
+    }
+    previous.swap(current);
+  }
+  if (out->derivative.size() == 0) {
+    std::ostringstream message;
+    message << "at every step of the difference ladder (" << d.step << " down to "
+            << h * d.shrink_factor << "); the first: " << first_failure.message();
+    return Status(first_failure.code(), message.str());
+  }
   return Status::Ok();
 }
 
@@ -81,9 +242,15 @@ bool MinimiserDerivativeChecker::Options::IsValid(std::string* error) const {
     if (error != nullptr) *error = message;
     return false;
   };
-  if (!(damped_step_relative_step > 0.0) || !(resolve_relative_step > 0.0)) {
-    return fail("finite-difference steps must be > 0");
+  if (!(damped_step_relative_step >= 0.0) || !(resolve_relative_step >= 0.0)) {
+    return fail("finite-difference steps must be >= 0 (0: chosen by Ridders' method)");
   }
+  if (!(ridders_relative_initial_step > 0.0)) {
+    return fail("ridders_relative_initial_step must be > 0");
+  }
+  if (!(ridders_step_shrink_factor > 1.0)) return fail("ridders_step_shrink_factor must be > 1");
+  if (max_num_ridders_steps < 2) return fail("max_num_ridders_steps must be >= 2");
+  if (!(ridders_epsilon >= 0.0)) return fail("ridders_epsilon must be >= 0");
   if (!(relative_floor >= 0.0)) return fail("relative_floor must be >= 0");
   if (!(hessian_relative_step > 0.0 && hessian_relative_step < 1.0)) {
     return fail("hessian_relative_step must be in (0, 1)");
@@ -102,6 +269,26 @@ std::string MinimiserDerivativeChecker::Result::Report() const {
   out << "MinimiserDerivativeChecker (" << method << "): " << analytic.cols()
       << " column(s), max relative error " << max_relative_error;
   if (worst_row >= 0) out << " at " << worst_location;
+  if (!steps.empty()) {
+    const auto [smallest, largest] = std::minmax_element(steps.begin(), steps.end());
+    int differences = 0;
+    for (int n : num_differences) differences += n;
+    out << "; reference steps " << *smallest;
+    if (*largest != *smallest) out << " to " << *largest;
+    out << " (" << differences << " central differences)";
+    if (std::isnan(max_error_estimate)) {
+      out << ", error not estimated";
+    } else {
+      out << ", error estimate " << max_error_estimate;
+      // The disagreement is the derivative's only if it is well above what
+      // the reference may be off by.
+      if (max_relative_error > 10.0 * max_error_estimate) {
+        out << " (the disagreement is not the reference's)";
+      } else {
+        out << " (the disagreement is within 10 times the reference's error)";
+      }
+    }
+  }
   if (hessian_checked) {
     out << "; H vs gradient differences (" << hessian_columns_checked
         << " column(s)): max relative error " << hessian_max_relative_error
@@ -153,11 +340,13 @@ Status MinimiserDerivativeChecker::PolishToFixedPoint(const Options& options,
 
 Status MinimiserDerivativeChecker::ResolveOutcome(const Options& options,
                                                   const Eigen::VectorXd& y_star,
+                                                  const Eigen::VectorXd& predicted,
                                                   const Eigen::VectorXd& w, BilevelProblem* problem,
                                                   Eigen::VectorXd* outcome) {
   const Eigen::VectorXd w0 = problem->GetLearnableParameters();
   problem->SetLearnableParameters(w);
   problem->SetInnerValues(y_star);
+  if (predicted.size() != 0) WarmStart(problem->layout(), predicted);
   ceres::Solver::Summary summary;
   Status status = problem->SolveInner(options.solver_options, &summary);
   if (status.ok()) {
@@ -264,7 +453,18 @@ Status MinimiserDerivativeChecker::CheckHessian(const Options& options,
       Eigen::VectorXd column;
       // Always extrapolated: gradient evaluations are cheap, and a plain
       // difference's O(h^2) error reached 1.6e-4 on a Snavely camera.
-      status = CentralDifference(gradient_at, h, /*richardson=*/true, &column);
+      Differencing extrapolated;
+      extrapolated.adaptive = false;
+      extrapolated.step = h;
+      extrapolated.richardson = true;
+      DifferenceResult difference;
+      status = Difference(
+          extrapolated,
+          [&](double step, const Eigen::VectorXd&, Eigen::VectorXd* g) {
+            return gradient_at(step, g);
+          },
+          &difference);
+      column = std::move(difference.derivative);
       if (!status.ok()) {
         problem->SetInnerValues(y_star);
         return status;
@@ -372,27 +572,64 @@ Status MinimiserDerivativeChecker::Check(const Options& options,
   status = CheckHessian(options, derivative, problem, result);
   const bool resolve = derivative_options.lambda == 0.0;
   result->method = resolve ? "re-solve" : "damped Newton step";
-  result->numeric.resize(problem->num_inner_parameters(), directions.cols());
-  const double relative_step =
+  const int num_columns = static_cast<int>(directions.cols());
+  result->numeric.resize(problem->num_inner_parameters(), num_columns);
+  result->steps.assign(num_columns, 0.0);
+  result->error_estimates.assign(num_columns, 0.0);
+  result->num_differences.assign(num_columns, 0);
+  const double fixed_step =
       resolve ? options.resolve_relative_step : options.damped_step_relative_step;
-  for (int c = 0; c < directions.cols() && status.ok(); ++c) {
+  Differencing differencing;
+  differencing.adaptive = fixed_step == 0.0;
+  differencing.richardson = options.richardson_extrapolation;
+  differencing.shrink_factor = options.ridders_step_shrink_factor;
+  differencing.max_num_steps = options.max_num_ridders_steps;
+  differencing.epsilon = options.ridders_epsilon;
+  differencing.relative_floor = options.relative_floor;
+  const double relative_step =
+      differencing.adaptive ? options.ridders_relative_initial_step : fixed_step;
+  std::vector<Eigen::VectorXd> errors;  // per column, entrywise; empty: not estimated
+  for (int c = 0; c < num_columns && status.ok(); ++c) {
     const Eigen::VectorXd v = directions.col(c);
     if (v.lpNorm<Eigen::Infinity>() == 0.0) {
       result->numeric.col(c).setZero();
+      errors.push_back(Eigen::VectorXd::Zero(result->numeric.rows()));
       continue;
     }
     // y(w0 + step v) - y* in y*'s tangent space, or the damped step's N.
-    auto outcome = [&](double step, Eigen::VectorXd* out) {
-      return resolve ? ResolveOutcome(options, y_star, w0 + step * v, problem, out)
+    auto outcome = [&](double step, const Eigen::VectorXd& predicted, Eigen::VectorXd* out) {
+      return resolve ? ResolveOutcome(options, y_star, predicted, w0 + step * v, problem, out)
                      : DampedStepOutcome(derivative, w0 + step * v, problem, out);
     };
-    Eigen::VectorXd column;
-    status = CentralDifference(outcome, StepAlong(relative_step, w0, v),
-                               options.richardson_extrapolation, &column);
-    if (status.ok()) result->numeric.col(c) = column;
+    differencing.step = StepAlong(relative_step, w0, v);
+    DifferenceResult column;
+    status = Difference(differencing, outcome, &column);
+    if (!status.ok()) break;
+    result->numeric.col(c) = column.derivative;
+    result->steps[c] = column.step;
+    result->num_differences[c] = column.num_steps;
+    errors.push_back(std::move(column.error));
   }
   problem->SetInnerValues(y_original);
   if (!status.ok()) return status;
+  // The error estimates in the units of the comparison (Compare's floor).
+  const double floor = options.relative_floor * result->numeric.cwiseAbs().maxCoeff();
+  result->max_error_estimate = 0.0;
+  for (int c = 0; c < num_columns; ++c) {
+    double& estimate = result->error_estimates[c];
+    if (errors[c].size() == 0) {
+      estimate = std::numeric_limits<double>::quiet_NaN();
+      result->max_error_estimate = estimate;
+      continue;
+    }
+    for (Eigen::Index r = 0; r < errors[c].size(); ++r) {
+      const double denominator = std::max(std::abs(result->numeric(r, c)), floor);
+      if (denominator > 0.0) estimate = std::max(estimate, errors[c][r] / denominator);
+    }
+    if (!std::isnan(result->max_error_estimate)) {
+      result->max_error_estimate = std::max(result->max_error_estimate, estimate);
+    }
+  }
   Compare(options, directions, *problem, result);
   return Status::Ok();
 }

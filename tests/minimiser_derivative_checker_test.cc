@@ -2,10 +2,15 @@
 // respect to the learnable block is wrong is caught, and located; one whose
 // Jacobian with respect to the inner block is wrong gives a wrong H, which the
 // damped-step reference (lambda > 0) cannot see and the H check (gradient
-// differences) does, also where y* is not a strict minimum.
+// differences) does, also where y* is not a strict minimum. The default
+// steps (Ridders' extrapolation) follow a sharply bending y*(w) in units from
+// 1e-6 to 1e6 to its closed form where a fixed step does not, step over
+// failed re-solves, and their error estimate tells a wrong derivative from a
+// poor reference.
 
 #include "ceres_wiberg/minimiser_derivative_checker.h"
 
+#include <cmath>
 #include <cstdio>
 #include <memory>
 
@@ -127,9 +132,149 @@ TEST(MinimiserDerivativeChecker, RestoresTheProblemAndRejectsBadOptions) {
   status = MinimiserDerivativeChecker::Check(bad, derivative_options, fit.bilevel.get(), &result);
   EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
   bad = MinimiserDerivativeChecker::Options();
-  bad.resolve_relative_step = 0.0;
+  bad.resolve_relative_step = -1e-5;
   status = MinimiserDerivativeChecker::Check(bad, derivative_options, fit.bilevel.get(), &result);
   EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  bad = MinimiserDerivativeChecker::Options();
+  bad.ridders_step_shrink_factor = 1.0;
+  status = MinimiserDerivativeChecker::Check(bad, derivative_options, fit.bilevel.get(), &result);
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+}
+
+// r = (w - c) y - 1: y*(w) = 1 / (w - c), dy*/dw = -1 / (w - c)^2 by hand. With
+// w - c = 0.003 w, y* bends sharply: a central difference at h has the
+// relative error h^2 / ((w - c)^2 - h^2), 1.1e-5 at the former default fixed
+// step h = 1e-5 |w|. In units of w from 1e-6 to 1e6 (y from 3e8 to 3e-4),
+// Ridders' steps agree with the closed form; the fixed step does not.
+class PoleCost : public ceres::SizedCostFunction<1, 1, 1> {
+ public:
+  explicit PoleCost(double c) : c_(c) {}
+  bool Evaluate(double const* const* x, double* r, double** jacobians) const override {
+    r[0] = (x[1][0] - c_) * x[0][0] - 1.0;
+    if (jacobians != nullptr) {
+      if (jacobians[0] != nullptr) jacobians[0][0] = x[1][0] - c_;
+      if (jacobians[1] != nullptr) jacobians[1][0] = x[0][0];
+    }
+    return true;
+  }
+
+ private:
+  double c_;
+};
+
+MinimiserDerivativeChecker::Result CheckPole(double unit,
+                                             const MinimiserDerivativeChecker::Options& checker) {
+  double w[1] = {unit};
+  double y[1] = {1.0 / (0.003 * unit) * 1.1};  // off y*: Ceres solves first
+  ceres::Problem problem;
+  problem.AddResidualBlock(new PoleCost(0.997 * unit), nullptr, y, w);
+  std::unique_ptr<BilevelProblem> bilevel;
+  EXPECT_TRUE(BilevelProblem::Create(&problem, {w}, &bilevel).ok());
+  ceres::Solver::Summary summary;
+  EXPECT_TRUE(bilevel->SolveInner(TightSolverOptions(), &summary).ok());
+  MinimiserDerivative::Options derivative_options;
+  derivative_options.lambda = 0.0;
+  MinimiserDerivativeChecker::Result result;
+  const Status status =
+      MinimiserDerivativeChecker::Check(checker, derivative_options, bilevel.get(), &result);
+  EXPECT_TRUE(status.ok()) << status.ToString();
+  return result;
+}
+
+TEST(MinimiserDerivativeChecker, RiddersStepsFollowASharplyBendingMinimiserInAnyUnits) {
+  for (double unit : {1e-6, 1.0, 1e6}) {
+    SCOPED_TRACE("unit " + std::to_string(unit));
+    const double exact = -1.0 / ((0.003 * unit) * (0.003 * unit));
+    MinimiserDerivativeChecker::Options fixed;
+    fixed.resolve_relative_step = 1e-5;
+    const MinimiserDerivativeChecker::Result at_fixed = CheckPole(unit, fixed);
+    ASSERT_EQ(at_fixed.numeric.size(), 1);
+    EXPECT_GT(std::abs(at_fixed.numeric(0, 0) - exact), 1e-6 * std::abs(exact));
+    EXPECT_GT(at_fixed.max_relative_error, 1e-6) << at_fixed.Report();
+    EXPECT_TRUE(std::isnan(at_fixed.max_error_estimate));
+
+    const MinimiserDerivativeChecker::Result adaptive =
+        CheckPole(unit, MinimiserDerivativeChecker::Options());
+    std::printf("unit %g: %s\n", unit, adaptive.Report().c_str());
+    ASSERT_EQ(adaptive.numeric.size(), 1);
+    // Both the reference and the library's derivative against the closed
+    // form, to 1e-8 relative.
+    EXPECT_NEAR(adaptive.numeric(0, 0), exact, 1e-8 * std::abs(exact));
+    EXPECT_NEAR(adaptive.analytic(0, 0), exact, 1e-8 * std::abs(exact));
+    EXPECT_LT(adaptive.max_relative_error, 1e-8) << adaptive.Report();
+    // The error estimate is an honest bound here.
+    ASSERT_EQ(adaptive.error_estimates.size(), 1u);
+    EXPECT_LT(adaptive.error_estimates[0], 1e-8);
+    EXPECT_GE(10.0 * adaptive.error_estimates[0] + 1e-13,
+              std::abs(adaptive.numeric(0, 0) - exact) / std::abs(exact));
+    EXPECT_GT(adaptive.steps[0], 0.0);
+    EXPECT_LT(adaptive.steps[0], 0.003 * unit);  // inside the pole's distance
+  }
+}
+
+// r = y - w^2 (dy*/dw = 2 w), refused (Evaluate returns false) for w below
+// `lowest`: re-solves at the ladder's large steps fail, the ladder goes on
+// with smaller ones; only if every step fails is the failure returned.
+class RefusingCost : public ceres::SizedCostFunction<1, 1, 1> {
+ public:
+  explicit RefusingCost(double lowest) : lowest_(lowest) {}
+  bool Evaluate(double const* const* x, double* r, double** jacobians) const override {
+    if (x[1][0] < lowest_) return false;
+    r[0] = x[0][0] - x[1][0] * x[1][0];
+    if (jacobians != nullptr) {
+      if (jacobians[0] != nullptr) jacobians[0][0] = 1.0;
+      if (jacobians[1] != nullptr) jacobians[1][0] = -2.0 * x[1][0];
+    }
+    return true;
+  }
+
+ private:
+  double lowest_;
+};
+
+TEST(MinimiserDerivativeChecker, RiddersLadderStepsOverFailedReSolves) {
+  for (double lowest : {0.996, 0.999}) {
+    double y[1] = {1.0}, w[1] = {1.0};
+    ceres::Problem problem;
+    problem.AddResidualBlock(new RefusingCost(lowest), nullptr, y, w);
+    std::unique_ptr<BilevelProblem> bilevel;
+    ASSERT_TRUE(BilevelProblem::Create(&problem, {w}, &bilevel).ok());
+    MinimiserDerivative::Options derivative_options;
+    derivative_options.lambda = 0.0;
+    MinimiserDerivativeChecker::Options checker;
+    // 4 steps, 1e-2 to 1.25e-3: w - h < 0.999 at each.
+    if (lowest == 0.999) checker.max_num_ridders_steps = 4;
+    MinimiserDerivativeChecker::Result result;
+    const Status status =
+        MinimiserDerivativeChecker::Check(checker, derivative_options, bilevel.get(), &result);
+    if (lowest == 0.999) {
+      EXPECT_FALSE(status.ok());
+      EXPECT_NE(status.message().find("at every step of the difference ladder"),
+                std::string::npos)
+          << status.ToString();
+      continue;
+    }
+    ASSERT_TRUE(status.ok()) << status.ToString();
+    // Steps 1e-2 and 5e-3 fail (w - h < 0.996), 2.5e-3 and below do not.
+    EXPECT_LE(result.steps[0], 2.5e-3) << result.Report();
+    EXPECT_GE(result.num_differences[0], 4) << result.Report();
+    EXPECT_NEAR(result.numeric(0, 0), 2.0, 1e-9) << result.Report();
+    EXPECT_LT(result.max_relative_error, 1e-9) << result.Report();
+  }
+}
+
+// A 10% error in dr/dw: the reference's error estimate is tiny, the
+// disagreement is not, and the report says the disagreement is the
+// derivative's.
+TEST(MinimiserDerivativeChecker, RiddersErrorEstimateSaysAWrongDerivativeIsWrong) {
+  for (double lambda : {0.0, 0.1}) {
+    const MinimiserDerivativeChecker::Result result = CheckScaled(1.1, lambda);
+    EXPECT_GT(result.max_relative_error, 0.05) << result.Report();
+    ASSERT_EQ(result.error_estimates.size(), 1u);
+    EXPECT_LT(result.max_error_estimate, 1e-8) << result.Report();
+    EXPECT_NE(result.Report().find("the disagreement is not the reference's"), std::string::npos)
+        << result.Report();
+  }
 }
 
 // r = exp(y0 + y1) - w d: E depends on y0 + y1 only, so H is singular (no
