@@ -17,7 +17,8 @@
 // is non-linear in several coordinates of a block (bundle adjustment's
 // camera: 12 coordinates per observation); nothing changes for residuals
 // linear in their inner blocks, which the differenced path already probes
-// and skips.
+// and skips. Residuals affine in all their parameters can skip even the
+// probe: LinearCostFunction (linear_cost_function.h) declares them so.
 //
 // Ceres' own solvers never call EvaluateCurvature: to them it is an ordinary
 // CostFunction. Wrapped in a LearnableLossCostFunction it is used too (the
