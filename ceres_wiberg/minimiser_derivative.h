@@ -110,9 +110,9 @@ class MinimiserDerivative {
 
     // AUTOMATIC: DENSE for up to max_dense_size inner variables; beyond,
     // SPARSE_SCHUR where the inner blocks it eliminates (small blocks that
-    // share no residual block, e.g. bundle adjustment's points) hold at least
-    // half of the free coordinates, else SPARSE. Summary::linear_solver_type
-    // says which ran.
+    // share no residual block, e.g. bundle adjustment's points) hold at
+    // least three quarters of the free coordinates, else SPARSE.
+    // Summary::linear_solver_type says which ran.
     LinearSolverType linear_solver_type = LinearSolverType::AUTOMATIC;
     int max_dense_size = 1000;
 

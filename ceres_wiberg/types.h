@@ -33,7 +33,7 @@ enum class HessianModel {
 // The linear algebra used to factorise H + lambda D.
 enum class LinearSolverType {
   // DENSE up to MinimiserDerivative::Options::max_dense_size inner variables,
-  // beyond SPARSE_SCHUR where it eliminates at least half of the
+  // beyond SPARSE_SCHUR where it eliminates at least three quarters of the
   // coordinates, else SPARSE.
   AUTOMATIC,
   // Eigen dense Cholesky (LLT) on an n_y x n_y matrix.
@@ -49,8 +49,8 @@ enum class LinearSolverType {
   // Used only where every eliminated block and R are positive definite;
   // otherwise (singular or indefinite H + lambda D) the SPARSE factorisation
   // classifies it, so both report alike. AUTOMATIC chooses it (beyond
-  // max_dense_size) where the eliminated blocks hold at least half of the
-  // free coordinates.
+  // max_dense_size) where the eliminated blocks hold at least three
+  // quarters of the free coordinates.
   SPARSE_SCHUR,
 };
 

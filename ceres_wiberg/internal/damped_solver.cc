@@ -474,8 +474,12 @@ constexpr double kMinDiagonal = 1e-6;
 constexpr double kMaxDiagonal = 1e32;
 
 // AUTOMATIC takes the Schur route when the elimination set holds at least
-// this share of the (free) coordinates.
-constexpr double kMinEliminatedShare = 0.5;
+// this share of the (free) coordinates, so that R is at most a quarter of
+// the system: bundle adjustment's points are 99% of it; a chain of scalar
+// blocks (every other one independent: 50%) keeps the full factorisation,
+// already linear in n there, and FoE's pixels (coupled through 5 x 5
+// filters: a few percent independent) would fill R.
+constexpr double kMinEliminatedShare = 0.75;
 
 // Inverse iterations on a factorised S A S that is singular: they converge to
 // the eigenvector of the eigenvalue nearest zero.
