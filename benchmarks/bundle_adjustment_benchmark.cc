@@ -397,7 +397,7 @@ int main(int argc, char** argv) {
                                   std::to_string(flags.max_iterations) +
                                   " iterations, 1 thread");
   benchmark::AddCustomContext("derivative",
-                              "lambda 0.1, HESSIAN_DIAGONAL, EXACT (and GAUSS_NEWTON: *_gn_*), "
+                              "lambda 0.1, HESSIAN_DIAGONAL, EXACT (and GAUSS_NEWTON: *_gn_*), " +
                               std::string(ceres_wiberg::LinearSolverTypeToString(
                                   flags.linear_solver)) +
                                   " (sparse), final_newton_step, "
