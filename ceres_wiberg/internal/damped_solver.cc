@@ -135,6 +135,37 @@ class SchurFactor {
     }
     return row + j - block_start_[block];
   }
+  // R's blocks (a, b) of eliminated block k's neighbours -= W_a W_b^T, for
+  // W^T = w (size x rows, column-major); kSize: size, if fixed.
+  template <int kSize>
+  void SubtractOuterProducts(int k, const double* w, int size = kSize) {
+    const int* outer_R = R_.outerIndexPtr();
+    int row_b = 0;
+    for (int b = neighbour_start_[k]; b < neighbour_start_[k + 1]; ++b) {
+      const int start_b = block_start_[neighbours_[b]];
+      const int size_b = block_start_[neighbours_[b] + 1] - start_b;
+      int row_a = 0;
+      for (int a = neighbour_start_[k]; a <= b; ++a) {
+        const int start_a = block_start_[neighbours_[a]];
+        const int size_a = block_start_[neighbours_[a] + 1] - start_a;
+        // Block a's offset in block b's columns.
+        const int offset = RIndex(start_a, start_b) - outer_R[kept_position_[start_b]];
+        for (int l = 0; l < size_b; ++l) {
+          double* column = R_.valuePtr() + outer_R[kept_position_[start_b + l]] + offset;
+          const Eigen::Map<const Eigen::Matrix<double, kSize, 1>> w_l(w + (row_b + l) * size,
+                                                                      size);
+          const int count = a == b ? l + 1 : size_a;
+          for (int r = 0; r < count; ++r) {
+            column[r] -=
+                Eigen::Map<const Eigen::Matrix<double, kSize, 1>>(w + (row_a + r) * size, size)
+                    .dot(w_l);
+          }
+        }
+        row_a += size_a;
+      }
+      row_b += size_b;
+    }
+  }
   // Index in R's values of kept entry (i, j), i <= j.
   int RIndex(int i, int j) const {
     const int p = coordinate_block_[i];
@@ -361,33 +392,18 @@ bool SchurFactor::Factorise(const Eigen::SparseMatrix<double>& scaled, Eigen::Ve
     if (llt.info() != Eigen::Success) return false;
     for (int c = 0; c < size; ++c) (*pivots)[start + c] = U(c, c) * U(c, c);
     U.triangularView<Eigen::Upper>().transpose().solveInPlace(W_T);
-    // R's blocks (a, b) of the neighbours -= W_a W_b^T.
-    const int* outer_R = R_.outerIndexPtr();
-    const double* w = W_T.data();
-    int row_b = 0;
-    for (int b = neighbour_start_[k]; b < neighbour_start_[k + 1]; ++b) {
-      const int start_b = block_start_[neighbours_[b]];
-      const int size_b = block_start_[neighbours_[b] + 1] - start_b;
-      int row_a = 0;
-      for (int a = neighbour_start_[k]; a <= b; ++a) {
-        const int start_a = block_start_[neighbours_[a]];
-        const int size_a = block_start_[neighbours_[a] + 1] - start_a;
-        // Block a's offset in block b's columns.
-        const int offset = RIndex(start_a, start_b) - outer_R[kept_position_[start_b]];
-        for (int l = 0; l < size_b; ++l) {
-          double* column = R_.valuePtr() + outer_R[kept_position_[start_b + l]] + offset;
-          const double* w_l = w + (row_b + l) * size;
-          const int count = a == b ? l + 1 : size_a;
-          for (int r = 0; r < count; ++r) {
-            const double* w_r = w + (row_a + r) * size;
-            double dot = 0.0;
-            for (int t = 0; t < size; ++t) dot += w_r[t] * w_l[t];
-            column[r] -= dot;
-          }
-        }
-        row_a += size_a;
-      }
-      row_b += size_b;
+    switch (size) {
+      case 1:
+        SubtractOuterProducts<1>(k, W_T.data());
+        break;
+      case 2:
+        SubtractOuterProducts<2>(k, W_T.data());
+        break;
+      case 3:
+        SubtractOuterProducts<3>(k, W_T.data());
+        break;
+      default:
+        SubtractOuterProducts<Eigen::Dynamic>(k, W_T.data(), size);
     }
   }
   if (R_.rows() == 0) return true;
@@ -397,6 +413,7 @@ bool SchurFactor::Factorise(const Eigen::SparseMatrix<double>& scaled, Eigen::Ve
     if (!r_analysed_) {
       const auto start = std::chrono::steady_clock::now();
       r_cholmod_->analyzePattern(R_);
+      r_analysed_ = true;
       *analysis_time += SecondsSince(start);
     }
     r_cholmod_->factorize(R_);
@@ -406,6 +423,7 @@ bool SchurFactor::Factorise(const Eigen::SparseMatrix<double>& scaled, Eigen::Ve
     if (!r_analysed_) {
       const auto start = std::chrono::steady_clock::now();
       r_llt_.analyzePattern(R_);
+      r_analysed_ = true;
       *analysis_time += SecondsSince(start);
     }
     r_llt_.factorize(R_);
@@ -414,7 +432,6 @@ bool SchurFactor::Factorise(const Eigen::SparseMatrix<double>& scaled, Eigen::Ve
     const Eigen::VectorXd diagonal = r_llt_.matrixL().nestedExpression().diagonal();
     r_pivots = r_llt_.permutationPinv() * diagonal.cwiseAbs2();
   }
-  r_analysed_ = true;
   for (int i = 0; i < n_; ++i) {
     if (kept_position_[i] >= 0) (*pivots)[i] = r_pivots[kept_position_[i]];
   }
