@@ -294,9 +294,9 @@ TEST_P(DampedSolverSchur, FixedCoordinatesLeaveTheSystem) {
   ba.H.diagonal() += 1e-3 * ba.H.diagonal();
   std::vector<char> fixed(kBaSize, 0);
   const int points = kCameras * kCameraSize;
-  fixed[points + 1] = 1;                                  // a coordinate of point 0
+  fixed[points + 1] = 1;                                            // of point 0
   fixed[points + 9] = fixed[points + 10] = fixed[points + 11] = 1;  // point 3
-  fixed[4] = 1;                                           // a coordinate of camera 0
+  fixed[4] = 1;                                                     // of camera 0
   std::vector<int> free;
   for (int i = 0; i < kBaSize; ++i) {
     if (!fixed[i]) free.push_back(i);
@@ -304,8 +304,8 @@ TEST_P(DampedSolverSchur, FixedCoordinatesLeaveTheSystem) {
   const Eigen::MatrixXd A_FF = ba.H(free, free);
   const Eigen::VectorXd s = Scale(A_FF);
   const Eigen::VectorXd b = Eigen::VectorXd::LinSpaced(kBaSize, -1.0, 2.0);
-  const Eigen::VectorXd x_F =
-      s.asDiagonal() * (s.asDiagonal() * A_FF * s.asDiagonal()).ldlt().solve(s.asDiagonal() * b(free));
+  const Eigen::MatrixXd scaled = s.asDiagonal() * A_FF * s.asDiagonal();
+  const Eigen::VectorXd x_F = s.asDiagonal() * scaled.ldlt().solve(s.asDiagonal() * b(free));
   DampedSolver solver(SchurOptions(GetParam()));
   solver.SetBlocks(ba.block_sizes);
   solver.SetFixed(fixed);
