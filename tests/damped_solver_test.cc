@@ -116,7 +116,9 @@ INSTANTIATE_TEST_SUITE_P(BothLibraries, DampedSolverClassification,
 
 // A bundle-adjustment-shaped H = J^T J over kCameras blocks of 6
 // coordinates, then kPoints blocks of 3, each point observed (2 residuals)
-// by 3 distinct random cameras, with random Jacobian entries, its
+// by 3 distinct random cameras (`sequential`: cameras c, c + 1, c + 2 for
+// c = p mod (kCameras - 2), so that R is block banded, 68% of its upper
+// triangle, and stays sparse), with random Jacobian entries, its
 // coordinates' units spanning 10^-5 ... 10^5 (H = U J^T J U). With a `null`
 // direction z (n entries, in the unscaled coordinates), each observation's
 // rows are made orthogonal to z's entries on its blocks: J z = 0 exactly,
@@ -132,7 +134,8 @@ struct BaShaped {
   std::vector<int> block_sizes;
 };
 
-BaShaped BaShapedHessian(const Eigen::VectorXd& null = Eigen::VectorXd()) {
+BaShaped BaShapedHessian(const Eigen::VectorXd& null = Eigen::VectorXd(),
+                         bool sequential = false) {
   std::mt19937 rng(7);
   std::normal_distribution<double> normal;
   std::uniform_int_distribution<int> camera(0, kCameras - 1);
@@ -141,7 +144,7 @@ BaShaped BaShapedHessian(const Eigen::VectorXd& null = Eigen::VectorXd()) {
   for (int p = 0; p < kPoints; ++p) {
     std::vector<int> cameras;
     while (cameras.size() < 3) {
-      const int c = camera(rng);
+      const int c = sequential ? p % (kCameras - 2) + static_cast<int>(cameras.size()) : camera(rng);
       if (std::find(cameras.begin(), cameras.end(), c) == cameras.end()) cameras.push_back(c);
     }
     for (int c : cameras) {
@@ -184,13 +187,8 @@ MinimiserDerivative::Options SchurOptions(SparseLinearAlgebraLibraryType library
 
 class DampedSolverSchur : public ::testing::TestWithParam<SparseLinearAlgebraLibraryType> {};
 
-// The points (120 of 156 coordinates) are eliminated; the solves of three
-// right-hand sides match a dense LDL^T of the whole scaled matrix to 1e-10
-// (its scaled condition number is about 1e4), as do the full sparse
-// factorisation's; the eigenvalue estimates (power and inverse iterations
-// through the Schur solves) lie inside the dense eigenvalues' range.
-TEST_P(DampedSolverSchur, SolvesLikeADenseFactorisationOfTheWholeMatrix) {
-  BaShaped ba = BaShapedHessian();
+void SolvesLikeADenseFactorisation(SparseLinearAlgebraLibraryType library, bool sequential) {
+  BaShaped ba = BaShapedHessian(Eigen::VectorXd(), sequential);
   ba.H.diagonal() += 1e-3 * ba.H.diagonal();  // H + 1e-3 diag(H): positive definite
   const Eigen::MatrixXd& A = ba.H;
   const Eigen::VectorXd s = Scale(A);
@@ -204,7 +202,7 @@ TEST_P(DampedSolverSchur, SolvesLikeADenseFactorisationOfTheWholeMatrix) {
   ASSERT_GT(eigen.eigenvalues().minCoeff(), 1e-6);
 
   for (LinearSolverType type : {LinearSolverType::SPARSE_SCHUR, LinearSolverType::SPARSE}) {
-    MinimiserDerivative::Options options = SchurOptions(GetParam());
+    MinimiserDerivative::Options options = SchurOptions(library);
     options.linear_solver_type = type;
     DampedSolver solver(options);
     solver.SetBlocks(ba.block_sizes);
@@ -213,6 +211,8 @@ TEST_P(DampedSolverSchur, SolvesLikeADenseFactorisationOfTheWholeMatrix) {
     ASSERT_TRUE(solver.Factorise(0.0).ok());
     EXPECT_EQ(solver.solver_type(), type);
     EXPECT_EQ(solver.num_eliminated(), type == LinearSolverType::SPARSE_SCHUR ? 3 * kPoints : 0);
+    EXPECT_EQ(solver.reduced_matrix_is_dense(),
+              type == LinearSolverType::SPARSE_SCHUR && !sequential);
     const Eigen::MatrixXd X = solver.Solve(B);
     // In scaled (unit-free) coordinates.
     EXPECT_LE((s.cwiseInverse().asDiagonal() * (X - X_ref)).norm(),
@@ -220,6 +220,20 @@ TEST_P(DampedSolverSchur, SolvesLikeADenseFactorisationOfTheWholeMatrix) {
         << LinearSolverTypeToString(type);
     EXPECT_GE(solver.scaled_min_eigenvalue(), eigen.eigenvalues().minCoeff() * (1 - 1e-10));
     EXPECT_LE(solver.scaled_max_eigenvalue(), eigen.eigenvalues().maxCoeff() * (1 + 1e-10));
+  }
+}
+
+// The points (120 of 156 coordinates) are eliminated; the solves of three
+// right-hand sides match a dense LDL^T of the whole scaled matrix to 1e-10
+// (its scaled condition number is about 1e4), as do the full sparse
+// factorisation's; the eigenvalue estimates (power and inverse iterations
+// through the Schur solves) lie inside the dense eigenvalues' range. With
+// random cameras every two share a point and R is stored dense; with
+// sequential ones R is sparse.
+TEST_P(DampedSolverSchur, SolvesLikeADenseFactorisationOfTheWholeMatrix) {
+  for (const bool sequential : {false, true}) {
+    SCOPED_TRACE(sequential ? "sequential cameras" : "random cameras");
+    SolvesLikeADenseFactorisation(GetParam(), sequential);
   }
 }
 

@@ -79,13 +79,26 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 // Blocks up to this size may be eliminated (dense s x s Cholesky factors).
 constexpr int kMaxEliminatedBlockSize = 16;
 
+// R (m x m) is stored dense when its pattern holds at least this share of
+// the m (m + 1) / 2 entries of its upper triangle: the sparse route then
+// needs at least as much memory (R's values and row indices, 12 bytes per
+// entry, and a factor with at least as many entries, 8 bytes each: 20 bytes
+// x 0.8 m^2 / 2 = 8 m^2 bytes, the dense R factorised in place), and Eigen's
+// blocked dense LL^T does its m^3 / 3 flops as matrix products, without the
+// sparse route's index arithmetic.
+constexpr double kMinDenseRFill = 0.8;
+
 }  // namespace
 
 // The Schur elimination of DampedSolver (see damped_solver.h) over an n x n
 // upper triangle (every diagonal entry present) whose coordinates form
 // consecutive blocks. E: the eliminated blocks, K: the kept ones (R's rows,
-// in coordinate order). R is stored as the upper triangle of a sparse matrix
-// whose pattern is that of its kept blocks' pairs (dense blocks).
+// in coordinate order). R is stored either as the upper triangle of a
+// sparse matrix whose pattern is that of its kept blocks' pairs (dense
+// blocks), factorised by the sparse library, or, when its pattern fills
+// enough of it (kMinDenseRFill), as a dense m x m matrix factorised in place
+// by Eigen's blocked LL^T (bundle adjustment: every two cameras share a
+// point, R is dense).
 class SchurFactor {
  public:
   explicit SchurFactor(SparseLinearAlgebraLibraryType library) : library_(library) {}
@@ -96,6 +109,7 @@ class SchurFactor {
   // first, as Ceres' automatic Schur ordering; and R's pattern.
   void Analyse(const Eigen::SparseMatrix<double>& upper, const std::vector<int>& sizes);
   int num_eliminated() const { return num_eliminated_; }
+  bool r_dense() const { return r_dense_; }
 
   // Factorises `scaled` (the analysed pattern). False when an eliminated
   // block or R is not positive definite (its Cholesky factorisation fails);
@@ -105,10 +119,9 @@ class SchurFactor {
   bool Factorise(const Eigen::SparseMatrix<double>& scaled, Eigen::VectorXd* pivots,
                  double* analysis_time);
 
-  // X <- (S A S)^-1 X for the last successful Factorise; the couplings of E
-  // and K are s_i H_ij s_j from H's upper triangle (the analysed pattern).
-  void Solve(const Eigen::Map<const Eigen::SparseMatrix<double>>& H, const Eigen::VectorXd& scale,
-             Eigen::MatrixXd* X) const;
+  // X <- (S A S)^-1 X for the last successful Factorise (its factors and
+  // W; H is not read).
+  void Solve(Eigen::MatrixXd* X) const;
 
  private:
   // Calls visit(value index, coordinate of eliminated block k, kept
@@ -166,6 +179,29 @@ class SchurFactor {
       row_b += size_b;
     }
   }
+  // The dense R's blocks (a, b), a <= b, for eliminated block k's neighbour
+  // b (its index in neighbours_) -= W_a W_b^T (the diagonal block whole),
+  // as SubtractOuterProducts.
+  template <int kSize>
+  void SubtractDenseOuterProducts(int k, int b, const double* w, int size = kSize) {
+    using Columns = Eigen::Map<const Eigen::Matrix<double, kSize, Eigen::Dynamic>>;
+    const int start_b = block_start_[neighbours_[b]];
+    const int size_b = block_start_[neighbours_[b] + 1] - start_b;
+    int row_b = 0;
+    for (int a = neighbour_start_[k]; a < b; ++a) {
+      row_b += block_start_[neighbours_[a] + 1] - block_start_[neighbours_[a]];
+    }
+    const Columns w_b(w + row_b * size, size, size_b);
+    int row_a = 0;
+    for (int a = neighbour_start_[k]; a <= b; ++a) {
+      const int start_a = block_start_[neighbours_[a]];
+      const int size_a = block_start_[neighbours_[a] + 1] - start_a;
+      const Columns w_a(w + row_a * size, size, size_a);
+      R_dense_.block(kept_position_[start_a], kept_position_[start_b], size_a, size_b).noalias() -=
+          w_a.transpose().lazyProduct(w_b);
+      row_a += size_a;
+    }
+  }
   // Index in R's values of kept entry (i, j), i <= j.
   int RIndex(int i, int j) const {
     const int p = coordinate_block_[i];
@@ -189,13 +225,23 @@ class SchurFactor {
   // kept blocks p <= q coupled in R, sorted by p.
   std::vector<std::vector<std::pair<int, int>>> r_pairs_;
   Eigen::SparseMatrix<double> R_;
+  // R dense (its upper triangle; after a successful Factorise, U = L^T with
+  // R = U^T U); then R_ is empty.
+  bool r_dense_ = false;
+  Eigen::MatrixXd R_dense_;
   // Each eliminated block's Cholesky factor (lower triangle, column-major).
   std::vector<int> factor_start_;
   std::vector<double> factors_;
   bool r_analysed_ = false;
   std::unique_ptr<CholmodLlt> r_cholmod_;
   Eigen::SimplicialLLT<Eigen::SparseMatrix<double>, Eigen::Upper> r_llt_;
-  std::vector<double> w_t_;  // Factorise's buffer
+  // Each eliminated block's W^T = U^-T A_eK (size x its neighbours' rows,
+  // column-major), at w_start_[k]: R's updates and the solves use it.
+  std::vector<long> w_start_;
+  std::vector<double> w_t_;
+  // Per kept block b (CSR, increasing k): the eliminated blocks k that
+  // neighbour it, and b's index in k's neighbours.
+  std::vector<int> column_start_, column_e_, column_neighbour_;
 };
 
 void SchurFactor::Analyse(const Eigen::SparseMatrix<double>& upper,
@@ -330,6 +376,44 @@ void SchurFactor::Analyse(const Eigen::SparseMatrix<double>& upper,
     std::vector<int>().swap(list);
   }
   for (int c = 0; c < num_kept; ++c) outer_R[c + 1] += outer_R[c];
+  factor_start_.assign(num_e + 1, 0);
+  for (int k = 0; k < num_e; ++k) {
+    factor_start_[k + 1] = factor_start_[k] + sizes[e_blocks_[k]] * sizes[e_blocks_[k]];
+  }
+  factors_.resize(factor_start_[num_e]);
+  w_start_.assign(num_e + 1, 0);
+  column_start_.assign(num_blocks + 1, 0);
+  for (int k = 0; k < num_e; ++k) {
+    long rows = 0;
+    for (int q = neighbour_start_[k]; q < neighbour_start_[k + 1]; ++q) {
+      rows += sizes[neighbours_[q]];
+      ++column_start_[neighbours_[q] + 1];
+    }
+    w_start_[k + 1] = w_start_[k] + rows * sizes[e_blocks_[k]];
+  }
+  w_t_.resize(w_start_[num_e]);
+  for (int b = 0; b < num_blocks; ++b) column_start_[b + 1] += column_start_[b];
+  column_e_.resize(column_start_[num_blocks]);
+  column_neighbour_.resize(column_start_[num_blocks]);
+  std::vector<int> column_next(column_start_.begin(), column_start_.end() - 1);
+  for (int k = 0; k < num_e; ++k) {
+    for (int q = neighbour_start_[k]; q < neighbour_start_[k + 1]; ++q) {
+      const int slot = column_next[neighbours_[q]]++;
+      column_e_[slot] = k;
+      column_neighbour_[slot] = q;
+    }
+  }
+  r_analysed_ = false;
+  const double upper_size = 0.5 * num_kept * (num_kept + 1.0);
+  r_dense_ = num_kept > 0 && outer_R[num_kept] >= kMinDenseRFill * upper_size;
+  if (r_dense_) {
+    R_ = Eigen::SparseMatrix<double>();
+    R_.data().squeeze();
+    std::vector<std::vector<std::pair<int, int>>>().swap(r_pairs_);
+    R_dense_.resize(num_kept, num_kept);
+    return;
+  }
+  R_dense_.resize(0, 0);
   R_.resize(num_kept, num_kept);
   R_.resizeNonZeros(outer_R[num_kept]);
   std::copy(outer_R.begin(), outer_R.end(), R_.outerIndexPtr());
@@ -343,12 +427,6 @@ void SchurFactor::Analyse(const Eigen::SparseMatrix<double>& upper,
       }
     }
   }
-  factor_start_.assign(num_e + 1, 0);
-  for (int k = 0; k < num_e; ++k) {
-    factor_start_[k + 1] = factor_start_[k] + sizes[e_blocks_[k]] * sizes[e_blocks_[k]];
-  }
-  factors_.resize(factor_start_[num_e]);
-  r_analysed_ = false;
 }
 
 bool SchurFactor::Factorise(const Eigen::SparseMatrix<double>& scaled, Eigen::VectorXd* pivots,
@@ -358,11 +436,23 @@ bool SchurFactor::Factorise(const Eigen::SparseMatrix<double>& scaled, Eigen::Ve
   const double* values = scaled.valuePtr();
   pivots->resize(n_);
   // R = A_KK ...
-  Eigen::Map<Eigen::VectorXd>(R_.valuePtr(), R_.nonZeros()).setZero();
-  for (int j = 0; j < n_; ++j) {
-    if (kept_position_[j] < 0) continue;
-    for (int p = outer[j]; p < outer[j + 1]; ++p) {
-      if (kept_position_[inner[p]] >= 0) R_.valuePtr()[RIndex(inner[p], j)] = values[p];
+  if (r_dense_) {
+    R_dense_.setZero();
+    for (int j = 0; j < n_; ++j) {
+      const int c = kept_position_[j];
+      if (c < 0) continue;
+      for (int p = outer[j]; p < outer[j + 1]; ++p) {
+        const int r = kept_position_[inner[p]];
+        if (r >= 0) R_dense_(r, c) = values[p];
+      }
+    }
+  } else {
+    Eigen::Map<Eigen::VectorXd>(R_.valuePtr(), R_.nonZeros()).setZero();
+    for (int j = 0; j < n_; ++j) {
+      if (kept_position_[j] < 0) continue;
+      for (int p = outer[j]; p < outer[j + 1]; ++p) {
+        if (kept_position_[inner[p]] >= 0) R_.valuePtr()[RIndex(inner[p], j)] = values[p];
+      }
     }
   }
   // ... - A_KE A_EE^-1 A_EK, one eliminated block at a time.
@@ -381,8 +471,7 @@ bool SchurFactor::Factorise(const Eigen::SparseMatrix<double>& scaled, Eigen::Ve
       }
     }
     // W^T = U^-T A_eK (size x rows), so that A_Ke A_ee^-1 A_eK = W W^T.
-    if (static_cast<int>(w_t_.size()) < size * rows) w_t_.resize(size * rows);
-    Eigen::Map<Eigen::MatrixXd> W_T(w_t_.data(), size, rows);
+    Eigen::Map<Eigen::MatrixXd> W_T(w_t_.data() + w_start_[k], size, rows);
     W_T.setZero();
     ForEachCoupling(outer, inner, k, [&](int p, int e, int kept) {
       W_T(e - start, NeighbourRow(k, kept)) = values[p];
@@ -392,6 +481,7 @@ bool SchurFactor::Factorise(const Eigen::SparseMatrix<double>& scaled, Eigen::Ve
     if (llt.info() != Eigen::Success) return false;
     for (int c = 0; c < size; ++c) (*pivots)[start + c] = U(c, c) * U(c, c);
     U.triangularView<Eigen::Upper>().transpose().solveInPlace(W_T);
+    if (r_dense_) continue;  // updated by column blocks below
     switch (size) {
       case 1:
         SubtractOuterProducts<1>(k, W_T.data());
@@ -406,9 +496,38 @@ bool SchurFactor::Factorise(const Eigen::SparseMatrix<double>& scaled, Eigen::Ve
         SubtractOuterProducts<Eigen::Dynamic>(k, W_T.data(), size);
     }
   }
-  if (R_.rows() == 0) return true;
   Eigen::VectorXd r_pivots;
-  if (library_ == SparseLinearAlgebraLibraryType::SUITE_SPARSE) {
+  if (r_dense_) {
+    // One column block of R at a time (it stays in cache), eliminated
+    // blocks in increasing order as above.
+    for (int b = 0; b < static_cast<int>(column_start_.size()) - 1; ++b) {
+      for (int c = column_start_[b]; c < column_start_[b + 1]; ++c) {
+        const int k = column_e_[c];
+        const double* w = w_t_.data() + w_start_[k];
+        const int size = block_start_[e_blocks_[k] + 1] - block_start_[e_blocks_[k]];
+        switch (size) {
+          case 1:
+            SubtractDenseOuterProducts<1>(k, column_neighbour_[c], w);
+            break;
+          case 2:
+            SubtractDenseOuterProducts<2>(k, column_neighbour_[c], w);
+            break;
+          case 3:
+            SubtractDenseOuterProducts<3>(k, column_neighbour_[c], w);
+            break;
+          default:
+            SubtractDenseOuterProducts<Eigen::Dynamic>(k, column_neighbour_[c], w, size);
+        }
+      }
+    }
+    // R's upper triangle overwritten by U (R = U^T U).
+    Eigen::Ref<Eigen::MatrixXd> R_ref(R_dense_);
+    Eigen::LLT<Eigen::Ref<Eigen::MatrixXd>, Eigen::Upper> llt(R_ref);
+    if (llt.info() != Eigen::Success) return false;
+    r_pivots = R_dense_.diagonal().cwiseAbs2();
+  } else if (R_.rows() == 0) {
+    return true;
+  } else if (library_ == SparseLinearAlgebraLibraryType::SUITE_SPARSE) {
     if (r_cholmod_ == nullptr) r_cholmod_ = std::make_unique<CholmodLlt>();
     if (!r_analysed_) {
       const auto start = std::chrono::steady_clock::now();
@@ -438,49 +557,62 @@ bool SchurFactor::Factorise(const Eigen::SparseMatrix<double>& scaled, Eigen::Ve
   return true;
 }
 
-void SchurFactor::Solve(const Eigen::Map<const Eigen::SparseMatrix<double>>& H,
-                        const Eigen::VectorXd& scale, Eigen::MatrixXd* X) const {
-  const int* outer = H.outerIndexPtr();
-  const int* inner = H.innerIndexPtr();
-  const double* values = H.valuePtr();
+void SchurFactor::Solve(Eigen::MatrixXd* X) const {
   const int num_e = static_cast<int>(e_blocks_.size());
-  auto solve_block = [&](int k, Eigen::Ref<Eigen::MatrixXd> rows) {
+  // Calls visit(W_q^T, rows of X of neighbour q) for eliminated block k's
+  // neighbours q.
+  auto for_each_neighbour = [&](int k, const auto& visit) {
     const int size = block_start_[e_blocks_[k] + 1] - block_start_[e_blocks_[k]];
-    const Eigen::Map<const Eigen::MatrixXd> U(factors_.data() + factor_start_[k], size, size);
-    U.triangularView<Eigen::Upper>().transpose().solveInPlace(rows);
-    U.triangularView<Eigen::Upper>().solveInPlace(rows);
+    int row = 0;
+    for (int q = neighbour_start_[k]; q < neighbour_start_[k + 1]; ++q) {
+      const int start_q = block_start_[neighbours_[q]];
+      const int size_q = block_start_[neighbours_[q] + 1] - start_q;
+      const Eigen::Map<const Eigen::MatrixXd> W_q_T(w_t_.data() + w_start_[k] + row * size, size,
+                                                    size_q);
+      visit(W_q_T, X->middleRows(start_q, size_q));
+      row += size_q;
+    }
   };
-  // z_E = A_EE^-1 b_E; r_K = b_K - A_KE z_E.
-  for (int k = 0; k < num_e; ++k) {
+  auto factor = [&](int k) -> const Eigen::Map<const Eigen::MatrixXd> {
+    const int size = block_start_[e_blocks_[k] + 1] - block_start_[e_blocks_[k]];
+    return Eigen::Map<const Eigen::MatrixXd>(factors_.data() + factor_start_[k], size, size);
+  };
+  auto rows_of = [&](int k) {
     const int start = block_start_[e_blocks_[k]];
-    solve_block(k, X->middleRows(start, block_start_[e_blocks_[k] + 1] - start));
-    ForEachCoupling(outer, inner, k, [&](int p, int e, int kept) {
-      X->row(kept) -= (scale[e] * values[p] * scale[kept]) * X->row(e);
+    return X->middleRows(start, block_start_[e_blocks_[k] + 1] - start);
+  };
+  // With A_ee = U^T U and W^T = U^-T A_eK: y_e = U^-T b_e; r_K = b_K - W y.
+  for (int k = 0; k < num_e; ++k) {
+    auto y = rows_of(k);
+    factor(k).triangularView<Eigen::Upper>().transpose().solveInPlace(y);
+    for_each_neighbour(k, [&](const auto& W_q_T, auto&& x_q) {
+      x_q.noalias() -= W_q_T.transpose() * y;
     });
   }
   // x_K = R^-1 r_K.
-  if (R_.rows() > 0) {
-    Eigen::MatrixXd r(R_.rows(), X->cols());
+  const int num_kept = r_dense_ ? static_cast<int>(R_dense_.rows()) : static_cast<int>(R_.rows());
+  if (num_kept > 0) {
+    Eigen::MatrixXd r(num_kept, X->cols());
     for (int i = 0; i < n_; ++i) {
       if (kept_position_[i] >= 0) r.row(kept_position_[i]) = X->row(i);
     }
-    r = library_ == SparseLinearAlgebraLibraryType::SUITE_SPARSE ? r_cholmod_->LockedSolve(r)
-                                                                 : Eigen::MatrixXd(r_llt_.solve(r));
+    if (r_dense_) {
+      R_dense_.triangularView<Eigen::Upper>().transpose().solveInPlace(r);
+      R_dense_.triangularView<Eigen::Upper>().solveInPlace(r);
+    } else if (library_ == SparseLinearAlgebraLibraryType::SUITE_SPARSE) {
+      r = r_cholmod_->LockedSolve(r);
+    } else {
+      r = r_llt_.solve(r);
+    }
     for (int i = 0; i < n_; ++i) {
       if (kept_position_[i] >= 0) X->row(i) = r.row(kept_position_[i]);
     }
   }
-  // x_E = z_E - A_EE^-1 A_EK x_K.
-  Eigen::MatrixXd t;
+  // x_e = U^-1 (y_e - W^T x_K).
   for (int k = 0; k < num_e; ++k) {
-    const int start = block_start_[e_blocks_[k]];
-    const int size = block_start_[e_blocks_[k] + 1] - start;
-    t.setZero(size, X->cols());
-    ForEachCoupling(outer, inner, k, [&](int p, int e, int kept) {
-      t.row(e - start) += (scale[e] * values[p] * scale[kept]) * X->row(kept);
-    });
-    solve_block(k, t);
-    X->middleRows(start, size) -= t;
+    auto y = rows_of(k);
+    for_each_neighbour(k, [&](const auto& W_q_T, auto&& x_q) { y.noalias() -= W_q_T * x_q; });
+    factor(k).triangularView<Eigen::Upper>().solveInPlace(y);
   }
 }
 
@@ -541,6 +673,10 @@ LinearSolverType DampedSolver::solver_type() const {
 
 int DampedSolver::num_eliminated() const {
   return !dense_ && factor_ == Factor::kSchur ? schur_factor_->num_eliminated() : 0;
+}
+
+bool DampedSolver::reduced_matrix_is_dense() const {
+  return num_eliminated() > 0 && schur_factor_->r_dense();
 }
 
 void DampedSolver::SetDense(Eigen::MatrixXd H) {
@@ -764,7 +900,7 @@ Eigen::VectorXd DampedSolver::SolveScaled(const Eigen::VectorXd& v) const {
       return sparse_factor_.solve(v);
     case Factor::kSchur: {
       Eigen::MatrixXd x = v;
-      schur_factor_->Solve(SparseHessian(), scale_, &x);
+      schur_factor_->Solve(&x);
       return x;
     }
   }
@@ -1088,7 +1224,7 @@ Eigen::MatrixXd DampedSolver::SolveFree(const Eigen::MatrixXd& B) const {
       return scale_.asDiagonal() * sparse_factor_.solve(scaled_B);
     case Factor::kSchur: {
       Eigen::MatrixXd X = scaled_B;
-      schur_factor_->Solve(SparseHessian(), scale_, &X);
+      schur_factor_->Solve(&X);
       return scale_.asDiagonal() * X;
     }
   }

@@ -24,7 +24,8 @@
 // in H (bundle adjustment's points), is eliminated. S A S = [A_EE A_EK;
 // A_KE A_KK] (K the kept coordinates) is factorised as the Cholesky factors
 // of A_EE's diagonal blocks and of R = A_KK - A_KE A_EE^-1 A_EK (sparse,
-// CHOLMOD or Eigen's simplicial LL^T), and solved by block substitution.
+// CHOLMOD or Eigen's simplicial LL^T; dense, Eigen's blocked LL^T, when its
+// pattern fills most of it), and solved by block substitution.
 // These pivots are those of a block LDL^T with E first (Haynsworth: In(A) =
 // In(A_EE) + In(R)), and are classified as the full factorisation's. It is
 // used only when every A_EE block and R are positive definite; otherwise the
@@ -107,6 +108,9 @@ class DampedSolver {
   // the (free) coordinates it eliminated (0 unless SPARSE_SCHUR).
   LinearSolverType solver_type() const;
   int num_eliminated() const;
+  // SPARSE_SCHUR: whether R was stored and factorised dense (its pattern
+  // fills most of it).
+  bool reduced_matrix_is_dense() const;
 
   // After a Factorise of a sparse A: the time of the symbolic analysis it
   // did (0 when the pattern's analysis was kept) and of the numeric
