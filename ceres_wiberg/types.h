@@ -45,7 +45,9 @@ enum class LinearSolverType {
   // SPARSE with a Schur elimination first, as Ceres' SPARSE_SCHUR: a greedy
   // independent set of small inner blocks that share no entry of H (bundle
   // adjustment's points) is eliminated block by block (dense Cholesky), and
-  // the reduced system R over the other coordinates is factorised sparse.
+  // the reduced system R over the other coordinates is factorised sparse
+  // (dense where its pattern fills at least 80% of it: more memory-frugal
+  // then, and faster).
   // Used only where every eliminated block and R are positive definite;
   // otherwise (singular or indefinite H + lambda D) the SPARSE factorisation
   // classifies it, so both report alike. AUTOMATIC chooses it (beyond
