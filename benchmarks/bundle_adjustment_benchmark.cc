@@ -33,7 +33,10 @@
 //    (AutoDiffSecondOrderCostFunction; the default is the hand-derived
 //    SnavelyCostFunction): grad_autodiff_s, linearise_hessian_autodiff_s,
 //    grad_autodiff_over_iteration, dL_dw_autodiff_difference (relative);
-//  - the peak resident memory each phase adds (mem_*_MB).
+//  - the peak resident memory each phase adds (mem_*_MB);
+//  - the derivative's linear solver (--ba_linear_solver, default AUTOMATIC;
+//    SPARSE for the full factorisation): schur (1 where SPARSE_SCHUR ran,
+//    for EXACT; schur_gn for GAUSS_NEWTON) and eliminated_parameters.
 //
 //   build/benchmarks/bundle_adjustment_benchmark --ba_max_iterations=500 \
 //       --benchmark_out=benchmarks/results/bundle_adjustment.json --benchmark_out_format=json
@@ -85,6 +88,7 @@ struct Flags {
   // e.g. GAUSS_NEWTON alone to profile it); the other's counters are 0.
   bool exact = true;
   bool gauss_newton = true;
+  ceres_wiberg::LinearSolverType linear_solver = ceres_wiberg::LinearSolverType::AUTOMATIC;
 };
 
 // The counters' suffix of a library that is not the first of --ba_libraries.
@@ -192,6 +196,7 @@ void BundleAdjustment(benchmark::State& state, const Flags& flags, const Size& s
       MinimiserDerivative::Options options = bundle_adjustment::BaLearningDerivativeOptions();
       options.hessian_model = model_type;
       options.sparse_linear_algebra_library_type = library;
+      options.linear_solver_type = flags.linear_solver;
       MinimiserDerivative derivative(options);
       run->mem_MB = benchmark_measure::PeakIncreaseMb([&] {
         const double t0 = benchmark_measure::Now();
@@ -237,6 +242,12 @@ void BundleAdjustment(benchmark::State& state, const Flags& flags, const Size& s
       counter("vjp_gn_s", gn.vjp_s);
       counter("grad_over_iteration", (exact.linearise_s + exact.vjp_s) / per_iteration_s);
       counter("grad_gn_over_iteration", (gn.linearise_s + gn.vjp_s) / per_iteration_s);
+      counter("schur", exact.summary.linear_solver_type ==
+                           ceres_wiberg::LinearSolverType::SPARSE_SCHUR);
+      counter("schur_gn", gn.summary.linear_solver_type ==
+                              ceres_wiberg::LinearSolverType::SPARSE_SCHUR);
+      counter("eliminated_parameters", std::max(exact.summary.num_eliminated_parameters,
+                                                gn.summary.num_eliminated_parameters));
       counter("mem_grad_MB", exact.mem_MB);
       counter("mem_grad_gn_MB", gn.mem_MB);
       if (l == 0) {
@@ -354,7 +365,7 @@ bool ParseModels(const std::string& text, bool* exact, bool* gauss_newton) {
 
 // Consumes the --ba_* flags from argv.
 bool ParseFlags(int* argc, char** argv, Flags* flags) {
-  bool sizes_ok = true, libraries_ok = true, models_ok = true;
+  bool sizes_ok = true, libraries_ok = true, models_ok = true, solver_ok = true;
   if (!benchmark_measure::ConsumeFlags(
           argc, argv,
           {{"ba_sizes",
@@ -368,6 +379,11 @@ bool ParseFlags(int* argc, char** argv, Flags* flags) {
             [flags, &models_ok](const std::string& v) {
               models_ok = ParseModels(v, &flags->exact, &flags->gauss_newton);
             }},
+           {"ba_linear_solver",
+            [flags, &solver_ok](const std::string& v) {
+              solver_ok = ceres_wiberg::StringToLinearSolverType(v, &flags->linear_solver) &&
+                          flags->linear_solver != ceres_wiberg::LinearSolverType::DENSE;
+            }},
            {"ba_max_iterations",
             [flags](const std::string& v) { flags->max_iterations = std::stoi(v); }}})) {
     return false;
@@ -377,12 +393,13 @@ bool ParseFlags(int* argc, char** argv, Flags* flags) {
     sizes_valid = sizes_valid && size.cameras >= 2 && size.points >= 3 &&
                   flags->views <= size.cameras;
   }
-  if (!sizes_valid || !libraries_ok || !models_ok || !(flags->views >= 2.0) ||
+  if (!sizes_valid || !libraries_ok || !models_ok || !solver_ok || !(flags->views >= 2.0) ||
       flags->max_iterations < 1) {
     std::fprintf(stderr,
                  "need --ba_sizes=CAMERASxPOINTS,... (cameras >= 2, points >= 3), "
                  "--ba_libraries=SUITE_SPARSE,EIGEN_SPARSE (one or both), "
                  "--ba_hessian_models=EXACT,GAUSS_NEWTON (one or both), "
+                 "--ba_linear_solver=AUTOMATIC|SPARSE|SPARSE_SCHUR, "
                  "2 <= --ba_views <= cameras, --ba_max_iterations >= 1\n");
     return false;
   }
@@ -404,9 +421,11 @@ int main(int argc, char** argv) {
                                   std::to_string(flags.max_iterations) +
                                   " iterations, 1 thread");
   benchmark::AddCustomContext("derivative",
-                              "lambda 0.1, HESSIAN_DIAGONAL, EXACT (and GAUSS_NEWTON: *_gn_*), "
-                              "AUTOMATIC (sparse), final_newton_step, "
-                              "eigenvalue_iterations 0; reverse mode");
+                              "lambda 0.1, HESSIAN_DIAGONAL, EXACT (and GAUSS_NEWTON: *_gn_*), " +
+                              std::string(ceres_wiberg::LinearSolverTypeToString(
+                                  flags.linear_solver)) +
+                                  " (sparse), final_newton_step, "
+                                  "eigenvalue_iterations 0; reverse mode");
   std::string libraries;
   for (ceres_wiberg::SparseLinearAlgebraLibraryType library : flags.libraries) {
     libraries += std::string(libraries.empty() ? "" : ", ") +

@@ -241,8 +241,8 @@ Status DerivativeEngine::Linearise(MinimiserDerivative::Summary* summary,
           ? solver_.scaled_max_eigenvalue() / solver_.scaled_min_eigenvalue()
           : std::numeric_limits<double>::infinity();
   summary->eigenvalues_are_estimates = solver_.eigenvalues_are_estimates();
-  summary->linear_solver_type =
-      solver_.is_dense() ? LinearSolverType::DENSE : LinearSolverType::SPARSE;
+  summary->linear_solver_type = solver_.solver_type();
+  summary->num_eliminated_parameters = solver_.num_eliminated();
   if (!status.ok()) {
     if (before_step.size() > 0) {
       problem_->SetInnerValues(before_step);
@@ -535,9 +535,13 @@ std::string MinimiserDerivative::Summary::FullReport() const {
       << "  damping                      " << DampingTypeToString(damping) << "\n"
       << "  Hessian model                " << HessianModelToString(hessian_model) << "\n"
       << "  linear solver                " << LinearSolverTypeToString(linear_solver_type)
-      << (linear_solver_type == LinearSolverType::SPARSE
+      << (linear_solver_type == LinearSolverType::SPARSE ||
+                  linear_solver_type == LinearSolverType::SPARSE_SCHUR
               ? std::string(" (") +
                     SparseLinearAlgebraLibraryTypeToString(sparse_linear_algebra_library_type) + ")"
+              : std::string())
+      << (linear_solver_type == LinearSolverType::SPARSE_SCHUR
+              ? ", " + std::to_string(num_eliminated_parameters) + " coordinates eliminated"
               : std::string())
       << "\n"
       << "  |g|_max at inner solution    " << gradient_max_norm_before_newton_step << "\n"

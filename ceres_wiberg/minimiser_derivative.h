@@ -108,7 +108,11 @@ class MinimiserDerivative {
     // above for when it is active. In [0, 1).
     double bound_tolerance = 1e-10;
 
-    // AUTOMATIC: DENSE for up to max_dense_size inner variables, else SPARSE.
+    // AUTOMATIC: DENSE for up to max_dense_size inner variables; beyond,
+    // SPARSE_SCHUR where the inner blocks it eliminates (small blocks that
+    // share no residual block, e.g. bundle adjustment's points) hold at
+    // least three quarters of the free coordinates, else SPARSE.
+    // Summary::linear_solver_type says which ran.
     LinearSolverType linear_solver_type = LinearSolverType::AUTOMATIC;
     int max_dense_size = 1000;
 
@@ -177,7 +181,13 @@ class MinimiserDerivative {
     double lambda = 0.0;
     DampingType damping = DampingType::IDENTITY;
     HessianModel hessian_model = HessianModel::EXACT;
+    // The linear solver that factorised H + lambda D: DENSE, SPARSE or
+    // SPARSE_SCHUR (the options' AUTOMATIC resolved; SPARSE where the Schur
+    // route found a block or R not positive definite and the full
+    // factorisation classified H + lambda D), and the inner coordinates the
+    // Schur elimination eliminated (0 unless SPARSE_SCHUR).
     LinearSolverType linear_solver_type = LinearSolverType::AUTOMATIC;
+    int num_eliminated_parameters = 0;
     SparseLinearAlgebraLibraryType sparse_linear_algebra_library_type =
         SparseLinearAlgebraLibraryType::SUITE_SPARSE;
 

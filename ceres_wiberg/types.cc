@@ -32,6 +32,8 @@ const char* LinearSolverTypeToString(LinearSolverType type) {
       return "DENSE";
     case LinearSolverType::SPARSE:
       return "SPARSE";
+    case LinearSolverType::SPARSE_SCHUR:
+      return "SPARSE_SCHUR";
   }
   return "UNKNOWN";
 }
@@ -68,7 +70,9 @@ bool StringToHessianModel(const std::string& name, HessianModel* model) {
 
 bool StringToLinearSolverType(const std::string& name, LinearSolverType* type) {
   return StringToEnum(
-      name, {LinearSolverType::AUTOMATIC, LinearSolverType::DENSE, LinearSolverType::SPARSE},
+      name,
+      {LinearSolverType::AUTOMATIC, LinearSolverType::DENSE, LinearSolverType::SPARSE,
+       LinearSolverType::SPARSE_SCHUR},
       LinearSolverTypeToString, type);
 }
 

@@ -33,7 +33,8 @@ enum class HessianModel {
 // The linear algebra used to factorise H + lambda D.
 enum class LinearSolverType {
   // DENSE up to MinimiserDerivative::Options::max_dense_size inner variables,
-  // SPARSE beyond.
+  // beyond SPARSE_SCHUR where it eliminates at least three quarters of the
+  // coordinates, else SPARSE.
   AUTOMATIC,
   // Eigen dense Cholesky (LLT) on an n_y x n_y matrix.
   DENSE,
@@ -41,6 +42,18 @@ enum class LinearSolverType {
   // never densified; the library is chosen by
   // SparseLinearAlgebraLibraryType.
   SPARSE,
+  // SPARSE with a Schur elimination first, as Ceres' SPARSE_SCHUR: a greedy
+  // independent set of small inner blocks that share no entry of H (bundle
+  // adjustment's points) is eliminated block by block (dense Cholesky), and
+  // the reduced system R over the other coordinates is factorised sparse
+  // (dense where its pattern fills at least 80% of it: more memory-frugal
+  // then, and faster).
+  // Used only where every eliminated block and R are positive definite;
+  // otherwise (singular or indefinite H + lambda D) the SPARSE factorisation
+  // classifies it, so both report alike. AUTOMATIC chooses it (beyond
+  // max_dense_size) where the eliminated blocks hold at least three
+  // quarters of the free coordinates.
+  SPARSE_SCHUR,
 };
 
 // The library behind LinearSolverType::SPARSE (Ceres' option of the same

@@ -28,8 +28,8 @@ TEST(EnumNames, EveryNameReadsBackIgnoringCase) {
     ASSERT_TRUE(StringToDampingType(DampingTypeToString(type), &read));
     EXPECT_EQ(read, type);
   }
-  for (LinearSolverType type :
-       {LinearSolverType::AUTOMATIC, LinearSolverType::DENSE, LinearSolverType::SPARSE}) {
+  for (LinearSolverType type : {LinearSolverType::AUTOMATIC, LinearSolverType::DENSE,
+                                LinearSolverType::SPARSE, LinearSolverType::SPARSE_SCHUR}) {
     LinearSolverType read;
     ASSERT_TRUE(StringToLinearSolverType(LinearSolverTypeToString(type), &read));
     EXPECT_EQ(read, type);

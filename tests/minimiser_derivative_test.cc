@@ -1099,7 +1099,7 @@ TEST(MinimiserDerivativeOptions, EveryFieldIsChecked) {
       {[](MinimiserDerivative::Options* o) { o->hessian_model = static_cast<HessianModel>(-3); },
        "hessian_model"},
       {[](MinimiserDerivative::Options* o) {
-         o->linear_solver_type = static_cast<LinearSolverType>(3);
+         o->linear_solver_type = static_cast<LinearSolverType>(4);
        },
        "linear_solver_type"},
       {[](MinimiserDerivative::Options* o) {

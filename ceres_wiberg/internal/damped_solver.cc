@@ -12,6 +12,7 @@
 
 #include "Eigen/CholmodSupport"
 #include "Eigen/Eigenvalues"
+#include "glog/logging.h"
 
 namespace ceres_wiberg {
 namespace internal {
@@ -75,9 +76,559 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// Blocks up to this size may be eliminated (dense s x s Cholesky factors).
+constexpr int kMaxEliminatedBlockSize = 16;
+
+// R (m x m) is stored dense when its pattern holds at least this share of
+// the m (m + 1) / 2 entries of its upper triangle: the sparse route then
+// needs at least as much memory (R's values and row indices, 12 bytes per
+// entry, and a factor with at least as many entries, 8 bytes each: 20 bytes
+// x 0.8 m^2 / 2 = 8 m^2 bytes, the dense R factorised in place), and Eigen's
+// blocked dense LL^T does its m^3 / 3 flops as matrix products, without the
+// sparse route's index arithmetic.
+constexpr double kMinDenseRFill = 0.8;
+
+}  // namespace
+
+// The Schur elimination of DampedSolver (see damped_solver.h) over an n x n
+// upper triangle (every diagonal entry present) whose coordinates form
+// consecutive blocks. E: the eliminated blocks, K: the kept ones (R's rows,
+// in coordinate order). R is stored either as the upper triangle of a
+// sparse matrix whose pattern is that of its kept blocks' pairs (dense
+// blocks), factorised by the sparse library, or, when its pattern fills
+// enough of it (kMinDenseRFill), as a dense m x m matrix factorised in place
+// by Eigen's blocked LL^T (bundle adjustment: every two cameras share a
+// point, R is dense).
+class SchurFactor {
+ public:
+  explicit SchurFactor(SparseLinearAlgebraLibraryType library) : library_(library) {}
+
+  // Chooses E for the pattern of `upper` and blocks of `sizes`: a greedy
+  // independent set of the block graph (blocks that share an entry are
+  // neighbours), blocks with the fewest neighbours (then the smallest)
+  // first, as Ceres' automatic Schur ordering; and R's pattern.
+  void Analyse(const Eigen::SparseMatrix<double>& upper, const std::vector<int>& sizes);
+  int num_eliminated() const { return num_eliminated_; }
+  bool r_dense() const { return r_dense_; }
+
+  // Factorises `scaled` (the analysed pattern). False when an eliminated
+  // block or R is not positive definite (its Cholesky factorisation fails);
+  // else *pivots holds each coordinate's pivot of the block LDL^T with E
+  // first, and *analysis_time the time of R's symbolic analysis (first
+  // factorisation only).
+  bool Factorise(const Eigen::SparseMatrix<double>& scaled, Eigen::VectorXd* pivots,
+                 double* analysis_time);
+
+  // X <- (S A S)^-1 X for the last successful Factorise (its factors and
+  // W; H is not read).
+  void Solve(Eigen::MatrixXd* X) const;
+
+ private:
+  // Calls visit(value index, coordinate of eliminated block k, kept
+  // coordinate) for every entry coupling eliminated block k to K.
+  template <typename Visit>
+  void ForEachCoupling(const int* outer, const int* inner, int k, const Visit& visit) const {
+    const int start = block_start_[e_blocks_[k]];
+    const int end = block_start_[e_blocks_[k] + 1];
+    for (int j = start; j < end; ++j) {
+      for (int p = outer[j]; p < outer[j + 1] && inner[p] < start; ++p) visit(p, j, inner[p]);
+    }
+    for (int f = foreign_start_[k]; f < foreign_start_[k + 1]; ++f) {
+      const int p = foreign_entries_[f];
+      visit(p, inner[p], foreign_columns_[f]);
+    }
+  }
+  // The row of kept coordinate `j` in eliminated block k's stacked
+  // neighbour coordinates.
+  int NeighbourRow(int k, int j) const {
+    int row = 0;
+    const int block = coordinate_block_[j];
+    for (int q = neighbour_start_[k]; neighbours_[q] != block; ++q) {
+      row += block_start_[neighbours_[q] + 1] - block_start_[neighbours_[q]];
+    }
+    return row + j - block_start_[block];
+  }
+  // R's blocks (a, b) of eliminated block k's neighbours -= W_a W_b^T, for
+  // W^T = w (size x rows, column-major); kSize: size, if fixed.
+  template <int kSize>
+  void SubtractOuterProducts(int k, const double* w, int size = kSize) {
+    const int* outer_R = R_.outerIndexPtr();
+    int row_b = 0;
+    for (int b = neighbour_start_[k]; b < neighbour_start_[k + 1]; ++b) {
+      const int start_b = block_start_[neighbours_[b]];
+      const int size_b = block_start_[neighbours_[b] + 1] - start_b;
+      int row_a = 0;
+      for (int a = neighbour_start_[k]; a <= b; ++a) {
+        const int start_a = block_start_[neighbours_[a]];
+        const int size_a = block_start_[neighbours_[a] + 1] - start_a;
+        // Block a's offset in block b's columns.
+        const int offset = RIndex(start_a, start_b) - outer_R[kept_position_[start_b]];
+        for (int l = 0; l < size_b; ++l) {
+          double* column = R_.valuePtr() + outer_R[kept_position_[start_b + l]] + offset;
+          const Eigen::Map<const Eigen::Matrix<double, kSize, 1>> w_l(w + (row_b + l) * size,
+                                                                      size);
+          const int count = a == b ? l + 1 : size_a;
+          for (int r = 0; r < count; ++r) {
+            column[r] -=
+                Eigen::Map<const Eigen::Matrix<double, kSize, 1>>(w + (row_a + r) * size, size)
+                    .dot(w_l);
+          }
+        }
+        row_a += size_a;
+      }
+      row_b += size_b;
+    }
+  }
+  // The dense R's blocks (a, b), a <= b, for eliminated block k's neighbour
+  // b (its index in neighbours_) -= W_a W_b^T (the diagonal block whole),
+  // as SubtractOuterProducts.
+  template <int kSize>
+  void SubtractDenseOuterProducts(int k, int b, const double* w, int size = kSize) {
+    using Columns = Eigen::Map<const Eigen::Matrix<double, kSize, Eigen::Dynamic>>;
+    const int start_b = block_start_[neighbours_[b]];
+    const int size_b = block_start_[neighbours_[b] + 1] - start_b;
+    int row_b = 0;
+    for (int a = neighbour_start_[k]; a < b; ++a) {
+      row_b += block_start_[neighbours_[a] + 1] - block_start_[neighbours_[a]];
+    }
+    const Columns w_b(w + row_b * size, size, size_b);
+    int row_a = 0;
+    for (int a = neighbour_start_[k]; a <= b; ++a) {
+      const int start_a = block_start_[neighbours_[a]];
+      const int size_a = block_start_[neighbours_[a] + 1] - start_a;
+      const Columns w_a(w + row_a * size, size, size_a);
+      R_dense_.block(kept_position_[start_a], kept_position_[start_b], size_a, size_b).noalias() -=
+          w_a.transpose().lazyProduct(w_b);
+      row_a += size_a;
+    }
+  }
+  // Index in R's values of kept entry (i, j), i <= j.
+  int RIndex(int i, int j) const {
+    const int p = coordinate_block_[i];
+    const auto& pairs = r_pairs_[coordinate_block_[j]];
+    const auto it = std::lower_bound(pairs.begin(), pairs.end(), std::make_pair(p, 0));
+    return R_.outerIndexPtr()[kept_position_[j]] + it->second + i - block_start_[p];
+  }
+
+  const SparseLinearAlgebraLibraryType library_;
+  int n_ = 0;
+  int num_eliminated_ = 0;
+  std::vector<int> block_start_;       // blocks + 1
+  std::vector<int> coordinate_block_;  // n
+  std::vector<int> e_blocks_;          // the eliminated blocks, in order
+  // Per eliminated block k (CSR): its kept neighbour blocks (sorted); the
+  // value indices (and columns) of its couplings stored in kept columns.
+  std::vector<int> neighbour_start_, neighbours_;
+  std::vector<int> foreign_start_, foreign_entries_, foreign_columns_;
+  std::vector<int> kept_position_;  // per coordinate: R's row, -1 in E
+  // Per kept block q: (p, offset of p's rows in q's columns of R) for the
+  // kept blocks p <= q coupled in R, sorted by p.
+  std::vector<std::vector<std::pair<int, int>>> r_pairs_;
+  Eigen::SparseMatrix<double> R_;
+  // R dense (its upper triangle; after a successful Factorise, U = L^T with
+  // R = U^T U); then R_ is empty.
+  bool r_dense_ = false;
+  Eigen::MatrixXd R_dense_;
+  // Each eliminated block's Cholesky factor (lower triangle, column-major).
+  std::vector<int> factor_start_;
+  std::vector<double> factors_;
+  bool r_analysed_ = false;
+  std::unique_ptr<CholmodLlt> r_cholmod_;
+  Eigen::SimplicialLLT<Eigen::SparseMatrix<double>, Eigen::Upper> r_llt_;
+  // Each eliminated block's W^T = U^-T A_eK (size x its neighbours' rows,
+  // column-major), at w_start_[k]: R's updates and the solves use it.
+  std::vector<long> w_start_;
+  std::vector<double> w_t_;
+  // Per kept block b (CSR, increasing k): the eliminated blocks k that
+  // neighbour it, and b's index in k's neighbours.
+  std::vector<int> column_start_, column_e_, column_neighbour_;
+};
+
+void SchurFactor::Analyse(const Eigen::SparseMatrix<double>& upper,
+                          const std::vector<int>& sizes) {
+  n_ = static_cast<int>(upper.rows());
+  const int* outer = upper.outerIndexPtr();
+  const int* inner = upper.innerIndexPtr();
+  const int num_blocks = static_cast<int>(sizes.size());
+  block_start_.assign(num_blocks + 1, 0);
+  coordinate_block_.resize(n_);
+  for (int b = 0; b < num_blocks; ++b) {
+    block_start_[b + 1] = block_start_[b] + sizes[b];
+    std::fill(coordinate_block_.begin() + block_start_[b],
+              coordinate_block_.begin() + block_start_[b + 1], b);
+  }
+  CHECK_EQ(block_start_[num_blocks], n_) << "the blocks' sizes do not sum to the matrix's size";
+
+  // The block graph.
+  std::vector<std::vector<int>> adjacent(num_blocks);
+  for (int j = 0; j < n_; ++j) {
+    const int q = coordinate_block_[j];
+    int last = -1;
+    for (int p = outer[j]; p < outer[j + 1]; ++p) {
+      const int b = coordinate_block_[inner[p]];
+      if (b == q || b == last) continue;
+      adjacent[q].push_back(b);
+      adjacent[b].push_back(q);
+      last = b;
+    }
+  }
+  for (std::vector<int>& list : adjacent) {
+    std::sort(list.begin(), list.end());
+    list.erase(std::unique(list.begin(), list.end()), list.end());
+  }
+  std::vector<int> order(num_blocks);
+  for (int b = 0; b < num_blocks; ++b) order[b] = b;
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+    return std::make_pair(adjacent[a].size(), sizes[a]) <
+           std::make_pair(adjacent[b].size(), sizes[b]);
+  });
+  std::vector<char> eliminated(num_blocks, 0), excluded(num_blocks, 0);
+  for (int b : order) {
+    if (excluded[b] || sizes[b] > kMaxEliminatedBlockSize) continue;
+    eliminated[b] = 1;
+    for (int a : adjacent[b]) excluded[a] = 1;
+  }
+  e_blocks_.clear();
+  num_eliminated_ = 0;
+  kept_position_.assign(n_, -1);
+  int kept = 0;
+  for (int b = 0; b < num_blocks; ++b) {
+    if (eliminated[b]) {
+      e_blocks_.push_back(b);
+      num_eliminated_ += sizes[b];
+    } else {
+      for (int i = block_start_[b]; i < block_start_[b + 1]; ++i) kept_position_[i] = kept++;
+    }
+  }
+  const int num_e = static_cast<int>(e_blocks_.size());
+  std::vector<int> e_index(num_blocks, -1);
+  for (int k = 0; k < num_e; ++k) e_index[e_blocks_[k]] = k;
+
+  // Couplings of E stored in K's columns, and each eliminated block's
+  // neighbours (those of the block graph: all kept).
+  foreign_start_.assign(num_e + 1, 0);
+  for (int j = 0; j < n_; ++j) {
+    if (kept_position_[j] < 0) continue;
+    for (int p = outer[j]; p < outer[j + 1]; ++p) {
+      const int k = e_index[coordinate_block_[inner[p]]];
+      if (k >= 0) ++foreign_start_[k + 1];
+    }
+  }
+  for (int k = 0; k < num_e; ++k) foreign_start_[k + 1] += foreign_start_[k];
+  foreign_entries_.resize(foreign_start_[num_e]);
+  foreign_columns_.resize(foreign_start_[num_e]);
+  std::vector<int> next(foreign_start_.begin(), foreign_start_.end() - 1);
+  for (int j = 0; j < n_; ++j) {
+    if (kept_position_[j] < 0) continue;
+    for (int p = outer[j]; p < outer[j + 1]; ++p) {
+      const int k = e_index[coordinate_block_[inner[p]]];
+      if (k < 0) continue;
+      foreign_entries_[next[k]] = p;
+      foreign_columns_[next[k]++] = j;
+    }
+  }
+  neighbour_start_.assign(num_e + 1, 0);
+  neighbours_.clear();
+  for (int k = 0; k < num_e; ++k) {
+    neighbours_.insert(neighbours_.end(), adjacent[e_blocks_[k]].begin(),
+                       adjacent[e_blocks_[k]].end());
+    neighbour_start_[k + 1] = static_cast<int>(neighbours_.size());
+  }
+
+  // R's block pattern: K's own pairs and each eliminated block's
+  // neighbours' pairs (its fill).
+  std::vector<std::vector<int>> coupled(num_blocks);
+  for (int q = 0; q < num_blocks; ++q) {
+    if (eliminated[q]) continue;
+    coupled[q].push_back(q);
+    for (int p : adjacent[q]) {
+      if (p < q && !eliminated[p]) coupled[q].push_back(p);
+    }
+  }
+  for (int k = 0; k < num_e; ++k) {
+    for (int a = neighbour_start_[k]; a < neighbour_start_[k + 1]; ++a) {
+      for (int b = a + 1; b < neighbour_start_[k + 1]; ++b) {
+        coupled[neighbours_[b]].push_back(neighbours_[a]);
+      }
+    }
+  }
+  adjacent.clear();
+  adjacent.shrink_to_fit();
+  r_pairs_.assign(num_blocks, {});
+  const int num_kept = kept;
+  std::vector<int> outer_R(num_kept + 1, 0);
+  for (int q = 0; q < num_blocks; ++q) {
+    if (eliminated[q]) continue;
+    std::vector<int>& list = coupled[q];
+    std::sort(list.begin(), list.end());
+    list.erase(std::unique(list.begin(), list.end()), list.end());
+    int offset = 0;
+    for (int p : list) {
+      r_pairs_[q].emplace_back(p, offset);
+      offset += sizes[p];
+    }
+    // Column l of block q: the blocks before q, then q's rows up to l.
+    const int before = offset - sizes[q];
+    for (int l = 0; l < sizes[q]; ++l) {
+      const int c = kept_position_[block_start_[q] + l];
+      outer_R[c + 1] = before + l + 1;
+    }
+    std::vector<int>().swap(list);
+  }
+  for (int c = 0; c < num_kept; ++c) outer_R[c + 1] += outer_R[c];
+  factor_start_.assign(num_e + 1, 0);
+  for (int k = 0; k < num_e; ++k) {
+    factor_start_[k + 1] = factor_start_[k] + sizes[e_blocks_[k]] * sizes[e_blocks_[k]];
+  }
+  factors_.resize(factor_start_[num_e]);
+  w_start_.assign(num_e + 1, 0);
+  column_start_.assign(num_blocks + 1, 0);
+  for (int k = 0; k < num_e; ++k) {
+    long rows = 0;
+    for (int q = neighbour_start_[k]; q < neighbour_start_[k + 1]; ++q) {
+      rows += sizes[neighbours_[q]];
+      ++column_start_[neighbours_[q] + 1];
+    }
+    w_start_[k + 1] = w_start_[k] + rows * sizes[e_blocks_[k]];
+  }
+  w_t_.resize(w_start_[num_e]);
+  for (int b = 0; b < num_blocks; ++b) column_start_[b + 1] += column_start_[b];
+  column_e_.resize(column_start_[num_blocks]);
+  column_neighbour_.resize(column_start_[num_blocks]);
+  std::vector<int> column_next(column_start_.begin(), column_start_.end() - 1);
+  for (int k = 0; k < num_e; ++k) {
+    for (int q = neighbour_start_[k]; q < neighbour_start_[k + 1]; ++q) {
+      const int slot = column_next[neighbours_[q]]++;
+      column_e_[slot] = k;
+      column_neighbour_[slot] = q;
+    }
+  }
+  r_analysed_ = false;
+  const double upper_size = 0.5 * num_kept * (num_kept + 1.0);
+  r_dense_ = num_kept > 0 && outer_R[num_kept] >= kMinDenseRFill * upper_size;
+  if (r_dense_) {
+    R_ = Eigen::SparseMatrix<double>();
+    R_.data().squeeze();
+    std::vector<std::vector<std::pair<int, int>>>().swap(r_pairs_);
+    R_dense_.resize(num_kept, num_kept);
+    return;
+  }
+  R_dense_.resize(0, 0);
+  R_.resize(num_kept, num_kept);
+  R_.resizeNonZeros(outer_R[num_kept]);
+  std::copy(outer_R.begin(), outer_R.end(), R_.outerIndexPtr());
+  for (int q = 0; q < num_blocks; ++q) {
+    if (eliminated[q]) continue;
+    for (int l = 0; l < sizes[q]; ++l) {
+      int* rows = R_.innerIndexPtr() + outer_R[kept_position_[block_start_[q] + l]];
+      for (const auto& [p, offset] : r_pairs_[q]) {
+        const int count = p == q ? l + 1 : sizes[p];
+        for (int r = 0; r < count; ++r) *rows++ = kept_position_[block_start_[p] + r];
+      }
+    }
+  }
+}
+
+bool SchurFactor::Factorise(const Eigen::SparseMatrix<double>& scaled, Eigen::VectorXd* pivots,
+                            double* analysis_time) {
+  const int* outer = scaled.outerIndexPtr();
+  const int* inner = scaled.innerIndexPtr();
+  const double* values = scaled.valuePtr();
+  pivots->resize(n_);
+  // R = A_KK ...
+  if (r_dense_) {
+    R_dense_.setZero();
+    for (int j = 0; j < n_; ++j) {
+      const int c = kept_position_[j];
+      if (c < 0) continue;
+      for (int p = outer[j]; p < outer[j + 1]; ++p) {
+        const int r = kept_position_[inner[p]];
+        if (r >= 0) R_dense_(r, c) = values[p];
+      }
+    }
+  } else {
+    Eigen::Map<Eigen::VectorXd>(R_.valuePtr(), R_.nonZeros()).setZero();
+    for (int j = 0; j < n_; ++j) {
+      if (kept_position_[j] < 0) continue;
+      for (int p = outer[j]; p < outer[j + 1]; ++p) {
+        if (kept_position_[inner[p]] >= 0) R_.valuePtr()[RIndex(inner[p], j)] = values[p];
+      }
+    }
+  }
+  // ... - A_KE A_EE^-1 A_EK, one eliminated block at a time.
+  for (int k = 0; k < static_cast<int>(e_blocks_.size()); ++k) {
+    const int start = block_start_[e_blocks_[k]];
+    const int size = block_start_[e_blocks_[k] + 1] - start;
+    int rows = 0;
+    for (int q = neighbour_start_[k]; q < neighbour_start_[k + 1]; ++q) {
+      rows += block_start_[neighbours_[q] + 1] - block_start_[neighbours_[q]];
+    }
+    // A_ee's upper triangle, overwritten by U = L^T (A_ee = U^T U).
+    Eigen::Map<Eigen::MatrixXd> U(factors_.data() + factor_start_[k], size, size);
+    for (int j = start; j < start + size; ++j) {
+      for (int p = outer[j]; p < outer[j + 1]; ++p) {
+        if (inner[p] >= start) U(inner[p] - start, j - start) = values[p];
+      }
+    }
+    // W^T = U^-T A_eK (size x rows), so that A_Ke A_ee^-1 A_eK = W W^T.
+    Eigen::Map<Eigen::MatrixXd> W_T(w_t_.data() + w_start_[k], size, rows);
+    W_T.setZero();
+    ForEachCoupling(outer, inner, k, [&](int p, int e, int kept) {
+      W_T(e - start, NeighbourRow(k, kept)) = values[p];
+    });
+    Eigen::Ref<Eigen::MatrixXd> U_ref(U);
+    Eigen::LLT<Eigen::Ref<Eigen::MatrixXd>, Eigen::Upper> llt(U_ref);
+    if (llt.info() != Eigen::Success) return false;
+    for (int c = 0; c < size; ++c) (*pivots)[start + c] = U(c, c) * U(c, c);
+    U.triangularView<Eigen::Upper>().transpose().solveInPlace(W_T);
+    if (r_dense_) continue;  // updated by column blocks below
+    switch (size) {
+      case 1:
+        SubtractOuterProducts<1>(k, W_T.data());
+        break;
+      case 2:
+        SubtractOuterProducts<2>(k, W_T.data());
+        break;
+      case 3:
+        SubtractOuterProducts<3>(k, W_T.data());
+        break;
+      default:
+        SubtractOuterProducts<Eigen::Dynamic>(k, W_T.data(), size);
+    }
+  }
+  Eigen::VectorXd r_pivots;
+  if (r_dense_) {
+    // One column block of R at a time (it stays in cache), eliminated
+    // blocks in increasing order as above.
+    for (int b = 0; b < static_cast<int>(column_start_.size()) - 1; ++b) {
+      for (int c = column_start_[b]; c < column_start_[b + 1]; ++c) {
+        const int k = column_e_[c];
+        const double* w = w_t_.data() + w_start_[k];
+        const int size = block_start_[e_blocks_[k] + 1] - block_start_[e_blocks_[k]];
+        switch (size) {
+          case 1:
+            SubtractDenseOuterProducts<1>(k, column_neighbour_[c], w);
+            break;
+          case 2:
+            SubtractDenseOuterProducts<2>(k, column_neighbour_[c], w);
+            break;
+          case 3:
+            SubtractDenseOuterProducts<3>(k, column_neighbour_[c], w);
+            break;
+          default:
+            SubtractDenseOuterProducts<Eigen::Dynamic>(k, column_neighbour_[c], w, size);
+        }
+      }
+    }
+    // R's upper triangle overwritten by U (R = U^T U).
+    Eigen::Ref<Eigen::MatrixXd> R_ref(R_dense_);
+    Eigen::LLT<Eigen::Ref<Eigen::MatrixXd>, Eigen::Upper> llt(R_ref);
+    if (llt.info() != Eigen::Success) return false;
+    r_pivots = R_dense_.diagonal().cwiseAbs2();
+  } else if (R_.rows() == 0) {
+    return true;
+  } else if (library_ == SparseLinearAlgebraLibraryType::SUITE_SPARSE) {
+    if (r_cholmod_ == nullptr) r_cholmod_ = std::make_unique<CholmodLlt>();
+    if (!r_analysed_) {
+      const auto start = std::chrono::steady_clock::now();
+      r_cholmod_->analyzePattern(R_);
+      r_analysed_ = true;
+      *analysis_time += SecondsSince(start);
+    }
+    r_cholmod_->factorize(R_);
+    if (r_cholmod_->info() != Eigen::Success) return false;
+    r_pivots = r_cholmod_->Pivots();
+  } else {
+    if (!r_analysed_) {
+      const auto start = std::chrono::steady_clock::now();
+      r_llt_.analyzePattern(R_);
+      r_analysed_ = true;
+      *analysis_time += SecondsSince(start);
+    }
+    r_llt_.factorize(R_);
+    if (r_llt_.info() != Eigen::Success) return false;
+    // Eigen factorises P R P^-1: R's row r is the factor's row P(r).
+    const Eigen::VectorXd diagonal = r_llt_.matrixL().nestedExpression().diagonal();
+    r_pivots = r_llt_.permutationPinv() * diagonal.cwiseAbs2();
+  }
+  for (int i = 0; i < n_; ++i) {
+    if (kept_position_[i] >= 0) (*pivots)[i] = r_pivots[kept_position_[i]];
+  }
+  return true;
+}
+
+void SchurFactor::Solve(Eigen::MatrixXd* X) const {
+  const int num_e = static_cast<int>(e_blocks_.size());
+  // Calls visit(W_q^T, rows of X of neighbour q) for eliminated block k's
+  // neighbours q.
+  auto for_each_neighbour = [&](int k, const auto& visit) {
+    const int size = block_start_[e_blocks_[k] + 1] - block_start_[e_blocks_[k]];
+    int row = 0;
+    for (int q = neighbour_start_[k]; q < neighbour_start_[k + 1]; ++q) {
+      const int start_q = block_start_[neighbours_[q]];
+      const int size_q = block_start_[neighbours_[q] + 1] - start_q;
+      const Eigen::Map<const Eigen::MatrixXd> W_q_T(w_t_.data() + w_start_[k] + row * size, size,
+                                                    size_q);
+      visit(W_q_T, X->middleRows(start_q, size_q));
+      row += size_q;
+    }
+  };
+  auto factor = [&](int k) -> const Eigen::Map<const Eigen::MatrixXd> {
+    const int size = block_start_[e_blocks_[k] + 1] - block_start_[e_blocks_[k]];
+    return Eigen::Map<const Eigen::MatrixXd>(factors_.data() + factor_start_[k], size, size);
+  };
+  auto rows_of = [&](int k) {
+    const int start = block_start_[e_blocks_[k]];
+    return X->middleRows(start, block_start_[e_blocks_[k] + 1] - start);
+  };
+  // With A_ee = U^T U and W^T = U^-T A_eK: y_e = U^-T b_e; r_K = b_K - W y.
+  for (int k = 0; k < num_e; ++k) {
+    auto y = rows_of(k);
+    factor(k).triangularView<Eigen::Upper>().transpose().solveInPlace(y);
+    for_each_neighbour(k, [&](const auto& W_q_T, auto&& x_q) {
+      x_q.noalias() -= W_q_T.transpose() * y;
+    });
+  }
+  // x_K = R^-1 r_K.
+  const int num_kept = r_dense_ ? static_cast<int>(R_dense_.rows()) : static_cast<int>(R_.rows());
+  if (num_kept > 0) {
+    Eigen::MatrixXd r(num_kept, X->cols());
+    for (int i = 0; i < n_; ++i) {
+      if (kept_position_[i] >= 0) r.row(kept_position_[i]) = X->row(i);
+    }
+    if (r_dense_) {
+      R_dense_.triangularView<Eigen::Upper>().transpose().solveInPlace(r);
+      R_dense_.triangularView<Eigen::Upper>().solveInPlace(r);
+    } else if (library_ == SparseLinearAlgebraLibraryType::SUITE_SPARSE) {
+      r = r_cholmod_->LockedSolve(r);
+    } else {
+      r = r_llt_.solve(r);
+    }
+    for (int i = 0; i < n_; ++i) {
+      if (kept_position_[i] >= 0) X->row(i) = r.row(kept_position_[i]);
+    }
+  }
+  // x_e = U^-1 (y_e - W^T x_K).
+  for (int k = 0; k < num_e; ++k) {
+    auto y = rows_of(k);
+    for_each_neighbour(k, [&](const auto& W_q_T, auto&& x_q) { y.noalias() -= W_q_T * x_q; });
+    factor(k).triangularView<Eigen::Upper>().solveInPlace(y);
+  }
+}
+
+namespace {
+
 // Ceres' Levenberg-Marquardt clamps its diagonal to this range.
 constexpr double kMinDiagonal = 1e-6;
 constexpr double kMaxDiagonal = 1e32;
+
+// AUTOMATIC takes the Schur route when the elimination set holds at least
+// this share of the (free) coordinates, so that R is at most a quarter of
+// the system: bundle adjustment's points are 99% of it; a chain of scalar
+// blocks (every other one independent: 50%) keeps the full factorisation,
+// already linear in n there, and FoE's pixels (coupled through 5 x 5
+// filters: a few percent independent) would fill R.
+constexpr double kMinEliminatedShare = 0.75;
 
 // Inverse iterations on a factorised S A S that is singular: they converge to
 // the eigenvector of the eigenvalue nearest zero.
@@ -102,9 +653,30 @@ void DampedSolver::SetFixed(const std::vector<char>& fixed) {
     }
   }
   // A new free set is a new sparsity pattern.
-  if (reduced != reduced_ || free != free_) cholmod_analysed_ = ldlt_analysed_ = false;
+  if (reduced != reduced_ || free != free_) {
+    cholmod_analysed_ = ldlt_analysed_ = schur_analysed_ = false;
+  }
   reduced_ = reduced;
   free_ = std::move(free);
+}
+
+void DampedSolver::SetBlocks(const std::vector<int>& block_sizes) {
+  if (block_sizes == block_sizes_) return;
+  block_sizes_ = block_sizes;
+  schur_analysed_ = false;
+}
+
+LinearSolverType DampedSolver::solver_type() const {
+  if (dense_) return LinearSolverType::DENSE;
+  return factor_ == Factor::kSchur ? LinearSolverType::SPARSE_SCHUR : LinearSolverType::SPARSE;
+}
+
+int DampedSolver::num_eliminated() const {
+  return !dense_ && factor_ == Factor::kSchur ? schur_factor_->num_eliminated() : 0;
+}
+
+bool DampedSolver::reduced_matrix_is_dense() const {
+  return num_eliminated() > 0 && schur_factor_->r_dense();
 }
 
 void DampedSolver::SetDense(Eigen::MatrixXd H) {
@@ -190,7 +762,7 @@ void DampedSolver::SetSparse(Eigen::SparseMatrix<double>* H, bool pattern_unchan
                  sparse_hessian_upper_.outerIndexPtr()) &&
       std::equal(H_upper.innerIndexPtr(), H_upper.innerIndexPtr() + H_upper.nonZeros(),
                  sparse_hessian_upper_.innerIndexPtr()));
-  if (!same_pattern) cholmod_analysed_ = ldlt_analysed_ = false;
+  if (!same_pattern) cholmod_analysed_ = ldlt_analysed_ = schur_analysed_ = false;
   dense_ = false;
   // Swapped (no copy), and the old H freed.
   sparse_hessian_upper_.swap(H_upper);
@@ -326,6 +898,11 @@ Eigen::VectorXd DampedSolver::SolveScaled(const Eigen::VectorXd& v) const {
       return cholmod_factor_->LockedSolve(v);
     case Factor::kEigenLdlt:
       return sparse_factor_.solve(v);
+    case Factor::kSchur: {
+      Eigen::MatrixXd x = v;
+      schur_factor_->Solve(&x);
+      return x;
+    }
   }
   return v;
 }
@@ -442,7 +1019,52 @@ Status DampedSolver::FactoriseSparse() {
   return status;
 }
 
+bool DampedSolver::FactoriseSchur(const Eigen::SparseMatrix<double>& scaled, Status* status) {
+  const LinearSolverType type = options_.linear_solver_type;
+  if ((type != LinearSolverType::SPARSE_SCHUR && type != LinearSolverType::AUTOMATIC) ||
+      block_sizes_.empty()) {
+    return false;
+  }
+  if (!schur_analysed_) {
+    const auto start = std::chrono::steady_clock::now();
+    // The blocks' free coordinates (blocks held fixed entirely left out).
+    std::vector<char> is_free(size_, reduced_ ? 0 : 1);
+    for (int i : free_) is_free[i] = 1;
+    std::vector<int> sizes;
+    int coordinate = 0;
+    for (int size : block_sizes_) {
+      const int free = static_cast<int>(
+          std::count(is_free.begin() + coordinate, is_free.begin() + coordinate + size, 1));
+      if (free > 0) sizes.push_back(free);
+      coordinate += size;
+    }
+    CHECK_EQ(coordinate, size_) << "SetBlocks' sizes do not sum to H's size";
+    if (schur_factor_ == nullptr) {
+      schur_factor_ = std::make_unique<SchurFactor>(options_.sparse_linear_algebra_library_type);
+    }
+    schur_factor_->Analyse(scaled, sizes);
+    const int eliminated = schur_factor_->num_eliminated();
+    schur_chosen_ = eliminated > 0 && (type == LinearSolverType::SPARSE_SCHUR ||
+                                       eliminated >= kMinEliminatedShare * scaled.rows());
+    schur_analysed_ = true;
+    analysis_time_ += SecondsSince(start);
+  }
+  if (!schur_chosen_) return false;
+  const auto start = std::chrono::steady_clock::now();
+  Eigen::VectorXd scaled_pivots;
+  double r_analysis_time = 0.0;
+  const bool factorised = schur_factor_->Factorise(scaled, &scaled_pivots, &r_analysis_time);
+  analysis_time_ += r_analysis_time;
+  numeric_time_ += SecondsSince(start) - r_analysis_time;
+  if (!factorised) return false;
+  factor_ = Factor::kSchur;
+  *status = ClassifySparse(scaled, scaled_pivots, scaled_pivots.cwiseQuotient(scale_.cwiseAbs2()));
+  return true;
+}
+
 Status DampedSolver::FactoriseScaledSparse(const Eigen::SparseMatrix<double>& scaled) {
+  Status schur_status;
+  if (FactoriseSchur(scaled, &schur_status)) return schur_status;
   if (options_.sparse_linear_algebra_library_type ==
       SparseLinearAlgebraLibraryType::EIGEN_SPARSE) {
     return FactoriseLdlt(scaled);
@@ -600,6 +1222,11 @@ Eigen::MatrixXd DampedSolver::SolveFree(const Eigen::MatrixXd& B) const {
       return scale_.asDiagonal() * cholmod_factor_->LockedSolve(scaled_B);
     case Factor::kEigenLdlt:
       return scale_.asDiagonal() * sparse_factor_.solve(scaled_B);
+    case Factor::kSchur: {
+      Eigen::MatrixXd X = scaled_B;
+      schur_factor_->Solve(&X);
+      return scale_.asDiagonal() * X;
+    }
   }
   return B;
 }

@@ -18,6 +18,18 @@
 // Coordinates held fixed (active bounds, SetFixed) leave the system: A is
 // A_FF over the free coordinates F, its eigenvalues and classification are
 // A_FF's, and Solve returns X_F = A_FF^-1 B_F and X = 0 on the fixed rows.
+//
+// Schur elimination (SPARSE_SCHUR, or AUTOMATIC where it pays; needs
+// SetBlocks): a greedy independent set E of small blocks, pairwise uncoupled
+// in H (bundle adjustment's points), is eliminated. S A S = [A_EE A_EK;
+// A_KE A_KK] (K the kept coordinates) is factorised as the Cholesky factors
+// of A_EE's diagonal blocks and of R = A_KK - A_KE A_EE^-1 A_EK (sparse,
+// CHOLMOD or Eigen's simplicial LL^T; dense, Eigen's blocked LL^T, when its
+// pattern fills most of it), and solved by block substitution.
+// These pivots are those of a block LDL^T with E first (Haynsworth: In(A) =
+// In(A_EE) + In(R)), and are classified as the full factorisation's. It is
+// used only when every A_EE block and R are positive definite; otherwise the
+// full sparse route runs (which tells singular from indefinite).
 
 #ifndef CERES_WIBERG_INTERNAL_DAMPED_SOLVER_H_
 #define CERES_WIBERG_INTERNAL_DAMPED_SOLVER_H_
@@ -39,6 +51,8 @@ namespace internal {
 // CHOLMOD's supernodal LL^T (defined in damped_solver.cc, so that CHOLMOD's
 // headers stay private to the library's sources).
 class CholmodLlt;
+// The Schur elimination's analysis and factors (damped_solver.cc).
+class SchurFactor;
 
 class DampedSolver {
  public:
@@ -50,6 +64,11 @@ class DampedSolver {
   // The coordinates held fixed by the next SetDense/SetSparse: n entries, 1
   // for fixed; empty: none.
   void SetFixed(const std::vector<char>& fixed);
+
+  // The blocks of the coordinates (sizes in coordinate order, summing to n:
+  // the inner blocks' tangent sizes) for the Schur elimination; empty: none
+  // (no elimination). The same blocks again keep the analyses.
+  void SetBlocks(const std::vector<int>& block_sizes);
 
   // Keeps H (n x n; only its free rows and columns are used): both
   // triangles (dense) or upper triangle (sparse). SetSparse takes *H's
@@ -84,6 +103,14 @@ class DampedSolver {
   double scaled_max_eigenvalue() const { return scaled_max_eigenvalue_; }
   bool eigenvalues_are_estimates() const { return estimates_; }
   bool is_dense() const { return dense_; }
+  // The linear solver of the last Factorise: DENSE, SPARSE (the full sparse
+  // factorisation) or SPARSE_SCHUR (the Schur elimination succeeded), and
+  // the (free) coordinates it eliminated (0 unless SPARSE_SCHUR).
+  LinearSolverType solver_type() const;
+  int num_eliminated() const;
+  // SPARSE_SCHUR: whether R was stored and factorised dense (its pattern
+  // fills most of it).
+  bool reduced_matrix_is_dense() const;
 
   // After a Factorise of a sparse A: the time of the symbolic analysis it
   // did (0 when the pattern's analysis was kept) and of the numeric
@@ -100,11 +127,15 @@ class DampedSolver {
   using Multiply = std::function<Eigen::VectorXd(const Eigen::VectorXd&)>;
 
   // Which factorisation Solve uses.
-  enum class Factor { kDense, kCholmodLlt, kEigenLdlt };
+  enum class Factor { kDense, kCholmodLlt, kEigenLdlt, kSchur };
 
   Status FactoriseDense();
   Status FactoriseSparse();
   Status FactoriseScaledSparse(const Eigen::SparseMatrix<double>& scaled);
+  // The Schur route: true when it factorised S A S (every eliminated block
+  // and R positive definite) and *status is its classification; false to
+  // take the full route. Analyses the elimination set once per pattern.
+  bool FactoriseSchur(const Eigen::SparseMatrix<double>& scaled, Status* status);
   // Overwrites the kept sparse H's values with S A S's (upper triangle; the
   // pattern is shared, not copied) after saving H's values in
   // *hessian_values, which hessian_values_ then points to; sets scale_.
@@ -156,6 +187,11 @@ class DampedSolver {
   // The sparse symbolic analyses done for the kept pattern.
   bool cholmod_analysed_ = false;
   bool ldlt_analysed_ = false;
+  bool schur_analysed_ = false;
+  // Whether the analysed elimination set is used (SPARSE_SCHUR, or
+  // AUTOMATIC and its share of the coordinates).
+  bool schur_chosen_ = false;
+  std::vector<int> block_sizes_;  // SetBlocks'
   double analysis_time_ = 0.0;
   double numeric_time_ = 0.0;
   Eigen::MatrixXd dense_hessian_;
@@ -176,6 +212,7 @@ class DampedSolver {
   Eigen::LLT<Eigen::MatrixXd> dense_factor_;
   Eigen::SimplicialLDLT<Eigen::SparseMatrix<double>, Eigen::Upper> sparse_factor_;
   std::unique_ptr<CholmodLlt> cholmod_factor_;  // made on the first SUITE_SPARSE use
+  std::unique_ptr<SchurFactor> schur_factor_;   // made on the first Schur analysis
 };
 
 }  // namespace internal

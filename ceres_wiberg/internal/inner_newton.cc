@@ -223,6 +223,10 @@ Status InnerNewton::FeedSolver(Solver which) {
                      (options_.linear_solver_type == LinearSolverType::AUTOMATIC &&
                       layout_.num_inner <= options_.max_dense_size);
   target.SetFixed(active_bounds_.active);
+  // The inner blocks, for the Schur elimination (kept while unchanged).
+  std::vector<int> block_sizes;
+  for (int b : layout_.inner_blocks) block_sizes.push_back(layout_.blocks[b].tangent_size);
+  target.SetBlocks(block_sizes);
   if (dense) {
     Eigen::MatrixXd H = hessian_.ToDense();
     for (int j = 0; j < H.cols(); ++j) {
