@@ -252,45 +252,29 @@ void BundleAdjustment(benchmark::State& state, const Flags& flags, const Size& s
       counter("mem_grad_gn_MB", gn.mem_MB);
       if (l == 0) {
         // The EXACT gradient with the reprojection errors' curvature
-        // differenced (plain AutoDiffCostFunction) instead of in closed form
-        // (SnavelyCostFunction, hand-derived, the energy's default): *_differenced_*.
-        {
-          BaEnergyOptions differenced_options = energy_options;
-          differenced_options.curvature = bundle_adjustment::ReprojectionCurvature::DIFFERENCED;
-          std::unique_ptr<BaEnergy> differenced;
-          Check(BaEnergy::Create(scene.initial, differenced_options, model, &differenced),
-                "energy (differenced curvature)");
+        // differenced (plain AutoDiffCostFunction: *_differenced_*) and by
+        // second-order autodiff (AutoDiffSecondOrderCostFunction of the same
+        // functor, the generic route: *_autodiff_*) instead of the energy's
+        // default, SnavelyCostFunction (hand-derived). dL/dw the same up to
+        // the differences' error, and to round-off.
+        const std::pair<bundle_adjustment::ReprojectionCurvature, std::string> variants[] = {
+            {bundle_adjustment::ReprojectionCurvature::DIFFERENCED, "differenced"},
+            {bundle_adjustment::ReprojectionCurvature::AUTODIFF, "autodiff"}};
+        for (const auto& [curvature, name] : variants) {
+          BaEnergyOptions variant_options = energy_options;
+          variant_options.curvature = curvature;
+          std::unique_ptr<BaEnergy> variant;
+          Check(BaEnergy::Create(scene.initial, variant_options, model, &variant),
+                ("energy (" + name + " curvature)").c_str());
           Run run;
           derivative_run(ceres_wiberg::HessianModel::EXACT, flags.libraries[l], &run,
-                         differenced.get());
-          counter("grad_differenced_s", run.linearise_s + run.vjp_s);
-          counter("linearise_hessian_differenced_s", run.summary.hessian_time_in_seconds);
-          counter("grad_differenced_over_iteration",
+                         variant.get());
+          counter("grad_" + name + "_s", run.linearise_s + run.vjp_s);
+          counter("linearise_hessian_" + name + "_s", run.summary.hessian_time_in_seconds);
+          counter("grad_" + name + "_over_iteration",
                   (run.linearise_s + run.vjp_s) / per_iteration_s);
           if (run.ok && exact.ok) {
-            // Closed form against differences: dL/dw the same up to the
-            // differences' error.
-            counter("dL_dw_differenced_difference",
-                    (run.dL_dw - exact.dL_dw).norm() / exact.dL_dw.norm());
-          }
-        }
-        // And with the curvature by second-order autodiff
-        // (AutoDiffSecondOrderCostFunction of the same functor, the generic
-        // route): *_autodiff_*; dL/dw the same to round-off.
-        {
-          BaEnergyOptions autodiff_options = energy_options;
-          autodiff_options.curvature = bundle_adjustment::ReprojectionCurvature::AUTODIFF;
-          std::unique_ptr<BaEnergy> autodiff;
-          Check(BaEnergy::Create(scene.initial, autodiff_options, model, &autodiff),
-                "energy (autodiff curvature)");
-          Run run;
-          derivative_run(ceres_wiberg::HessianModel::EXACT, flags.libraries[l], &run,
-                         autodiff.get());
-          counter("grad_autodiff_s", run.linearise_s + run.vjp_s);
-          counter("linearise_hessian_autodiff_s", run.summary.hessian_time_in_seconds);
-          counter("grad_autodiff_over_iteration", (run.linearise_s + run.vjp_s) / per_iteration_s);
-          if (run.ok && exact.ok) {
-            counter("dL_dw_autodiff_difference",
+            counter("dL_dw_" + name + "_difference",
                     (run.dL_dw - exact.dL_dw).norm() / exact.dL_dw.norm());
           }
         }

@@ -34,8 +34,13 @@
 #include "ceres_wiberg/minimiser_derivative_checker.h"
 #include "gtest/gtest.h"
 
+#include "curvature_test_util.h"
+
 namespace ceres_wiberg {
 namespace {
+
+using testing::AssembledHessian;
+using testing::ExpectDerivativesAgreeAndPassTheChecker;
 
 using Jet3 = SecondOrderJet<3>;
 using Inner = ceres::Jet<double, 3>;
@@ -241,19 +246,6 @@ struct AlignmentProblem {
   }
 };
 
-Eigen::MatrixXd AssembledHessian(const BilevelProblem& bilevel, int64_t* num_differenced) {
-  const internal::ProblemLayout& layout = bilevel.layout();
-  internal::Linearisation linearisation(layout);
-  EXPECT_TRUE(linearisation.Evaluate().ok());
-  internal::ExactHessian exact_hessian(
-      layout, linearisation, MinimiserDerivative::Options().second_derivative_relative_step);
-  internal::SymmetricBlockMatrix hessian(layout);
-  const Status status = exact_hessian.Assemble(HessianModel::EXACT, nullptr, &hessian);
-  EXPECT_TRUE(status.ok()) << status.ToString();
-  *num_differenced = exact_hessian.num_curvature_evaluations();
-  return hessian.ToDense();
-}
-
 TEST(SecondOrderCostFunctionInExactHessian, MatchesDifferencesAndTheChecker) {
   AlignmentProblem differenced(/*second_order=*/false);
   AlignmentProblem closed_form(/*second_order=*/true);
@@ -275,38 +267,8 @@ TEST(SecondOrderCostFunctionInExactHessian, MatchesDifferencesAndTheChecker) {
   EXPECT_LE((H_closed_form - H_differenced).cwiseAbs().maxCoeff(), 1e-7 * H_scale)
       << H_closed_form << "\ndifferenced\n" << H_differenced;
 
-  for (double lambda : {0.0, 0.1}) {
-    SCOPED_TRACE("lambda = " + std::to_string(lambda));
-    MinimiserDerivative::Options options;
-    options.lambda = lambda;
-    Eigen::MatrixXd J[2];
-    Eigen::VectorXd J_T_u[2];
-    const Eigen::VectorXd u = Eigen::VectorXd::LinSpaced(6, -1.0, 1.5);
-    AlignmentProblem* problems[2] = {&differenced, &closed_form};
-    for (int p = 0; p < 2; ++p) {
-      MinimiserDerivative derivative(options);
-      MinimiserDerivative::Summary summary;
-      Status status = derivative.Linearise(problems[p]->bilevel.get(), &summary);
-      ASSERT_TRUE(status.ok()) << status.ToString();
-      ASSERT_TRUE(derivative.Jacobian(&J[p]).ok());
-      ASSERT_TRUE(derivative.VectorJacobianProduct(u, &J_T_u[p]).ok());
-    }
-    const double J_scale = J[1].cwiseAbs().maxCoeff();
-    ASSERT_GT(J_scale, 1e-3);
-    EXPECT_LE((J[1] - J[0]).cwiseAbs().maxCoeff(), 1e-7 * J_scale)
-        << J[1] << "\ndifferenced\n" << J[0];
-    EXPECT_LE((J_T_u[1] - J_T_u[0]).cwiseAbs().maxCoeff(),
-              1e-7 * J_T_u[1].cwiseAbs().maxCoeff());
-    // The closed form against the checker's re-solves / damped steps and
-    // its differences of the inner gradient (defaults: 1e-6).
-    MinimiserDerivativeChecker::Result result;
-    Status status = MinimiserDerivativeChecker::Check(MinimiserDerivativeChecker::Options(),
-                                                      options, closed_form.bilevel.get(), &result);
-    ASSERT_TRUE(status.ok()) << status.ToString();
-    EXPECT_TRUE(result.hessian_checked);
-    EXPECT_TRUE(result.hessian_within_tolerance) << result.Report();
-    EXPECT_LT(result.max_relative_error, 1e-6) << result.Report();
-  }
+  ExpectDerivativesAgreeAndPassTheChecker(differenced.bilevel.get(), closed_form.bilevel.get(),
+                                          /*tolerance=*/1e-7, /*min_jacobian_scale=*/1e-3);
 }
 
 // Evaluate succeeds; the curvature fails (returns false) or is not finite.
