@@ -487,8 +487,10 @@ def bundle_adjustment_section(data):
            "Ceres LM (`SPARSE_SCHUR`, one thread) to convergence or its iteration limit; "
            "s / LM iter = solve s / LM iters. Gradients: reverse mode, lambda = 0.1, "
            "`HESSIAN_DIAGONAL`, final Newton step (two points: H built and factorised twice), "
-           "with CHOLMOD (`SUITE_SPARSE`, the default); `EIGEN_SPARSE` (Eigen's "
-           "`SimplicialLDLT`) in the same run for comparison. EXACT: the reprojection errors' "
+           "with the derivative's `AUTOMATIC` solver (`SPARSE_SCHUR` where the column says "
+           "so: the points eliminated, the reduced camera matrix factorised; else the full "
+           "sparse factorisation) and CHOLMOD (`SUITE_SPARSE`, the default); `EIGEN_SPARSE` "
+           "(Eigen's factorisations) in the same run for comparison. EXACT: the reprojection errors' "
            "curvature in closed form, derived by hand (`SnavelyCostFunction`); autodiff "
            "curvature: the same energy with `AutoDiffSecondOrderCostFunction` (second-order "
            "forward-mode autodiff of the same functor); differenced: with "
@@ -501,6 +503,7 @@ def bundle_adjustment_section(data):
               "GN grad s (factorisation)",
               "GN ok", "EXACT grad / LM iter", "GN grad / LM iter",
               "EIGEN_SPARSE: EXACT grad s (factorisation)", "EIGEN_SPARSE: GN grad s",
+              "derivative's solver (eliminated coordinates)",
               "mem solve MB", "mem EXACT MB", "mem GN MB", "peak RSS MB"]
     body = []
     for b in runs(data):
@@ -527,6 +530,8 @@ def bundle_adjustment_section(data):
                      fmt(b.get("grad_differenced_over_iteration")), gn,
                      "yes" if b["gn_ok"] else "no", fmt(b["grad_over_iteration"]),
                      fmt(b["grad_gn_over_iteration"]), eigen, fmt(b.get("grad_gn_s_eigen")),
+                     ("SPARSE_SCHUR (%s)" % fmt(b["eliminated_parameters"])
+                      if b.get("schur") else "SPARSE"),
                      fmt(b["mem_solve_MB"]), fmt(b["mem_grad_MB"]), fmt(b["mem_grad_gn_MB"]),
                      fmt(b["peak_rss_MB"])])
     out.append(table(header, body))
