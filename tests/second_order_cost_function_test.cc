@@ -236,13 +236,8 @@ struct AlignmentProblem {
     }
     problem.SetManifold(q, new ceres::QuaternionManifold);
     EXPECT_TRUE(BilevelProblem::Create(&problem, {w, a}, &bilevel).ok());
-    ceres::Solver::Options options;
-    options.function_tolerance = 1e-15;
-    options.gradient_tolerance = 1e-15;
-    options.parameter_tolerance = 1e-15;
-    options.max_num_iterations = 200;
     ceres::Solver::Summary summary;
-    EXPECT_TRUE(bilevel->SolveInner(options, &summary).ok());
+    EXPECT_TRUE(bilevel->SolveInner(TightSolverOptions(), &summary).ok());
   }
 };
 

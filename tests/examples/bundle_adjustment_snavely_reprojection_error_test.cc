@@ -99,8 +99,15 @@ std::vector<Case> Cases() {
 
 using Matrix12 = Eigen::Matrix<double, 12, 12, Eigen::RowMajor>;
 
-Matrix12 Curvature(const ceres::CostFunction& cost, Case* c, const double weights[2]) {
-  const auto& second_order = dynamic_cast<const ceres_wiberg::SecondOrderCostFunction&>(cost);
+std::unique_ptr<ceres::CostFunction> CostOf(const Case& c, ReprojectionCurvature curvature) {
+  return std::unique_ptr<ceres::CostFunction>(
+      SnavelyReprojectionError::Create(c.observed[0], c.observed[1], curvature));
+}
+
+// The curvature of c's cost function (HAND_DERIVED or AUTODIFF).
+Matrix12 Curvature(ReprojectionCurvature curvature, Case* c, const double weights[2]) {
+  const std::unique_ptr<ceres::CostFunction> cost = CostOf(*c, curvature);
+  const auto& second_order = dynamic_cast<const ceres_wiberg::SecondOrderCostFunction&>(*cost);
   const double* parameters[2] = {c->camera, c->point};
   Matrix12 H;
   EXPECT_TRUE(second_order.EvaluateCurvature(parameters, weights, H.data()));
@@ -116,14 +123,8 @@ double EntryScale(const Matrix12& H, int i, int j) {
 TEST(SnavelyCurvature, MatchesAutoDiffSecondOrder) {
   const double weights[2] = {0.7, -1.9};
   for (Case c : Cases()) {
-    std::unique_ptr<ceres::CostFunction> hand(
-        SnavelyReprojectionError::Create(c.observed[0], c.observed[1],
-                                         ReprojectionCurvature::HAND_DERIVED));
-    std::unique_ptr<ceres::CostFunction> autodiff(
-        SnavelyReprojectionError::Create(c.observed[0], c.observed[1],
-                                         ReprojectionCurvature::AUTODIFF));
-    const Matrix12 H = Curvature(*hand, &c, weights);
-    const Matrix12 H_autodiff = Curvature(*autodiff, &c, weights);
+    const Matrix12 H = Curvature(ReprojectionCurvature::HAND_DERIVED, &c, weights);
+    const Matrix12 H_autodiff = Curvature(ReprojectionCurvature::AUTODIFF, &c, weights);
     EXPECT_TRUE(H.isApprox(H.transpose(), 0.0));  // exactly symmetric
     const double angle = Eigen::Map<const Eigen::Vector3d>(c.camera).norm();
     // The reference's own round-off: Ceres' formula divides by theta and
@@ -187,11 +188,9 @@ TEST(SnavelyCurvature, MatchesCentralDifferencesOfTheJacobian) {
   std::fill(zero.camera, zero.camera + 3, 0.0);
   cases.push_back(zero);
   for (Case c : cases) {
-    std::unique_ptr<ceres::CostFunction> cost(
-        SnavelyReprojectionError::Create(c.observed[0], c.observed[1],
-                                         ReprojectionCurvature::HAND_DERIVED));
-    const Matrix12 H = Curvature(*cost, &c, weights);
-    const Matrix12 H_differenced = DifferencedCurvature(*cost, &c, weights);
+    const Matrix12 H = Curvature(ReprojectionCurvature::HAND_DERIVED, &c, weights);
+    const Matrix12 H_differenced =
+        DifferencedCurvature(*CostOf(c, ReprojectionCurvature::HAND_DERIVED), &c, weights);
     const double angle = Eigen::Map<const Eigen::Vector3d>(c.camera).norm();
     for (int i = 0; i < 12; ++i) {
       for (int j = 0; j < 12; ++j) {
@@ -209,14 +208,8 @@ TEST(SnavelyCurvature, AutoDiffMissesTheRotationCurvatureAtZeroRotation) {
   Case c = Cases()[0];
   std::fill(c.camera, c.camera + 3, 0.0);
   const double weights[2] = {-2.3, 0.4};
-  std::unique_ptr<ceres::CostFunction> hand(
-      SnavelyReprojectionError::Create(c.observed[0], c.observed[1],
-                                         ReprojectionCurvature::HAND_DERIVED));
-  std::unique_ptr<ceres::CostFunction> autodiff(
-      SnavelyReprojectionError::Create(c.observed[0], c.observed[1],
-                                         ReprojectionCurvature::AUTODIFF));
-  const Matrix12 H = Curvature(*hand, &c, weights);
-  const Matrix12 H_autodiff = Curvature(*autodiff, &c, weights);
+  const Matrix12 H = Curvature(ReprojectionCurvature::HAND_DERIVED, &c, weights);
+  const Matrix12 H_autodiff = Curvature(ReprojectionCurvature::AUTODIFF, &c, weights);
   const double rotation_scale = H.topLeftCorner<3, 3>().cwiseAbs().maxCoeff();
   const double missed = (H - H_autodiff).topLeftCorner<3, 3>().cwiseAbs().maxCoeff();
   EXPECT_GT(missed, 1e-3 * rotation_scale);
@@ -224,12 +217,10 @@ TEST(SnavelyCurvature, AutoDiffMissesTheRotationCurvatureAtZeroRotation) {
 
 TEST(SnavelyCostFunction, EvaluateIsCeresAutoDiffBitForBit) {
   for (Case c : Cases()) {
-    std::unique_ptr<ceres::CostFunction> hand(
-        SnavelyReprojectionError::Create(c.observed[0], c.observed[1],
-                                         ReprojectionCurvature::HAND_DERIVED));
-    std::unique_ptr<ceres::CostFunction> plain(
-        SnavelyReprojectionError::Create(c.observed[0], c.observed[1],
-                                         ReprojectionCurvature::DIFFERENCED));
+    const std::unique_ptr<ceres::CostFunction> hand =
+        CostOf(c, ReprojectionCurvature::HAND_DERIVED);
+    const std::unique_ptr<ceres::CostFunction> plain =
+        CostOf(c, ReprojectionCurvature::DIFFERENCED);
     const double* parameters[2] = {c.camera, c.point};
     double r[2], r_plain[2], J[2][24], J_plain[2][24];
     double* jacobians[2] = {J[0], J[1]};
