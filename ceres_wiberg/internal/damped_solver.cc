@@ -480,6 +480,9 @@ bool SchurFactor::Factorise(const Eigen::SparseMatrix<double>& scaled, Eigen::Ve
     Eigen::LLT<Eigen::Ref<Eigen::MatrixXd>, Eigen::Upper> llt(U_ref);
     if (llt.info() != Eigen::Success) return false;
     for (int c = 0; c < size; ++c) (*pivots)[start + c] = U(c, c) * U(c, c);
+    // A block coupled to no kept one has nothing to eliminate into R (and its
+    // W^T has no columns, possibly no storage).
+    if (rows == 0) continue;
     U.triangularView<Eigen::Upper>().transpose().solveInPlace(W_T);
     if (r_dense_) continue;  // updated by column blocks below
     switch (size) {
