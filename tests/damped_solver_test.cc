@@ -237,6 +237,47 @@ TEST_P(DampedSolverSchur, SolvesLikeADenseFactorisationOfTheWholeMatrix) {
   }
 }
 
+// Blocks coupled to nothing (H block diagonal, units 1e-4 to 1e4): every
+// block is eliminated alone, each with no coupling to solve for and an empty
+// reduced matrix (the derivative_options fuzzer's case). The solve matches a
+// dense LDL^T of the whole scaled matrix to 1e-10.
+TEST_P(DampedSolverSchur, BlocksCoupledToNothingAreEliminatedAlone) {
+  std::mt19937 rng(3);
+  std::normal_distribution<double> normal;
+  const std::vector<int> sizes = {3, 2, 3, 1};
+  const int n = 9;
+  Eigen::MatrixXd A = Eigen::MatrixXd::Zero(n, n);
+  int start = 0;
+  for (int size : sizes) {
+    Eigen::MatrixXd M(size, size);
+    for (int i = 0; i < M.size(); ++i) M.data()[i] = normal(rng);
+    A.block(start, start, size, size) =
+        M * M.transpose() + Eigen::MatrixXd::Identity(size, size);
+    start += size;
+  }
+  const Eigen::VectorXd units = Eigen::VectorXd::LinSpaced(n, -4.0, 4.0).unaryExpr(
+      [](double e) { return std::pow(10.0, e); });
+  A = units.asDiagonal() * A * units.asDiagonal();
+  const Eigen::VectorXd s = Scale(A);
+  Eigen::MatrixXd B(n, 2);
+  B.col(0) = Eigen::VectorXd::LinSpaced(n, 1.0, -2.0).cwiseQuotient(s);
+  B.col(1) = Eigen::VectorXd::LinSpaced(n, -3.0, 0.5).cwiseQuotient(s);
+  const Eigen::MatrixXd scaled = s.asDiagonal() * A * s.asDiagonal();
+  const Eigen::MatrixXd X_ref = s.asDiagonal() * scaled.ldlt().solve(s.asDiagonal() * B);
+
+  DampedSolver solver(SchurOptions(GetParam()));
+  solver.SetBlocks(sizes);
+  Eigen::SparseMatrix<double> upper = UpperTriangle(A);
+  solver.SetSparse(&upper);
+  const Status status = solver.Factorise(0.0);
+  ASSERT_TRUE(status.ok()) << status.ToString();
+  EXPECT_EQ(solver.solver_type(), LinearSolverType::SPARSE_SCHUR);
+  EXPECT_EQ(solver.num_eliminated(), n);
+  const Eigen::MatrixXd X = solver.Solve(B);
+  EXPECT_LE((s.cwiseInverse().asDiagonal() * (X - X_ref)).norm(),
+            1e-10 * (s.cwiseInverse().asDiagonal() * X_ref).norm());
+}
+
 // A gauge: H z = 0 for a z over all blocks. Refused as singular (dense
 // eigenvalues: one within 1e-12 of zero, the next above 1e-4), and the null
 // direction found is z's, in scaled coordinates, to 1e-6.
