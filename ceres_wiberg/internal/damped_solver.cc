@@ -561,6 +561,8 @@ bool SchurFactor::Factorise(const Eigen::SparseMatrix<double>& scaled, Eigen::Ve
 }
 
 void SchurFactor::Solve(Eigen::MatrixXd* X) const {
+  // No right-hand side: nothing to solve (and no storage to solve in).
+  if (X->cols() == 0) return;
   const int num_e = static_cast<int>(e_blocks_.size());
   // Calls visit(W_q^T, rows of X of neighbour q) for eliminated block k's
   // neighbours q.
