@@ -8,7 +8,7 @@
 #
 #   scripts/run_fuzzers.sh [seconds] [target ...]     e.g. scripts/run_fuzzers.sh 600 pgm vot
 #
-# Environment: JOBS (build parallelism, default 2), FUZZ_BUILD_DIR (default
+# Environment: JOBS (build parallelism and fuzzers run at once, default 2), FUZZ_BUILD_DIR (default
 # build-fuzz), CERES_WIBERG_LOCK (a command to prefix every build and run
 # with, e.g. "buildlock" on a shared machine).
 set -euo pipefail
@@ -33,21 +33,41 @@ $lock cmake --build "$build" -j"$jobs" --target $(printf '%s_fuzzer ' "${targets
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-allocator_may_return_null=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
-failed=()
-for target in "${targets[@]}"; do
-  corpus="$build/corpus/$target"
-  crashes="$build/crashes/$target"
+# Runs one target; its output goes to $build/<target>.log.
+fuzz() {
+  local target="$1"
+  local corpus="$build/corpus/$target" crashes="$build/crashes/$target"
   mkdir -p "$corpus" "$crashes"
-  echo "== $target: ${seconds} s =="
   # libhdf5 (not instrumented) leaks a few hundred bytes on some malformed
   # files, inside the library; leaks are checked for every other target.
-  leaks=1
+  local leaks=1
   [ "$target" != hdf5 ] || leaks=0
   # -timeout: an input that takes 10 s is a hang; -rss_limit_mb: one that
   # needs 2 GiB is an unbounded allocation.
-  if ! ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=$leaks" $lock "$build/tests/fuzz/${target}_fuzzer" "$corpus" "tests/fuzz/corpus/$target" \
-      -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
-      -print_final_stats=1 -artifact_prefix="$crashes/" 2>"$build/$target.log"; then
+  ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=$leaks" $lock "$build/tests/fuzz/${target}_fuzzer" "$corpus" "tests/fuzz/corpus/$target" \
+    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+    -print_final_stats=1 -artifact_prefix="$crashes/" 2>"$build/$target.log"
+}
+# $jobs targets at a time (each fuzzer is one process on one core), then
+# each target's result in order.
+declare -A status
+for ((first = 0; first < ${#targets[@]}; first += jobs)); do
+  batch=("${targets[@]:first:jobs}")
+  declare -A pids=()
+  for target in "${batch[@]}"; do
+    echo "== $target: ${seconds} s =="
+    fuzz "$target" &
+    pids[$target]=$!
+  done
+  for target in "${batch[@]}"; do
+    if wait "${pids[$target]}"; then status[$target]=0; else status[$target]=1; fi
+  done
+  unset pids
+done
+failed=()
+for target in "${targets[@]}"; do
+  echo "== $target =="
+  if [ "${status[$target]}" != 0 ]; then
     failed+=("$target")
     tail -n 60 "$build/$target.log"
   fi
