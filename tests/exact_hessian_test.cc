@@ -286,6 +286,73 @@ TEST(ExactHessianLearnableLoss, CeresLossFallsBackToTheGenericPath) {
             1e-7 * H_reference.cwiseAbs().maxCoeff());
 }
 
+// r(t, w) = size (sin(t) - w, t^2 - 1, exp(t / 2) w): three residuals of one
+// scalar unknown t (ExactHessian's one-coordinate path).
+struct ScalarResidual {
+  explicit ScalarResidual(double size) : size(size) {}
+  template <typename T>
+  bool operator()(const T* t, const T* w, T* r) const {
+    r[0] = T(size) * (sin(t[0]) - w[0]);
+    r[1] = T(size) * (t[0] * t[0] - T(1.0));
+    r[2] = T(size) * exp(T(0.5) * t[0]) * w[0];
+    return true;
+  }
+  double size;
+};
+
+// Residual blocks of one scalar unknown each, under a Ceres CauchyLoss,
+// residual sizes 1e-3 to 1e3, against the hand-derived
+//   d2/dt2 1/2 rho(s) = rho' sum_k (r_k'^2 + r_k r_k'') + 2 rho'' (sum_k r_k r_k')^2
+// (EXACT: the curvature r'' is differenced, tolerance 1e-7 of the entry) and
+// rho' sum_k r_k'^2 (GAUSS_NEWTON: round-off only, 1e-14).
+TEST(ExactHessian, ScalarUnknownsMatchTheirHandDerivedSecondDerivatives) {
+  const double sizes[3] = {1e-3, 1.0, 1e3};
+  double t[3] = {0.4, -1.3, 2.1};
+  double w[1] = {0.7};
+  const double b = 4.0;  // CauchyLoss(2): rho(s) = b log(1 + s / b)
+  ceres::Problem problem;
+  for (int i = 0; i < 3; ++i) {
+    problem.AddResidualBlock(new ceres::AutoDiffCostFunction<ScalarResidual, 3, 1, 1>(
+                                 new ScalarResidual(sizes[i])),
+                             new ceres::CauchyLoss(2.0), {&t[i], w});
+  }
+  std::unique_ptr<BilevelProblem> bilevel;
+  ASSERT_TRUE(BilevelProblem::Create(&problem, {w}, &bilevel).ok());
+  const ProblemLayout& layout = bilevel->layout();
+  for (HessianModel model : {HessianModel::EXACT, HessianModel::GAUSS_NEWTON}) {
+    SCOPED_TRACE(HessianModelToString(model));
+    Linearisation linearisation(layout, model);
+    ASSERT_TRUE(linearisation.Evaluate().ok());
+    ExactHessian exact_hessian(layout, linearisation,
+                               MinimiserDerivative::Options().second_derivative_relative_step);
+    SymmetricBlockMatrix hessian(layout);
+    ASSERT_TRUE(exact_hessian.Assemble(model, nullptr, &hessian).ok());
+    const Eigen::MatrixXd H = hessian.ToDense();
+    for (int i = 0; i < 3; ++i) {
+      const double c = sizes[i], x = t[i];
+      const double r[3] = {c * (std::sin(x) - w[0]), c * (x * x - 1.0),
+                           c * std::exp(0.5 * x) * w[0]};
+      const double dr[3] = {c * std::cos(x), c * 2.0 * x, c * 0.5 * std::exp(0.5 * x) * w[0]};
+      const double d2r[3] = {-c * std::sin(x), c * 2.0, c * 0.25 * std::exp(0.5 * x) * w[0]};
+      double s = 0.0, r_dr = 0.0, dr_dr = 0.0, r_d2r = 0.0;
+      for (int k = 0; k < 3; ++k) {
+        s += r[k] * r[k];
+        r_dr += r[k] * dr[k];
+        dr_dr += dr[k] * dr[k];
+        r_d2r += r[k] * d2r[k];
+      }
+      const double rho1 = 1.0 / (1.0 + s / b);
+      const double rho2 = -rho1 * rho1 / b;
+      const double reference = model == HessianModel::EXACT
+                                   ? rho1 * (dr_dr + r_d2r) + 2.0 * rho2 * r_dr * r_dr
+                                   : rho1 * dr_dr;
+      const int row = layout.blocks[layout.block_index.at(&t[i])].offset;
+      const double tolerance = model == HessianModel::EXACT ? 1e-7 : 1e-14;
+      EXPECT_NEAR(H(row, row), reference, tolerance * std::abs(reference)) << "block " << i;
+    }
+  }
+}
+
 // Linearisation under EXACT keeps one view of a block with a learnable loss
 // (the exact one, where Ceres' view would be), under GAUSS_NEWTON both: the
 // exact view and g must not depend on that, nor on the number of threads

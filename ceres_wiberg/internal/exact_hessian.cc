@@ -315,6 +315,34 @@ Status ExactHessian::InnerLocalHessian(Workspace* workspace, int i, bool exact) 
   const ConstRowMajorMap J(
       exact ? linearisation_.exact_jacobian(i) : linearisation_.jacobian(i), k,
       residual.num_local);
+  if (n == 1 && k <= kSmallProductRows) {
+    // One inner coordinate (a scalar unknown, a pixel): the sums of the
+    // general path below, in the same order, without its loops' setup,
+    // which costs more than the sums at this size.
+    int column = 0;
+    for (size_t j = 0; j < residual.blocks.size(); ++j) {
+      if (residual.inner_offset[j] >= 0) {
+        column = residual.local_offset[j];
+        break;
+      }
+    }
+    const double* rho = exact ? linearisation_.exact_rho(i) : linearisation_.rho(i);
+    double h = (rho[1] * J(0, column)) * J(0, column);
+    for (int p = 1; p < k; ++p) h += (rho[1] * J(p, column)) * J(p, column);
+    if (exact && rho[2] != 0.0) {
+      const double* r = linearisation_.exact_residuals(i);
+      double J_T_r = 0.0;
+      for (int p = 0; p < k; ++p) J_T_r += J(p, column) * r[p];
+      h += (2.0 * rho[2] * J_T_r) * J_T_r;
+    }
+    if (ws.local_hessian.rows() != 1 || ws.local_hessian.cols() != 1) ws.local_hessian.resize(1, 1);
+    ws.local_hessian(0, 0) = h;
+    if (!exact || residual.zero_curvature) return Status::Ok();
+    Status status = InnerCurvature(&ws, i);
+    if (!status.ok()) return status;
+    ws.local_hessian += ws.curvature;
+    return Status::Ok();
+  }
   if (ws.inner_jacobian.rows() != k || ws.inner_jacobian.cols() != n) {
     ws.inner_jacobian.resize(k, n);
   }
@@ -397,12 +425,15 @@ Status ExactHessian::InnerCurvature(Workspace* workspace, int i) const {
   for (size_t j = 0; j < residual.blocks.size(); ++j) {
     if (residual.inner_offset[j] >= 0) ws.probe_order.push_back(static_cast<int>(j));
   }
-  // Smallest first, ties in block order (std::sort: stable_sort allocates).
-  std::sort(ws.probe_order.begin(), ws.probe_order.end(), [&](int a, int b) {
-    const int size_a = layout_.blocks[residual.blocks[a]].tangent_size;
-    const int size_b = layout_.blocks[residual.blocks[b]].tangent_size;
-    return size_a != size_b ? size_a < size_b : a < b;
-  });
+  // Smallest first, ties in block order (std::sort: stable_sort allocates;
+  // most residual blocks have one inner block, nothing to sort).
+  if (ws.probe_order.size() > 1) {
+    std::sort(ws.probe_order.begin(), ws.probe_order.end(), [&](int a, int b) {
+      const int size_a = layout_.blocks[residual.blocks[a]].tangent_size;
+      const int size_b = layout_.blocks[residual.blocks[b]].tangent_size;
+      return size_a != size_b ? size_a < size_b : a < b;
+    });
+  }
   // Writes every inner row of ws.column.
   auto difference = [&](bool extrapolate) {
     return CurvatureAlong(&ws, i, ws.direction.data(), CurvatureRows::kInner, ws.column.data(),
