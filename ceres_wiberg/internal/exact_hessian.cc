@@ -25,6 +25,44 @@ constexpr int kBatchPerThread = 256;
 // products.
 constexpr int kSmallProductRows = 8;
 
+// Residual blocks with at most this many inner coordinates (and
+// kSmallProductRows residuals) form their first-order local H unrolled.
+constexpr int kMaxUnrolledInner = 3;
+
+// H (N x N, row-major) = rho' J^T J over the local columns `columns` of the
+// k x num_local row-major J, plus 2 rho'' (J^T r)(J^T r)^T where r is not
+// null: InnerLocalHessian's small-product sums, term for term in its order.
+template <int N>
+void SmallFirstOrderHessian(const double* J, int k, int num_local, const int* columns,
+                            const double* rho, const double* r, double* H) {
+  double J_inner[kSmallProductRows][N] = {};  // zeroed: k >= 1 is not visible here
+  for (int p = 0; p < k; ++p) {
+    for (int a = 0; a < N; ++a) J_inner[p][a] = J[p * num_local + columns[a]];
+  }
+  for (int a = 0; a < N; ++a) {
+    for (int b = a; b < N; ++b) {
+      double sum = (rho[1] * J_inner[0][a]) * J_inner[0][b];
+      for (int p = 1; p < k; ++p) sum += (rho[1] * J_inner[p][a]) * J_inner[p][b];
+      H[a * N + b] = H[b * N + a] = sum;
+    }
+  }
+  if (r == nullptr || rho[2] == 0.0) return;
+  double J_T_r[N];
+  for (int a = 0; a < N; ++a) {
+    double sum = 0.0;
+    for (int p = 0; p < k; ++p) sum += J_inner[p][a] * r[p];
+    J_T_r[a] = sum;
+  }
+  const double twice_rho_2 = 2.0 * rho[2];
+  for (int a = 0; a < N; ++a) {
+    const double scaled = twice_rho_2 * J_T_r[a];
+    for (int b = a; b < N; ++b) {
+      H[a * N + b] += scaled * J_T_r[b];
+      if (b != a) H[b * N + a] = H[a * N + b];
+    }
+  }
+}
+
 // The probe direction's coordinates: deterministic, all of one sign, in
 // [1, 2), and with no arithmetic structure (a hash of q, not a progression),
 // so that a curvature matrix that is not zero does not cancel along it. A
@@ -337,6 +375,32 @@ Status ExactHessian::InnerLocalHessian(Workspace* workspace, int i, bool exact) 
     }
     if (ws.local_hessian.rows() != 1 || ws.local_hessian.cols() != 1) ws.local_hessian.resize(1, 1);
     ws.local_hessian(0, 0) = h;
+    if (!exact || residual.zero_curvature) return Status::Ok();
+    Status status = InnerCurvature(&ws, i);
+    if (!status.ok()) return status;
+    ws.local_hessian += ws.curvature;
+    return Status::Ok();
+  }
+  if (n >= 2 && n <= kMaxUnrolledInner && k <= kSmallProductRows) {
+    // Two or three inner coordinates (an image point, a 3-D point): the same
+    // sums as the general path below, in its order, unrolled.
+    int columns[kMaxUnrolledInner];
+    for (size_t j = 0; j < residual.blocks.size(); ++j) {
+      if (residual.inner_offset[j] < 0) continue;
+      const int t = layout_.blocks[residual.blocks[j]].tangent_size;
+      for (int q = 0; q < t; ++q) {
+        columns[residual.inner_offset[j] + q] = residual.local_offset[j] + q;
+      }
+    }
+    const double* rho = exact ? linearisation_.exact_rho(i) : linearisation_.rho(i);
+    const double* r = exact ? linearisation_.exact_residuals(i) : nullptr;
+    if (ws.local_hessian.rows() != n || ws.local_hessian.cols() != n) ws.local_hessian.resize(n, n);
+    double* H = ws.local_hessian.data();
+    if (n == 2) {
+      SmallFirstOrderHessian<2>(J.data(), k, residual.num_local, columns, rho, r, H);
+    } else {
+      SmallFirstOrderHessian<3>(J.data(), k, residual.num_local, columns, rho, r, H);
+    }
     if (!exact || residual.zero_curvature) return Status::Ok();
     Status status = InnerCurvature(&ws, i);
     if (!status.ok()) return status;
