@@ -286,6 +286,17 @@ TEST(ExactHessianLearnableLoss, CeresLossFallsBackToTheGenericPath) {
             1e-7 * H_reference.cwiseAbs().maxCoeff());
 }
 
+// H of `model` assembled at the problem's values (empty if that fails).
+Eigen::MatrixXd AssembledHessian(const ProblemLayout& layout, HessianModel model) {
+  Linearisation linearisation(layout, model);
+  if (!linearisation.Evaluate().ok()) return {};
+  ExactHessian exact_hessian(layout, linearisation,
+                             MinimiserDerivative::Options().second_derivative_relative_step);
+  SymmetricBlockMatrix hessian(layout);
+  if (!exact_hessian.Assemble(model, nullptr, &hessian).ok()) return {};
+  return hessian.ToDense();
+}
+
 // r(t, w) = size (sin(t) - w, t^2 - 1, exp(t / 2) w): three residuals of one
 // scalar unknown t (ExactHessian's one-coordinate path).
 struct ScalarResidual {
@@ -321,13 +332,8 @@ TEST(ExactHessian, ScalarUnknownsMatchTheirHandDerivedSecondDerivatives) {
   const ProblemLayout& layout = bilevel->layout();
   for (HessianModel model : {HessianModel::EXACT, HessianModel::GAUSS_NEWTON}) {
     SCOPED_TRACE(HessianModelToString(model));
-    Linearisation linearisation(layout, model);
-    ASSERT_TRUE(linearisation.Evaluate().ok());
-    ExactHessian exact_hessian(layout, linearisation,
-                               MinimiserDerivative::Options().second_derivative_relative_step);
-    SymmetricBlockMatrix hessian(layout);
-    ASSERT_TRUE(exact_hessian.Assemble(model, nullptr, &hessian).ok());
-    const Eigen::MatrixXd H = hessian.ToDense();
+    const Eigen::MatrixXd H = AssembledHessian(layout, model);
+    ASSERT_EQ(H.rows(), 3);
     for (int i = 0; i < 3; ++i) {
       const double c = sizes[i], x = t[i];
       const double r[3] = {c * (std::sin(x) - w[0]), c * (x * x - 1.0),
@@ -408,13 +414,7 @@ TEST(ExactHessian, SmallBlocksMatchTheirHandDerivedSecondDerivatives) {
                 ? Eigen::Matrix3d(rho1 * (J.transpose() * J + curvature) +
                                   2.0 * rho2 * J_T_r * J_T_r.transpose())
                 : Eigen::Matrix3d(rho1 * J.transpose() * J);
-        Linearisation linearisation(layout, model);
-        ASSERT_TRUE(linearisation.Evaluate().ok());
-        ExactHessian exact_hessian(layout, linearisation,
-                                   MinimiserDerivative::Options().second_derivative_relative_step);
-        SymmetricBlockMatrix hessian(layout);
-        ASSERT_TRUE(exact_hessian.Assemble(model, nullptr, &hessian).ok());
-        const Eigen::MatrixXd H = hessian.ToDense();
+        const Eigen::MatrixXd H = AssembledHessian(layout, model);
         const int n = q_free ? 3 : 2;
         ASSERT_EQ(H.rows(), n);
         int index[3];
