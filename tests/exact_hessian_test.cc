@@ -315,7 +315,8 @@ struct ScalarResidual {
 // residual sizes 1e-3 to 1e3, against the hand-derived
 //   d2/dt2 1/2 rho(s) = rho' sum_k (r_k'^2 + r_k r_k'') + 2 rho'' (sum_k r_k r_k')^2
 // (EXACT: the curvature r'' is differenced, tolerance 1e-7 of the entry) and
-// rho' sum_k r_k'^2 (GAUSS_NEWTON: round-off only, 1e-14).
+// rho' sum_k r_k'^2 (GAUSS_NEWTON: round-off only, 1e-14); and the gradient
+// rho' sum_k r_k r_k' (1e-14 of rho' |r| |r'|).
 TEST(ExactHessian, ScalarUnknownsMatchTheirHandDerivedSecondDerivatives) {
   const double sizes[3] = {1e-3, 1.0, 1e3};
   double t[3] = {0.4, -1.3, 2.1};
@@ -334,6 +335,9 @@ TEST(ExactHessian, ScalarUnknownsMatchTheirHandDerivedSecondDerivatives) {
     SCOPED_TRACE(HessianModelToString(model));
     const Eigen::MatrixXd H = AssembledHessian(layout, model);
     ASSERT_EQ(H.rows(), 3);
+    Linearisation linearisation(layout, model);
+    ASSERT_TRUE(linearisation.Evaluate().ok());
+    const Eigen::VectorXd& gradient = linearisation.gradient();
     for (int i = 0; i < 3; ++i) {
       const double c = sizes[i], x = t[i];
       const double r[3] = {c * (std::sin(x) - w[0]), c * (x * x - 1.0),
@@ -349,10 +353,13 @@ TEST(ExactHessian, ScalarUnknownsMatchTheirHandDerivedSecondDerivatives) {
       }
       const double rho1 = 1.0 / (1.0 + s / b);
       const double rho2 = -rho1 * rho1 / b;
+      const int row = layout.blocks[layout.block_index.at(&t[i])].offset;
+      // g = rho' sum_k r_k r_k' (Linearisation's one-coordinate path), round-off only.
+      EXPECT_NEAR(gradient[row], rho1 * r_dr, 1e-14 * std::abs(rho1) * std::sqrt(s * dr_dr))
+          << "block " << i;
       const double reference = model == HessianModel::EXACT
                                    ? rho1 * (dr_dr + r_d2r) + 2.0 * rho2 * r_dr * r_dr
                                    : rho1 * dr_dr;
-      const int row = layout.blocks[layout.block_index.at(&t[i])].offset;
       const double tolerance = model == HessianModel::EXACT ? 1e-7 : 1e-14;
       EXPECT_NEAR(H(row, row), reference, tolerance * std::abs(reference)) << "block " << i;
     }
