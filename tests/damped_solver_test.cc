@@ -114,6 +114,45 @@ INSTANTIATE_TEST_SUITE_P(BothLibraries, DampedSolverClassification,
                          ::testing::Values(SparseLinearAlgebraLibraryType::SUITE_SPARSE,
                                            SparseLinearAlgebraLibraryType::EIGEN_SPARSE));
 
+// Dense: A's own extreme eigenvalues (computed on their first read after a
+// Factorise) are those of the last Factorise's H + lambda I, whatever was
+// read or factorised before, against a SelfAdjointEigenSolver of the whole
+// matrix run apart (tolerance 1e-12 of the largest |eigenvalue|); and an
+// indefinite matrix's message names its own negative eigenvalue, not the
+// positive one of an earlier factorisation.
+TEST(DampedSolverDense, ExtremeEigenvaluesAreThoseOfTheLastFactorisation) {
+  MinimiserDerivative::Options options;
+  options.linear_solver_type = LinearSolverType::DENSE;
+  DampedSolver solver(options);
+  auto expect_eigenvalues_of = [&](const Eigen::MatrixXd& A) {
+    const Eigen::VectorXd eigenvalues =
+        Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(A, Eigen::EigenvaluesOnly).eigenvalues();
+    const double tolerance = 1e-12 * eigenvalues.cwiseAbs().maxCoeff();
+    EXPECT_NEAR(solver.min_eigenvalue(), eigenvalues.minCoeff(), tolerance);
+    EXPECT_NEAR(solver.max_eigenvalue(), eigenvalues.maxCoeff(), tolerance);
+    EXPECT_FALSE(solver.eigenvalues_are_estimates());
+  };
+  const Eigen::MatrixXd H = BadlyScaledTridiagonal(Eigen::VectorXd::Constant(kSize, 2.5));
+  const Eigen::MatrixXd I = Eigen::MatrixXd::Identity(kSize, kSize);
+  solver.SetDense(H);
+  ASSERT_TRUE(solver.Factorise(1.0).ok());
+  ASSERT_TRUE(solver.Factorise(1e3).ok());  // not read in between
+  expect_eigenvalues_of(H + 1e3 * I);
+  expect_eigenvalues_of(H + 1e3 * I);  // read twice
+  ASSERT_TRUE(solver.Factorise(1.0).ok());
+  expect_eigenvalues_of(H + I);
+
+  Eigen::VectorXd diagonal = Eigen::VectorXd::Constant(kSize, 2.5);
+  diagonal[kSize / 2] = diagonal[kSize / 2 + 1] = 0.2;
+  const Eigen::MatrixXd indefinite = BadlyScaledTridiagonal(diagonal);
+  solver.SetDense(indefinite);
+  const Status status = solver.Factorise(0.0);
+  ASSERT_EQ(status.code(), StatusCode::kIndefiniteHessian) << status.ToString();
+  EXPECT_NE(status.message().find("its smallest eigenvalue is -"), std::string::npos)
+      << status.message();
+  expect_eigenvalues_of(indefinite);
+}
+
 // A bundle-adjustment-shaped H = J^T J over kCameras blocks of 6
 // coordinates, then kPoints blocks of 3, each point observed (2 residuals)
 // by 3 distinct random cameras (`sequential`: cameras c, c + 1, c + 2 for

@@ -286,6 +286,161 @@ TEST(ExactHessianLearnableLoss, CeresLossFallsBackToTheGenericPath) {
             1e-7 * H_reference.cwiseAbs().maxCoeff());
 }
 
+// H of `model` assembled at the problem's values (empty if that fails).
+Eigen::MatrixXd AssembledHessian(const ProblemLayout& layout, HessianModel model) {
+  Linearisation linearisation(layout, model);
+  if (!linearisation.Evaluate().ok()) return {};
+  ExactHessian exact_hessian(layout, linearisation,
+                             MinimiserDerivative::Options().second_derivative_relative_step);
+  SymmetricBlockMatrix hessian(layout);
+  if (!exact_hessian.Assemble(model, nullptr, &hessian).ok()) return {};
+  return hessian.ToDense();
+}
+
+// r(t, w) = size (sin(t) - w, t^2 - 1, exp(t / 2) w): three residuals of one
+// scalar unknown t (ExactHessian's one-coordinate path).
+struct ScalarResidual {
+  explicit ScalarResidual(double size) : size(size) {}
+  template <typename T>
+  bool operator()(const T* t, const T* w, T* r) const {
+    r[0] = T(size) * (sin(t[0]) - w[0]);
+    r[1] = T(size) * (t[0] * t[0] - T(1.0));
+    r[2] = T(size) * exp(T(0.5) * t[0]) * w[0];
+    return true;
+  }
+  double size;
+};
+
+// Residual blocks of one scalar unknown each, under a Ceres CauchyLoss,
+// residual sizes 1e-3 to 1e3, against the hand-derived
+//   d2/dt2 1/2 rho(s) = rho' sum_k (r_k'^2 + r_k r_k'') + 2 rho'' (sum_k r_k r_k')^2
+// (EXACT: the curvature r'' is differenced, tolerance 1e-7 of the entry) and
+// rho' sum_k r_k'^2 (GAUSS_NEWTON: round-off only, 1e-14); and the gradient
+// rho' sum_k r_k r_k' (1e-14 of rho' |r| |r'|).
+TEST(ExactHessian, ScalarUnknownsMatchTheirHandDerivedSecondDerivatives) {
+  const double sizes[3] = {1e-3, 1.0, 1e3};
+  double t[3] = {0.4, -1.3, 2.1};
+  double w[1] = {0.7};
+  const double b = 4.0;  // CauchyLoss(2): rho(s) = b log(1 + s / b)
+  ceres::Problem problem;
+  for (int i = 0; i < 3; ++i) {
+    problem.AddResidualBlock(new ceres::AutoDiffCostFunction<ScalarResidual, 3, 1, 1>(
+                                 new ScalarResidual(sizes[i])),
+                             new ceres::CauchyLoss(2.0), {&t[i], w});
+  }
+  std::unique_ptr<BilevelProblem> bilevel;
+  ASSERT_TRUE(BilevelProblem::Create(&problem, {w}, &bilevel).ok());
+  const ProblemLayout& layout = bilevel->layout();
+  for (HessianModel model : {HessianModel::EXACT, HessianModel::GAUSS_NEWTON}) {
+    SCOPED_TRACE(HessianModelToString(model));
+    const Eigen::MatrixXd H = AssembledHessian(layout, model);
+    ASSERT_EQ(H.rows(), 3);
+    Linearisation linearisation(layout, model);
+    ASSERT_TRUE(linearisation.Evaluate().ok());
+    const Eigen::VectorXd& gradient = linearisation.gradient();
+    for (int i = 0; i < 3; ++i) {
+      const double c = sizes[i], x = t[i];
+      const double r[3] = {c * (std::sin(x) - w[0]), c * (x * x - 1.0),
+                           c * std::exp(0.5 * x) * w[0]};
+      const double dr[3] = {c * std::cos(x), c * 2.0 * x, c * 0.5 * std::exp(0.5 * x) * w[0]};
+      const double d2r[3] = {-c * std::sin(x), c * 2.0, c * 0.25 * std::exp(0.5 * x) * w[0]};
+      double s = 0.0, r_dr = 0.0, dr_dr = 0.0, r_d2r = 0.0;
+      for (int k = 0; k < 3; ++k) {
+        s += r[k] * r[k];
+        r_dr += r[k] * dr[k];
+        dr_dr += dr[k] * dr[k];
+        r_d2r += r[k] * d2r[k];
+      }
+      const double rho1 = 1.0 / (1.0 + s / b);
+      const double rho2 = -rho1 * rho1 / b;
+      const int row = layout.blocks[layout.block_index.at(&t[i])].offset;
+      // g = rho' sum_k r_k r_k' (Linearisation's one-coordinate path), round-off only.
+      EXPECT_NEAR(gradient[row], rho1 * r_dr, 1e-14 * std::abs(rho1) * std::sqrt(s * dr_dr))
+          << "block " << i;
+      const double reference = model == HessianModel::EXACT
+                                   ? rho1 * (dr_dr + r_d2r) + 2.0 * rho2 * r_dr * r_dr
+                                   : rho1 * dr_dr;
+      const double tolerance = model == HessianModel::EXACT ? 1e-7 : 1e-14;
+      EXPECT_NEAR(H(row, row), reference, tolerance * std::abs(reference)) << "block " << i;
+    }
+  }
+}
+
+// r(p (2), q (1), w) = size (p0 p1 - w, q^2 + sin(p1), p0 q): two or three
+// inner coordinates over one or two blocks (the unrolled small path).
+struct PointResidual {
+  explicit PointResidual(double size) : size(size) {}
+  template <typename T>
+  bool operator()(const T* p, const T* q, const T* w, T* r) const {
+    r[0] = T(size) * (p[0] * p[1] - w[0]);
+    r[1] = T(size) * (q[0] * q[0] + sin(p[1]));
+    r[2] = T(size) * p[0] * q[0];
+    return true;
+  }
+  double size;
+};
+
+// As above for n = 3 (p and q free) and n = 2 (q held constant): the local
+// H of one residual block against the hand-derived
+//   rho' (J^T J + sum_k r_k d2r_k) + 2 rho'' (J^T r)(J^T r)^T
+// (EXACT, tolerance 1e-7 of its largest entry) and rho' J^T J
+// (GAUSS_NEWTON, 1e-14), residual sizes 1e-3 and 1e3.
+TEST(ExactHessian, SmallBlocksMatchTheirHandDerivedSecondDerivatives) {
+  for (bool q_free : {true, false}) {
+    for (double size : {1e-3, 1e3}) {
+      double p[2] = {0.8, -0.5};
+      double q[1] = {1.7};
+      double w[1] = {0.4};
+      ceres::Problem problem;
+      problem.AddResidualBlock(new ceres::AutoDiffCostFunction<PointResidual, 3, 2, 1, 1>(
+                                   new PointResidual(size)),
+                               new ceres::CauchyLoss(2.0), {p, q, w});
+      if (!q_free) problem.SetParameterBlockConstant(q);
+      std::unique_ptr<BilevelProblem> bilevel;
+      ASSERT_TRUE(BilevelProblem::Create(&problem, {w}, &bilevel).ok());
+      const ProblemLayout& layout = bilevel->layout();
+      const double c = size;
+      const double r[3] = {c * (p[0] * p[1] - w[0]), c * (q[0] * q[0] + std::sin(p[1])),
+                           c * p[0] * q[0]};
+      Eigen::Matrix3d J;  // rows r_k, columns (p0, p1, q)
+      J << c * p[1], c * p[0], 0.0, 0.0, c * std::cos(p[1]), c * 2.0 * q[0], c * q[0], 0.0,
+          c * p[0];
+      Eigen::Matrix3d curvature;  // sum_k r_k d2r_k
+      curvature << 0.0, c * r[0], c * r[2], c * r[0], -c * std::sin(p[1]) * r[1], 0.0,
+          c * r[2], 0.0, c * 2.0 * r[1];
+      const Eigen::Vector3d r_vec(r[0], r[1], r[2]);
+      const double b = 4.0;  // CauchyLoss(2)
+      const double rho1 = 1.0 / (1.0 + r_vec.squaredNorm() / b);
+      const double rho2 = -rho1 * rho1 / b;
+      const Eigen::Vector3d J_T_r = J.transpose() * r_vec;
+      for (HessianModel model : {HessianModel::EXACT, HessianModel::GAUSS_NEWTON}) {
+        SCOPED_TRACE(std::string(HessianModelToString(model)) + (q_free ? " n = 3" : " n = 2") +
+                     " size " + std::to_string(size));
+        const Eigen::Matrix3d reference =
+            model == HessianModel::EXACT
+                ? Eigen::Matrix3d(rho1 * (J.transpose() * J + curvature) +
+                                  2.0 * rho2 * J_T_r * J_T_r.transpose())
+                : Eigen::Matrix3d(rho1 * J.transpose() * J);
+        const Eigen::MatrixXd H = AssembledHessian(layout, model);
+        const int n = q_free ? 3 : 2;
+        ASSERT_EQ(H.rows(), n);
+        int index[3];
+        index[0] = layout.blocks[layout.block_index.at(p)].offset;
+        index[1] = index[0] + 1;
+        if (q_free) index[2] = layout.blocks[layout.block_index.at(q)].offset;
+        const double scale = reference.topLeftCorner(n, n).cwiseAbs().maxCoeff();
+        const double tolerance = model == HessianModel::EXACT ? 1e-7 : 1e-14;
+        for (int a = 0; a < n; ++a) {
+          for (int e = 0; e < n; ++e) {
+            EXPECT_NEAR(H(index[a], index[e]), reference(a, e), tolerance * scale)
+                << "entry " << a << ", " << e;
+          }
+        }
+      }
+    }
+  }
+}
+
 // Linearisation under EXACT keeps one view of a block with a learnable loss
 // (the exact one, where Ceres' view would be), under GAUSS_NEWTON both: the
 // exact view and g must not depend on that, nor on the number of threads

@@ -792,6 +792,7 @@ Eigen::VectorXd DampedSolver::SparseHessianDiagonal() const {
 
 Status DampedSolver::Factorise(double lambda) {
   lambda_ = lambda;
+  eigenvalues_deferred_ = false;
   const int free_size = dense_ ? static_cast<int>(dense_hessian_.rows())
                                : static_cast<int>(sparse_hessian_upper_.rows());
   if (free_size == 0) {
@@ -828,6 +829,14 @@ Eigen::VectorXd DampedSolver::JacobiScale(const Eigen::VectorXd& a) {
   return scale;
 }
 
+void DampedSolver::ComputeDeferredEigenvalues() const {
+  if (!eigenvalues_deferred_) return;
+  eigenvalues_deferred_ = false;
+  eigen_solver_.compute(damped_dense_, Eigen::EigenvaluesOnly);
+  min_eigenvalue_ = eigen_solver_.eigenvalues().minCoeff();
+  max_eigenvalue_ = eigen_solver_.eigenvalues().maxCoeff();
+}
+
 Status DampedSolver::Classify() const {
   const double scale = std::max(std::abs(scaled_max_eigenvalue_), std::abs(scaled_min_eigenvalue_));
   const double tolerance = options_.singular_tolerance * scale;
@@ -838,6 +847,7 @@ Status DampedSolver::Classify() const {
   std::ostringstream message;
   message.precision(6);
   const char* matrix = lambda_ == 0.0 ? "H" : "H + lambda D";
+  ComputeDeferredEigenvalues();  // the message names them
   if (indefinite) {
     message << matrix << " is indefinite: its smallest eigenvalue is " << min_eigenvalue_
             << " (largest " << max_eigenvalue_ << "; Jacobi-scaled " << scaled_min_eigenvalue_
@@ -915,19 +925,21 @@ Eigen::VectorXd DampedSolver::SolveScaled(const Eigen::VectorXd& v) const {
 Status DampedSolver::FactoriseDense() {
   factor_ = Factor::kDense;
   null_space_dimension_ = -1;
-  Eigen::MatrixXd A = dense_hessian_;
+  Eigen::MatrixXd& A = damped_dense_;
+  A = dense_hessian_;
   A.diagonal() += DampingDiagonal(dense_hessian_.diagonal());
   scale_ = JacobiScale(A.diagonal());
   null_direction_.resize(0);
-  const Eigen::MatrixXd scaled = scale_.asDiagonal() * A * scale_.asDiagonal();
+  Eigen::MatrixXd& scaled = scaled_dense_;
+  scaled = scale_.asDiagonal() * A * scale_.asDiagonal();
   const bool exact = A.rows() <= options_.max_exact_eigenvalue_size;
+  // The scaled eigenvalues classify; A's own are reported only (deferred to
+  // their first read, see ComputeDeferredEigenvalues).
   auto compute_exact = [&]() {
-    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eigen(A, Eigen::EigenvaluesOnly);
-    min_eigenvalue_ = eigen.eigenvalues().minCoeff();
-    max_eigenvalue_ = eigen.eigenvalues().maxCoeff();
-    eigen.compute(scaled, Eigen::EigenvaluesOnly);
-    scaled_min_eigenvalue_ = eigen.eigenvalues().minCoeff();
-    scaled_max_eigenvalue_ = eigen.eigenvalues().maxCoeff();
+    eigen_solver_.compute(scaled, Eigen::EigenvaluesOnly);
+    scaled_min_eigenvalue_ = eigen_solver_.eigenvalues().minCoeff();
+    scaled_max_eigenvalue_ = eigen_solver_.eigenvalues().maxCoeff();
+    eigenvalues_deferred_ = true;
     estimates_ = false;
   };
   // The eigenvector of the scaled matrix's smallest eigenvalue, and the

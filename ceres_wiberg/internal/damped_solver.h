@@ -40,6 +40,7 @@
 
 #include "Eigen/Cholesky"
 #include "Eigen/Core"
+#include "Eigen/Eigenvalues"
 #include "Eigen/SparseCholesky"
 #include "Eigen/SparseCore"
 #include "ceres_wiberg/minimiser_derivative.h"
@@ -97,8 +98,16 @@ class DampedSolver {
   Eigen::MatrixXd Solve(const Eigen::MatrixXd& B) const;
 
   // Extreme eigenvalues of A = H + lambda D, and of its Jacobi-scaled form.
-  double min_eigenvalue() const { return min_eigenvalue_; }
-  double max_eigenvalue() const { return max_eigenvalue_; }
+  // A's own (dense, exact) are computed on the first call after a
+  // Factorise: a descent's factorisations need only the scaled ones.
+  double min_eigenvalue() const {
+    ComputeDeferredEigenvalues();
+    return min_eigenvalue_;
+  }
+  double max_eigenvalue() const {
+    ComputeDeferredEigenvalues();
+    return max_eigenvalue_;
+  }
   double scaled_min_eigenvalue() const { return scaled_min_eigenvalue_; }
   double scaled_max_eigenvalue() const { return scaled_max_eigenvalue_; }
   bool eigenvalues_are_estimates() const { return estimates_; }
@@ -175,6 +184,9 @@ class DampedSolver {
   // The error for the scaled eigenvalues found, or OK if S A S is positive
   // definite beyond options.singular_tolerance.
   Status Classify() const;
+  // min_eigenvalue_ and max_eigenvalue_ from damped_dense_ if the last
+  // FactoriseDense deferred them (same solver, same bits as computed there).
+  void ComputeDeferredEigenvalues() const;
 
   const MinimiserDerivative::Options options_;
   // Some coordinates are fixed; free_ lists the others in order.
@@ -200,8 +212,12 @@ class DampedSolver {
   Eigen::SparseMatrix<double> sparse_hessian_upper_;
   const double* hessian_values_ = nullptr;
   bool estimates_ = false;
-  double min_eigenvalue_ = 0.0;
-  double max_eigenvalue_ = 0.0;
+  // A's extreme eigenvalues; deferred (then computed by
+  // ComputeDeferredEigenvalues, not thread-safe: one caller at a time, as
+  // Solve) after an exact dense Factorise.
+  mutable bool eigenvalues_deferred_ = false;
+  mutable double min_eigenvalue_ = 0.0;
+  mutable double max_eigenvalue_ = 0.0;
   double scaled_min_eigenvalue_ = 0.0;
   double scaled_max_eigenvalue_ = 0.0;
   Eigen::VectorXd scale_;  // S's diagonal
@@ -210,6 +226,11 @@ class DampedSolver {
   // (sparse) of S A S within singular_tolerance of the largest; -1 unknown.
   int null_space_dimension_ = -1;
   Eigen::LLT<Eigen::MatrixXd> dense_factor_;
+  // FactoriseDense's A = H + lambda D and S A S, and its eigenvalue solver:
+  // kept, so that a factorisation of the same size allocates nothing.
+  Eigen::MatrixXd damped_dense_;
+  Eigen::MatrixXd scaled_dense_;
+  mutable Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eigen_solver_;
   Eigen::SimplicialLDLT<Eigen::SparseMatrix<double>, Eigen::Upper> sparse_factor_;
   std::unique_ptr<CholmodLlt> cholmod_factor_;  // made on the first SUITE_SPARSE use
   std::unique_ptr<SchurFactor> schur_factor_;   // made on the first Schur analysis

@@ -25,6 +25,44 @@ constexpr int kBatchPerThread = 256;
 // products.
 constexpr int kSmallProductRows = 8;
 
+// Residual blocks with at most this many inner coordinates (and
+// kSmallProductRows residuals) form their first-order local H unrolled.
+constexpr int kMaxUnrolledInner = 3;
+
+// H (N x N, row-major) = rho' J^T J over the local columns `columns` of the
+// k x num_local row-major J, plus 2 rho'' (J^T r)(J^T r)^T where r is not
+// null: InnerLocalHessian's small-product sums, term for term in its order.
+template <int N>
+void SmallFirstOrderHessian(const double* J, int k, int num_local, const int* columns,
+                            const double* rho, const double* r, double* H) {
+  double J_inner[kSmallProductRows][N] = {};  // zeroed: k >= 1 is not visible here
+  for (int p = 0; p < k; ++p) {
+    for (int a = 0; a < N; ++a) J_inner[p][a] = J[p * num_local + columns[a]];
+  }
+  for (int a = 0; a < N; ++a) {
+    for (int b = a; b < N; ++b) {
+      double sum = (rho[1] * J_inner[0][a]) * J_inner[0][b];
+      for (int p = 1; p < k; ++p) sum += (rho[1] * J_inner[p][a]) * J_inner[p][b];
+      H[a * N + b] = H[b * N + a] = sum;
+    }
+  }
+  if (r == nullptr || rho[2] == 0.0) return;
+  double J_T_r[N];
+  for (int a = 0; a < N; ++a) {
+    double sum = 0.0;
+    for (int p = 0; p < k; ++p) sum += J_inner[p][a] * r[p];
+    J_T_r[a] = sum;
+  }
+  const double twice_rho_2 = 2.0 * rho[2];
+  for (int a = 0; a < N; ++a) {
+    const double scaled = twice_rho_2 * J_T_r[a];
+    for (int b = a; b < N; ++b) {
+      H[a * N + b] += scaled * J_T_r[b];
+      if (b != a) H[b * N + a] = H[a * N + b];
+    }
+  }
+}
+
 // The probe direction's coordinates: deterministic, all of one sign, in
 // [1, 2), and with no arithmetic structure (a hash of q, not a progression),
 // so that a curvature matrix that is not zero does not cancel along it. A
@@ -315,6 +353,60 @@ Status ExactHessian::InnerLocalHessian(Workspace* workspace, int i, bool exact) 
   const ConstRowMajorMap J(
       exact ? linearisation_.exact_jacobian(i) : linearisation_.jacobian(i), k,
       residual.num_local);
+  if (n == 1 && k <= kSmallProductRows) {
+    // One inner coordinate (a scalar unknown, a pixel): the sums of the
+    // general path below, in the same order, without its loops' setup,
+    // which costs more than the sums at this size.
+    int column = 0;
+    for (size_t j = 0; j < residual.blocks.size(); ++j) {
+      if (residual.inner_offset[j] >= 0) {
+        column = residual.local_offset[j];
+        break;
+      }
+    }
+    const double* rho = exact ? linearisation_.exact_rho(i) : linearisation_.rho(i);
+    double h = (rho[1] * J(0, column)) * J(0, column);
+    for (int p = 1; p < k; ++p) h += (rho[1] * J(p, column)) * J(p, column);
+    if (exact && rho[2] != 0.0) {
+      const double* r = linearisation_.exact_residuals(i);
+      double J_T_r = 0.0;
+      for (int p = 0; p < k; ++p) J_T_r += J(p, column) * r[p];
+      h += (2.0 * rho[2] * J_T_r) * J_T_r;
+    }
+    if (ws.local_hessian.rows() != 1 || ws.local_hessian.cols() != 1) ws.local_hessian.resize(1, 1);
+    ws.local_hessian(0, 0) = h;
+    if (!exact || residual.zero_curvature) return Status::Ok();
+    Status status = InnerCurvature(&ws, i);
+    if (!status.ok()) return status;
+    ws.local_hessian += ws.curvature;
+    return Status::Ok();
+  }
+  if (n >= 2 && n <= kMaxUnrolledInner && k <= kSmallProductRows) {
+    // Two or three inner coordinates (an image point, a 3-D point): the same
+    // sums as the general path below, in its order, unrolled.
+    int columns[kMaxUnrolledInner];
+    for (size_t j = 0; j < residual.blocks.size(); ++j) {
+      if (residual.inner_offset[j] < 0) continue;
+      const int t = layout_.blocks[residual.blocks[j]].tangent_size;
+      for (int q = 0; q < t; ++q) {
+        columns[residual.inner_offset[j] + q] = residual.local_offset[j] + q;
+      }
+    }
+    const double* rho = exact ? linearisation_.exact_rho(i) : linearisation_.rho(i);
+    const double* r = exact ? linearisation_.exact_residuals(i) : nullptr;
+    if (ws.local_hessian.rows() != n || ws.local_hessian.cols() != n) ws.local_hessian.resize(n, n);
+    double* H = ws.local_hessian.data();
+    if (n == 2) {
+      SmallFirstOrderHessian<2>(J.data(), k, residual.num_local, columns, rho, r, H);
+    } else {
+      SmallFirstOrderHessian<3>(J.data(), k, residual.num_local, columns, rho, r, H);
+    }
+    if (!exact || residual.zero_curvature) return Status::Ok();
+    Status status = InnerCurvature(&ws, i);
+    if (!status.ok()) return status;
+    ws.local_hessian += ws.curvature;
+    return Status::Ok();
+  }
   if (ws.inner_jacobian.rows() != k || ws.inner_jacobian.cols() != n) {
     ws.inner_jacobian.resize(k, n);
   }
@@ -397,12 +489,15 @@ Status ExactHessian::InnerCurvature(Workspace* workspace, int i) const {
   for (size_t j = 0; j < residual.blocks.size(); ++j) {
     if (residual.inner_offset[j] >= 0) ws.probe_order.push_back(static_cast<int>(j));
   }
-  // Smallest first, ties in block order (std::sort: stable_sort allocates).
-  std::sort(ws.probe_order.begin(), ws.probe_order.end(), [&](int a, int b) {
-    const int size_a = layout_.blocks[residual.blocks[a]].tangent_size;
-    const int size_b = layout_.blocks[residual.blocks[b]].tangent_size;
-    return size_a != size_b ? size_a < size_b : a < b;
-  });
+  // Smallest first, ties in block order (std::sort: stable_sort allocates;
+  // most residual blocks have one inner block, nothing to sort).
+  if (ws.probe_order.size() > 1) {
+    std::sort(ws.probe_order.begin(), ws.probe_order.end(), [&](int a, int b) {
+      const int size_a = layout_.blocks[residual.blocks[a]].tangent_size;
+      const int size_b = layout_.blocks[residual.blocks[b]].tangent_size;
+      return size_a != size_b ? size_a < size_b : a < b;
+    });
+  }
   // Writes every inner row of ws.column.
   auto difference = [&](bool extrapolate) {
     return CurvatureAlong(&ws, i, ws.direction.data(), CurvatureRows::kInner, ws.column.data(),

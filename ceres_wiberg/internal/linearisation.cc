@@ -38,6 +38,14 @@ Status EvaluateLoss(const ResidualBlockInfo& residual, double s, double* rho) {
 // more than the product for the few rows of a residual block).
 void ScaledTransposeProduct(double c, const double* J, const double* r, int k, int n,
                             double* out) {
+  if (n == 1) {
+    // One coordinate (a scalar unknown): the same sum without the outer
+    // loop's setup, which costs more than the sum at this size.
+    double sum = 0.0;
+    for (int p = 0; p < k; ++p) sum += J[p] * r[p];
+    out[0] = c * sum;
+    return;
+  }
   for (int a = 0; a < n; ++a) {
     double sum = 0.0;
     for (int p = 0; p < k; ++p) sum += J[p * n + a] * r[p];
@@ -48,6 +56,10 @@ void ScaledTransposeProduct(double c, const double* J, const double* r, int k, i
 // Columns offset to offset + n - 1 of the k x num_columns row-major `to` =
 // the k x n row-major `from` (plain loops: a residual block has a few).
 void CopyColumns(const double* from, int k, int n, int num_columns, int offset, double* to) {
+  if (n == 1) {  // one column: no inner loop to set up
+    for (int p = 0; p < k; ++p) to[p * num_columns + offset] = from[p];
+    return;
+  }
   for (int p = 0; p < k; ++p) {
     for (int a = 0; a < n; ++a) to[p * num_columns + offset + a] = from[p * n + a];
   }

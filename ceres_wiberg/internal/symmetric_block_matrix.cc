@@ -58,6 +58,16 @@ int64_t SymmetricBlockMatrix::PairOffset(int row, int col) const {
 void SymmetricBlockMatrix::AddInnerLocal(const ResidualBlockInfo& residual,
                                          const double* local) {
   const int n = residual.num_inner_local;
+  // One inner block (the residual blocks of tiny problems, of images' pixels):
+  // local is its diagonal block, added as the pairs' loop below adds it.
+  for (size_t a = 0; a < residual.blocks.size(); ++a) {
+    const int p = position_[residual.blocks[a]];
+    if (p < 0) continue;
+    if (layout_.blocks[residual.blocks[a]].tangent_size != n) break;  // more than one
+    double* out = &values_[pairs_[p].front().second];
+    for (int i = 0; i < n * n; ++i) out[i] += local[i];
+    return;
+  }
   for (size_t a = 0; a < residual.blocks.size(); ++a) {
     const int p = position_[residual.blocks[a]];
     if (p < 0) continue;
