@@ -335,17 +335,18 @@ void SchurFactor::Analyse(const Eigen::SparseMatrix<double>& upper,
   }
   CHECK_EQ(block_start_[num_blocks], n_) << "the blocks' sizes do not sum to the matrix's size";
 
-  // The block graph.
+  // The block graph: each pair once per column block (seen[b] == q: b
+  // already met in q's columns).
   std::vector<std::vector<int>> adjacent(num_blocks);
+  std::vector<int> seen(num_blocks, -1);
   for (int j = 0; j < n_; ++j) {
     const int q = coordinate_block_[j];
-    int last = -1;
     for (int p = outer[j]; p < outer[j + 1]; ++p) {
       const int b = coordinate_block_[inner[p]];
-      if (b == q || b == last) continue;
+      if (b == q || seen[b] == q) continue;
       adjacent[q].push_back(b);
       adjacent[b].push_back(q);
-      last = b;
+      seen[b] = q;
     }
   }
   for (std::vector<int>& list : adjacent) {
