@@ -299,6 +299,25 @@ MixedBa MixedBaHessian(bool sequential) {
   return out;
 }
 
+// Two right-hand sides B (of A's units) and X = A^-1 B by a dense LDL^T of
+// the Jacobi-scaled S A S, computed apart from the solver.
+struct DenseSolves {
+  Eigen::VectorXd s;
+  Eigen::MatrixXd scaled, B, X;
+};
+
+DenseSolves SolveDense(const Eigen::MatrixXd& A) {
+  DenseSolves out;
+  const int n = static_cast<int>(A.rows());
+  out.s = Scale(A);
+  out.B.resize(n, 2);
+  out.B.col(0) = Eigen::VectorXd::LinSpaced(n, 1.0, -2.0).cwiseQuotient(out.s);
+  out.B.col(1) = Eigen::VectorXd::LinSpaced(n, -3.0, 0.5).cwiseQuotient(out.s);
+  out.scaled = out.s.asDiagonal() * A * out.s.asDiagonal();
+  out.X = out.s.asDiagonal() * out.scaled.ldlt().solve(out.s.asDiagonal() * out.B);
+  return out;
+}
+
 // The mixed shapes above: every point eliminated, whatever its size and
 // wherever its couplings are stored; the solves of two right-hand sides
 // match a dense LDL^T of the whole scaled matrix to 1e-10 (scaled
@@ -309,14 +328,10 @@ TEST_P(DampedSolverSchur, MixedBlockSizesAndOrderSolveLikeADenseFactorisation) {
     SCOPED_TRACE(sequential ? "neighbouring cameras" : "random cameras");
     const MixedBa ba = MixedBaHessian(sequential);
     const Eigen::MatrixXd& A = ba.H;
-    const int n = static_cast<int>(A.rows());
-    const Eigen::VectorXd s = Scale(A);
-    Eigen::MatrixXd B(n, 2);
-    B.col(0) = Eigen::VectorXd::LinSpaced(n, 1.0, -2.0).cwiseQuotient(s);
-    B.col(1) = Eigen::VectorXd::LinSpaced(n, -3.0, 0.5).cwiseQuotient(s);
-    const Eigen::MatrixXd scaled = s.asDiagonal() * A * s.asDiagonal();
-    const Eigen::MatrixXd X_ref = s.asDiagonal() * scaled.ldlt().solve(s.asDiagonal() * B);
-    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eigen(scaled, Eigen::EigenvaluesOnly);
+    const DenseSolves dense = SolveDense(A);
+    const Eigen::VectorXd& s = dense.s;
+    const Eigen::MatrixXd& X_ref = dense.X;
+    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eigen(dense.scaled, Eigen::EigenvaluesOnly);
     ASSERT_GT(eigen.eigenvalues().minCoeff(), 1e-8);
 
     MinimiserDerivative::Options options = SchurOptions(GetParam());
@@ -330,7 +345,7 @@ TEST_P(DampedSolverSchur, MixedBlockSizesAndOrderSolveLikeADenseFactorisation) {
     EXPECT_EQ(solver.solver_type(), LinearSolverType::SPARSE_SCHUR);
     EXPECT_EQ(solver.num_eliminated(), ba.num_point_coordinates);
     EXPECT_EQ(solver.reduced_matrix_is_dense(), !sequential);
-    const Eigen::MatrixXd X = solver.Solve(B);
+    const Eigen::MatrixXd X = solver.Solve(dense.B);
     EXPECT_LE((s.cwiseInverse().asDiagonal() * (X - X_ref)).norm(),
               1e-10 * (s.cwiseInverse().asDiagonal() * X_ref).norm());
     EXPECT_GE(solver.scaled_min_eigenvalue(), eigen.eigenvalues().minCoeff() * (1 - 1e-10));
@@ -359,12 +374,9 @@ TEST_P(DampedSolverSchur, BlocksCoupledToNothingAreEliminatedAlone) {
   const Eigen::VectorXd units = Eigen::VectorXd::LinSpaced(n, -4.0, 4.0).unaryExpr(
       [](double e) { return std::pow(10.0, e); });
   A = units.asDiagonal() * A * units.asDiagonal();
-  const Eigen::VectorXd s = Scale(A);
-  Eigen::MatrixXd B(n, 2);
-  B.col(0) = Eigen::VectorXd::LinSpaced(n, 1.0, -2.0).cwiseQuotient(s);
-  B.col(1) = Eigen::VectorXd::LinSpaced(n, -3.0, 0.5).cwiseQuotient(s);
-  const Eigen::MatrixXd scaled = s.asDiagonal() * A * s.asDiagonal();
-  const Eigen::MatrixXd X_ref = s.asDiagonal() * scaled.ldlt().solve(s.asDiagonal() * B);
+  const DenseSolves dense = SolveDense(A);
+  const Eigen::VectorXd& s = dense.s;
+  const Eigen::MatrixXd& X_ref = dense.X;
 
   DampedSolver solver(SchurOptions(GetParam()));
   solver.SetBlocks(sizes);
@@ -374,7 +386,7 @@ TEST_P(DampedSolverSchur, BlocksCoupledToNothingAreEliminatedAlone) {
   ASSERT_TRUE(status.ok()) << status.ToString();
   EXPECT_EQ(solver.solver_type(), LinearSolverType::SPARSE_SCHUR);
   EXPECT_EQ(solver.num_eliminated(), n);
-  const Eigen::MatrixXd X = solver.Solve(B);
+  const Eigen::MatrixXd X = solver.Solve(dense.B);
   EXPECT_LE((s.cwiseInverse().asDiagonal() * (X - X_ref)).norm(),
             1e-10 * (s.cwiseInverse().asDiagonal() * X_ref).norm());
 }
