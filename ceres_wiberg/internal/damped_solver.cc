@@ -559,6 +559,17 @@ bool SchurFactor::Factorise(const Eigen::SparseMatrix<double>& scaled, Eigen::Ve
       for (int c = column_start_[b]; c < column_start_[b + 1]; ++c) {
         const int k = column_e_[c];
         const double* w = w_.data() + w_start_[k];
+#if defined(__GNUC__)
+        // The W of the eliminated block after next, fetched ahead (the
+        // blocks' W lie far apart: no hardware prefetcher predicts them;
+        // at 120 x 36,000 it is a third of the numeric time).
+        if (c + 2 < static_cast<int>(column_e_.size())) {
+          const int ahead = column_e_[c + 2];
+          for (long i = w_start_[ahead]; i < w_start_[ahead + 1]; i += 8) {
+            __builtin_prefetch(w_.data() + i);
+          }
+        }
+#endif
         const int size = block_start_[e_blocks_[k] + 1] - block_start_[e_blocks_[k]];
         switch (size) {
           case 1:
