@@ -149,7 +149,7 @@ class SchurFactor {
     const long rows = Rows(k);
     // A cursor over k's neighbours: the row of kept coordinate j is
     // j + offset while j is below end (the current neighbour's last
-    // coordinate + 1); Next moves it to j's neighbour.
+    // coordinate + 1); next() moves it on to j's neighbour.
     struct Cursor {
       int q, end, offset;
     };
