@@ -276,6 +276,122 @@ TEST_P(DampedSolverSchur, SolvesLikeADenseFactorisationOfTheWholeMatrix) {
   }
 }
 
+// A bundle-adjustment-shaped H = U J^T J U over blocks of mixed sizes in a
+// shuffled order (points before and after cameras, so that couplings are
+// stored both in the points' columns and in the cameras'): cameras of 9
+// coordinates (the fixed-size kernels) and one of 7, points of 3 (fixed
+// size) and of 4, 2 and 1; each point observed (2 residuals) by 3 cameras,
+// random ones (R dense) or neighbours (R block banded, sparse); units
+// spanning 10^-5 ... 10^5.
+struct MixedBa {
+  Eigen::MatrixXd H;
+  std::vector<int> block_sizes;  // in coordinate order
+  int num_point_coordinates = 0;
+};
+
+MixedBa MixedBaHessian(bool sequential) {
+  const std::vector<int> camera_sizes = {9, 9, 7, 9, 9, 9, 9, 9};
+  const std::vector<int> point_size_cycle = {3, 3, 3, 4, 2, 1};
+  constexpr int kMixedPoints = 60;
+  const int num_cameras = static_cast<int>(camera_sizes.size());
+  std::vector<int> sizes = camera_sizes;  // cameras, then points
+  for (int p = 0; p < kMixedPoints; ++p) sizes.push_back(point_size_cycle[p % 6]);
+  std::mt19937 rng(5);
+  std::vector<int> order(sizes.size());
+  for (size_t b = 0; b < order.size(); ++b) order[b] = static_cast<int>(b);
+  std::shuffle(order.begin(), order.end(), rng);
+  MixedBa out;
+  std::vector<int> start(sizes.size());
+  int n = 0;
+  for (int b : order) {
+    start[b] = n;
+    n += sizes[b];
+    out.block_sizes.push_back(sizes[b]);
+  }
+  for (int p = 0; p < kMixedPoints; ++p) out.num_point_coordinates += sizes[num_cameras + p];
+  std::normal_distribution<double> normal;
+  std::uniform_int_distribution<int> camera(0, num_cameras - 1);
+  out.H = Eigen::MatrixXd::Zero(n, n);
+  for (int p = 0; p < kMixedPoints; ++p) {
+    std::vector<int> cameras;
+    while (cameras.size() < 3) {
+      const int c = sequential ? p % (num_cameras - 2) + static_cast<int>(cameras.size())
+                               : camera(rng);
+      if (std::find(cameras.begin(), cameras.end(), c) == cameras.end()) cameras.push_back(c);
+    }
+    const int point = num_cameras + p;
+    for (int c : cameras) {
+      std::vector<int> columns;
+      for (int i = 0; i < sizes[c]; ++i) columns.push_back(start[c] + i);
+      for (int i = 0; i < sizes[point]; ++i) columns.push_back(start[point] + i);
+      Eigen::MatrixXd J(2, columns.size());
+      for (int i = 0; i < J.size(); ++i) J.data()[i] = normal(rng);
+      out.H(columns, columns) += J.transpose() * J;
+    }
+  }
+  Eigen::VectorXd units = Eigen::VectorXd::LinSpaced(n, -5.0, 5.0).unaryExpr([](double e) {
+    return std::pow(10.0, e);
+  });
+  std::shuffle(units.data(), units.data() + n, rng);
+  out.H = units.asDiagonal() * out.H * units.asDiagonal();
+  out.H.diagonal() += 1e-3 * out.H.diagonal();  // H + 1e-3 diag(H): positive definite
+  return out;
+}
+
+// Two right-hand sides B (of A's units) and X = A^-1 B by a dense LDL^T of
+// the Jacobi-scaled S A S, computed apart from the solver.
+struct DenseSolves {
+  Eigen::VectorXd s;
+  Eigen::MatrixXd scaled, B, X;
+};
+
+DenseSolves SolveDense(const Eigen::MatrixXd& A) {
+  DenseSolves out;
+  const int n = static_cast<int>(A.rows());
+  out.s = Scale(A);
+  out.B.resize(n, 2);
+  out.B.col(0) = Eigen::VectorXd::LinSpaced(n, 1.0, -2.0).cwiseQuotient(out.s);
+  out.B.col(1) = Eigen::VectorXd::LinSpaced(n, -3.0, 0.5).cwiseQuotient(out.s);
+  out.scaled = out.s.asDiagonal() * A * out.s.asDiagonal();
+  out.X = out.s.asDiagonal() * out.scaled.ldlt().solve(out.s.asDiagonal() * out.B);
+  return out;
+}
+
+// The mixed shapes above: every point eliminated, whatever its size and
+// wherever its couplings are stored; the solves of two right-hand sides
+// match a dense LDL^T of the whole scaled matrix to 1e-10 (scaled
+// coordinates), for R dense and sparse, and the pivots' eigenvalue range
+// lies inside the dense one (to 1e-10).
+TEST_P(DampedSolverSchur, MixedBlockSizesAndOrderSolveLikeADenseFactorisation) {
+  for (const bool sequential : {false, true}) {
+    SCOPED_TRACE(sequential ? "neighbouring cameras" : "random cameras");
+    const MixedBa ba = MixedBaHessian(sequential);
+    const Eigen::MatrixXd& A = ba.H;
+    const DenseSolves dense = SolveDense(A);
+    const Eigen::VectorXd& s = dense.s;
+    const Eigen::MatrixXd& X_ref = dense.X;
+    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eigen(dense.scaled, Eigen::EigenvaluesOnly);
+    ASSERT_GT(eigen.eigenvalues().minCoeff(), 1e-8);
+
+    MinimiserDerivative::Options options = SchurOptions(GetParam());
+    options.eigenvalue_iterations = 0;  // the pivots' range alone
+    DampedSolver solver(options);
+    solver.SetBlocks(ba.block_sizes);
+    Eigen::SparseMatrix<double> upper = UpperTriangle(A);
+    solver.SetSparse(&upper);
+    const Status status = solver.Factorise(0.0);
+    ASSERT_TRUE(status.ok()) << status.ToString();
+    EXPECT_EQ(solver.solver_type(), LinearSolverType::SPARSE_SCHUR);
+    EXPECT_EQ(solver.num_eliminated(), ba.num_point_coordinates);
+    EXPECT_EQ(solver.reduced_matrix_is_dense(), !sequential);
+    const Eigen::MatrixXd X = solver.Solve(dense.B);
+    EXPECT_LE((s.cwiseInverse().asDiagonal() * (X - X_ref)).norm(),
+              1e-10 * (s.cwiseInverse().asDiagonal() * X_ref).norm());
+    EXPECT_GE(solver.scaled_min_eigenvalue(), eigen.eigenvalues().minCoeff() * (1 - 1e-10));
+    EXPECT_LE(solver.scaled_max_eigenvalue(), eigen.eigenvalues().maxCoeff() * (1 + 1e-10));
+  }
+}
+
 // Blocks coupled to nothing (H block diagonal, units 1e-4 to 1e4): every
 // block is eliminated alone, each with no coupling to solve for and an empty
 // reduced matrix (the derivative_options fuzzer's case). The solve matches a
@@ -297,12 +413,9 @@ TEST_P(DampedSolverSchur, BlocksCoupledToNothingAreEliminatedAlone) {
   const Eigen::VectorXd units = Eigen::VectorXd::LinSpaced(n, -4.0, 4.0).unaryExpr(
       [](double e) { return std::pow(10.0, e); });
   A = units.asDiagonal() * A * units.asDiagonal();
-  const Eigen::VectorXd s = Scale(A);
-  Eigen::MatrixXd B(n, 2);
-  B.col(0) = Eigen::VectorXd::LinSpaced(n, 1.0, -2.0).cwiseQuotient(s);
-  B.col(1) = Eigen::VectorXd::LinSpaced(n, -3.0, 0.5).cwiseQuotient(s);
-  const Eigen::MatrixXd scaled = s.asDiagonal() * A * s.asDiagonal();
-  const Eigen::MatrixXd X_ref = s.asDiagonal() * scaled.ldlt().solve(s.asDiagonal() * B);
+  const DenseSolves dense = SolveDense(A);
+  const Eigen::VectorXd& s = dense.s;
+  const Eigen::MatrixXd& X_ref = dense.X;
 
   DampedSolver solver(SchurOptions(GetParam()));
   solver.SetBlocks(sizes);
@@ -312,7 +425,7 @@ TEST_P(DampedSolverSchur, BlocksCoupledToNothingAreEliminatedAlone) {
   ASSERT_TRUE(status.ok()) << status.ToString();
   EXPECT_EQ(solver.solver_type(), LinearSolverType::SPARSE_SCHUR);
   EXPECT_EQ(solver.num_eliminated(), n);
-  const Eigen::MatrixXd X = solver.Solve(B);
+  const Eigen::MatrixXd X = solver.Solve(dense.B);
   EXPECT_LE((s.cwiseInverse().asDiagonal() * (X - X_ref)).norm(),
             1e-10 * (s.cwiseInverse().asDiagonal() * X_ref).norm());
 }

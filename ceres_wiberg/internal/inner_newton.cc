@@ -243,7 +243,9 @@ Status InnerNewton::FeedSolver(Solver which) {
     // Into the solver's own storage when the pattern is the same.
     Eigen::SparseMatrix<double> H = target.TakeSparse();
     const bool pattern_unchanged = hessian_.ToSparseUpper(&H);
-    for (int j = 0; j < H.outerSize(); ++j) {
+    // All finite (one vectorised pass), else the entry is located.
+    const bool finite = Eigen::Map<const Eigen::VectorXd>(H.valuePtr(), H.nonZeros()).allFinite();
+    for (int j = 0; !finite && j < H.outerSize(); ++j) {
       for (Eigen::SparseMatrix<double>::InnerIterator it(H, j); it; ++it) {
         if (std::isfinite(it.value())) continue;
         return NumericalFailureError(

@@ -140,8 +140,19 @@ bool SymmetricBlockMatrix::ToSparseUpper(Eigen::SparseMatrix<double>* sparse) co
       }
     }
   };
+  // Each column's count, block by block: a diagonal block's column j has
+  // j + 1 entries in the upper triangle, an off-diagonal one all its rows.
   std::vector<int64_t> start(n + 1, 0);
-  walk([&](int column, int, double) { ++start[column + 1]; });
+  for (size_t p = 0; p < pairs_.size(); ++p) {
+    const ParameterBlockInfo& row = layout_.blocks[layout_.inner_blocks[p]];
+    for (const auto& pair : pairs_[p]) {
+      const int q = pair.first;
+      const ParameterBlockInfo& col = layout_.blocks[layout_.inner_blocks[q]];
+      for (int j = 0; j < col.tangent_size; ++j) {
+        start[col.offset + j + 1] += static_cast<int>(p) == q ? j + 1 : row.tangent_size;
+      }
+    }
+  }
   for (int c = 0; c < n; ++c) start[c + 1] += start[c];
   // Each entry's place in the columns, its row and value.
   auto for_each_entry = [&](auto&& visit) {
@@ -155,15 +166,15 @@ bool SymmetricBlockMatrix::ToSparseUpper(Eigen::SparseMatrix<double>* sparse) co
     same_pattern = sparse->outerIndexPtr()[c] == start[c];
   }
   if (same_pattern) {
+    // The values written while the rows are compared (one walk); a
+    // mismatch rebuilds the matrix below.
     const int* inner = sparse->innerIndexPtr();
-    for_each_entry([&](int64_t k, int row, double) {
-      same_pattern = same_pattern && inner[k] == row;
-    });
-  }
-  if (same_pattern) {
     double* values = sparse->valuePtr();
-    for_each_entry([values](int64_t k, int, double value) { values[k] = value; });
-    return true;
+    for_each_entry([&](int64_t k, int row, double value) {
+      same_pattern = same_pattern && inner[k] == row;
+      values[k] = value;
+    });
+    if (same_pattern) return true;
   }
   // The old storage freed first (swapped out: assigning would keep its
   // capacity).
