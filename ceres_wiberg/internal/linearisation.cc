@@ -66,6 +66,13 @@ void CopyColumns(const double* from, int k, int n, int num_columns, int offset, 
   }
 }
 
+// The error of EvaluateLearnableLossTerm. Out of line, so that the term (once
+// per residual block evaluation) builds no message frame.
+[[gnu::noinline]] Status LearnableLossError(int index, const char* what) {
+  return NumericalFailureError("the learnable loss of residual block #" + std::to_string(index) +
+                               what);
+}
+
 }  // namespace
 
 Linearisation::Linearisation(const ProblemLayout& layout, HessianModel hessian_model,
@@ -251,7 +258,11 @@ Status Linearisation::EvaluateResidual(int i, bool accumulate, ResidualScratch* 
         ScaledTransposeProduct(rho[1], J_r_x.data(), r, k, block.ambient_size, term);
       }
       if (accumulate) {
-        ambient_gradient_[b] += ConstVectorMap(term, block.ambient_size);
+        if (block.ambient_size == 1) {  // the same sum, without the vector op's set-up
+          ambient_gradient_[b][0] += term[0];
+        } else {
+          ambient_gradient_[b] += ConstVectorMap(term, block.ambient_size);
+        }
       } else {
         term_offset += block.ambient_size;
       }
@@ -358,14 +369,11 @@ Status Linearisation::EvaluateLearnableLossTerm(int i, const double* wrapped_res
   const double s = ConstVectorMap(wrapped_residuals, residual.num_residuals).squaredNorm();
   double rho[3], drho_da[2];
   if (!EvaluateLearnableLoss(loss.type(), s, a, rho, drho_da)) {
-    return NumericalFailureError("the learnable loss of residual block #" +
-                                 std::to_string(residual.index) +
-                                 " could not be evaluated (invalid scale or |r|^2)");
+    return LearnableLossError(residual.index, " could not be evaluated (invalid scale or |r|^2)");
   }
   if (!(m > 0.0) || !std::isfinite(m)) {
-    return NumericalFailureError("the learnable loss of residual block #" +
-                                 std::to_string(residual.index) +
-                                 " has an invalid weight m (not positive and finite)");
+    return LearnableLossError(residual.index,
+                              " has an invalid weight m (not positive and finite)");
   }
   for (int d = 0; d < 3; ++d) exact_rho[d] = m * rho[d];
   LearnableLossDerivatives& derivatives = learnable_loss_[i];
@@ -374,9 +382,7 @@ Status Linearisation::EvaluateLearnableLossTerm(int i, const double* wrapped_res
   derivatives.m = m;
   if (!std::isfinite(exact_rho[0]) || !std::isfinite(exact_rho[1]) ||
       !std::isfinite(exact_rho[2]) || !std::isfinite(drho_da[1])) {
-    return NumericalFailureError("the learnable loss of residual block #" +
-                                 std::to_string(residual.index) +
-                                 " has a NaN or infinite derivative");
+    return LearnableLossError(residual.index, " has a NaN or infinite derivative");
   }
   return Status::Ok();
 }
