@@ -963,6 +963,35 @@ TEST(MinimiserDerivative, NanOrFailedEvaluationsAreErrorsNamingTheBlock) {
   }
 }
 
+// A learnable loss with a weight m that is not positive is an error naming
+// the residual block: Ceres' view's evaluation fails under GAUSS_NEWTON, the
+// exact view's loss term under EXACT (which evaluates only the wrapped cost
+// function through Ceres).
+TEST(MinimiserDerivative, InvalidLearnableLossWeightIsAnErrorNamingTheBlock) {
+  const std::pair<HessianModel, std::string> cases[] = {
+      {HessianModel::GAUSS_NEWTON,
+       "the cost function of residual block #1 (1 residuals) returned false"},
+      {HessianModel::EXACT, "the learnable loss of residual block #1 has an invalid weight m"}};
+  for (const auto& [model, expected] : cases) {
+    double y[1] = {1.0}, w[1] = {0.5}, a[1] = {2.0}, m[1] = {-1.0};
+    ceres::Problem problem;
+    problem.AddResidualBlock(
+        new ceres::AutoDiffCostFunction<DifferenceResidual, 1, 1, 1>(new DifferenceResidual),
+        nullptr, y, w);
+    problem.AddResidualBlock(
+        new LearnableLossCostFunction(
+            new ceres::AutoDiffCostFunction<DifferenceResidual, 1, 1, 1>(new DifferenceResidual),
+            LearnableLossType::WELSCH, /*has_weight_block=*/true),
+        nullptr, {y, w, a, m});
+    std::unique_ptr<BilevelProblem> bilevel;
+    ASSERT_TRUE(BilevelProblem::Create(&problem, {w, a, m}, &bilevel).ok());
+    MinimiserDerivative derivative(DerivativeOptions(0.1, model));
+    Status status = derivative.Linearise(bilevel.get(), nullptr);
+    EXPECT_EQ(status.code(), StatusCode::kNumericalFailure) << status.ToString();
+    EXPECT_TRUE(Contains(status.message(), expected)) << status.message();
+  }
+}
+
 TEST(MinimiserDerivative, MisuseIsReportedNotCrashed) {
   LinearProblem linear(2);
   ceres::Solver::Summary solver_summary;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "ceres/loss_function.h"
 #include "ceres/manifold.h"
@@ -65,6 +66,13 @@ void CopyColumns(const double* from, int k, int n, int num_columns, int offset, 
   }
 }
 
+// The error of EvaluateLearnableLossTerm. Out of line, so that the term (once
+// per residual block evaluation) builds no message frame.
+[[gnu::noinline]] Status LearnableLossError(int index, const char* what) {
+  return NumericalFailureError("the learnable loss of residual block #" + std::to_string(index) +
+                               what);
+}
+
 }  // namespace
 
 Linearisation::Linearisation(const ProblemLayout& layout, HessianModel hessian_model,
@@ -111,21 +119,25 @@ void ResidualScratch::Reset(const ProblemLayout& layout, const ResidualBlockInfo
     jacobians.resize(num_blocks);
     values.resize(num_blocks);
   }
+  const bool learnable_loss = residual.learnable_loss != nullptr;
+  if (learnable_loss && wrapped_jacobians.size() != num_blocks) {
+    wrapped_jacobians.resize(num_blocks);
+  }
   size_t jacobian_size = 0;
   size_t ambient_size = 0;
   for (size_t j = 0; j < num_blocks; ++j) {
     const ParameterBlockInfo& block = layout.blocks[residual.blocks[j]];
     values[j] = block.values;
     jacobians[j] = nullptr;
+    // Cleared here, not by a fill (a library call per residual block).
+    if (learnable_loss) wrapped_jacobians[j] = nullptr;
     jacobian_offset[j] = jacobian_size;
     ambient_offset[j] = ambient_size;
     jacobian_size += static_cast<size_t>(residual.num_residuals) * block.ambient_size;
     ambient_size += block.ambient_size;
   }
   if (jacobian_storage.size() < jacobian_size) jacobian_storage.resize(jacobian_size);
-  if (residual.learnable_loss != nullptr) {
-    if (wrapped_jacobians.size() != num_blocks) wrapped_jacobians.resize(num_blocks);
-    std::fill(wrapped_jacobians.begin(), wrapped_jacobians.end(), nullptr);
+  if (learnable_loss) {
     if (wrapped_jacobian_storage.size() < jacobian_size) {
       wrapped_jacobian_storage.resize(jacobian_size);
     }
@@ -167,30 +179,32 @@ Status Linearisation::EvaluateResidual(int i, bool accumulate, ResidualScratch* 
   double* exact_r = SeparateExactView(i) ? &exact_residuals_[residual_offset_[i]]
                                          : &residuals_[residual_offset_[i]];
   double* exact_rho = SeparateExactView(i) ? &exact_rho_[3 * i] : &rho_[3 * i];
-  Status status;
+  // Each Status is constructed in place and returned only on failure (no
+  // move-assignment of its message per residual block).
   if (learnable_loss) {
     for (int j = 0; j < residual.num_differenced_blocks; ++j) {
       if (residual.local_offset[j] >= 0) scratch->WantWrapped(j);
     }
-    if (keep_ceres_view) {
-      status = EvaluateResidualBlockWithWrapped(layout_, residual, scratch->values.data(), r,
-                                                scratch->jacobians.data(), exact_r,
-                                                scratch->wrapped_jacobians.data());
-    } else {
-      // Nothing reads r~ under EXACT (g is formed from the exact view
-      // below): the wrapped cost function alone is evaluated.
-      status = EvaluateDifferencedResidualBlock(layout_, residual, scratch->values.data(),
-                                                exact_r, scratch->wrapped_jacobians.data());
-    }
-    if (status.ok()) status = EvaluateLearnableLossTerm(static_cast<int>(i), exact_r, exact_rho);
+    // Nothing reads r~ under EXACT (g is formed from the exact view below):
+    // then the wrapped cost function alone is evaluated.
+    Status status =
+        keep_ceres_view
+            ? EvaluateResidualBlockWithWrapped(layout_, residual, scratch->values.data(), r,
+                                               scratch->jacobians.data(), exact_r,
+                                               scratch->wrapped_jacobians.data())
+            : EvaluateDifferencedResidualBlock(layout_, residual, scratch->values.data(),
+                                               exact_r, scratch->wrapped_jacobians.data());
+    if (!status.ok()) return status;
+    Status loss_status = EvaluateLearnableLossTerm(static_cast<int>(i), exact_r, exact_rho);
+    if (!loss_status.ok()) return loss_status;
   } else {
-    status = EvaluateResidualBlock(layout_, residual, scratch->values.data(), r,
-                                   scratch->jacobians.data());
+    Status status = EvaluateResidualBlock(layout_, residual, scratch->values.data(), r,
+                                          scratch->jacobians.data());
+    if (!status.ok()) return status;
   }
-  if (!status.ok()) return status;
   const ConstVectorMap r_vec(r, k);
   if (keep_ceres_view) {
-    status = EvaluateLoss(residual, r_vec.squaredNorm(), rho);
+    Status status = EvaluateLoss(residual, r_vec.squaredNorm(), rho);
     if (!status.ok()) return status;
   }
 
@@ -244,7 +258,11 @@ Status Linearisation::EvaluateResidual(int i, bool accumulate, ResidualScratch* 
         ScaledTransposeProduct(rho[1], J_r_x.data(), r, k, block.ambient_size, term);
       }
       if (accumulate) {
-        ambient_gradient_[b] += ConstVectorMap(term, block.ambient_size);
+        if (block.ambient_size == 1) {  // the same sum, without the vector op's set-up
+          ambient_gradient_[b][0] += term[0];
+        } else {
+          ambient_gradient_[b] += ConstVectorMap(term, block.ambient_size);
+        }
       } else {
         term_offset += block.ambient_size;
       }
@@ -276,8 +294,12 @@ Status Linearisation::Evaluate() {
       thread_pool_ == nullptr ? 1 : std::min(thread_pool_->num_threads(), num_residuals);
   Status status;
   if (num_tasks <= 1) {
-    for (int i = 0; i < num_residuals && status.ok(); ++i) {
-      status = EvaluateResidual(i, /*accumulate=*/true, &scratch_);
+    for (int i = 0; i < num_residuals; ++i) {
+      Status residual_status = EvaluateResidual(i, /*accumulate=*/true, &scratch_);
+      if (!residual_status.ok()) {
+        status = std::move(residual_status);
+        break;
+      }
     }
   } else {
     if (static_cast<int>(task_scratch_.size()) < num_tasks) task_scratch_.resize(num_tasks);
@@ -347,14 +369,11 @@ Status Linearisation::EvaluateLearnableLossTerm(int i, const double* wrapped_res
   const double s = ConstVectorMap(wrapped_residuals, residual.num_residuals).squaredNorm();
   double rho[3], drho_da[2];
   if (!EvaluateLearnableLoss(loss.type(), s, a, rho, drho_da)) {
-    return NumericalFailureError("the learnable loss of residual block #" +
-                                 std::to_string(residual.index) +
-                                 " could not be evaluated (invalid scale or |r|^2)");
+    return LearnableLossError(residual.index, " could not be evaluated (invalid scale or |r|^2)");
   }
   if (!(m > 0.0) || !std::isfinite(m)) {
-    return NumericalFailureError("the learnable loss of residual block #" +
-                                 std::to_string(residual.index) +
-                                 " has an invalid weight m (not positive and finite)");
+    return LearnableLossError(residual.index,
+                              " has an invalid weight m (not positive and finite)");
   }
   for (int d = 0; d < 3; ++d) exact_rho[d] = m * rho[d];
   LearnableLossDerivatives& derivatives = learnable_loss_[i];
@@ -363,9 +382,7 @@ Status Linearisation::EvaluateLearnableLossTerm(int i, const double* wrapped_res
   derivatives.m = m;
   if (!std::isfinite(exact_rho[0]) || !std::isfinite(exact_rho[1]) ||
       !std::isfinite(exact_rho[2]) || !std::isfinite(drho_da[1])) {
-    return NumericalFailureError("the learnable loss of residual block #" +
-                                 std::to_string(residual.index) +
-                                 " has a NaN or infinite derivative");
+    return LearnableLossError(residual.index, " has a NaN or infinite derivative");
   }
   return Status::Ok();
 }

@@ -218,6 +218,21 @@ Status BuildProblemLayout(const ceres::Problem& problem, const std::vector<doubl
 
 namespace {
 
+// The error of CheckEvaluation: a NaN or infinite residual (j < 0) or
+// entry of the Jacobian with respect to block j. Out of line, so that the
+// check (once per residual block evaluation) builds no message frame.
+[[gnu::noinline]] Status NonFiniteEvaluation(const ProblemLayout& layout,
+                                             const ResidualBlockInfo& residual, const char* what,
+                                             int j) {
+  if (j < 0) {
+    return NumericalFailureError(std::string(what) + ResidualName(residual) +
+                                 " has a NaN or infinite residual");
+  }
+  return NumericalFailureError(std::string("the Jacobian of ") + what + ResidualName(residual) +
+                               " with respect to " + layout.blocks[residual.blocks[j]].name +
+                               " has a NaN or infinite entry");
+}
+
 // NaN/Inf checks of the outputs of a residual block's cost function (what =
 // "" for the block's own (a C string: no std::string is built per call), "the wrapped cost function of " for the wrapped
 // one of a learnable loss), over its first num_blocks blocks.
@@ -225,17 +240,14 @@ Status CheckEvaluation(const ProblemLayout& layout, const ResidualBlockInfo& res
                        const char* what, int num_blocks, const double* residuals,
                        const double* const* jacobians) {
   if (!AllFinite(residuals, residual.num_residuals)) {
-    return NumericalFailureError(std::string(what) + ResidualName(residual) +
-                                 " has a NaN or infinite residual");
+    return NonFiniteEvaluation(layout, residual, what, -1);
   }
   if (jacobians == nullptr) return Status::Ok();
   for (int j = 0; j < num_blocks; ++j) {
     if (jacobians[j] == nullptr) continue;
     const ParameterBlockInfo& block = layout.blocks[residual.blocks[j]];
     if (!AllFinite(jacobians[j], residual.num_residuals * block.ambient_size)) {
-      return NumericalFailureError(std::string("the Jacobian of ") + what + ResidualName(residual) +
-                                   " with respect to " + block.name +
-                                   " has a NaN or infinite entry");
+      return NonFiniteEvaluation(layout, residual, what, j);
     }
   }
   return Status::Ok();
