@@ -89,6 +89,8 @@ def run(args):
     for name in names:
         command = command_for(os.path.abspath(args.build_dir), name)
         print("running:", " ".join(command), flush=True)
+        # The source the run starts from (the tree may move while it runs).
+        source = git_description()
         start = datetime.datetime.now().astimezone()
         subprocess.run(command, check=True)
         end = datetime.datetime.now().astimezone()
@@ -96,7 +98,7 @@ def run(args):
             "command": " ".join(command),
             "start": start.isoformat(timespec="seconds"),
             "end": end.isoformat(timespec="seconds"),
-            "source": git_description(),
+            "source": source,
         }
         with open(os.path.join(RESULTS, "commands.json"), "w") as f:
             json.dump(commands, f, indent=2)
