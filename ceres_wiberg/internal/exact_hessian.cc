@@ -353,6 +353,14 @@ Status ExactHessian::InnerLocalHessian(Workspace* workspace, int i, bool exact) 
   const ConstRowMajorMap J(
       exact ? linearisation_.exact_jacobian(i) : linearisation_.jacobian(i), k,
       residual.num_local);
+  // After the first-order part (every path below): the exact model adds the
+  // residuals' own curvature; a declared-linear cost function has none.
+  auto add_curvature = [&]() {
+    if (!exact || residual.zero_curvature) return Status::Ok();
+    Status status = InnerCurvature(&ws, i);
+    if (status.ok()) ws.local_hessian += ws.curvature;
+    return status;
+  };
   if (n == 1 && k <= kSmallProductRows) {
     // One inner coordinate (a scalar unknown, a pixel): the sums of the
     // general path below, in the same order, without its loops' setup,
@@ -375,11 +383,7 @@ Status ExactHessian::InnerLocalHessian(Workspace* workspace, int i, bool exact) 
     }
     if (ws.local_hessian.rows() != 1 || ws.local_hessian.cols() != 1) ws.local_hessian.resize(1, 1);
     ws.local_hessian(0, 0) = h;
-    if (!exact || residual.zero_curvature) return Status::Ok();
-    Status status = InnerCurvature(&ws, i);
-    if (!status.ok()) return status;
-    ws.local_hessian += ws.curvature;
-    return Status::Ok();
+    return add_curvature();
   }
   if (n >= 2 && n <= kMaxUnrolledInner && k <= kSmallProductRows) {
     // Two or three inner coordinates (an image point, a 3-D point): the same
@@ -401,11 +405,7 @@ Status ExactHessian::InnerLocalHessian(Workspace* workspace, int i, bool exact) 
     } else {
       SmallFirstOrderHessian<3>(J.data(), k, residual.num_local, columns, rho, r, H);
     }
-    if (!exact || residual.zero_curvature) return Status::Ok();
-    Status status = InnerCurvature(&ws, i);
-    if (!status.ok()) return status;
-    ws.local_hessian += ws.curvature;
-    return Status::Ok();
+    return add_curvature();
   }
   if (ws.inner_jacobian.rows() != k || ws.inner_jacobian.cols() != n) {
     ws.inner_jacobian.resize(k, n);
@@ -458,12 +458,7 @@ Status ExactHessian::InnerLocalHessian(Workspace* workspace, int i, bool exact) 
       }
     }
   }
-  // A declared-linear cost function has no residual curvature.
-  if (residual.zero_curvature) return Status::Ok();
-  Status status = InnerCurvature(&ws, i);
-  if (!status.ok()) return status;
-  ws.local_hessian += ws.curvature;
-  return Status::Ok();
+  return add_curvature();
 }
 
 // One central difference of the Jacobians per inner local column, after two
